@@ -1,0 +1,109 @@
+import helmet from '@fastify/helmet';
+import rateLimit from '@fastify/rate-limit';
+import swagger from '@fastify/swagger';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type RawServerDefault } from 'fastify';
+import type { Logger } from 'pino';
+import { auditRoutes } from './audit/routes.js';
+import type { Clock } from './clock.js';
+import type { Config } from './config.js';
+import type { Envelope } from './crypto/envelope.js';
+import type { EventBus } from './events/bus.js';
+import { adminAuthHook } from './http/admin-auth.js';
+import { ErrorBody } from './http/common-schemas.js';
+import { installErrorHandler } from './http/error-handler.js';
+import { requestIdOf } from './http/request-id.js';
+import { createValidatorCompiler } from './http/validation.js';
+import { metadataRoutes } from './oauth/metadata.js';
+import { Metrics } from './ops/metrics.js';
+import { opsRoutes } from './ops/routes.js';
+import type { Store } from './store/store.js';
+import { createServices, type Services } from './services.js';
+import { tenancyRoutes } from './tenancy/routes.js';
+
+/** Everything one Mandate node is built from; nothing global, so a test can run several. */
+export interface AppOptions {
+  config: Config;
+  store: Store;
+  clock: Clock;
+  bus: EventBus;
+  envelope: Envelope;
+  logger: Logger;
+  /** Collect process metrics (CPU, memory); off in tests that build many apps. */
+  processMetrics?: boolean;
+}
+
+/** A built node: its HTTP app and the services a CLI command or a test may drive directly. */
+export interface Mandate extends Services {
+  app: FastifyInstance;
+  metrics: Metrics;
+  /** Stops accepting requests, finishes in-flight ones, and stops following the bus. */
+  close(): Promise<void>;
+}
+
+/** Wires services and routes (DESIGN.md §3.8). The database must be migrated already. */
+export async function buildApp(options: AppOptions): Promise<Mandate> {
+  const { config, store, clock, bus, logger } = options;
+  const services = createServices({ config, store, clock, bus, envelope: options.envelope });
+  const { keyRing, adminKeys, organizations, members, auditEvents } = services;
+  const metrics = new Metrics({ processMetrics: options.processMetrics ?? false });
+
+  await keyRing.ensureKeys();
+  const unfollow = keyRing.follow(bus, config.reconcileIntervalSeconds, (error) => logger.error({ err: error }, 'signing key reload failed'));
+
+  const app = Fastify<RawServerDefault, IncomingMessage, ServerResponse, FastifyBaseLogger>({
+    loggerInstance: logger,
+    bodyLimit: config.bodyLimitBytes,
+    genReqId: requestIdOf,
+    return503OnClosing: true,
+  }).withTypeProvider<TypeBoxTypeProvider>();
+  app.setValidatorCompiler(createValidatorCompiler());
+  installErrorHandler(app, metrics);
+
+  app.addHook('onRequest', async (request, reply) => {
+    reply.header('x-request-id', request.id);
+  });
+  app.addHook('onResponse', async (request, reply) => {
+    const route = request.routeOptions.url ?? 'unmatched';
+    metrics.httpRequests.inc({ method: request.method, route, status: String(reply.statusCode) });
+    metrics.httpDuration.observe({ method: request.method, route }, reply.elapsedTime / 1000);
+  });
+
+  await app.register(helmet, { global: true });
+  await app.register(rateLimit, { global: false });
+  app.addSchema(ErrorBody);
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: { title: 'Mandate management API', version: '1', description: 'Authorization platform for AI agents.' },
+      servers: [{ url: config.issuer }],
+      components: { securitySchemes: { adminKey: { type: 'http', scheme: 'bearer', description: 'Admin API key (mnd_ak_…)' } } },
+    },
+  });
+
+  const rateLimitPerIp = { max: config.publicRateLimitPerMinute, timeWindow: '1 minute' };
+  await app.register(opsRoutes, { store, metrics });
+  await app.register(metadataRoutes, { issuer: config.issuer, keyRing, rateLimit: rateLimitPerIp });
+  app.get('/v1/openapi.json', { schema: { hide: true }, config: { rateLimit: rateLimitPerIp } }, async () => app.swagger());
+
+  await app.register(
+    async (v1) => {
+      v1.addHook('onRequest', adminAuthHook(adminKeys));
+      await v1.register(tenancyRoutes, { organizations, members });
+      await v1.register(auditRoutes, { events: auditEvents, organizations });
+    },
+    { prefix: '/v1' },
+  );
+
+  await app.ready();
+  return {
+    ...services,
+    app,
+    metrics,
+    close: async () => {
+      unfollow();
+      await app.close();
+    },
+  };
+}

@@ -1,0 +1,21 @@
+/**
+ * The catalog of audit event kinds. A kind is `<subject>.<verb>`; the catalog grows with each
+ * capability, and the README documents it.
+ */
+export const AUDIT_KINDS = [
+  'organization.created',
+  'organization.updated',
+  'organization.deleted',
+  'member.created',
+  'member.updated',
+  'member.deleted',
+  'admin_key.created',
+  'admin_key.revoked',
+  'signing_key.created',
+  'signing_key.rotated',
+] as const;
+
+export type AuditKind = (typeof AUDIT_KINDS)[number];
+
+/** The chain of events that belong to no organization (admin keys, signing keys). */
+export const PLATFORM_CHAIN = 'platform';

@@ -1,0 +1,252 @@
+/**
+ * Mandate's configuration: every option, its environment variable, its default and why.
+ *
+ * This module is the single documented defaults file (DESIGN.md §3.5). The README's
+ * configuration table is generated from {@link OPTIONS} by `npm run docs:config`, and a
+ * test fails when the two drift apart.
+ */
+import path from 'node:path';
+
+/** Signing algorithms Mandate can mint with. */
+export type SigningAlg = 'ES256' | 'EdDSA';
+
+/** Typed configuration, resolved once at start-up and passed down explicitly. */
+export interface Config {
+  /** Interface the HTTP server binds to. */
+  host: string;
+  /** TCP port of the HTTP server (0 picks a free port). */
+  port: number;
+  /** Issuer identifier (RFC 8414 §2): an https URL, or http for localhost development. */
+  issuer: string;
+  /** Directory for the SQLite file and the generated master key. */
+  dataDir: string;
+  /** `postgres://…` selects PostgreSQL; unset selects SQLite in {@link Config.dataDir}. */
+  databaseUrl: string | undefined;
+  /** 32-byte AES-256-GCM master key (base64); unset: a key file in the data dir. */
+  masterKey: Buffer | undefined;
+  /** Older master keys still accepted for decryption while ciphertexts re-seal. */
+  previousMasterKeys: Buffer[];
+  /** Admin API key installed when no admin key exists yet. */
+  bootstrapAdminKey: string | undefined;
+  /** Algorithm of newly generated signing keys. */
+  signingAlg: SigningAlg;
+  /** Lifetime of access tokens in seconds; retired signing keys stay published this long. */
+  accessTokenTtlSeconds: number;
+  /** Largest request body accepted, in bytes. */
+  bodyLimitBytes: number;
+  /** Requests per minute per client IP on public (unauthenticated) endpoints. */
+  publicRateLimitPerMinute: number;
+  /** Seconds between safety-net reloads of cached state (signing keys) from the database. */
+  reconcileIntervalSeconds: number;
+  /** pino log level. */
+  logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  /** Run pending migrations when the server starts. */
+  migrateOnStart: boolean;
+}
+
+/** Raised when an environment variable cannot be parsed; the message names the variable. */
+export class ConfigError extends Error {
+  constructor(
+    readonly variable: string,
+    reason: string,
+  ) {
+    super(`invalid configuration: ${variable} ${reason}`);
+    this.name = 'ConfigError';
+  }
+}
+
+type Env = Record<string, string | undefined>;
+
+/** One documented option: how to read it and what it defaults to. */
+export interface OptionSpec {
+  env: string;
+  key: keyof Config;
+  default: string;
+  description: string;
+  parse: (raw: string | undefined, env: Env, variable: string) => unknown;
+}
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+function parseInteger(min: number, max: number, fallback: number) {
+  return (raw: string | undefined, _env: Env, variable: string): number => {
+    if (raw === undefined || raw === '') return fallback;
+    if (!/^\d+$/.test(raw)) throw new ConfigError(variable, `must be a whole number, got "${raw}"`);
+    const value = Number(raw);
+    if (value < min || value > max) throw new ConfigError(variable, `must be between ${min} and ${max}, got ${value}`);
+    return value;
+  };
+}
+
+function parseKey(raw: string, variable: string): Buffer {
+  const key = Buffer.from(raw, 'base64');
+  if (key.length !== 32 || key.toString('base64').replace(/=+$/, '') !== raw.trim().replace(/=+$/, '')) {
+    throw new ConfigError(variable, 'must be 32 bytes encoded as base64 (openssl rand -base64 32)');
+  }
+  return key;
+}
+
+function defaultPort(env: Env): number {
+  return parseInteger(0, 65535, 4000)(env.MANDATE_PORT, env, 'MANDATE_PORT');
+}
+
+/** Every option Mandate reads, in the order the README lists them. */
+export const OPTIONS: readonly OptionSpec[] = [
+  {
+    env: 'MANDATE_HOST',
+    key: 'host',
+    default: '127.0.0.1',
+    description: 'Interface to listen on. Use `0.0.0.0` behind a load balancer.',
+    parse: (raw) => raw || '127.0.0.1',
+  },
+  {
+    env: 'MANDATE_PORT',
+    key: 'port',
+    default: '4000',
+    description: 'TCP port to listen on.',
+    parse: (_raw, env) => defaultPort(env),
+  },
+  {
+    env: 'MANDATE_ISSUER',
+    key: 'issuer',
+    default: 'http://localhost:<port>',
+    description:
+      'Issuer identifier (RFC 8414 §2): https with no query or fragment; http only for localhost. Every node of a cluster uses the same value.',
+    parse: (raw, env, variable) => {
+      const value = raw || `http://localhost:${defaultPort(env)}`;
+      let url: URL;
+      try {
+        url = new URL(value);
+      } catch {
+        throw new ConfigError(variable, `must be an absolute URL, got "${value}"`);
+      }
+      const local = ['localhost', '127.0.0.1', '[::1]'].includes(url.hostname);
+      if (url.protocol !== 'https:' && !(url.protocol === 'http:' && local)) {
+        throw new ConfigError(variable, 'must use https (http is allowed only for localhost)');
+      }
+      if (url.search || url.hash) throw new ConfigError(variable, 'must not have a query or fragment (RFC 8414 §2)');
+      return value.replace(/\/+$/, '');
+    },
+  },
+  {
+    env: 'MANDATE_DATA_DIR',
+    key: 'dataDir',
+    default: './.mandate',
+    description: 'Directory for the SQLite database file and, when no master key is set, the generated key file.',
+    parse: (raw) => path.resolve(raw || './.mandate'),
+  },
+  {
+    env: 'MANDATE_DATABASE_URL',
+    key: 'databaseUrl',
+    default: '(unset: SQLite file in the data dir)',
+    description: '`postgres://user@host:5432/db` runs on PostgreSQL (required for more than one node).',
+    parse: (raw, _env, variable) => {
+      if (!raw) return undefined;
+      if (!/^postgres(ql)?:\/\//.test(raw)) throw new ConfigError(variable, 'must start with postgres:// or postgresql://');
+      return raw;
+    },
+  },
+  {
+    env: 'MANDATE_MASTER_KEY',
+    key: 'masterKey',
+    default: '(unset: generated key file in the data dir)',
+    description:
+      'Base64 32-byte key that seals private signing keys and secrets at rest (AES-256-GCM). Production must set it; when unset a key file is created with mode 0600 and a warning is logged.',
+    parse: (raw, _env, variable) => (raw ? parseKey(raw, variable) : undefined),
+  },
+  {
+    env: 'MANDATE_PREVIOUS_MASTER_KEYS',
+    key: 'previousMasterKeys',
+    default: '(none)',
+    description: 'Comma-separated older master keys, still accepted to decrypt while ciphertexts are re-sealed.',
+    parse: (raw, _env, variable) =>
+      raw
+        ? raw
+            .split(',')
+            .filter(Boolean)
+            .map((k) => parseKey(k.trim(), variable))
+        : [],
+  },
+  {
+    env: 'MANDATE_BOOTSTRAP_ADMIN_KEY',
+    key: 'bootstrapAdminKey',
+    default: '(unset)',
+    description: 'If set and no admin API key exists, it becomes the first admin key (`mnd_ak_` followed by at least 32 characters).',
+    parse: (raw, _env, variable) => {
+      if (!raw) return undefined;
+      if (!/^mnd_ak_[A-Za-z0-9_-]{32,}$/.test(raw)) {
+        throw new ConfigError(variable, 'must be mnd_ak_ followed by at least 32 characters of [A-Za-z0-9_-]');
+      }
+      return raw;
+    },
+  },
+  {
+    env: 'MANDATE_SIGNING_ALG',
+    key: 'signingAlg',
+    default: 'ES256',
+    description: 'Algorithm of new signing keys: `ES256` or `EdDSA` (Ed25519).',
+    parse: (raw, _env, variable) => {
+      const value = raw || 'ES256';
+      if (value !== 'ES256' && value !== 'EdDSA') throw new ConfigError(variable, `must be ES256 or EdDSA, got "${value}"`);
+      return value;
+    },
+  },
+  {
+    env: 'MANDATE_ACCESS_TOKEN_TTL',
+    key: 'accessTokenTtlSeconds',
+    default: '600',
+    description: 'Access-token lifetime in seconds; a retired signing key stays in the JWKS this long after rotation.',
+    parse: (raw, env, variable) => parseInteger(30, 86_400, 600)(raw, env, variable),
+  },
+  {
+    env: 'MANDATE_BODY_LIMIT',
+    key: 'bodyLimitBytes',
+    default: '65536',
+    description: 'Largest request body accepted, in bytes; larger bodies get 413.',
+    parse: (raw, env, variable) => parseInteger(1024, 10 * 1024 * 1024, 65_536)(raw, env, variable),
+  },
+  {
+    env: 'MANDATE_PUBLIC_RATE_LIMIT',
+    key: 'publicRateLimitPerMinute',
+    default: '1200',
+    description: 'Requests per minute per client IP on public endpoints (discovery, JWKS); over it: 429.',
+    parse: (raw, env, variable) => parseInteger(1, 10_000_000, 1200)(raw, env, variable),
+  },
+  {
+    env: 'MANDATE_RECONCILE_INTERVAL',
+    key: 'reconcileIntervalSeconds',
+    default: '30',
+    description: 'Seconds between safety-net reloads of cached state; the events bus makes changes visible sooner.',
+    parse: (raw, env, variable) => parseInteger(1, 3600, 30)(raw, env, variable),
+  },
+  {
+    env: 'MANDATE_LOG_LEVEL',
+    key: 'logLevel',
+    default: 'info',
+    description: 'Log level: fatal, error, warn, info, debug, trace or silent. Logs are JSON (pino) with secrets redacted.',
+    parse: (raw, _env, variable) => {
+      const value = raw || 'info';
+      if (!(LOG_LEVELS as readonly string[]).includes(value)) {
+        throw new ConfigError(variable, `must be one of ${LOG_LEVELS.join(', ')}`);
+      }
+      return value;
+    },
+  },
+  {
+    env: 'MANDATE_MIGRATE_ON_START',
+    key: 'migrateOnStart',
+    default: 'true',
+    description: 'Apply pending migrations at start-up. Set `false` to run `mandate migrate` as a separate step.',
+    parse: (raw, _env, variable) => {
+      if (raw === undefined || raw === '' || raw === 'true') return true;
+      if (raw === 'false') return false;
+      throw new ConfigError(variable, 'must be true or false');
+    },
+  },
+];
+
+/** Reads and validates the configuration; throws {@link ConfigError} naming the first bad variable. */
+export function loadConfig(env: Env = process.env, overrides: Partial<Config> = {}): Config {
+  const entries = OPTIONS.map((option) => [option.key, option.parse(env[option.env], env, option.env)]);
+  return { ...(Object.fromEntries(entries) as Config), ...overrides };
+}

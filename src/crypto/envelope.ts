@@ -1,0 +1,59 @@
+import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
+
+/** Thrown when a ciphertext cannot be opened: unknown key id, wrong associated data or tampering. */
+export class EnvelopeError extends Error {
+  override name = 'EnvelopeError';
+}
+
+/**
+ * AES-256-GCM sealing with a keyring. A sealed value names the id of the master key that sealed
+ * it (`v1.<kid>.<iv>.<ciphertext>.<tag>`), so the master key can rotate: older keys stay in the
+ * ring to open old ciphertexts, and {@link Envelope.needsReseal} tells callers to re-seal lazily.
+ */
+export class Envelope {
+  private readonly keys: Map<string, Buffer>;
+  readonly currentKeyId: string;
+
+  constructor(current: Buffer, previous: readonly Buffer[] = []) {
+    if (current.length !== 32) throw new EnvelopeError('master key must be 32 bytes');
+    this.currentKeyId = keyIdOf(current);
+    this.keys = new Map([[this.currentKeyId, current]]);
+    for (const key of previous) this.keys.set(keyIdOf(key), key);
+  }
+
+  /** Seals `plaintext`; `context` is bound as associated data so a ciphertext cannot be moved to another row. */
+  seal(plaintext: string, context: string): string {
+    const iv = randomBytes(12);
+    const cipher = createCipheriv('aes-256-gcm', this.keys.get(this.currentKeyId) as Buffer, iv);
+    cipher.setAAD(Buffer.from(context, 'utf8'));
+    const body = Buffer.concat([cipher.update(plaintext, 'utf8'), cipher.final()]);
+    return ['v1', this.currentKeyId, iv.toString('base64url'), body.toString('base64url'), cipher.getAuthTag().toString('base64url')].join('.');
+  }
+
+  open(sealed: string, context: string): string {
+    const [version, kid, iv, body, tag] = sealed.split('.');
+    if (version !== 'v1' || !kid || iv === undefined || body === undefined || tag === undefined) {
+      throw new EnvelopeError('not a sealed value');
+    }
+    const key = this.keys.get(kid);
+    if (!key) throw new EnvelopeError(`sealed with unknown master key ${kid}`);
+    try {
+      const decipher = createDecipheriv('aes-256-gcm', key, Buffer.from(iv, 'base64url'));
+      decipher.setAAD(Buffer.from(context, 'utf8'));
+      decipher.setAuthTag(Buffer.from(tag, 'base64url'));
+      return Buffer.concat([decipher.update(Buffer.from(body, 'base64url')), decipher.final()]).toString('utf8');
+    } catch {
+      throw new EnvelopeError('ciphertext failed authentication');
+    }
+  }
+
+  /** True when the value was sealed by an older master key and should be sealed again. */
+  needsReseal(sealed: string): boolean {
+    return sealed.split('.')[1] !== this.currentKeyId;
+  }
+}
+
+/** A short public id of a master key: the first 8 bytes of its SHA-256, hex. */
+export function keyIdOf(key: Buffer): string {
+  return createHash('sha256').update(key).digest('hex').slice(0, 16);
+}

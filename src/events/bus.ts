@@ -1,0 +1,21 @@
+/**
+ * Cluster events: what one node changes that every node's caches must learn at once
+ * (DESIGN.md §8). Nothing carried here is authoritative; a receiver re-reads the database.
+ */
+export interface ClusterEvents {
+  /** Signing keys changed (rotation): reload the key ring and JWKS. */
+  'signing_keys.changed': { kid: string };
+  /** The bus lost and regained its connection: events may have been missed, reload everything. */
+  'bus.resynced': Record<string, never>;
+}
+
+export type Topic = keyof ClusterEvents;
+export type Handler<T extends Topic> = (payload: ClusterEvents[T]) => void | Promise<void>;
+
+export interface EventBus {
+  /** Delivers to every node, this one included. Resolves once the message is handed to the transport. */
+  publish<T extends Topic>(topic: T, payload: ClusterEvents[T]): Promise<void>;
+  /** Returns a function that unsubscribes. */
+  subscribe<T extends Topic>(topic: T, handler: Handler<T>): () => void;
+  close(): Promise<void>;
+}

@@ -1,0 +1,36 @@
+import { EventEmitter } from 'node:events';
+import type { ClusterEvents, EventBus, Handler, Topic } from './bus.js';
+
+/**
+ * Delivery inside one process; the transport for a single node, and the fan-out step of the
+ * PostgreSQL bus. A failing handler is reported, never allowed to stop the others.
+ */
+export class LocalBus implements EventBus {
+  private readonly emitter = new EventEmitter();
+
+  constructor(private readonly onHandlerError: (error: unknown, topic: Topic) => void = () => {}) {
+    this.emitter.setMaxListeners(0);
+  }
+
+  async publish<T extends Topic>(topic: T, payload: ClusterEvents[T]): Promise<void> {
+    this.deliver(topic, payload);
+  }
+
+  /** Runs every handler of `topic`; used by transports that received a message from elsewhere. */
+  deliver(topic: Topic, payload: unknown): void {
+    for (const listener of this.emitter.listeners(topic)) {
+      Promise.resolve()
+        .then(() => (listener as (p: unknown) => unknown)(payload))
+        .catch((error: unknown) => this.onHandlerError(error, topic));
+    }
+  }
+
+  subscribe<T extends Topic>(topic: T, handler: Handler<T>): () => void {
+    this.emitter.on(topic, handler);
+    return () => this.emitter.off(topic, handler);
+  }
+
+  async close(): Promise<void> {
+    this.emitter.removeAllListeners();
+  }
+}

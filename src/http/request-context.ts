@@ -1,0 +1,9 @@
+import type { FastifyRequest } from 'fastify';
+import type { AuditContext } from '../audit/audit-log.js';
+import { correlationIdOf } from './request-id.js';
+
+/** The audit context of a request: its ids and the authenticated caller. */
+export function auditContextOf(request: FastifyRequest): AuditContext {
+  const requestId = String(request.id);
+  return { requestId, correlationId: correlationIdOf(request.raw, requestId), actorId: request.adminKey?.id ?? null };
+}

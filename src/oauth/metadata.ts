@@ -1,0 +1,72 @@
+import { createHash } from 'node:crypto';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { KeyRing } from '../crypto/key-ring.js';
+
+/** Where the JWK Set is served; other endpoints register their paths as they land. */
+export const JWKS_PATH = '/oauth2/jwks';
+
+/**
+ * Authorization server metadata (RFC 8414 §2). Advertises only what this build implements;
+ * each capability adds its endpoints here when it lands.
+ */
+export function serverMetadata(issuer: string): Record<string, unknown> {
+  return {
+    issuer,
+    jwks_uri: `${issuer}${JWKS_PATH}`,
+    // OAuth 2.1 / RFC 9700 §2.1.1: S256 only; `plain` is never accepted.
+    code_challenge_methods_supported: ['S256'],
+    // RFC 9207 §3: authorization responses carry `iss`.
+    authorization_response_iss_parameter_supported: true,
+  };
+}
+
+/** The well-known paths for an issuer, path-inserted per RFC 8414 §3.1 when the issuer has a path. */
+export function metadataPaths(issuer: string): { oauth: string[]; openid: string[] } {
+  const issuerPath = new URL(issuer).pathname.replace(/\/+$/, '');
+  const oauth = ['/.well-known/oauth-authorization-server'];
+  const openid = ['/.well-known/openid-configuration'];
+  if (issuerPath) {
+    oauth.push(`/.well-known/oauth-authorization-server${issuerPath}`);
+    openid.push(`${issuerPath}/.well-known/openid-configuration`);
+  }
+  return { oauth, openid };
+}
+
+/** Discovery documents are public and read cross-origin by browser-based MCP clients. */
+function allowAnyOrigin(reply: FastifyReply): FastifyReply {
+  return reply.header('access-control-allow-origin', '*').header('access-control-allow-methods', 'GET, OPTIONS');
+}
+
+const preflight = async (_request: FastifyRequest, reply: FastifyReply) => allowAnyOrigin(reply).code(204).send();
+
+export interface MetadataRouteOptions {
+  issuer: string;
+  keyRing: KeyRing;
+  /** Per-IP limit for these public endpoints. */
+  rateLimit: { max: number; timeWindow: string };
+}
+
+/** Registers discovery and JWKS: public, cacheable, CORS-open, rate-limited per IP. */
+export async function metadataRoutes(app: FastifyInstance, options: MetadataRouteOptions): Promise<void> {
+  const document = serverMetadata(options.issuer);
+  const paths = metadataPaths(options.issuer);
+  const config = { rateLimit: options.rateLimit };
+  const tags = ['discovery'];
+
+  for (const url of [...paths.oauth, ...paths.openid]) {
+    app.get(url, { config, schema: { tags, summary: 'Authorization server metadata (RFC 8414, OpenID Connect Discovery)' } }, async (_req, reply) =>
+      allowAnyOrigin(reply).header('cache-control', 'public, max-age=300').send(document),
+    );
+    app.options(url, { config, schema: { hide: true } }, preflight);
+  }
+
+  app.get(JWKS_PATH, { config, schema: { tags, summary: 'JSON Web Key Set (RFC 7517): next, active and recently retired keys' } }, async (request, reply) => {
+    const body = JSON.stringify(options.keyRing.jwks());
+    const etag = `"${createHash('sha256').update(body).digest('base64url').slice(0, 27)}"`;
+    // Keys are published before they sign (crypto/key-ring.ts), so verifiers may cache for minutes.
+    allowAnyOrigin(reply).header('cache-control', 'public, max-age=300, stale-while-revalidate=60').header('etag', etag);
+    if (request.headers['if-none-match'] === etag) return reply.code(304).send();
+    return reply.type('application/jwk-set+json').send(body);
+  });
+  app.options(JWKS_PATH, { config, schema: { hide: true } }, preflight);
+}

@@ -1,0 +1,94 @@
+import type { Generated } from 'kysely';
+
+/**
+ * The typed shape of Mandate's tables (DESIGN.md §4), shared by SQLite and PostgreSQL.
+ * Timestamps are ISO-8601 UTC strings and structured values are JSON text, so both dialects
+ * store and return exactly the same values (the audit hash chain depends on that).
+ */
+export interface Database {
+  organizations: OrganizationsTable;
+  members: MembersTable;
+  admin_keys: AdminKeysTable;
+  signing_keys: SigningKeysTable;
+  audit_events: AuditEventsTable;
+  audit_chain_heads: AuditChainHeadsTable;
+}
+
+export interface OrganizationsTable {
+  id: string;
+  slug: string;
+  name: string;
+  /** JSON: allowed auth methods, sso_required, break-glass members, token lifetimes. */
+  settings: string;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface MembersTable {
+  id: string;
+  org_id: string;
+  email: string;
+  name: string | null;
+  status: 'active' | 'invited' | 'suspended';
+  created_at: string;
+  updated_at: string;
+}
+
+export interface AdminKeysTable {
+  id: string;
+  name: string;
+  /** SHA-256 of the key; the key itself is shown once and never stored. */
+  secret_hash: string;
+  created_at: string;
+  last_used_at: string | null;
+  revoked_at: string | null;
+}
+
+export interface SigningKeysTable {
+  kid: string;
+  alg: string;
+  /** JSON public JWK, as published. */
+  public_jwk: string;
+  /** Private JWK sealed with the master key (crypto/envelope.ts). */
+  private_jwk: string;
+  state: 'next' | 'active' | 'retired';
+  created_at: string;
+  activated_at: string | null;
+  retired_at: string | null;
+}
+
+export interface AuditEventsTable {
+  /** The hash chain this event belongs to: the organization id, or `platform`. */
+  chain_id: string;
+  /** Position in the chain, from 1 with no gaps. */
+  seq: number;
+  id: string;
+  org_id: string | null;
+  at: string;
+  kind: string;
+  correlation_id: string | null;
+  request_id: string | null;
+  actor_id: string | null;
+  agent_id: string | null;
+  subject_id: string | null;
+  tool: string | null;
+  action: string | null;
+  result: 'success' | 'failure';
+  classification: string | null;
+  jti: string | null;
+  scope: string | null;
+  grant_id: string | null;
+  /** Canonical JSON of what changed. */
+  detail: string;
+  prev_hash: string;
+  hash: string;
+}
+
+export interface AuditChainHeadsTable {
+  chain_id: string;
+  seq: number;
+  hash: string;
+}
+
+/** Columns Kysely fills itself are marked Generated; none yet, kept for later tables. */
+export type MaybeGenerated<T> = Generated<T>;

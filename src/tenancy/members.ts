@@ -1,0 +1,120 @@
+import type { AuditContext, AuditLog } from '../audit/audit-log.js';
+import { type Clock, isoAt } from '../clock.js';
+import { newId } from '../crypto/ids.js';
+import { ConflictError, NotFoundError } from '../http/errors.js';
+import { decodeCursor, type Page, toPage } from '../http/pagination.js';
+import { isUniqueViolation } from '../store/errors.js';
+import type { MembersTable } from '../store/schema.js';
+import type { Store } from '../store/store.js';
+import { type Executor, inTransaction } from '../store/transaction.js';
+import { MemberStore } from './member-store.js';
+import type { Organizations } from './organizations.js';
+import type { CreateMember, Member, UpdateMember } from './schemas.js';
+
+/** Emails compare case-insensitively in practice; stored lower-cased so uniqueness matches that. */
+export function normalizeEmail(email: string): string {
+  return email.trim().toLowerCase();
+}
+
+/** Members (humans) of an organization. Every lookup is scoped by the organization in the path. */
+export class Members {
+  private readonly members: MemberStore;
+
+  constructor(
+    private readonly store: Store,
+    private readonly organizations: Organizations,
+    private readonly audit: AuditLog,
+    private readonly clock: Clock,
+  ) {
+    this.members = new MemberStore(store.db);
+  }
+
+  async create(orgRef: string, input: CreateMember, context: AuditContext): Promise<Member> {
+    const at = isoAt(this.clock);
+    const row = await this.write(async (trx) => {
+      const org = await this.organizations.require(orgRef, trx);
+      const email = normalizeEmail(input.email);
+      await this.assertEmailFree(trx, org.id, email);
+      const member: MembersTable = {
+        id: newId('mbr', this.clock.now()),
+        org_id: org.id,
+        email,
+        name: input.name ?? null,
+        status: input.status ?? 'active',
+        created_at: at,
+        updated_at: at,
+      };
+      await this.members.insert(trx, member);
+      await this.audit.append(
+        trx,
+        { kind: 'member.created', orgId: org.id, subjectId: member.id, detail: { email, status: member.status } },
+        context,
+      );
+      return member;
+    });
+    return toMember(row);
+  }
+
+  async get(orgRef: string, memberId: string): Promise<Member> {
+    const org = await this.organizations.require(orgRef);
+    return toMember(await this.require(org.id, memberId));
+  }
+
+  async list(orgRef: string, options: { email?: string | undefined; cursor?: string | undefined; limit: number }): Promise<Page<Member>> {
+    const org = await this.organizations.require(orgRef);
+    const filter = { after: decodeCursor(options.cursor), ...(options.email && { email: normalizeEmail(options.email) }) };
+    const rows = await this.members.list(org.id, filter, options.limit + 1);
+    return toPage(rows.map(toMember), options.limit);
+  }
+
+  async update(orgRef: string, memberId: string, input: UpdateMember, context: AuditContext): Promise<Member> {
+    const row = await this.write(async (trx) => {
+      const org = await this.organizations.require(orgRef, trx);
+      const current = await this.require(org.id, memberId, trx);
+      const email = input.email === undefined ? undefined : normalizeEmail(input.email);
+      if (email !== undefined && email !== current.email) await this.assertEmailFree(trx, org.id, email, current.id);
+      const changes = {
+        ...(email !== undefined && { email }),
+        ...(input.name !== undefined && { name: input.name }),
+        ...(input.status !== undefined && { status: input.status }),
+        updated_at: isoAt(this.clock),
+      };
+      await this.members.update(trx, org.id, current.id, changes);
+      await this.audit.append(trx, { kind: 'member.updated', orgId: org.id, subjectId: current.id, detail: { changed: input } }, context);
+      return { ...current, ...changes };
+    });
+    return toMember(row);
+  }
+
+  async remove(orgRef: string, memberId: string, context: AuditContext): Promise<void> {
+    await this.write(async (trx) => {
+      const org = await this.organizations.require(orgRef, trx);
+      const current = await this.require(org.id, memberId, trx);
+      await this.members.delete(trx, org.id, current.id);
+      await this.audit.append(trx, { kind: 'member.deleted', orgId: org.id, subjectId: current.id, detail: { email: current.email } }, context);
+    });
+  }
+
+  private async require(orgId: string, memberId: string, trx?: Executor): Promise<MembersTable> {
+    const row = await this.members.find(orgId, memberId, trx);
+    if (!row) throw new NotFoundError('member');
+    return row;
+  }
+
+  private async assertEmailFree(trx: Executor, orgId: string, email: string, exceptId?: string): Promise<void> {
+    if (await this.members.emailTaken(orgId, email, trx, exceptId)) throw new ConflictError(`a member with email ${email} already exists`);
+  }
+
+  private async write<T>(work: (trx: Executor) => Promise<T>): Promise<T> {
+    try {
+      return await inTransaction(this.store, work);
+    } catch (error) {
+      if (isUniqueViolation(error)) throw new ConflictError('a member with this email already exists');
+      throw error;
+    }
+  }
+}
+
+function toMember(row: MembersTable): Member {
+  return { id: row.id, org_id: row.org_id, email: row.email, name: row.name, status: row.status, created_at: row.created_at, updated_at: row.updated_at };
+}

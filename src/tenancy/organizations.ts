@@ -1,0 +1,109 @@
+import type { AuditContext, AuditLog } from '../audit/audit-log.js';
+import { type Clock, isoAt } from '../clock.js';
+import { newId } from '../crypto/ids.js';
+import { ConflictError, NotFoundError } from '../http/errors.js';
+import { decodeCursor, type Page, toPage } from '../http/pagination.js';
+import { isUniqueViolation } from '../store/errors.js';
+import type { OrganizationsTable } from '../store/schema.js';
+import type { Store } from '../store/store.js';
+import { type Executor, inTransaction } from '../store/transaction.js';
+import { OrganizationStore } from './organization-store.js';
+import type { CreateOrganization, Organization, OrganizationSettings, UpdateOrganization } from './schemas.js';
+
+/** B2B organizations (tenants): every change is recorded in that organization's audit chain. */
+export class Organizations {
+  private readonly orgs: OrganizationStore;
+
+  constructor(
+    private readonly store: Store,
+    private readonly audit: AuditLog,
+    private readonly clock: Clock,
+  ) {
+    this.orgs = new OrganizationStore(store.db);
+  }
+
+  async create(input: CreateOrganization, context: AuditContext): Promise<Organization> {
+    const at = isoAt(this.clock);
+    const row: OrganizationsTable = {
+      id: newId('org', this.clock.now()),
+      slug: input.slug,
+      name: input.name,
+      settings: JSON.stringify(input.settings ?? {}),
+      created_at: at,
+      updated_at: at,
+    };
+    await this.write(async (trx) => {
+      await this.assertSlugFree(trx, input.slug);
+      await this.orgs.insert(trx, row);
+      await this.audit.append(trx, { kind: 'organization.created', orgId: row.id, detail: { slug: row.slug, name: row.name } }, context);
+    });
+    return toOrganization(row);
+  }
+
+  /** An organization by id or slug, or a 404. */
+  async get(ref: string): Promise<Organization> {
+    return toOrganization(await this.require(ref));
+  }
+
+  async list(options: { cursor?: string | undefined; limit: number }): Promise<Page<Organization>> {
+    const rows = await this.orgs.list(decodeCursor(options.cursor), options.limit + 1);
+    return toPage(rows.map(toOrganization), options.limit);
+  }
+
+  async update(ref: string, input: UpdateOrganization, context: AuditContext): Promise<Organization> {
+    const id = await this.write(async (trx) => {
+      const current = await this.require(ref, trx);
+      if (input.slug !== undefined && input.slug !== current.slug) await this.assertSlugFree(trx, input.slug, current.id);
+      const changes = {
+        ...(input.slug !== undefined && { slug: input.slug }),
+        ...(input.name !== undefined && { name: input.name }),
+        ...(input.settings !== undefined && { settings: JSON.stringify(input.settings) }),
+      };
+      await this.orgs.update(trx, current.id, { ...changes, updated_at: isoAt(this.clock) });
+      await this.audit.append(trx, { kind: 'organization.updated', orgId: current.id, detail: { changed: input } }, context);
+      return current.id;
+    });
+    return this.get(id);
+  }
+
+  /** Deletes the organization and its members; its audit chain is kept. */
+  async remove(ref: string, context: AuditContext): Promise<void> {
+    await this.write(async (trx) => {
+      const current = await this.require(ref, trx);
+      await this.orgs.delete(trx, current.id);
+      await this.audit.append(trx, { kind: 'organization.deleted', orgId: current.id, detail: { slug: current.slug } }, context);
+    });
+  }
+
+  /** The organization row for an id or slug, or a 404; other capabilities scope by its id. */
+  async require(ref: string, trx?: Executor): Promise<OrganizationsTable> {
+    const row = await this.orgs.find(ref, trx);
+    if (!row) throw new NotFoundError('organization');
+    return row;
+  }
+
+  private async assertSlugFree(trx: Executor, slug: string, exceptId?: string): Promise<void> {
+    if (await this.orgs.slugTaken(slug, trx, exceptId)) throw new ConflictError(`organization slug "${slug}" is already taken`);
+  }
+
+  /** A transaction whose unique-constraint race (two creates of one slug at once) answers 409. */
+  private async write<T>(work: (trx: Executor) => Promise<T>): Promise<T> {
+    try {
+      return await inTransaction(this.store, work);
+    } catch (error) {
+      if (isUniqueViolation(error)) throw new ConflictError('organization slug is already taken');
+      throw error;
+    }
+  }
+}
+
+export function toOrganization(row: OrganizationsTable): Organization {
+  return {
+    id: row.id,
+    slug: row.slug,
+    name: row.name,
+    settings: JSON.parse(row.settings) as OrganizationSettings,
+    created_at: row.created_at,
+    updated_at: row.updated_at,
+  };
+}

@@ -1,0 +1,80 @@
+import { type Static, Type } from '@sinclair/typebox';
+
+/**
+ * Printable text: no C0/C1 control characters and no bidirectional overrides, which could
+ * make a name display differently from what it is (CVE-2021-42574, "Trojan Source").
+ */
+const PRINTABLE = '^[^\\u0000-\\u001f\\u007f-\\u009f\\u202a-\\u202e\\u2066-\\u2069]*$';
+
+export const DisplayName = Type.String({ minLength: 1, maxLength: 200, pattern: PRINTABLE, description: 'Human-readable name.' });
+
+export const Slug = Type.String({
+  minLength: 2,
+  maxLength: 63,
+  pattern: '^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$',
+  description: 'URL-safe unique handle: lower-case letters, digits and inner hyphens.',
+});
+
+export const OrganizationSettings = Type.Object(
+  {
+    allowed_auth_methods: Type.Optional(
+      Type.Array(Type.Union([Type.Literal('sso'), Type.Literal('trusted_token'), Type.Literal('break_glass')]), {
+        uniqueItems: true,
+        description: 'How members may log in; unset allows every method.',
+      }),
+    ),
+    access_token_ttl_seconds: Type.Optional(Type.Integer({ minimum: 30, maximum: 86_400, description: 'Access-token lifetime override.' })),
+    session_ttl_seconds: Type.Optional(Type.Integer({ minimum: 60, maximum: 2_592_000, description: 'Human session lifetime.' })),
+  },
+  { additionalProperties: false },
+);
+export type OrganizationSettings = Static<typeof OrganizationSettings>;
+
+export const Organization = Type.Object({
+  id: Type.String({ example: 'org_01jqz5x3m4c5d6e7f8g9h0jkmn' }),
+  slug: Slug,
+  name: Type.String(),
+  settings: OrganizationSettings,
+  created_at: Type.String({ format: 'date-time' }),
+  updated_at: Type.String({ format: 'date-time' }),
+});
+export type Organization = Static<typeof Organization>;
+
+export const CreateOrganization = Type.Object(
+  { slug: Slug, name: DisplayName, settings: Type.Optional(OrganizationSettings) },
+  { additionalProperties: false },
+);
+export type CreateOrganization = Static<typeof CreateOrganization>;
+
+export const UpdateOrganization = Type.Object(
+  { slug: Type.Optional(Slug), name: Type.Optional(DisplayName), settings: Type.Optional(OrganizationSettings) },
+  { additionalProperties: false, minProperties: 1 },
+);
+export type UpdateOrganization = Static<typeof UpdateOrganization>;
+
+export const MemberStatus = Type.Union([Type.Literal('active'), Type.Literal('invited'), Type.Literal('suspended')]);
+
+export const Email = Type.String({ format: 'email', minLength: 3, maxLength: 254 });
+
+export const Member = Type.Object({
+  id: Type.String({ example: 'mbr_01jqz5x3m4c5d6e7f8g9h0jkmn' }),
+  org_id: Type.String(),
+  email: Type.String(),
+  name: Type.Union([Type.String(), Type.Null()]),
+  status: MemberStatus,
+  created_at: Type.String({ format: 'date-time' }),
+  updated_at: Type.String({ format: 'date-time' }),
+});
+export type Member = Static<typeof Member>;
+
+export const CreateMember = Type.Object(
+  { email: Email, name: Type.Optional(DisplayName), status: Type.Optional(MemberStatus) },
+  { additionalProperties: false },
+);
+export type CreateMember = Static<typeof CreateMember>;
+
+export const UpdateMember = Type.Object(
+  { email: Type.Optional(Email), name: Type.Optional(Type.Union([DisplayName, Type.Null()])), status: Type.Optional(MemberStatus) },
+  { additionalProperties: false, minProperties: 1 },
+);
+export type UpdateMember = Static<typeof UpdateMember>;
