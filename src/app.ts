@@ -1,8 +1,8 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import helmet from '@fastify/helmet';
 import rateLimit from '@fastify/rate-limit';
 import swagger from '@fastify/swagger';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import type { IncomingMessage, ServerResponse } from 'node:http';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type RawServerDefault } from 'fastify';
 import type { Logger } from 'pino';
 import { auditRoutes } from './audit/routes.js';
@@ -18,8 +18,8 @@ import { createValidatorCompiler } from './http/validation.js';
 import { metadataRoutes } from './oauth/metadata.js';
 import { Metrics } from './ops/metrics.js';
 import { opsRoutes } from './ops/routes.js';
-import type { Store } from './store/store.js';
 import { createServices, type Services } from './services.js';
+import type { Store } from './store/store.js';
 import { tenancyRoutes } from './tenancy/routes.js';
 
 /** Everything one Mandate node is built from; nothing global, so a test can run several. */
@@ -50,7 +50,9 @@ export async function buildApp(options: AppOptions): Promise<Mandate> {
   const metrics = new Metrics({ processMetrics: options.processMetrics ?? false });
 
   await keyRing.ensureKeys();
-  const unfollow = keyRing.follow(bus, config.reconcileIntervalSeconds, (error) => logger.error({ err: error }, 'signing key reload failed'));
+  const unfollow = keyRing.follow(bus, config.reconcileIntervalSeconds, (error) =>
+    logger.error({ err: error }, 'signing key reload failed'),
+  );
 
   const app = Fastify<RawServerDefault, IncomingMessage, ServerResponse, FastifyBaseLogger>({
     loggerInstance: logger,

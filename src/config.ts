@@ -113,7 +113,8 @@ export const OPTIONS: readonly OptionSpec[] = [
     description:
       'Issuer identifier (RFC 8414 §2): https with no query or fragment; http only for localhost. Every node of a cluster uses the same value.',
     parse: (raw, env, variable) => {
-      const value = raw || `http://localhost:${defaultPort(env)}`;
+      const port = defaultPort(env);
+      const value = raw || (port === 80 ? 'http://localhost' : `http://localhost:${port}`);
       let url: URL;
       try {
         url = new URL(value);
@@ -124,8 +125,14 @@ export const OPTIONS: readonly OptionSpec[] = [
       if (url.protocol !== 'https:' && !(url.protocol === 'http:' && local)) {
         throw new ConfigError(variable, 'must use https (http is allowed only for localhost)');
       }
-      if (url.search || url.hash) throw new ConfigError(variable, 'must not have a query or fragment (RFC 8414 §2)');
-      return value.replace(/\/+$/, '');
+      if (value.includes('?') || value.includes('#')) throw new ConfigError(variable, 'must not have a query or fragment (RFC 8414 §2)');
+      if (url.username || url.password) throw new ConfigError(variable, 'must not contain credentials');
+      const issuer = value.replace(/\/+$/, '');
+      // Clients compare the issuer as a string (RFC 8414 §3.3): accept only its normalized spelling.
+      const normalized = `${url.origin}${url.pathname}`.replace(/\/+$/, '');
+      if (issuer !== normalized) throw new ConfigError(variable, `must be written in normalized form: ${normalized}`);
+      if (!raw && url.port === '0') throw new ConfigError(variable, 'must be set when MANDATE_PORT is 0 (the issuer names the real port)');
+      return issuer;
     },
   },
   {

@@ -1,13 +1,13 @@
 #!/usr/bin/env node
 import { Command } from 'commander';
 import pino from 'pino';
+import { verifyStoredChains } from './audit/verify.js';
+import { printTable } from './cli/table.js';
 import { ConfigError, loadConfig } from './config.js';
 import { openBus, openRuntime, type Runtime, startNode } from './node.js';
 import { createLogger } from './ops/logging.js';
-import { migrateToLatest, pendingMigrations } from './store/migrate.js';
 import { createServices, type Services } from './services.js';
-import { verifyStoredChains } from './audit/verify.js';
-import { printTable } from './cli/table.js';
+import { migrateToLatest, pendingMigrations } from './store/migrate.js';
 
 /** Graceful shutdown must finish within this long, or the process exits anyway. */
 const SHUTDOWN_GRACE_MS = 10_000;
@@ -96,7 +96,9 @@ keys
   .action(async (options: { json?: boolean }) =>
     withServices(async ({ keyRing }) => {
       const list = await keyRing.list();
-      output(!!options.json, list, () => printTable(list, ['kid', 'alg', 'state', 'published', 'created_at', 'activated_at', 'retired_at']));
+      output(!!options.json, list, () =>
+        printTable(list, ['kid', 'alg', 'state', 'published', 'created_at', 'activated_at', 'retired_at']),
+      );
     }),
   );
 keys
@@ -110,7 +112,9 @@ keys
       output(!!options.json, result, () => {
         process.stdout.write(`active: ${result.activeKid}\nnext:   ${result.nextKid}\nretired: ${result.retiredKid}\n`);
         if (runtime.store.dialect === 'sqlite') {
-          process.stdout.write(`a running server picks this up within MANDATE_RECONCILE_INTERVAL (${runtime.config.reconcileIntervalSeconds}s)\n`);
+          process.stdout.write(
+            `a running server picks this up within MANDATE_RECONCILE_INTERVAL (${runtime.config.reconcileIntervalSeconds}s)\n`,
+          );
         }
       });
     }),
@@ -163,7 +167,10 @@ audit
       const chainId = options.org ? (await services.organizations.require(options.org)).id : undefined;
       const reports = await verifyStoredChains(services.auditEvents, chainId);
       output(!!options.json, reports, () => {
-        for (const r of reports) process.stdout.write(r.ok ? `ok      ${r.chainId}: ${r.events} events\n` : `BROKEN  ${r.chainId}: ${r.problem} at seq ${r.seq}: ${r.message}\n`);
+        for (const r of reports)
+          process.stdout.write(
+            r.ok ? `ok      ${r.chainId}: ${r.events} events\n` : `BROKEN  ${r.chainId}: ${r.problem} at seq ${r.seq}: ${r.message}\n`,
+          );
       });
       if (reports.some((r) => !r.ok)) process.exitCode = 1;
     }),

@@ -57,7 +57,10 @@ export interface MandateNode extends Mandate {
  * Starts one node: database (migrated when configured), bus, keys, bootstrap admin key, app.
  * It does not listen; `mandate serve` and tests decide how to expose it.
  */
-export async function startNode(config: Config, options: { clock?: Clock; logger?: Logger; processMetrics?: boolean } = {}): Promise<MandateNode> {
+export async function startNode(
+  config: Config,
+  options: { clock?: Clock; logger?: Logger; processMetrics?: boolean } = {},
+): Promise<MandateNode> {
   const runtime = openRuntime(config, options);
   try {
     if (config.migrateOnStart) await migrateToLatest(runtime.store);

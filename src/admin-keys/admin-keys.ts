@@ -3,6 +3,7 @@ import { type Clock, isoAt } from '../clock.js';
 import { newId } from '../crypto/ids.js';
 import { hashSecret, newSecret, secretMatches } from '../crypto/secret-token.js';
 import { NotFoundError } from '../http/errors.js';
+import { isUniqueViolation } from '../store/errors.js';
 import type { AdminKeysTable } from '../store/schema.js';
 import type { Store } from '../store/store.js';
 import { type Executor, inTransaction } from '../store/transaction.js';
@@ -42,11 +43,17 @@ export class AdminKeys {
 
   /** Installs MANDATE_BOOTSTRAP_ADMIN_KEY when no admin key exists; returns whether it did. */
   async bootstrap(secret: string): Promise<boolean> {
-    return inTransaction(this.store, async (trx) => {
-      if ((await this.keys.count(trx)) > 0) return false;
-      await this.insertWith(trx, 'bootstrap', secret, {});
-      return true;
-    });
+    try {
+      return await inTransaction(this.store, async (trx) => {
+        if ((await this.keys.count(trx)) > 0) return false;
+        await this.insertWith(trx, 'bootstrap', secret, {});
+        return true;
+      });
+    } catch (error) {
+      // Two nodes bootstrapping the same key at once: the other one won, which is the goal.
+      if (isUniqueViolation(error)) return false;
+      throw error;
+    }
   }
 
   async list(): Promise<AdminKeyView[]> {

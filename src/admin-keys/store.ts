@@ -19,7 +19,10 @@ export class AdminKeyStore {
   }
 
   async count(trx: Executor = this.db): Promise<number> {
-    const row = await trx.selectFrom('admin_keys').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
+    const row = await trx
+      .selectFrom('admin_keys')
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .executeTakeFirstOrThrow();
     return Number(row.n);
   }
 

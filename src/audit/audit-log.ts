@@ -1,9 +1,9 @@
-import { canonicalJson } from './canonical-json.js';
 import { type Clock, isoAt } from '../clock.js';
 import { newId } from '../crypto/ids.js';
+import type { AuditEventsTable } from '../store/schema.js';
 import type { Dialect } from '../store/store.js';
 import type { Executor } from '../store/transaction.js';
-import type { AuditEventsTable } from '../store/schema.js';
+import { canonicalJson } from './canonical-json.js';
 import { computeEventHash, GENESIS_HASH, type HashedFields } from './chain.js';
 import { type AuditKind, PLATFORM_CHAIN } from './kinds.js';
 

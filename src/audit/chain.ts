@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
-import { canonicalJson } from './canonical-json.js';
 import type { AuditEventsTable } from '../store/schema.js';
+import { canonicalJson } from './canonical-json.js';
 
 /** The hash of the first event's predecessor. */
 export const GENESIS_HASH = '0'.repeat(64);
@@ -31,10 +31,7 @@ export function computeEventHash(prevHash: string, event: HashedFields): string 
     grant_id: event.grant_id,
     detail: event.detail,
   };
-  return createHash('sha256')
-    .update(prevHash, 'utf8')
-    .update(canonicalJson(fields), 'utf8')
-    .digest('hex');
+  return createHash('sha256').update(prevHash, 'utf8').update(canonicalJson(fields), 'utf8').digest('hex');
 }
 
 export type ChainProblem = 'altered' | 'missing' | 'reordered' | 'truncated';

@@ -1,5 +1,5 @@
-import { Type } from '@sinclair/typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { Type } from '@sinclair/typebox';
 import { errorResponses, pageOf } from '../http/common-schemas.js';
 import { InvalidRequestError } from '../http/errors.js';
 import { DEFAULT_PAGE_SIZE, decodeCursor, PageQuery, toPage } from '../http/pagination.js';
@@ -52,10 +52,20 @@ function toEvent(row: AuditEventsTable) {
 }
 
 /** GET /v1/audit/events: filter by organization, kind and time range, with cursor pagination. */
-export const auditRoutes: FastifyPluginAsyncTypebox<{ events: AuditEvents; organizations: Organizations }> = async (app, { events, organizations }) => {
+export const auditRoutes: FastifyPluginAsyncTypebox<{ events: AuditEvents; organizations: Organizations }> = async (
+  app,
+  { events, organizations },
+) => {
   app.get(
     '/audit/events',
-    { schema: { tags: ['audit'], security: [{ adminKey: [] }], querystring: AuditQuery, response: { 200: pageOf(AuditEvent), ...errorResponses } } },
+    {
+      schema: {
+        tags: ['audit'],
+        security: [{ adminKey: [] }],
+        querystring: AuditQuery,
+        response: { 200: pageOf(AuditEvent), ...errorResponses },
+      },
+    },
     async (request) => {
       const { org, kind, cursor } = request.query;
       const limit = request.query.limit ?? DEFAULT_PAGE_SIZE;

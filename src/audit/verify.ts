@@ -1,4 +1,4 @@
-import { ChainWalker, type ChainReport } from './chain.js';
+import { type ChainReport, ChainWalker } from './chain.js';
 import type { AuditEvents } from './store.js';
 
 /**

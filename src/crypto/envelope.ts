@@ -1,5 +1,8 @@
 import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
 
+const TAG_BYTES = 16;
+const BASE64URL = /^[A-Za-z0-9_-]*$/;
+
 /** Thrown when a ciphertext cannot be opened: unknown key id, wrong associated data or tampering. */
 export class EnvelopeError extends Error {
   override name = 'EnvelopeError';
@@ -27,20 +30,27 @@ export class Envelope {
     const cipher = createCipheriv('aes-256-gcm', this.keys.get(this.currentKeyId) as Buffer, iv);
     cipher.setAAD(Buffer.from(context, 'utf8'));
     const body = Buffer.concat([cipher.update(plaintext, 'utf8'), cipher.final()]);
-    return ['v1', this.currentKeyId, iv.toString('base64url'), body.toString('base64url'), cipher.getAuthTag().toString('base64url')].join('.');
+    return ['v1', this.currentKeyId, iv.toString('base64url'), body.toString('base64url'), cipher.getAuthTag().toString('base64url')].join(
+      '.',
+    );
   }
 
   open(sealed: string, context: string): string {
     const [version, kid, iv, body, tag] = sealed.split('.');
-    if (version !== 'v1' || !kid || iv === undefined || body === undefined || tag === undefined) {
+    // One spelling per ciphertext: strict base64url, a 96-bit IV and a full 128-bit tag.
+    if (version !== 'v1' || !kid || !iv || body === undefined || !tag || ![iv, body, tag].every((part) => BASE64URL.test(part))) {
       throw new EnvelopeError('not a sealed value');
     }
+    const ivBytes = Buffer.from(iv, 'base64url');
+    const tagBytes = Buffer.from(tag, 'base64url');
+    if (ivBytes.length !== 12 || tagBytes.length !== TAG_BYTES) throw new EnvelopeError('not a sealed value');
     const key = this.keys.get(kid);
     if (!key) throw new EnvelopeError(`sealed with unknown master key ${kid}`);
     try {
-      const decipher = createDecipheriv('aes-256-gcm', key, Buffer.from(iv, 'base64url'));
+      // authTagLength pins the tag size: without it Node accepts truncated tags (forgeable).
+      const decipher = createDecipheriv('aes-256-gcm', key, ivBytes, { authTagLength: TAG_BYTES });
       decipher.setAAD(Buffer.from(context, 'utf8'));
-      decipher.setAuthTag(Buffer.from(tag, 'base64url'));
+      decipher.setAuthTag(tagBytes);
       return Buffer.concat([decipher.update(Buffer.from(body, 'base64url')), decipher.final()]).toString('utf8');
     } catch {
       throw new EnvelopeError('ciphertext failed authentication');

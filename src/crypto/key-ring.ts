@@ -1,6 +1,6 @@
 import type { JsonWebKey, KeyObject } from 'node:crypto';
-import { sql } from 'kysely';
 import type { JWK } from 'jose';
+import { sql } from 'kysely';
 import type { AuditContext, AuditLog } from '../audit/audit-log.js';
 import { type Clock, isoAt } from '../clock.js';
 import type { SigningAlg } from '../config.js';
@@ -162,7 +162,11 @@ export class KeyRing {
       activated_at: state === 'active' ? at : null,
       retired_at: null,
     });
-    await this.options.audit.append(trx, { kind: 'signing_key.created', detail: { kid: generated.kid, alg: generated.alg, state } }, context);
+    await this.options.audit.append(
+      trx,
+      { kind: 'signing_key.created', detail: { kid: generated.kid, alg: generated.alg, state } },
+      context,
+    );
     return generated.kid;
   }
 

@@ -18,6 +18,7 @@ export function hashSecret(secret: string): string {
 
 /** Constant-time comparison of a presented secret against a stored digest. */
 export function secretMatches(secret: string, storedDigest: string): boolean {
+  if (!/^[0-9a-f]{64}$/.test(storedDigest)) return false;
   const presented = Buffer.from(hashSecret(secret), 'hex');
   const stored = Buffer.from(storedDigest, 'hex');
   return presented.length === stored.length && timingSafeEqual(presented, stored);

@@ -26,7 +26,11 @@ export class SigningKeyStore {
 
   async setState(trx: Executor, kid: string, state: SigningKeysTable['state'], at: string): Promise<void> {
     const stamp = state === 'active' ? { activated_at: at } : state === 'retired' ? { retired_at: at } : {};
-    await trx.updateTable('signing_keys').set({ state, ...stamp }).where('kid', '=', kid).execute();
+    await trx
+      .updateTable('signing_keys')
+      .set({ state, ...stamp })
+      .where('kid', '=', kid)
+      .execute();
   }
 
   async updateSealedPrivateJwk(kid: string, sealed: string): Promise<void> {

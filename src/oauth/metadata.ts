@@ -54,19 +54,25 @@ export async function metadataRoutes(app: FastifyInstance, options: MetadataRout
   const tags = ['discovery'];
 
   for (const url of [...paths.oauth, ...paths.openid]) {
-    app.get(url, { config, schema: { tags, summary: 'Authorization server metadata (RFC 8414, OpenID Connect Discovery)' } }, async (_req, reply) =>
-      allowAnyOrigin(reply).header('cache-control', 'public, max-age=300').send(document),
+    app.get(
+      url,
+      { config, schema: { tags, summary: 'Authorization server metadata (RFC 8414, OpenID Connect Discovery)' } },
+      async (_req, reply) => allowAnyOrigin(reply).header('cache-control', 'public, max-age=300').send(document),
     );
     app.options(url, { config, schema: { hide: true } }, preflight);
   }
 
-  app.get(JWKS_PATH, { config, schema: { tags, summary: 'JSON Web Key Set (RFC 7517): next, active and recently retired keys' } }, async (request, reply) => {
-    const body = JSON.stringify(options.keyRing.jwks());
-    const etag = `"${createHash('sha256').update(body).digest('base64url').slice(0, 27)}"`;
-    // Keys are published before they sign (crypto/key-ring.ts), so verifiers may cache for minutes.
-    allowAnyOrigin(reply).header('cache-control', 'public, max-age=300, stale-while-revalidate=60').header('etag', etag);
-    if (request.headers['if-none-match'] === etag) return reply.code(304).send();
-    return reply.type('application/jwk-set+json').send(body);
-  });
+  app.get(
+    JWKS_PATH,
+    { config, schema: { tags, summary: 'JSON Web Key Set (RFC 7517): next, active and recently retired keys' } },
+    async (request, reply) => {
+      const body = JSON.stringify(options.keyRing.jwks());
+      const etag = `"${createHash('sha256').update(body).digest('base64url').slice(0, 27)}"`;
+      // Keys are published before they sign (crypto/key-ring.ts), so verifiers may cache for minutes.
+      allowAnyOrigin(reply).header('cache-control', 'public, max-age=300, stale-while-revalidate=60').header('etag', etag);
+      if (request.headers['if-none-match'] === etag) return reply.code(304).send();
+      return reply.type('application/jwk-set+json').send(body);
+    },
+  );
   app.options(JWKS_PATH, { config, schema: { hide: true } }, preflight);
 }

@@ -2,12 +2,39 @@ import type { IncomingMessage } from 'node:http';
 import pino, { type DestinationStream, type Logger, type LoggerOptions } from 'pino';
 
 /** Field names whose values never reach a log line: secrets, tokens, credentials, cookies. */
-const SENSITIVE_KEY = /secret|token|password|passwd|authorization|cookie|api[-_]?key|private|assertion|^code$|credential/i;
+const SENSITIVE_KEY =
+  /secret|token|password|passwd|authorization|cookie|api[-_]?key|private|assertion|^code$|verifier|credential|totp|otp$/i;
 const REDACTED = '[redacted]';
+
+/**
+ * Child-logger fields (`logger.child({...})`) bypass `formatters.log`, so the usual secret names
+ * are also listed for pino's path redaction, which does cover them.
+ */
+const SECRET_NAMES = [
+  'access_token',
+  'refresh_token',
+  'id_token',
+  'session_token',
+  'token',
+  'client_secret',
+  'secret',
+  'password',
+  'authorization',
+  'cookie',
+  'code',
+  'code_verifier',
+  'api_key',
+  'private_jwk',
+  'client_assertion',
+  'assertion',
+];
+const REDACT_PATHS = SECRET_NAMES.flatMap((name) => [name, `*.${name}`]);
 
 /** Deep copy of `value` with every sensitive field replaced, however deeply nested. */
 export function redactSecrets(value: unknown, depth = 0): unknown {
-  if (depth > 8 || value === null || typeof value !== 'object') return value;
+  if (value === null || typeof value !== 'object') return value;
+  // Deeper than any structure Mandate logs: drop it rather than risk an unredacted secret.
+  if (depth > 8) return '[redacted: too deep]';
   if (Array.isArray(value)) return value.map((item) => redactSecrets(item, depth + 1));
   // Only plain objects are copied; requests, errors and other instances go to their serializers.
   const proto = Object.getPrototypeOf(value);
@@ -33,7 +60,10 @@ export function loggerOptions(level: LoggerOptions['level']): LoggerOptions {
   return {
     level,
     base: { service: 'mandate' },
-    formatters: { log: (object) => redactSecrets(object) as Record<string, unknown> },
+    redact: { paths: REDACT_PATHS, censor: REDACTED },
+    formatters: {
+      log: (object) => redactSecrets(object) as Record<string, unknown>,
+    },
     serializers: {
       req: (req: IncomingMessage & { id?: string; ip?: string }) => ({
         id: req.id,
@@ -41,7 +71,8 @@ export function loggerOptions(level: LoggerOptions['level']): LoggerOptions {
         url: redactUrl(req.url ?? ''),
         remoteAddress: req.ip ?? req.socket?.remoteAddress,
       }),
-      err: pino.stdSerializers.err,
+      // Errors may carry request options or headers as extra properties.
+      err: (error: Error) => redactSecrets({ ...pino.stdSerializers.err(error) }),
     },
   };
 }

@@ -1,5 +1,5 @@
-import { sql } from 'kysely';
 import type { FastifyInstance } from 'fastify';
+import { sql } from 'kysely';
 import { ApiError } from '../http/errors.js';
 import { pendingMigrations } from '../store/migrate.js';
 import type { Store } from '../store/store.js';

@@ -27,7 +27,12 @@ export class MemberStore {
     await trx.insertInto('members').values(row).execute();
   }
 
-  async update(trx: Executor, orgId: string, id: string, changes: Partial<Omit<MembersTable, 'id' | 'org_id' | 'created_at'>>): Promise<void> {
+  async update(
+    trx: Executor,
+    orgId: string,
+    id: string,
+    changes: Partial<Omit<MembersTable, 'id' | 'org_id' | 'created_at'>>,
+  ): Promise<void> {
     await trx.updateTable('members').set(changes).where('org_id', '=', orgId).where('id', '=', id).execute();
   }
 

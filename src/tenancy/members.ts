@@ -91,7 +91,11 @@ export class Members {
       const org = await this.organizations.require(orgRef, trx);
       const current = await this.require(org.id, memberId, trx);
       await this.members.delete(trx, org.id, current.id);
-      await this.audit.append(trx, { kind: 'member.deleted', orgId: org.id, subjectId: current.id, detail: { email: current.email } }, context);
+      await this.audit.append(
+        trx,
+        { kind: 'member.deleted', orgId: org.id, subjectId: current.id, detail: { email: current.email } },
+        context,
+      );
     });
   }
 
@@ -116,5 +120,13 @@ export class Members {
 }
 
 function toMember(row: MembersTable): Member {
-  return { id: row.id, org_id: row.org_id, email: row.email, name: row.name, status: row.status, created_at: row.created_at, updated_at: row.updated_at };
+  return {
+    id: row.id,
+    org_id: row.org_id,
+    email: row.email,
+    name: row.name,
+    status: row.status,
+    created_at: row.created_at,
+    updated_at: row.updated_at,
+  };
 }

@@ -1,5 +1,5 @@
-import { Type } from '@sinclair/typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { Type } from '@sinclair/typebox';
 import { errorResponses, OrgParams, pageOf } from '../http/common-schemas.js';
 import { PageQuery } from '../http/pagination.js';
 import { auditContextOf } from '../http/request-context.js';
@@ -10,7 +10,10 @@ import { CreateMember, CreateOrganization, Member, Organization, UpdateMember, U
 const MemberParams = Type.Object({ org: OrgParams.properties.org, member: Type.String({ minLength: 1, maxLength: 100 }) });
 
 /** /v1/organizations and their members: parse, call the service, answer. */
-export const tenancyRoutes: FastifyPluginAsyncTypebox<{ organizations: Organizations; members: Members }> = async (app, { organizations, members }) => {
+export const tenancyRoutes: FastifyPluginAsyncTypebox<{ organizations: Organizations; members: Members }> = async (
+  app,
+  { organizations, members },
+) => {
   const orgTags = ['organizations'];
   const memberTags = ['members'];
   const security = [{ adminKey: [] }];
@@ -23,7 +26,9 @@ export const tenancyRoutes: FastifyPluginAsyncTypebox<{ organizations: Organizat
 
   app.get(
     '/organizations',
-    { schema: { tags: orgTags, security, querystring: Type.Object(PageQuery), response: { 200: pageOf(Organization), ...errorResponses } } },
+    {
+      schema: { tags: orgTags, security, querystring: Type.Object(PageQuery), response: { 200: pageOf(Organization), ...errorResponses } },
+    },
     async (request) => organizations.list({ cursor: request.query.cursor, limit: request.query.limit ?? 50 }),
   );
 
@@ -35,7 +40,9 @@ export const tenancyRoutes: FastifyPluginAsyncTypebox<{ organizations: Organizat
 
   app.patch(
     '/organizations/:org',
-    { schema: { tags: orgTags, security, params: OrgParams, body: UpdateOrganization, response: { 200: Organization, ...errorResponses } } },
+    {
+      schema: { tags: orgTags, security, params: OrgParams, body: UpdateOrganization, response: { 200: Organization, ...errorResponses } },
+    },
     async (request) => organizations.update(request.params.org, request.body, auditContextOf(request)),
   );
 
@@ -65,7 +72,8 @@ export const tenancyRoutes: FastifyPluginAsyncTypebox<{ organizations: Organizat
         response: { 200: pageOf(Member), ...errorResponses },
       },
     },
-    async (request) => members.list(request.params.org, { email: request.query.email, cursor: request.query.cursor, limit: request.query.limit ?? 50 }),
+    async (request) =>
+      members.list(request.params.org, { email: request.query.email, cursor: request.query.cursor, limit: request.query.limit ?? 50 }),
   );
 
   app.get(

@@ -1,0 +1,267 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import type { AuditEventsTable } from '../store/schema.js';
+import { ChainWalker, computeEventHash, GENESIS_HASH, type HashedFields, verifyChain } from './chain.js';
+
+const CHAIN = 'org_01h0000000000000000000000';
+
+function fieldsFor(seq: number): HashedFields {
+  return {
+    chain_id: CHAIN,
+    seq,
+    id: `evt_${String(seq).padStart(26, '0')}`,
+    org_id: CHAIN,
+    at: new Date(Date.UTC(2025, 0, 1, 0, 0, seq)).toISOString(),
+    kind: seq % 2 === 0 ? 'member.created' : 'organization.updated',
+    correlation_id: `corr-${seq}`,
+    request_id: `req-${seq}`,
+    actor_id: `mbr_actor${seq}`,
+    agent_id: null,
+    subject_id: `mbr_subject${seq}`,
+    tool: 'github',
+    action: 'read',
+    result: 'success',
+    classification: null,
+    jti: null,
+    scope: 'repo:read',
+    grant_id: null,
+    detail: JSON.stringify({ n: seq }),
+  };
+}
+
+/** A valid chain of `n` events: each chained to the previous one's hash. */
+function buildChain(n: number): AuditEventsTable[] {
+  const events: AuditEventsTable[] = [];
+  let prev = GENESIS_HASH;
+  for (let seq = 1; seq <= n; seq += 1) {
+    const fields = fieldsFor(seq);
+    const hash = computeEventHash(prev, fields);
+    events.push({ ...fields, prev_hash: prev, hash });
+    prev = hash;
+  }
+  return events;
+}
+
+function at(events: AuditEventsTable[], index: number): AuditEventsTable {
+  const event = events[index];
+  if (!event) throw new Error(`no event at ${index}`);
+  return event;
+}
+
+function headOf(events: AuditEventsTable[]): { seq: number; hash: string } {
+  const last = at(events, events.length - 1);
+  return { seq: last.seq, hash: last.hash };
+}
+
+const N = 8;
+
+describe('computeEventHash', () => {
+  it('is 64 hex characters, deterministic, and depends on the previous hash', () => {
+    const fields = fieldsFor(1);
+    const hash = computeEventHash(GENESIS_HASH, fields);
+    expect(hash).toMatch(/^[0-9a-f]{64}$/);
+    expect(computeEventHash(GENESIS_HASH, { ...fields })).toBe(hash);
+    expect(computeEventHash('1'.repeat(64), fields)).not.toBe(hash);
+  });
+
+  it('ignores hash and prev_hash columns and key order of the event object', () => {
+    const fields = fieldsFor(3);
+    const hash = computeEventHash(GENESIS_HASH, fields);
+    const reversed = Object.fromEntries(Object.entries(fields).reverse()) as HashedFields;
+    expect(computeEventHash(GENESIS_HASH, reversed)).toBe(hash);
+    const withHashes = { ...fields, prev_hash: 'x', hash: 'y' } as HashedFields;
+    expect(computeEventHash(GENESIS_HASH, withHashes)).toBe(hash);
+  });
+
+  it('distinguishes null from the string "null"', () => {
+    const fields = fieldsFor(2);
+    expect(computeEventHash(GENESIS_HASH, { ...fields, agent_id: 'null' })).not.toBe(computeEventHash(GENESIS_HASH, fields));
+  });
+});
+
+describe('verifyChain', () => {
+  it('reports a valid chain as ok with its event count', () => {
+    const events = buildChain(N);
+    expect(verifyChain(CHAIN, events)).toEqual({ ok: true, chainId: CHAIN, events: N });
+    expect(verifyChain(CHAIN, events, headOf(events))).toEqual({ ok: true, chainId: CHAIN, events: N });
+  });
+
+  it('reports an empty chain as ok with no events', () => {
+    expect(verifyChain(CHAIN, [])).toEqual({ ok: true, chainId: CHAIN, events: 0 });
+  });
+
+  it('starts from the genesis hash', () => {
+    const events = buildChain(2);
+    expect(at(events, 0).prev_hash).toBe(GENESIS_HASH);
+    expect(at(events, 1).prev_hash).toBe(at(events, 0).hash);
+  });
+
+  const alterations: Array<[field: keyof AuditEventsTable, value: unknown]> = [
+    ['detail', '{"n":-1}'],
+    ['actor_id', 'mbr_intruder'],
+    ['actor_id', null],
+    ['agent_id', 'agt_someone'],
+    ['at', '2030-01-01T00:00:00.000Z'],
+    ['kind', 'admin.deleted'],
+    ['result', 'failure'],
+    ['id', 'evt_zzzzzzzzzzzzzzzzzzzzzzzzzz'],
+    ['chain_id', 'platform'],
+    ['org_id', null],
+    ['scope', 'repo:write'],
+    ['hash', 'f'.repeat(64)],
+  ];
+
+  for (const k of [1, 4, N]) {
+    it.each(alterations)(`detects %s altered to %j in event ${k}`, (field, value) => {
+      const events = buildChain(N);
+      const altered = events.map((e) => (e.seq === k ? { ...e, [field]: value } : e));
+      expect(verifyChain(CHAIN, altered)).toMatchObject({ ok: false, chainId: CHAIN, seq: k, problem: 'altered' });
+    });
+  }
+
+  it('detects an event recomputed after alteration by the broken link to its successor', () => {
+    const events = buildChain(N);
+    const k = 3;
+    const target = at(events, k - 1);
+    const fields = { ...target, detail: '{"n":999}' };
+    const rehashed = { ...fields, hash: computeEventHash(target.prev_hash, fields) };
+    const forged = events.map((e) => (e.seq === k ? rehashed : e));
+    expect(verifyChain(CHAIN, forged)).toMatchObject({ ok: false, seq: k + 1, problem: 'reordered' });
+  });
+
+  it.each(Array.from({ length: N - 1 }, (_, i) => i + 1))('detects deleted event %i as missing', (k) => {
+    const events = buildChain(N).filter((e) => e.seq !== k);
+    expect(verifyChain(CHAIN, events)).toMatchObject({ ok: false, seq: k, problem: 'missing' });
+  });
+
+  it('detects the deleted last event only with the head', () => {
+    const full = buildChain(N);
+    const events = full.slice(0, -1);
+    expect(verifyChain(CHAIN, events).ok).toBe(true);
+    expect(verifyChain(CHAIN, events, headOf(full))).toMatchObject({ ok: false, seq: N, problem: 'truncated' });
+  });
+
+  const swaps: Array<[i: number, j: number]> = [
+    [1, 2],
+    [1, N],
+    [3, 4],
+    [2, 6],
+    [N - 1, N],
+  ];
+
+  it.each(swaps)('detects events %i and %i swapped (seqs renumbered) at the first swapped position', (i, j) => {
+    const events = buildChain(N);
+    const swapped = [...events];
+    swapped[i - 1] = at(events, j - 1);
+    swapped[j - 1] = at(events, i - 1);
+    const renumbered = swapped.map((e, index) => ({ ...e, seq: index + 1 }));
+    const report = verifyChain(CHAIN, renumbered);
+    expect(report.ok).toBe(false);
+    if (report.ok) return;
+    expect(report.seq).toBe(i);
+    expect(['reordered', 'altered']).toContain(report.problem);
+  });
+
+  it('detects events swapped without renumbering as missing', () => {
+    const events = buildChain(N);
+    const swapped = [at(events, 1), at(events, 0), ...events.slice(2)];
+    expect(verifyChain(CHAIN, swapped)).toMatchObject({ ok: false, seq: 1, problem: 'missing' });
+  });
+
+  it.each([1, 2, N - 1])('detects the last %i events truncated when given the original head', (dropped) => {
+    const full = buildChain(N);
+    const events = full.slice(0, N - dropped);
+    expect(verifyChain(CHAIN, events, headOf(full))).toMatchObject({
+      ok: false,
+      chainId: CHAIN,
+      seq: N - dropped + 1,
+      problem: 'truncated',
+    });
+  });
+
+  it('detects a chain truncated to nothing when given the head', () => {
+    const full = buildChain(3);
+    expect(verifyChain(CHAIN, [], headOf(full))).toMatchObject({ ok: false, seq: 1, problem: 'truncated' });
+  });
+
+  it('rejects a head with the right seq but the wrong hash', () => {
+    const events = buildChain(N);
+    const report = verifyChain(CHAIN, events, { seq: N, hash: 'a'.repeat(64) });
+    expect(report.ok).toBe(false);
+  });
+
+  it('rejects a head behind the events', () => {
+    const events = buildChain(N);
+    expect(verifyChain(CHAIN, events, { seq: N - 1, hash: at(events, N - 2).hash }).ok).toBe(false);
+  });
+
+  it('reports only the first problem', () => {
+    const events = buildChain(N).map((e) => (e.seq === 2 || e.seq === 5 ? { ...e, detail: 'x' } : e));
+    expect(verifyChain(CHAIN, events)).toMatchObject({ ok: false, seq: 2, problem: 'altered' });
+  });
+
+  it('includes a human-readable message naming the seq', () => {
+    const events = buildChain(N).filter((e) => e.seq !== 3);
+    const report = verifyChain(CHAIN, events);
+    expect(report.ok).toBe(false);
+    if (!report.ok) expect(report.message).toContain('3');
+  });
+
+  const stringFields = [
+    'id',
+    'chain_id',
+    'at',
+    'kind',
+    'correlation_id',
+    'request_id',
+    'actor_id',
+    'agent_id',
+    'subject_id',
+    'tool',
+    'action',
+    'classification',
+    'jti',
+    'scope',
+    'grant_id',
+    'detail',
+    'org_id',
+  ] as const;
+
+  it('fails at exactly the altered seq for any length, index and field', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 30 }).chain((n) => fc.tuple(fc.constant(n), fc.integer({ min: 1, max: n }))),
+        fc.constantFrom(...stringFields),
+        fc.string(),
+        ([n, k], field, replacement) => {
+          const events = buildChain(n);
+          const original = at(events, k - 1)[field];
+          fc.pre(replacement !== original);
+          const altered = events.map((e) => (e.seq === k ? { ...e, [field]: replacement } : e));
+          expect(verifyChain(CHAIN, altered)).toMatchObject({ ok: false, seq: k, problem: 'altered' });
+          expect(verifyChain(CHAIN, events).ok).toBe(true);
+        },
+      ),
+    );
+  });
+});
+
+describe('ChainWalker', () => {
+  it('streams events one at a time and stops accepting after the first problem', () => {
+    const events = buildChain(5);
+    const walker = new ChainWalker(CHAIN);
+    expect(walker.push(at(events, 0))).toBe(true);
+    expect(walker.push(at(events, 1))).toBe(true);
+    expect(walker.push(at(events, 3))).toBe(false);
+    // Even a correct event is refused once the chain is broken.
+    expect(walker.push(at(events, 2))).toBe(false);
+    expect(walker.finish()).toMatchObject({ ok: false, seq: 3, problem: 'missing' });
+  });
+
+  it('agrees with verifyChain on a valid chain', () => {
+    const events = buildChain(6);
+    const walker = new ChainWalker(CHAIN);
+    for (const e of events) expect(walker.push(e)).toBe(true);
+    expect(walker.finish(headOf(events))).toEqual(verifyChain(CHAIN, events, headOf(events)));
+  });
+});

@@ -1,0 +1,75 @@
+import { createRemoteJWKSet, jwtVerify } from 'jose';
+import * as client from 'openid-client';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { signCompactJws } from '../src/crypto/signing-key.js';
+import type { MandateNode } from '../src/node.js';
+import { createTestDatabase, startTestNode, type TestDatabase } from './support/nodes.js';
+import { freePort } from './support/ports.js';
+
+describe('discovery over real HTTP', () => {
+  let db: TestDatabase;
+  let node: MandateNode;
+  let issuer: string;
+
+  beforeAll(async () => {
+    const port = await freePort();
+    issuer = `http://localhost:${port}`;
+    db = await createTestDatabase('sqlite');
+    node = await startTestNode(db, { config: { issuer, port } });
+    await node.app.listen({ host: '127.0.0.1', port });
+  });
+  afterAll(async () => {
+    await node?.shutdown();
+    await db?.dispose();
+  });
+
+  it('openid-client discovery() accepts the issuer', async () => {
+    const config = await client.discovery(new URL(issuer), 'cli_example', undefined, undefined, {
+      execute: [client.allowInsecureRequests],
+    });
+    const metadata = config.serverMetadata();
+    expect(metadata.issuer).toBe(issuer);
+    expect(metadata.jwks_uri).toBe(`${issuer}/oauth2/jwks`);
+    expect(metadata.code_challenge_methods_supported).toEqual(['S256']);
+    expect(metadata.authorization_response_iss_parameter_supported).toBe(true);
+  });
+
+  it('serves the same document at the RFC 8414 and OpenID paths, advertising only what exists', async () => {
+    const oauth = (await (await fetch(`${issuer}/.well-known/oauth-authorization-server`)).json()) as Record<string, unknown>;
+    const openid = await fetch(`${issuer}/.well-known/openid-configuration`);
+    expect(await openid.json()).toEqual(oauth);
+    expect(openid.headers.get('access-control-allow-origin')).toBe('*');
+    expect(Object.keys(oauth).sort()).toEqual(
+      ['authorization_response_iss_parameter_supported', 'code_challenge_methods_supported', 'issuer', 'jwks_uri'].sort(),
+    );
+    // Every advertised URL answers.
+    for (const value of Object.values(oauth)) {
+      if (typeof value === 'string' && value.startsWith('http') && value !== issuer) expect((await fetch(value)).status).toBe(200);
+    }
+  });
+
+  it('answers a CORS preflight on discovery and JWKS', async () => {
+    for (const path of ['/.well-known/oauth-authorization-server', '/oauth2/jwks']) {
+      const res = await fetch(`${issuer}${path}`, {
+        method: 'OPTIONS',
+        headers: { origin: 'https://app.example', 'access-control-request-method': 'GET' },
+      });
+      expect(res.status).toBe(204);
+      expect(res.headers.get('access-control-allow-origin')).toBe('*');
+    }
+  });
+
+  it('a token signed by the active key verifies through jose remote JWKS', async () => {
+    const now = Math.floor(Date.now() / 1000);
+    const token = signCompactJws(
+      node.keyRing.activeKey(),
+      { typ: 'at+jwt' },
+      { iss: issuer, aud: 'https://api.test', iat: now, exp: now + 60 },
+    );
+    const { payload } = await jwtVerify(token, createRemoteJWKSet(new URL(`${issuer}/oauth2/jwks`)), {
+      issuer,
+      audience: 'https://api.test',
+    });
+    expect(payload.iss).toBe(issuer);
+  });
+});
