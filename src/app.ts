@@ -1,5 +1,4 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import helmet from '@fastify/helmet';
 import rateLimit from '@fastify/rate-limit';
 import swagger from '@fastify/swagger';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
@@ -14,6 +13,7 @@ import { adminAuthHook } from './http/admin-auth.js';
 import { ErrorBody } from './http/common-schemas.js';
 import { installErrorHandler } from './http/error-handler.js';
 import { requestIdOf } from './http/request-id.js';
+import { installSecurityHeaders } from './http/security-headers.js';
 import { createValidatorCompiler } from './http/validation.js';
 import { metadataRoutes } from './oauth/metadata.js';
 import { Metrics } from './ops/metrics.js';
@@ -63,16 +63,13 @@ export async function buildApp(options: AppOptions): Promise<Mandate> {
   app.setValidatorCompiler(createValidatorCompiler());
   installErrorHandler(app, metrics);
 
-  app.addHook('onRequest', async (request, reply) => {
-    reply.header('x-request-id', request.id);
-  });
+  installSecurityHeaders(app, { https: config.issuer.startsWith('https:') });
   app.addHook('onResponse', async (request, reply) => {
     const route = request.routeOptions.url ?? 'unmatched';
     metrics.httpRequests.inc({ method: request.method, route, status: String(reply.statusCode) });
     metrics.httpDuration.observe({ method: request.method, route }, reply.elapsedTime / 1000);
   });
 
-  await app.register(helmet, { global: true });
   await app.register(rateLimit, { global: false });
   app.addSchema(ErrorBody);
   await app.register(swagger, {

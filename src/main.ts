@@ -15,7 +15,10 @@ const SHUTDOWN_GRACE_MS = 10_000;
 function cliRuntime(): Runtime {
   const config = loadConfig();
   // CLI logs go to stderr so that `--json` output on stdout stays parseable.
-  return openRuntime(config, { logger: createLogger(config.logLevel === 'info' ? 'warn' : config.logLevel, pino.destination(2)) });
+  return openRuntime(config, {
+    logger: createLogger(config.logLevel === 'info' ? 'warn' : config.logLevel, pino.destination(2)),
+    keyFileWarning: 'when-created',
+  });
 }
 
 /** Runs a CLI command with services over a migrated database, then closes everything. */

@@ -26,10 +26,17 @@ export interface Runtime {
   logger: Logger;
 }
 
-export function openRuntime(config: Config, options: { clock?: Clock; logger?: Logger } = {}): Runtime {
+export interface RuntimeOptions {
+  clock?: Clock;
+  logger?: Logger;
+  /** Warn about a master key file on every start (the server) or only when one is created (CLI). */
+  keyFileWarning?: 'always' | 'when-created';
+}
+
+export function openRuntime(config: Config, options: RuntimeOptions = {}): Runtime {
   const logger = options.logger ?? createLogger(config.logLevel);
   const master = resolveMasterKey(config.masterKey, config.dataDir);
-  if (master.file) {
+  if (master.file && (master.created || options.keyFileWarning !== 'when-created')) {
     logger.warn(
       { file: master.file, created: master.created },
       'MANDATE_MASTER_KEY is not set: using a key file next to the data. Production must set MANDATE_MASTER_KEY.',

@@ -70,7 +70,9 @@ describe.each(dialects)('operations on %s', (dialect) => {
   it('sets security headers', async () => {
     const res = await node.app.inject({ method: 'GET', url: '/v1/organizations', headers: adminHeaders });
     expect(res.headers['x-content-type-options']).toBe('nosniff');
-    expect(res.headers['content-security-policy']).toContain("default-src 'self'");
+    expect(res.headers['content-security-policy']).toContain("frame-ancestors 'none'");
+    expect(res.headers['x-frame-options']).toBe('DENY');
+    expect(res.headers['strict-transport-security']).toBeUndefined(); // http://localhost issuer
     expect(res.headers['referrer-policy']).toBe('no-referrer');
   });
 

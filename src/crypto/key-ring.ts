@@ -1,4 +1,4 @@
-import type { JsonWebKey, KeyObject } from 'node:crypto';
+import { createHash, type JsonWebKey, type KeyObject } from 'node:crypto';
 import type { JWK } from 'jose';
 import { sql } from 'kysely';
 import type { AuditContext, AuditLog } from '../audit/audit-log.js';
@@ -51,7 +51,7 @@ export interface KeySummary {
 export class KeyRing {
   private readonly keys: SigningKeyStore;
   private active: ActiveSigningKey | undefined;
-  private published: JWK[] = [];
+  private publishedJson: { body: string; etag: string } = { body: '{"keys":[]}', etag: '""' };
 
   constructor(private readonly options: KeyRingOptions) {
     this.keys = new SigningKeyStore(options.store.db);
@@ -103,7 +103,8 @@ export class KeyRing {
       }
       this.active = { kid: activeRow.kid, alg: activeRow.alg as SigningAlg, privateKey: importPrivateKey(privateJwk) };
     }
-    this.published = live.map((k) => JSON.parse(k.public_jwk) as JWK);
+    const body = JSON.stringify({ keys: live.map((k) => JSON.parse(k.public_jwk) as JWK) });
+    this.publishedJson = { body, etag: `"${createHash('sha256').update(body).digest('base64url').slice(0, 27)}"` };
   }
 
   /** Subscribes to cluster events and a periodic reconciliation; returns a function that stops both. */
@@ -126,9 +127,12 @@ export class KeyRing {
     return this.active;
   }
 
-  /** The public JWK Set (RFC 7517 §5): next, active and still-valid retired keys. */
-  jwks(): { keys: JWK[] } {
-    return { keys: this.published };
+  /**
+   * The public JWK Set (RFC 7517 §5) of next, active and still-valid retired keys, serialized
+   * once per change with an ETag, for the hot JWKS endpoint.
+   */
+  jwksJson(): { body: string; etag: string } {
+    return this.publishedJson;
   }
 
   async list(): Promise<KeySummary[]> {

@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { KeyRing } from '../crypto/key-ring.js';
 
@@ -48,7 +47,7 @@ export interface MetadataRouteOptions {
 
 /** Registers discovery and JWKS: public, cacheable, CORS-open, rate-limited per IP. */
 export async function metadataRoutes(app: FastifyInstance, options: MetadataRouteOptions): Promise<void> {
-  const document = serverMetadata(options.issuer);
+  const document = JSON.stringify(serverMetadata(options.issuer));
   const paths = metadataPaths(options.issuer);
   const config = { rateLimit: options.rateLimit };
   const tags = ['discovery'];
@@ -66,8 +65,7 @@ export async function metadataRoutes(app: FastifyInstance, options: MetadataRout
     JWKS_PATH,
     { config, schema: { tags, summary: 'JSON Web Key Set (RFC 7517): next, active and recently retired keys' } },
     async (request, reply) => {
-      const body = JSON.stringify(options.keyRing.jwks());
-      const etag = `"${createHash('sha256').update(body).digest('base64url').slice(0, 27)}"`;
+      const { body, etag } = options.keyRing.jwksJson();
       // Keys are published before they sign (crypto/key-ring.ts), so verifiers may cache for minutes.
       allowAnyOrigin(reply).header('cache-control', 'public, max-age=300, stale-while-revalidate=60').header('etag', etag);
       if (request.headers['if-none-match'] === etag) return reply.code(304).send();
