@@ -43,17 +43,15 @@ export class AdminKeys {
 
   /** Installs MANDATE_BOOTSTRAP_ADMIN_KEY when no admin key exists; returns whether it did. */
   async bootstrap(secret: string): Promise<boolean> {
-    try {
-      return await inTransaction(this.store, async (trx) => {
-        if ((await this.keys.count(trx)) > 0) return false;
-        await this.insertWith(trx, 'bootstrap', secret, {});
-        return true;
-      });
-    } catch (error) {
-      // Two nodes bootstrapping the same key at once: the other one won, which is the goal.
+    // Two nodes bootstrapping the same key at once: one wins the unique index, which is the goal.
+    return inTransaction(this.store, async (trx) => {
+      if ((await this.keys.count(trx)) > 0) return false;
+      await this.insertWith(trx, 'bootstrap', secret, {});
+      return true;
+    }).catch((error: unknown) => {
       if (isUniqueViolation(error)) return false;
       throw error;
-    }
+    });
   }
 
   async list(): Promise<AdminKeyView[]> {

@@ -3,7 +3,7 @@ import { type Clock, isoAt } from '../clock.js';
 import { newId } from '../crypto/ids.js';
 import { ConflictError, NotFoundError } from '../http/errors.js';
 import { decodeCursor, type Page, toPage } from '../http/pagination.js';
-import { isUniqueViolation } from '../store/errors.js';
+import { mapUniqueViolation } from '../store/errors.js';
 import type { MembersTable } from '../store/schema.js';
 import type { Store } from '../store/store.js';
 import { type Executor, inTransaction } from '../store/transaction.js';
@@ -109,13 +109,11 @@ export class Members {
     if (await this.members.emailTaken(orgId, email, trx, exceptId)) throw new ConflictError(`a member with email ${email} already exists`);
   }
 
-  private async write<T>(work: (trx: Executor) => Promise<T>): Promise<T> {
-    try {
-      return await inTransaction(this.store, work);
-    } catch (error) {
-      if (isUniqueViolation(error)) throw new ConflictError('a member with this email already exists');
-      throw error;
-    }
+  private write<T>(work: (trx: Executor) => Promise<T>): Promise<T> {
+    return mapUniqueViolation(
+      () => inTransaction(this.store, work),
+      () => new ConflictError('a member with this email already exists'),
+    );
   }
 }
 

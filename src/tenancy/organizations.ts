@@ -3,7 +3,7 @@ import { type Clock, isoAt } from '../clock.js';
 import { newId } from '../crypto/ids.js';
 import { ConflictError, NotFoundError } from '../http/errors.js';
 import { decodeCursor, type Page, toPage } from '../http/pagination.js';
-import { isUniqueViolation } from '../store/errors.js';
+import { mapUniqueViolation } from '../store/errors.js';
 import type { OrganizationsTable } from '../store/schema.js';
 import type { Store } from '../store/store.js';
 import { type Executor, inTransaction } from '../store/transaction.js';
@@ -87,13 +87,11 @@ export class Organizations {
   }
 
   /** A transaction whose unique-constraint race (two creates of one slug at once) answers 409. */
-  private async write<T>(work: (trx: Executor) => Promise<T>): Promise<T> {
-    try {
-      return await inTransaction(this.store, work);
-    } catch (error) {
-      if (isUniqueViolation(error)) throw new ConflictError('organization slug is already taken');
-      throw error;
-    }
+  private write<T>(work: (trx: Executor) => Promise<T>): Promise<T> {
+    return mapUniqueViolation(
+      () => inTransaction(this.store, work),
+      () => new ConflictError('organization slug is already taken'),
+    );
   }
 }
 
