@@ -15,7 +15,12 @@ import { installErrorHandler } from './http/error-handler.js';
 import { requestIdOf } from './http/request-id.js';
 import { installSecurityHeaders } from './http/security-headers.js';
 import { createValidatorCompiler } from './http/validation.js';
+import { clientRoutes } from './oauth/clients/routes.js';
+import { clientCredentialsGrant } from './oauth/grants/client-credentials.js';
+import { createGrantRegistry } from './oauth/grants/registry.js';
 import { metadataRoutes } from './oauth/metadata.js';
+import { resourceRoutes } from './oauth/resources/routes.js';
+import { tokenRoutes } from './oauth/tokens/routes.js';
 import { Metrics } from './ops/metrics.js';
 import { opsRoutes } from './ops/routes.js';
 import { createServices, type Services } from './services.js';
@@ -46,13 +51,24 @@ export interface Mandate extends Services {
 export async function buildApp(options: AppOptions): Promise<Mandate> {
   const { config, store, clock, bus, logger } = options;
   const services = createServices({ config, store, clock, bus, envelope: options.envelope });
-  const { keyRing, adminKeys, organizations, members, auditEvents } = services;
+  const { keyRing, adminKeys, organizations, members, auditEvents, resources, clients } = services;
   const metrics = new Metrics({ processMetrics: options.processMetrics ?? false });
 
   await keyRing.ensureKeys();
-  const unfollow = keyRing.follow(bus, config.reconcileIntervalSeconds, (error) =>
-    logger.error({ err: error }, 'signing key reload failed'),
-  );
+  await services.revokedAccessTokens.load();
+  const onReloadError = (error: unknown) => logger.error({ err: error }, 'cache reload failed');
+  const unfollow = keyRing.follow(bus, config.reconcileIntervalSeconds, onReloadError);
+  const reconcile = setInterval(() => services.revokedAccessTokens.load().catch(onReloadError), config.reconcileIntervalSeconds * 1000);
+  reconcile.unref();
+  const grants = createGrantRegistry([
+    clientCredentialsGrant({
+      resources,
+      accessTokens: services.accessTokens,
+      auditBatcher: services.auditBatcher,
+      metrics,
+      defaultTtlSeconds: config.accessTokenTtlSeconds,
+    }),
+  ]);
 
   const app = Fastify<RawServerDefault, IncomingMessage, ServerResponse, FastifyBaseLogger>({
     loggerInstance: logger,
@@ -84,6 +100,13 @@ export async function buildApp(options: AppOptions): Promise<Mandate> {
   const rateLimitPerIp = { max: config.publicRateLimitPerMinute, timeWindow: '1 minute' };
   await app.register(opsRoutes, { store, metrics });
   await app.register(metadataRoutes, { issuer: config.issuer, keyRing, rateLimit: rateLimitPerIp });
+  await app.register(tokenRoutes, {
+    grants,
+    clientAuth: services.clientAuth,
+    accessTokens: services.accessTokens,
+    revoked: services.revokedAccessTokens,
+    rateLimit: rateLimitPerIp,
+  });
   app.get('/v1/openapi.json', { schema: { hide: true }, config: { rateLimit: rateLimitPerIp } }, async () => app.swagger());
 
   await app.register(
@@ -91,6 +114,8 @@ export async function buildApp(options: AppOptions): Promise<Mandate> {
       v1.addHook('onRequest', adminAuthHook(adminKeys));
       await v1.register(tenancyRoutes, { organizations, members });
       await v1.register(auditRoutes, { events: auditEvents, organizations });
+      await v1.register(resourceRoutes, { resources });
+      await v1.register(clientRoutes, { clients });
     },
     { prefix: '/v1' },
   );
@@ -102,7 +127,9 @@ export async function buildApp(options: AppOptions): Promise<Mandate> {
     metrics,
     close: async () => {
       unfollow();
+      clearInterval(reconcile);
       await app.close();
+      await services.auditBatcher.drain();
     },
   };
 }

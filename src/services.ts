@@ -1,11 +1,17 @@
 import { AdminKeys } from './admin-keys/admin-keys.js';
 import { AuditLog } from './audit/audit-log.js';
+import { AuditBatcher } from './audit/batcher.js';
 import { AuditEvents } from './audit/store.js';
 import type { Clock } from './clock.js';
 import type { Config } from './config.js';
 import type { Envelope } from './crypto/envelope.js';
 import { KeyRing } from './crypto/key-ring.js';
 import type { EventBus } from './events/bus.js';
+import { ClientAuthenticator } from './oauth/clients/authenticate.js';
+import { Clients } from './oauth/clients/clients.js';
+import { Resources } from './oauth/resources/resources.js';
+import { AccessTokens } from './oauth/tokens/access-token.js';
+import { RevokedAccessTokens } from './oauth/tokens/revoked-tokens.js';
 import type { Store } from './store/store.js';
 import { Members } from './tenancy/members.js';
 import { Organizations } from './tenancy/organizations.js';
@@ -18,6 +24,12 @@ export interface Services {
   adminKeys: AdminKeys;
   organizations: Organizations;
   members: Members;
+  resources: Resources;
+  clients: Clients;
+  clientAuth: ClientAuthenticator;
+  accessTokens: AccessTokens;
+  revokedAccessTokens: RevokedAccessTokens;
+  auditBatcher: AuditBatcher;
 }
 
 export interface ServiceDeps {
@@ -32,12 +44,30 @@ export interface ServiceDeps {
 export function createServices({ config, store, clock, envelope, bus }: ServiceDeps): Services {
   const audit = new AuditLog(store.dialect, clock);
   const organizations = new Organizations(store, audit, clock);
+  const keyRing = new KeyRing({
+    store,
+    envelope,
+    clock,
+    audit,
+    bus,
+    alg: config.signingAlg,
+    maxTokenTtlSeconds: config.accessTokenTtlSeconds,
+  });
+  // Caches are invalidated by the bus; the TTL only bounds staleness after a missed event.
+  const cacheTtlMs = config.reconcileIntervalSeconds * 1000;
+  const resources = new Resources(store, audit, clock, bus, cacheTtlMs);
   return {
     audit,
     auditEvents: new AuditEvents(store.db),
-    keyRing: new KeyRing({ store, envelope, clock, audit, bus, alg: config.signingAlg, maxTokenTtlSeconds: config.accessTokenTtlSeconds }),
+    keyRing,
     adminKeys: new AdminKeys(store, audit, clock),
     organizations,
     members: new Members(store, organizations, audit, clock),
+    resources,
+    clients: new Clients(store, organizations, resources, audit, clock, bus),
+    clientAuth: new ClientAuthenticator(store.db, clock, bus, cacheTtlMs),
+    accessTokens: new AccessTokens(keyRing, config.issuer, clock),
+    revokedAccessTokens: new RevokedAccessTokens(store, audit, clock, bus),
+    auditBatcher: new AuditBatcher(store, audit),
   };
 }

@@ -1,7 +1,18 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { MandateNode } from '../src/node.js';
 import { pgAvailable } from './support/databases.js';
-import { createTestDatabase, startTestNode, type TestDatabase } from './support/nodes.js';
+import { adminHeaders, createTestDatabase, startTestNode, type TestDatabase } from './support/nodes.js';
+import { basic, createOAuthFixture, form, MCP, type OAuthFixture } from './support/oauth-fixtures.js';
+
+/** Polls `check` every 20 ms until it holds or `ms` passes; returns the elapsed milliseconds. */
+async function within(ms: number, check: () => Promise<boolean>): Promise<number> {
+  const started = Date.now();
+  while (!(await check())) {
+    if (Date.now() - started > ms) throw new Error(`not true within ${ms} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  return Date.now() - started;
+}
 
 async function publishedKids(node: MandateNode): Promise<string[]> {
   const res = await node.app.inject({ method: 'GET', url: '/oauth2/jwks' });
@@ -40,5 +51,47 @@ describe.runIf(pgAvailable)('two nodes on one PostgreSQL', () => {
     expect(kids).toContain(nextKid);
     expect(b.keyRing.activeKey().kid).toBe(activeKid);
     expect(Date.now() - started).toBeLessThan(1000);
+  });
+
+  describe('token state', () => {
+    let fx: OAuthFixture;
+    const form$ = (node: MandateNode, path: string, body: string, authorization: string) =>
+      node.app.inject({
+        method: 'POST',
+        url: path,
+        payload: body,
+        headers: { 'content-type': 'application/x-www-form-urlencoded', authorization },
+      });
+    const auth = () => basic(fx.agentClient.client_id, fx.agentClient.client_secret);
+    const issue = async (node: MandateNode) =>
+      (await form$(node, '/oauth2/token', form({ grant_type: 'client_credentials', resource: MCP }), auth())).json().access_token as string;
+    const activeOn = async (node: MandateNode, token: string) =>
+      (await form$(node, '/oauth2/introspect', form({ token }), auth())).json().active as boolean;
+
+    beforeAll(async () => {
+      fx = await createOAuthFixture(a);
+    });
+
+    it('an access token revoked on node A is inactive on node B within 1 s', async () => {
+      const token = await issue(a);
+      expect(await activeOn(b, token)).toBe(true);
+      await form$(a, '/oauth2/revoke', form({ token }), auth());
+      expect(await within(1000, async () => !(await activeOn(b, token)))).toBeLessThan(1000);
+    });
+
+    it('a client disabled on node A has its tokens refused on node B within 1 s', async () => {
+      const token = await issue(b);
+      expect(await activeOn(b, token)).toBe(true);
+      await a.app.inject({
+        method: 'PATCH',
+        url: `/v1/organizations/acme/clients/${fx.agentClient.client_id}`,
+        headers: adminHeaders,
+        payload: { status: 'disabled' },
+      });
+      // Introspect as a sibling client of the same organization, since the disabled one cannot authenticate.
+      const sibling = () =>
+        form$(b, '/oauth2/introspect', form({ token, client_id: fx.postClient.client_id, client_secret: fx.postClient.client_secret }), '');
+      expect(await within(1000, async () => (await sibling()).json().active === false)).toBeLessThan(1000);
+    });
   });
 });

@@ -40,11 +40,30 @@ describe('discovery over real HTTP', () => {
     expect(await openid.json()).toEqual(oauth);
     expect(openid.headers.get('access-control-allow-origin')).toBe('*');
     expect(Object.keys(oauth).sort()).toEqual(
-      ['authorization_response_iss_parameter_supported', 'code_challenge_methods_supported', 'issuer', 'jwks_uri'].sort(),
+      [
+        'authorization_response_iss_parameter_supported',
+        'code_challenge_methods_supported',
+        'issuer',
+        'jwks_uri',
+        'token_endpoint',
+        'token_endpoint_auth_methods_supported',
+        'grant_types_supported',
+        'introspection_endpoint',
+        'introspection_endpoint_auth_methods_supported',
+        'revocation_endpoint',
+        'revocation_endpoint_auth_methods_supported',
+      ].sort(),
     );
-    // Every advertised URL answers.
-    for (const value of Object.values(oauth)) {
-      if (typeof value === 'string' && value.startsWith('http') && value !== issuer) expect((await fetch(value)).status).toBe(200);
+    expect((await fetch(String(oauth.jwks_uri))).status).toBe(200);
+    // Every advertised POST endpoint exists and answers an empty request with an OAuth error.
+    for (const key of ['token_endpoint', 'introspection_endpoint', 'revocation_endpoint']) {
+      const res = await fetch(String(oauth[key]), {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: '',
+      });
+      expect([400, 401]).toContain(res.status);
+      expect(((await res.json()) as { error: string }).error).toMatch(/^invalid_(request|client)$/);
     }
   });
 

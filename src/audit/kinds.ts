@@ -13,6 +13,15 @@ export const AUDIT_KINDS = [
   'admin_key.revoked',
   'signing_key.created',
   'signing_key.rotated',
+  'resource.created',
+  'resource.updated',
+  'resource.deleted',
+  'client.created',
+  'client.updated',
+  'client.deleted',
+  'client.secret_rotated',
+  'token.issued',
+  'token.revoked',
 ] as const;
 
 export type AuditKind = (typeof AUDIT_KINDS)[number];

@@ -1,4 +1,4 @@
-import { createHash, type JsonWebKey, type KeyObject } from 'node:crypto';
+import { createHash, createPublicKey, type JsonWebKey, type KeyObject } from 'node:crypto';
 import type { JWK } from 'jose';
 import { sql } from 'kysely';
 import type { AuditContext, AuditLog } from '../audit/audit-log.js';
@@ -51,6 +51,7 @@ export interface KeySummary {
 export class KeyRing {
   private readonly keys: SigningKeyStore;
   private active: ActiveSigningKey | undefined;
+  private verifying = new Map<string, { alg: SigningAlg; key: KeyObject }>();
   private publishedJson: { body: string; etag: string } = { body: '{"keys":[]}', etag: '""' };
 
   constructor(private readonly options: KeyRingOptions) {
@@ -103,7 +104,11 @@ export class KeyRing {
       }
       this.active = { kid: activeRow.kid, alg: activeRow.alg as SigningAlg, privateKey: importPrivateKey(privateJwk) };
     }
-    const body = JSON.stringify({ keys: live.map((k) => JSON.parse(k.public_jwk) as JWK) });
+    const jwks = live.map((k) => JSON.parse(k.public_jwk) as JWK);
+    this.verifying = new Map(
+      live.map((k, i) => [k.kid, { alg: k.alg as SigningAlg, key: createPublicKey({ key: jwks[i] as JsonWebKey, format: 'jwk' }) }]),
+    );
+    const body = JSON.stringify({ keys: jwks });
     this.publishedJson = { body, etag: `"${createHash('sha256').update(body).digest('base64url').slice(0, 27)}"` };
   }
 
@@ -125,6 +130,11 @@ export class KeyRing {
   activeKey(): ActiveSigningKey {
     if (!this.active) throw new Error('no active signing key loaded');
     return this.active;
+  }
+
+  /** The public key that verifies signatures by `kid`, while that key is published. */
+  verificationKey(kid: string): { alg: SigningAlg; key: KeyObject } | undefined {
+    return this.verifying.get(kid);
   }
 
   /**

@@ -5,6 +5,12 @@
 export interface ClusterEvents {
   /** Signing keys changed (rotation): reload the key ring and JWKS. */
   'signing_keys.changed': { kid: string };
+  /** A resource server's registration changed: drop it from caches. */
+  'resources.changed': { identifier: string };
+  /** A client, or its secrets, changed: drop it from caches. */
+  'clients.changed': { id: string };
+  /** RFC 7009: an access token was revoked; refuse its jti until `exp` (seconds). */
+  'access_token.revoked': { jti: string; exp: number };
   /** The bus lost and regained its connection: events may have been missed, reload everything. */
   'bus.resynced': Record<string, never>;
 }

@@ -18,10 +18,14 @@ export class LocalBus implements EventBus {
 
   /** Runs every handler of `topic`; used by transports that received a message from elsewhere. */
   deliver(topic: Topic, payload: unknown): void {
+    // Handlers start synchronously, so a cache invalidation is done when publish() returns.
     for (const listener of this.emitter.listeners(topic)) {
-      Promise.resolve()
-        .then(() => (listener as (p: unknown) => unknown)(payload))
-        .catch((error: unknown) => this.onHandlerError(error, topic));
+      try {
+        const result = (listener as (p: unknown) => unknown)(payload);
+        if (result instanceof Promise) result.catch((error: unknown) => this.onHandlerError(error, topic));
+      } catch (error) {
+        this.onHandlerError(error, topic);
+      }
     }
   }
 

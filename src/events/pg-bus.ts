@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import type { ClusterEvents, EventBus, Handler, Topic } from './bus.js';
 import { LocalBus } from './local-bus.js';
@@ -21,6 +22,8 @@ export class PgBus implements EventBus {
   private readonly publisher: pg.Pool;
   private closed = false;
   private backoffMs = 100;
+  /** Marks this node's own notifications, which it has already delivered locally. */
+  private readonly origin = randomBytes(8).toString('hex');
 
   private constructor(private readonly options: PgBusOptions) {
     this.local = new LocalBus((error) => options.onError?.(error));
@@ -40,8 +43,8 @@ export class PgBus implements EventBus {
     client.on('notification', (message) => {
       if (message.channel !== CHANNEL || !message.payload) return;
       try {
-        const { topic, payload } = JSON.parse(message.payload) as { topic: Topic; payload: unknown };
-        this.local.deliver(topic, payload);
+        const { topic, payload, origin } = JSON.parse(message.payload) as { topic: Topic; payload: unknown; origin?: string };
+        if (origin !== this.origin) this.local.deliver(topic, payload);
       } catch (error) {
         this.options.onError?.(error);
       }
@@ -75,9 +78,13 @@ export class PgBus implements EventBus {
     }
   }
 
+  /**
+   * Delivers on this node at once (its next request must already see the change), then to the
+   * others. NOTIFY payloads are limited to 8000 bytes; events carry ids only, never state.
+   */
   async publish<T extends Topic>(topic: T, payload: ClusterEvents[T]): Promise<void> {
-    // NOTIFY payloads are limited to 8000 bytes; events carry ids only, never state.
-    await this.publisher.query('SELECT pg_notify($1, $2)', [CHANNEL, JSON.stringify({ topic, payload })]);
+    this.local.deliver(topic, payload);
+    await this.publisher.query('SELECT pg_notify($1, $2)', [CHANNEL, JSON.stringify({ topic, payload, origin: this.origin })]);
   }
 
   subscribe<T extends Topic>(topic: T, handler: Handler<T>): () => void {

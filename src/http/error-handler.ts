@@ -1,6 +1,14 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { InvalidClient, OAuthError } from '../oauth/errors.js';
 import type { Metrics } from '../ops/metrics.js';
 import { ApiError, type ApiErrorBody, type ApiErrorCode } from './errors.js';
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** Marks an OAuth protocol endpoint: errors answer in RFC 6749 §5.2 form. */
+    oauth?: boolean;
+  }
+}
 
 /** Fastify's own 4xx errors, mapped to the documented codes. */
 const FASTIFY_CODES: Record<number, ApiErrorCode> = {
@@ -34,12 +42,29 @@ export function sendApiError(reply: FastifyReply, status: number, code: ApiError
  */
 export function installErrorHandler(app: FastifyInstance, metrics: Metrics): void {
   app.setErrorHandler((error: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
+    if (error instanceof OAuthError) {
+      metrics.errors.inc({ code: error.error });
+      if (error.detail) request.log.info({ oauth_error: error.error, detail: error.detail }, 'oauth request refused');
+      if (error instanceof InvalidClient && error.usedBasic) reply.header('www-authenticate', 'Basic realm="mandate"');
+      return reply
+        .code(error.status)
+        .header('cache-control', 'no-store')
+        .send({ error: error.error, error_description: error.description });
+    }
     if (error instanceof ApiError) {
       metrics.errors.inc({ code: error.code });
       for (const [name, value] of Object.entries(error.headers)) reply.header(name, value);
       return sendApiError(reply, error.status, error.code, error.description);
     }
     const status = error.statusCode ?? 500;
+    if (status < 500 && request.routeOptions.config?.oauth) {
+      // A protocol endpoint answers parse and size errors in RFC 6749 §5.2 form too.
+      metrics.errors.inc({ code: 'invalid_request' });
+      return reply
+        .code(status)
+        .header('cache-control', 'no-store')
+        .send({ error: 'invalid_request', error_description: describeFastifyError(error) });
+    }
     const code = FASTIFY_CODES[status];
     if (status < 500 && code) {
       metrics.errors.inc({ code });

@@ -1,5 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { KeyRing } from '../crypto/key-ring.js';
+import { INTROSPECTION_PATH, REVOCATION_PATH, TOKEN_PATH } from './tokens/routes.js';
 
 /** Where the JWK Set is served; other endpoints register their paths as they land. */
 export const JWKS_PATH = '/oauth2/jwks';
@@ -9,9 +10,17 @@ export const JWKS_PATH = '/oauth2/jwks';
  * each capability adds its endpoints here when it lands.
  */
 export function serverMetadata(issuer: string): Record<string, unknown> {
+  const clientAuthMethods = ['client_secret_basic', 'client_secret_post', 'none'];
   return {
     issuer,
     jwks_uri: `${issuer}${JWKS_PATH}`,
+    token_endpoint: `${issuer}${TOKEN_PATH}`,
+    token_endpoint_auth_methods_supported: clientAuthMethods,
+    grant_types_supported: ['client_credentials'],
+    introspection_endpoint: `${issuer}${INTROSPECTION_PATH}`,
+    introspection_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post'],
+    revocation_endpoint: `${issuer}${REVOCATION_PATH}`,
+    revocation_endpoint_auth_methods_supported: clientAuthMethods,
     // OAuth 2.1 / RFC 9700 §2.1.1: S256 only; `plain` is never accepted.
     code_challenge_methods_supported: ['S256'],
     // RFC 9207 §3: authorization responses carry `iss`.

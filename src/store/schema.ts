@@ -12,6 +12,10 @@ export interface Database {
   signing_keys: SigningKeysTable;
   audit_events: AuditEventsTable;
   audit_chain_heads: AuditChainHeadsTable;
+  resources: ResourcesTable;
+  clients: ClientsTable;
+  client_secrets: ClientSecretsTable;
+  revoked_access_tokens: RevokedAccessTokensTable;
 }
 
 export interface OrganizationsTable {
@@ -88,6 +92,61 @@ export interface AuditChainHeadsTable {
   chain_id: string;
   seq: number;
   hash: string;
+}
+
+/** An API or MCP server that accepts Mandate access tokens (RFC 8707 resource indicator). */
+export interface ResourcesTable {
+  id: string;
+  /** The resource indicator: an absolute URI without fragment; becomes the token's `aud`. */
+  identifier: string;
+  name: string;
+  /** JSON: `[{ "name": "calendar.read", "description": "…" }]`. */
+  scopes: string;
+  access_token_ttl_seconds: number | null;
+  /** JSON array of organization ids that may obtain tokens for it; null: every organization. */
+  org_ids: string | null;
+  created_at: string;
+  updated_at: string;
+}
+
+/** An OAuth client. Its secrets live in client_secrets so they can rotate with an overlap. */
+export interface ClientsTable {
+  id: string;
+  org_id: string | null;
+  agent_id: string | null;
+  name: string;
+  type: 'confidential' | 'public';
+  token_endpoint_auth_method: 'none' | 'client_secret_basic' | 'client_secret_post';
+  /** JSON arrays. */
+  redirect_uris: string;
+  grant_types: string;
+  /** Space-delimited scopes this client may ever receive. */
+  scope: string;
+  /** JSON array of resource identifiers this client may ask for. */
+  resources: string;
+  /** JSON JWK Set for private_key_jwt. */
+  jwks: string | null;
+  source: 'admin' | 'dcr' | 'cimd';
+  status: 'active' | 'disabled';
+  created_at: string;
+  updated_at: string;
+}
+
+export interface ClientSecretsTable {
+  id: string;
+  client_id: string;
+  /** SHA-256 of the secret (crypto/secret-token.ts). */
+  secret_hash: string;
+  created_at: string;
+  /** Set when rotated: the old secret keeps working until then (overlap window). */
+  expires_at: string | null;
+}
+
+/** RFC 7009: a revoked access token's `jti`, refused until the token would have expired anyway. */
+export interface RevokedAccessTokensTable {
+  jti: string;
+  expires_at: string;
+  revoked_at: string;
 }
 
 /** Columns Kysely fills itself are marked Generated; none yet, kept for later tables. */

@@ -7,7 +7,9 @@ export type Executor = Kysely<Database> | Transaction<Database>;
 
 /**
  * Runs `work` in one transaction: a state change and the audit event that records it commit
- * together or not at all. SQLite starts with BEGIN IMMEDIATE so a second process (the CLI next to
+ * together or not at all. Inside `work`, every query must go through `trx`: SQLite has one
+ * connection, so a query on the outer handle would wait for this transaction forever (read
+ * cached or outside state before opening it). SQLite starts with BEGIN IMMEDIATE so a second process (the CLI next to
  * a running server) waits on busy_timeout instead of failing a read-to-write lock upgrade.
  */
 export async function inTransaction<T>(store: Store, work: (trx: Executor) => Promise<T>): Promise<T> {

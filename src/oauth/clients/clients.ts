@@ -1,0 +1,216 @@
+import type { AuditContext, AuditLog } from '../../audit/audit-log.js';
+import { type Clock, isoAt } from '../../clock.js';
+import { newId } from '../../crypto/ids.js';
+import { hashSecret, newSecret } from '../../crypto/secret-token.js';
+import type { EventBus } from '../../events/bus.js';
+import { InvalidRequestError, NotFoundError } from '../../http/errors.js';
+import { decodeCursor, type Page, toPage } from '../../http/pagination.js';
+import type { ClientsTable } from '../../store/schema.js';
+import type { Store } from '../../store/store.js';
+import { type Executor, inTransaction } from '../../store/transaction.js';
+import type { Organizations } from '../../tenancy/organizations.js';
+import type { Resources } from '../resources/resources.js';
+import { parseScope } from '../scopes.js';
+import type { Client, CreateClient, RotateSecret, UpdateClient } from './schemas.js';
+import { ClientStore } from './store.js';
+
+/** Admin-registered OAuth clients of an organization, with rotating secrets. */
+export class Clients {
+  private readonly clients: ClientStore;
+
+  constructor(
+    private readonly store: Store,
+    private readonly organizations: Organizations,
+    private readonly resources: Resources,
+    private readonly audit: AuditLog,
+    private readonly clock: Clock,
+    private readonly bus: EventBus,
+  ) {
+    this.clients = new ClientStore(store.db);
+  }
+
+  async create(orgRef: string, input: CreateClient, context: AuditContext): Promise<Client & { client_secret?: string }> {
+    const method = input.token_endpoint_auth_method ?? (input.client_type === 'public' ? 'none' : 'client_secret_basic');
+    const redirectUris = input.redirect_uris ?? [];
+    checkClientShape(input.client_type, method, input.grant_types, redirectUris);
+    const secret = input.client_type === 'confidential' ? newSecret('mnd_cs_') : undefined;
+    const at = isoAt(this.clock);
+    const org = await this.organizations.require(orgRef);
+    const scope = await this.checkScopeAndResources(org.id, input.scope, input.resources);
+    const row = await inTransaction(this.store, async (trx) => {
+      const client: ClientsTable = {
+        id: newId('cli', this.clock.now()),
+        org_id: org.id,
+        agent_id: null,
+        name: input.client_name,
+        type: input.client_type,
+        token_endpoint_auth_method: method,
+        redirect_uris: JSON.stringify(redirectUris),
+        grant_types: JSON.stringify(input.grant_types),
+        scope,
+        resources: JSON.stringify(input.resources),
+        jwks: null,
+        source: 'admin',
+        status: 'active',
+        created_at: at,
+        updated_at: at,
+      };
+      await this.clients.insert(trx, client);
+      if (secret)
+        await this.clients.insertSecret(trx, {
+          id: newId('cs', this.clock.now()),
+          client_id: client.id,
+          secret_hash: hashSecret(secret),
+          created_at: at,
+          expires_at: null,
+        });
+      await this.audit.append(
+        trx,
+        { kind: 'client.created', orgId: org.id, detail: { client_id: client.id, type: client.type, grant_types: input.grant_types } },
+        context,
+      );
+      return client;
+    });
+    return { ...toClient(row), ...(secret && { client_secret: secret }) };
+  }
+
+  async get(orgRef: string, clientId: string): Promise<Client> {
+    const org = await this.organizations.require(orgRef);
+    return toClient(await this.require(org.id, clientId));
+  }
+
+  async list(orgRef: string, options: { cursor?: string | undefined; limit: number }): Promise<Page<Client>> {
+    const org = await this.organizations.require(orgRef);
+    const page = toPage(await this.clients.list(org.id, decodeCursor(options.cursor), options.limit + 1), options.limit);
+    return { ...page, data: page.data.map(toClient) };
+  }
+
+  async update(orgRef: string, clientId: string, input: UpdateClient, context: AuditContext): Promise<Client> {
+    const org = await this.organizations.require(orgRef);
+    const current = await this.require(org.id, clientId);
+    const resources = input.resources ?? (JSON.parse(current.resources) as string[]);
+    const scope =
+      input.scope !== undefined || input.resources !== undefined
+        ? await this.checkScopeAndResources(org.id, input.scope ?? current.scope, resources)
+        : current.scope;
+    if (input.redirect_uris) {
+      checkClientShape(current.type, current.token_endpoint_auth_method, JSON.parse(current.grant_types) as string[], input.redirect_uris);
+    }
+    const row = await inTransaction(this.store, async (trx) => {
+      const changes = {
+        ...(input.client_name !== undefined && { name: input.client_name }),
+        ...(input.redirect_uris !== undefined && { redirect_uris: JSON.stringify(input.redirect_uris) }),
+        ...(input.resources !== undefined && { resources: JSON.stringify(input.resources) }),
+        ...(input.status !== undefined && { status: input.status }),
+        scope,
+        updated_at: isoAt(this.clock),
+      };
+      await this.clients.update(trx, current.id, changes);
+      await this.audit.append(trx, { kind: 'client.updated', orgId: org.id, detail: { client_id: current.id, changed: input } }, context);
+      return { ...current, ...changes };
+    });
+    await this.bus.publish('clients.changed', { id: row.id });
+    return toClient(row);
+  }
+
+  async remove(orgRef: string, clientId: string, context: AuditContext): Promise<void> {
+    await inTransaction(this.store, async (trx) => {
+      const org = await this.organizations.require(orgRef, trx);
+      const current = await this.require(org.id, clientId, trx);
+      await this.clients.delete(trx, current.id);
+      await this.audit.append(trx, { kind: 'client.deleted', orgId: org.id, detail: { client_id: current.id } }, context);
+    });
+    await this.bus.publish('clients.changed', { id: clientId });
+  }
+
+  /** Issues a new secret; the previous ones keep working for `overlap_seconds` (0: stop now). */
+  async rotateSecret(
+    orgRef: string,
+    clientId: string,
+    input: RotateSecret,
+    context: AuditContext,
+  ): Promise<{ client_secret: string; previous_expires_at: string }> {
+    const secret = newSecret('mnd_cs_');
+    const previousExpiresAt = new Date(this.clock.now() + (input.overlap_seconds ?? 0) * 1000).toISOString();
+    await inTransaction(this.store, async (trx) => {
+      const org = await this.organizations.require(orgRef, trx);
+      const current = await this.require(org.id, clientId, trx);
+      if (current.type !== 'confidential') throw new InvalidRequestError('a public client has no secret');
+      await this.clients.expireSecrets(trx, current.id, previousExpiresAt);
+      await this.clients.insertSecret(trx, {
+        id: newId('cs', this.clock.now()),
+        client_id: current.id,
+        secret_hash: hashSecret(secret),
+        created_at: isoAt(this.clock),
+        expires_at: null,
+      });
+      await this.audit.append(
+        trx,
+        { kind: 'client.secret_rotated', orgId: org.id, detail: { client_id: current.id, previous_expires_at: previousExpiresAt } },
+        context,
+      );
+    });
+    await this.bus.publish('clients.changed', { id: clientId });
+    return { client_secret: secret, previous_expires_at: previousExpiresAt };
+  }
+
+  /** Every resource must be registered and open to the organization; every scope must be defined by one of them. */
+  private async checkScopeAndResources(orgId: string, scopeParam: string, identifiers: readonly string[]): Promise<string> {
+    const scopes = parseScope(scopeParam);
+    if (!scopes) throw new InvalidRequestError('scope is not a valid space-delimited list of scope tokens');
+    const defined = new Set<string>();
+    for (const identifier of identifiers) {
+      const resource = await this.resources.findByIdentifier(identifier);
+      if (!resource || (resource.org_ids && !resource.org_ids.includes(orgId))) {
+        throw new InvalidRequestError(`resource ${identifier} is not registered for this organization`);
+      }
+      for (const s of resource.scopes) defined.add(s.name);
+    }
+    const unknown = scopes.filter((s) => !defined.has(s));
+    if (unknown.length > 0) throw new InvalidRequestError(`scope ${unknown.join(' ')} is not defined by the client's resources`);
+    return scopes.join(' ');
+  }
+
+  private async require(orgId: string, clientId: string, trx?: Executor): Promise<ClientsTable> {
+    const row = await this.clients.findInOrg(orgId, clientId, trx);
+    if (!row) throw new NotFoundError('client');
+    return row;
+  }
+}
+
+/** OAuth 2.1 §2.1 client types and what each may do. */
+function checkClientShape(
+  type: 'confidential' | 'public',
+  method: string,
+  grantTypes: readonly string[],
+  redirectUris: readonly string[],
+): void {
+  if (type === 'public' && method !== 'none') throw new InvalidRequestError('a public client authenticates with none');
+  if (type === 'confidential' && method === 'none') throw new InvalidRequestError('a confidential client must authenticate');
+  if (type === 'public' && grantTypes.includes('client_credentials'))
+    throw new InvalidRequestError('client_credentials requires a confidential client');
+  if (grantTypes.includes('authorization_code') && redirectUris.length === 0)
+    throw new InvalidRequestError('authorization_code requires redirect_uris');
+  for (const uri of redirectUris) {
+    // OAuth 2.1 §2.3.1: redirect URIs are absolute and carry no fragment; compared exactly.
+    if (uri.includes('#')) throw new InvalidRequestError('redirect_uris must not contain a fragment');
+  }
+}
+
+export function toClient(row: ClientsTable): Client {
+  return {
+    client_id: row.id,
+    org_id: row.org_id,
+    agent_id: row.agent_id,
+    client_name: row.name,
+    client_type: row.type,
+    token_endpoint_auth_method: row.token_endpoint_auth_method,
+    redirect_uris: JSON.parse(row.redirect_uris) as string[],
+    grant_types: JSON.parse(row.grant_types) as Client['grant_types'],
+    scope: row.scope,
+    resources: JSON.parse(row.resources) as string[],
+    status: row.status,
+    created_at: row.created_at,
+    updated_at: row.updated_at,
+  };
+}

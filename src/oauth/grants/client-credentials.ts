@@ -1,0 +1,61 @@
+import type { AuditBatcher } from '../../audit/batcher.js';
+import type { Metrics } from '../../ops/metrics.js';
+import { UnauthorizedClient } from '../errors.js';
+import type { Resources } from '../resources/resources.js';
+import type { AccessTokens } from '../tokens/access-token.js';
+import { checkResource, checkScope } from '../tokens/token-target.js';
+import type { GrantHandler, TokenRequest, TokenResponse } from './registry.js';
+
+export interface ClientCredentialsDeps {
+  resources: Resources;
+  accessTokens: AccessTokens;
+  auditBatcher: AuditBatcher;
+  metrics: Metrics;
+  defaultTtlSeconds: number;
+}
+
+/**
+ * RFC 6749 §4.4 for agents' confidential clients: the client is the subject (RFC 9068 §2.2),
+ * or its agent when it has one. No database write but the audit event, which is group-committed
+ * and durable before the token is returned.
+ */
+export function clientCredentialsGrant(deps: ClientCredentialsDeps): GrantHandler {
+  return {
+    grantType: 'client_credentials',
+    parameters: ['scope', 'resource'],
+    async handle({ client, params, resources, audit }: TokenRequest): Promise<TokenResponse> {
+      if (client.type !== 'confidential' || !client.grantTypes.has('client_credentials') || client.orgId === null) {
+        throw new UnauthorizedClient('this client may not use client_credentials');
+      }
+      const resource = await checkResource(deps.resources, client, resources);
+      const scopes = checkScope(params.scope, client, resource);
+      const ttl = resource.access_token_ttl_seconds ?? deps.defaultTtlSeconds;
+      const scope = scopes.join(' ');
+      const { token, claims } = deps.accessTokens.mint(
+        {
+          sub: client.agentId ?? client.id,
+          aud: resource.identifier,
+          client_id: client.id,
+          scope,
+          org_id: client.orgId,
+          ...(client.agentId && { agent_id: client.agentId }),
+        },
+        ttl,
+      );
+      await deps.auditBatcher.record(
+        {
+          kind: 'token.issued',
+          orgId: client.orgId,
+          actorId: client.id,
+          agentId: client.agentId,
+          jti: claims.jti,
+          scope,
+          detail: { grant_type: 'client_credentials', aud: resource.identifier, exp: claims.exp },
+        },
+        audit,
+      );
+      deps.metrics.tokensIssued.inc({ grant_type: 'client_credentials' });
+      return { access_token: token, token_type: 'Bearer', expires_in: ttl, scope };
+    },
+  };
+}

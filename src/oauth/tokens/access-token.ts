@@ -1,0 +1,75 @@
+import { randomBytes, verify } from 'node:crypto';
+import type { Clock } from '../../clock.js';
+import type { KeyRing } from '../../crypto/key-ring.js';
+import { signCompactJws } from '../../crypto/signing-key.js';
+
+/** RFC 9068 §2.2 claims plus Mandate's tenancy and delegation claims (DESIGN.md §5). */
+export interface AccessTokenClaims {
+  iss: string;
+  /** The user acted for; for client_credentials the agent or client itself (RFC 9068 §2.2). */
+  sub: string;
+  aud: string;
+  client_id: string;
+  scope: string;
+  org_id: string;
+  agent_id?: string;
+  /** The grant (consent event) the token derives from; absent for client_credentials. */
+  auth_event_id?: string;
+  act?: { sub: string; act?: AccessTokenClaims['act'] };
+  jti: string;
+  iat: number;
+  exp: number;
+}
+
+export type AccessTokenInput = Omit<AccessTokenClaims, 'iss' | 'jti' | 'iat' | 'exp'>;
+
+/** Mints RFC 9068 JWT access tokens (`typ: at+jwt`) with node:crypto, and verifies its own. */
+export class AccessTokens {
+  constructor(
+    private readonly keyRing: KeyRing,
+    private readonly issuer: string,
+    private readonly clock: Clock,
+  ) {}
+
+  mint(input: AccessTokenInput, ttlSeconds: number): { token: string; claims: AccessTokenClaims } {
+    const iat = Math.floor(this.clock.now() / 1000);
+    // 128 random bits: unique per token, and unguessable so a jti never names someone else's token.
+    const claims: AccessTokenClaims = {
+      iss: this.issuer,
+      ...input,
+      jti: randomBytes(16).toString('base64url'),
+      iat,
+      exp: iat + ttlSeconds,
+    };
+    return { token: signCompactJws(this.keyRing.activeKey(), { typ: 'at+jwt' }, claims as unknown as Record<string, unknown>), claims };
+  }
+
+  /**
+   * The claims of a token this server signed, if its signature, `typ`, `iss` and `exp` hold.
+   * Revocation and client state are the caller's to check. Never throws on bad input.
+   */
+  verify(token: string): AccessTokenClaims | undefined {
+    const parts = token.split('.');
+    if (parts.length !== 3 || token.length > 8192) return undefined;
+    const [encodedHeader, encodedPayload, signature] = parts as [string, string, string];
+    let header: { alg?: unknown; kid?: unknown; typ?: unknown };
+    let claims: AccessTokenClaims;
+    try {
+      header = JSON.parse(Buffer.from(encodedHeader, 'base64url').toString('utf8'));
+      claims = JSON.parse(Buffer.from(encodedPayload, 'base64url').toString('utf8'));
+    } catch {
+      return undefined;
+    }
+    if (header.typ !== 'at+jwt' || typeof header.kid !== 'string') return undefined;
+    const key = this.keyRing.verificationKey(header.kid);
+    // The algorithm comes from our key, never from the token header (RFC 8725 §3.1).
+    if (!key || header.alg !== key.alg) return undefined;
+    const input = Buffer.from(`${encodedHeader}.${encodedPayload}`);
+    const sig = Buffer.from(signature, 'base64url');
+    const valid =
+      key.alg === 'ES256' ? verify('sha256', input, { key: key.key, dsaEncoding: 'ieee-p1363' }, sig) : verify(null, input, key.key, sig);
+    if (!valid || claims.iss !== this.issuer || typeof claims.exp !== 'number') return undefined;
+    if (claims.exp <= Math.floor(this.clock.now() / 1000)) return undefined;
+    return claims;
+  }
+}

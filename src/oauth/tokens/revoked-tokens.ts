@@ -1,0 +1,64 @@
+import type { AuditContext, AuditLog } from '../../audit/audit-log.js';
+import { type Clock, isoAt } from '../../clock.js';
+import type { EventBus } from '../../events/bus.js';
+import type { Store } from '../../store/store.js';
+import { inTransaction } from '../../store/transaction.js';
+
+/**
+ * RFC 7009 §2.2 for self-contained access tokens: a revoked token's `jti` is refused until the
+ * token would have expired. Every node holds the set in memory (loaded at start, kept current by
+ * `access_token.revoked`, reconciled periodically), so introspection never waits on the database.
+ */
+export class RevokedAccessTokens {
+  private readonly revoked = new Map<string, number>();
+
+  constructor(
+    private readonly store: Store,
+    private readonly audit: AuditLog,
+    private readonly clock: Clock,
+    private readonly bus: EventBus,
+  ) {
+    bus.subscribe('access_token.revoked', ({ jti, exp }) => void this.revoked.set(jti, exp));
+  }
+
+  has(jti: string): boolean {
+    return this.revoked.has(jti);
+  }
+
+  /** Records the revocation and its audit event in one transaction, then tells every node. */
+  async revoke(token: { jti: string; exp: number; org_id: string; client_id: string; sub: string }, context: AuditContext): Promise<void> {
+    await inTransaction(this.store, async (trx) => {
+      await trx
+        .insertInto('revoked_access_tokens')
+        .values({ jti: token.jti, expires_at: new Date(token.exp * 1000).toISOString(), revoked_at: isoAt(this.clock) })
+        .onConflict((oc) => oc.column('jti').doNothing())
+        .execute();
+      await this.audit.append(
+        trx,
+        {
+          kind: 'token.revoked',
+          orgId: token.org_id,
+          actorId: token.client_id,
+          subjectId: token.sub,
+          jti: token.jti,
+          detail: { token_type: 'access_token' },
+        },
+        context,
+      );
+    });
+    this.revoked.set(token.jti, token.exp);
+    await this.bus.publish('access_token.revoked', { jti: token.jti, exp: token.exp });
+  }
+
+  /** Reloads unexpired revocations and forgets expired ones (a safety net for missed events). */
+  async load(): Promise<void> {
+    const now = isoAt(this.clock);
+    const rows = await this.store.db
+      .selectFrom('revoked_access_tokens')
+      .select(['jti', 'expires_at'])
+      .where('expires_at', '>', now)
+      .execute();
+    this.revoked.clear();
+    for (const row of rows) this.revoked.set(row.jti, Math.floor(Date.parse(row.expires_at) / 1000));
+  }
+}

@@ -1,0 +1,91 @@
+import formbody from '@fastify/formbody';
+import type { FastifyInstance, FastifyReply } from 'fastify';
+import { auditContextOf } from '../../http/request-context.js';
+import type { ClientAuthenticator, RegisteredClient } from '../clients/authenticate.js';
+import { InvalidClient, InvalidRequest, UnsupportedGrantType } from '../errors.js';
+import { readFormParams } from '../form-params.js';
+import type { GrantRegistry } from '../grants/registry.js';
+import type { AccessTokenClaims, AccessTokens } from './access-token.js';
+import type { RevokedAccessTokens } from './revoked-tokens.js';
+
+export const TOKEN_PATH = '/oauth2/token';
+export const INTROSPECTION_PATH = '/oauth2/introspect';
+export const REVOCATION_PATH = '/oauth2/revoke';
+
+export interface TokenRouteOptions {
+  grants: GrantRegistry;
+  clientAuth: ClientAuthenticator;
+  accessTokens: AccessTokens;
+  revoked: RevokedAccessTokens;
+  rateLimit: { max: number; timeWindow: string };
+}
+
+/** RFC 6749 §5.1 / RFC 7662 §2.2: token material is never cached. */
+function noStore(reply: FastifyReply): FastifyReply {
+  return reply.header('cache-control', 'no-store').header('pragma', 'no-cache');
+}
+
+/** Introspection is for confidential clients only (RFC 7662 §2.1). */
+function requireConfidential(client: RegisteredClient): void {
+  if (client.type !== 'confidential') throw new InvalidClient('this endpoint requires an authenticated confidential client');
+}
+
+/**
+ * RFC 7662 §2.1: only parties the token concerns may read it: the client it was issued to, or a
+ * confidential client of the same organization (its resource servers). Anyone else learns only
+ * `active: false`, so tokens of other tenants cannot be inspected.
+ */
+function mayIntrospect(caller: RegisteredClient, claims: AccessTokenClaims): boolean {
+  return caller.id === claims.client_id || (caller.orgId !== null && caller.orgId === claims.org_id);
+}
+
+/** The token, introspection and revocation endpoints. */
+export async function tokenRoutes(app: FastifyInstance, options: TokenRouteOptions): Promise<void> {
+  await app.register(formbody, { bodyLimit: 16_384 });
+  const { grants, clientAuth, accessTokens, revoked } = options;
+  const config = { oauth: true, rateLimit: options.rateLimit };
+  const tags = ['oauth'];
+
+  // RFC 6749 §3.2 / RFC 7662 §2.1 / RFC 7009 §2.1: these endpoints take form-encoded bodies only.
+  app.addHook('preValidation', async (request) => {
+    if (!request.headers['content-type']?.toLowerCase().startsWith('application/x-www-form-urlencoded')) {
+      throw new InvalidRequest('the request body must be application/x-www-form-urlencoded');
+    }
+  });
+
+  app.post(TOKEN_PATH, { config, schema: { tags, summary: 'Token endpoint (RFC 6749 §3.2)' } }, async (request, reply) => {
+    const { params, resources } = readFormParams(request.body);
+    if (!params.grant_type) throw new InvalidRequest('grant_type is required');
+    const client = await clientAuth.authenticate(request.headers.authorization, params);
+    const handler = grants.get(params.grant_type);
+    if (!handler) throw new UnsupportedGrantType(params.grant_type);
+    const response = await handler.handle({ client, params, resources, audit: auditContextOf(request) });
+    return noStore(reply).send(response);
+  });
+
+  app.post(INTROSPECTION_PATH, { config, schema: { tags, summary: 'Token introspection (RFC 7662)' } }, async (request, reply) => {
+    const { params } = readFormParams(request.body);
+    const caller = await clientAuth.authenticate(request.headers.authorization, params);
+    requireConfidential(caller);
+    if (!params.token) throw new InvalidRequest('token is required');
+    noStore(reply);
+    const claims = accessTokens.verify(params.token);
+    if (!claims || revoked.has(claims.jti) || !mayIntrospect(caller, claims)) return { active: false };
+    // A disabled or deleted client takes its tokens down with it.
+    const issuedTo = await clientAuth.lookup(claims.client_id);
+    if (!issuedTo?.active) return { active: false };
+    return { active: true, token_type: 'Bearer', ...claims };
+  });
+
+  app.post(REVOCATION_PATH, { config, schema: { tags, summary: 'Token revocation (RFC 7009)' } }, async (request, reply) => {
+    const { params } = readFormParams(request.body);
+    // RFC 7009 §2.1: public clients may revoke their own tokens too, identified by client_id.
+    const caller = await clientAuth.authenticate(request.headers.authorization, params);
+    if (!params.token) throw new InvalidRequest('token is required');
+    const claims = accessTokens.verify(params.token);
+    // RFC 7009 §2.1: only the client the token was issued to may revoke it. §2.2: an invalid or
+    // foreign token still answers 200, so the endpoint reveals nothing about tokens.
+    if (claims && claims.client_id === caller.id && !revoked.has(claims.jti)) await revoked.revoke(claims, auditContextOf(request));
+    return noStore(reply).code(200).send();
+  });
+}
