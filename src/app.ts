@@ -15,8 +15,12 @@ import { installErrorHandler } from './http/error-handler.js';
 import { requestIdOf } from './http/request-id.js';
 import { installSecurityHeaders } from './http/security-headers.js';
 import { createValidatorCompiler } from './http/validation.js';
+import { identityAdminRoutes, sessionRoutes } from './identity/routes.js';
+import { authorizeRoutes } from './oauth/authorize/routes.js';
 import { clientRoutes } from './oauth/clients/routes.js';
+import { authorizationCodeGrant } from './oauth/grants/authorization-code.js';
 import { clientCredentialsGrant } from './oauth/grants/client-credentials.js';
+import { refreshTokenGrant } from './oauth/grants/refresh-token.js';
 import { createGrantRegistry } from './oauth/grants/registry.js';
 import { metadataRoutes } from './oauth/metadata.js';
 import { resourceRoutes } from './oauth/resources/routes.js';
@@ -56,11 +60,28 @@ export async function buildApp(options: AppOptions): Promise<Mandate> {
 
   await keyRing.ensureKeys();
   await services.revokedAccessTokens.load();
+  await services.grants.load();
   const onReloadError = (error: unknown) => logger.error({ err: error }, 'cache reload failed');
   const unfollow = keyRing.follow(bus, config.reconcileIntervalSeconds, onReloadError);
-  const reconcile = setInterval(() => services.revokedAccessTokens.load().catch(onReloadError), config.reconcileIntervalSeconds * 1000);
+  const reconcile = setInterval(() => {
+    services.revokedAccessTokens.load().catch(onReloadError);
+    services.grants.load().catch(onReloadError);
+  }, config.reconcileIntervalSeconds * 1000);
   reconcile.unref();
-  const grants = createGrantRegistry([
+  const delegated = {
+    store,
+    clock,
+    grants: services.grants,
+    resources,
+    accessTokens: services.accessTokens,
+    refreshTokens: services.refreshTokens,
+    audit: services.audit,
+    metrics,
+    defaultTtlSeconds: config.accessTokenTtlSeconds,
+  };
+  const grantTypes = createGrantRegistry([
+    authorizationCodeGrant(delegated),
+    refreshTokenGrant(delegated),
     clientCredentialsGrant({
       resources,
       accessTokens: services.accessTokens,
@@ -101,12 +122,22 @@ export async function buildApp(options: AppOptions): Promise<Mandate> {
   await app.register(opsRoutes, { store, metrics });
   await app.register(metadataRoutes, { issuer: config.issuer, keyRing, rateLimit: rateLimitPerIp });
   await app.register(tokenRoutes, {
-    grants,
+    grantTypes,
+    store,
     clientAuth: services.clientAuth,
     accessTokens: services.accessTokens,
+    refreshTokens: services.refreshTokens,
     revoked: services.revokedAccessTokens,
+    grants: services.grants,
     rateLimit: rateLimitPerIp,
   });
+  await app.register(authorizeRoutes, {
+    authorizations: services.authorizations,
+    sessions: services.sessions,
+    secureCookies: config.issuer.startsWith('https:'),
+    rateLimit: rateLimitPerIp,
+  });
+  await app.register(sessionRoutes, { prefix: '/v1', sessions: services.sessions, grants: services.grants, rateLimit: rateLimitPerIp });
   app.get('/v1/openapi.json', { schema: { hide: true }, config: { rateLimit: rateLimitPerIp } }, async () => app.swagger());
 
   await app.register(
@@ -116,6 +147,7 @@ export async function buildApp(options: AppOptions): Promise<Mandate> {
       await v1.register(auditRoutes, { events: auditEvents, organizations });
       await v1.register(resourceRoutes, { resources });
       await v1.register(clientRoutes, { clients });
+      await v1.register(identityAdminRoutes, { trustedTokens: services.trustedTokens, grants: services.grants, organizations });
     },
     { prefix: '/v1' },
   );

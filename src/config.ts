@@ -32,6 +32,10 @@ export interface Config {
   signingAlg: SigningAlg;
   /** Lifetime of access tokens in seconds; retired signing keys stay published this long. */
   accessTokenTtlSeconds: number;
+  /** Sliding lifetime of a refresh token in seconds: unused this long, it lapses. */
+  refreshTokenTtlSeconds: number;
+  /** Absolute lifetime of a grant (consent) in seconds; its refresh tokens end with it. */
+  grantTtlSeconds: number;
   /** Largest request body accepted, in bytes. */
   bodyLimitBytes: number;
   /** Requests per minute per client IP on public (unauthenticated) endpoints. */
@@ -204,6 +208,21 @@ export const OPTIONS: readonly OptionSpec[] = [
     default: '600',
     description: 'Access-token lifetime in seconds; a retired signing key stays in the JWKS this long after rotation.',
     parse: (raw, env, variable) => parseInteger(30, 86_400, 600)(raw, env, variable),
+  },
+  {
+    env: 'MANDATE_REFRESH_TOKEN_TTL',
+    key: 'refreshTokenTtlSeconds',
+    default: '1209600',
+    description:
+      'Sliding refresh-token lifetime in seconds (14 days): each use rotates it and restarts the clock, within the grant lifetime.',
+    parse: (raw, env, variable) => parseInteger(300, 31_536_000, 1_209_600)(raw, env, variable),
+  },
+  {
+    env: 'MANDATE_GRANT_TTL',
+    key: 'grantTtlSeconds',
+    default: '2592000',
+    description: 'Absolute lifetime of a consent grant in seconds (30 days); every token derived from it ends with it.',
+    parse: (raw, env, variable) => parseInteger(300, 31_536_000, 2_592_000)(raw, env, variable),
   },
   {
     env: 'MANDATE_BODY_LIMIT',

@@ -7,10 +7,15 @@ import type { Config } from './config.js';
 import type { Envelope } from './crypto/envelope.js';
 import { KeyRing } from './crypto/key-ring.js';
 import type { EventBus } from './events/bus.js';
+import { Sessions } from './identity/sessions.js';
+import { TrustedTokens } from './identity/trusted-tokens.js';
+import { Authorizations } from './oauth/authorize/authorizations.js';
 import { ClientAuthenticator } from './oauth/clients/authenticate.js';
 import { Clients } from './oauth/clients/clients.js';
+import { Grants } from './oauth/consent/grants.js';
 import { Resources } from './oauth/resources/resources.js';
 import { AccessTokens } from './oauth/tokens/access-token.js';
+import { RefreshTokens } from './oauth/tokens/refresh-tokens.js';
 import { RevokedAccessTokens } from './oauth/tokens/revoked-tokens.js';
 import type { Store } from './store/store.js';
 import { Members } from './tenancy/members.js';
@@ -30,6 +35,11 @@ export interface Services {
   accessTokens: AccessTokens;
   revokedAccessTokens: RevokedAccessTokens;
   auditBatcher: AuditBatcher;
+  trustedTokens: TrustedTokens;
+  sessions: Sessions;
+  grants: Grants;
+  refreshTokens: RefreshTokens;
+  authorizations: Authorizations;
 }
 
 export interface ServiceDeps {
@@ -56,6 +66,9 @@ export function createServices({ config, store, clock, envelope, bus }: ServiceD
   // Caches are invalidated by the bus; the TTL only bounds staleness after a missed event.
   const cacheTtlMs = config.reconcileIntervalSeconds * 1000;
   const resources = new Resources(store, audit, clock, bus, cacheTtlMs);
+  const clientAuth = new ClientAuthenticator(store.db, clock, bus, cacheTtlMs);
+  const trustedTokens = new TrustedTokens(store, organizations, audit, clock);
+  const grants = new Grants(store, audit, clock, bus);
   return {
     audit,
     auditEvents: new AuditEvents(store.db),
@@ -65,9 +78,25 @@ export function createServices({ config, store, clock, envelope, bus }: ServiceD
     members: new Members(store, organizations, audit, clock),
     resources,
     clients: new Clients(store, organizations, resources, audit, clock, bus),
-    clientAuth: new ClientAuthenticator(store.db, clock, bus, cacheTtlMs),
+    clientAuth,
     accessTokens: new AccessTokens(keyRing, config.issuer, clock),
     revokedAccessTokens: new RevokedAccessTokens(store, audit, clock, bus),
     auditBatcher: new AuditBatcher(store, audit),
+    trustedTokens,
+    sessions: new Sessions(store, organizations, trustedTokens, audit, keyRing, config.issuer, clock),
+    grants,
+    refreshTokens: new RefreshTokens(store.dialect, clock, config.refreshTokenTtlSeconds),
+    authorizations: new Authorizations({
+      store,
+      clients: clientAuth,
+      resources,
+      organizations,
+      trustedTokens,
+      grants,
+      audit,
+      clock,
+      issuer: config.issuer,
+      grantTtlSeconds: config.grantTtlSeconds,
+    }),
   };
 }

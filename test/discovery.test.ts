@@ -41,6 +41,9 @@ describe('discovery over real HTTP', () => {
     expect(openid.headers.get('access-control-allow-origin')).toBe('*');
     expect(Object.keys(oauth).sort()).toEqual(
       [
+        'authorization_endpoint',
+        'response_types_supported',
+        'response_modes_supported',
         'authorization_response_iss_parameter_supported',
         'code_challenge_methods_supported',
         'issuer',

@@ -22,6 +22,14 @@ export const AUDIT_KINDS = [
   'client.secret_rotated',
   'token.issued',
   'token.revoked',
+  'token.refreshed',
+  'trusted_token_profile.created',
+  'trusted_token_profile.deleted',
+  'session.created',
+  'session.revoked',
+  'consent.granted',
+  'consent.denied',
+  'grant.revoked',
 ] as const;
 
 export type AuditKind = (typeof AUDIT_KINDS)[number];

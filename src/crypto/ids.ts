@@ -1,7 +1,23 @@
 import { randomBytes } from 'node:crypto';
 
 /** Prefixes of Mandate's identifiers (DESIGN.md §3.10), so an id says what it names. */
-export type IdPrefix = 'org' | 'mbr' | 'agt' | 'cli' | 'grt' | 'ses' | 'evt' | 'ca' | 'ak' | 'key' | 'req' | 'res' | 'cs' | 'at';
+export type IdPrefix =
+  | 'org'
+  | 'mbr'
+  | 'agt'
+  | 'cli'
+  | 'grt'
+  | 'ses'
+  | 'evt'
+  | 'ca'
+  | 'ak'
+  | 'key'
+  | 'req'
+  | 'res'
+  | 'cs'
+  | 'at'
+  | 'ttp'
+  | 'azr';
 
 const CROCKFORD = '0123456789abcdefghjkmnpqrstvwxyz';
 

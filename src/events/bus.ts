@@ -11,6 +11,8 @@ export interface ClusterEvents {
   'clients.changed': { id: string };
   /** RFC 7009: an access token was revoked; refuse its jti until `exp` (seconds). */
   'access_token.revoked': { jti: string; exp: number };
+  /** A grant (consent) was revoked: every token derived from it is dead. */
+  'grant.revoked': { id: string };
   /** The bus lost and regained its connection: events may have been missed, reload everything. */
   'bus.resynced': Record<string, never>;
 }

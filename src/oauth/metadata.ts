@@ -1,5 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { KeyRing } from '../crypto/key-ring.js';
+import { AUTHORIZATION_PATH } from './authorize/routes.js';
 import { INTROSPECTION_PATH, REVOCATION_PATH, TOKEN_PATH } from './tokens/routes.js';
 
 /** Where the JWK Set is served; other endpoints register their paths as they land. */
@@ -14,9 +15,12 @@ export function serverMetadata(issuer: string): Record<string, unknown> {
   return {
     issuer,
     jwks_uri: `${issuer}${JWKS_PATH}`,
+    authorization_endpoint: `${issuer}${AUTHORIZATION_PATH}`,
+    response_types_supported: ['code'],
+    response_modes_supported: ['query'],
     token_endpoint: `${issuer}${TOKEN_PATH}`,
     token_endpoint_auth_methods_supported: clientAuthMethods,
-    grant_types_supported: ['client_credentials'],
+    grant_types_supported: ['authorization_code', 'refresh_token', 'client_credentials'],
     introspection_endpoint: `${issuer}${INTROSPECTION_PATH}`,
     introspection_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post'],
     revocation_endpoint: `${issuer}${REVOCATION_PATH}`,

@@ -16,6 +16,12 @@ export interface Database {
   clients: ClientsTable;
   client_secrets: ClientSecretsTable;
   revoked_access_tokens: RevokedAccessTokensTable;
+  trusted_token_profiles: TrustedTokenProfilesTable;
+  sessions: SessionsTable;
+  grants: GrantsTable;
+  authorization_requests: AuthorizationRequestsTable;
+  authorization_codes: AuthorizationCodesTable;
+  refresh_tokens: RefreshTokensTable;
 }
 
 export interface OrganizationsTable {
@@ -147,6 +153,96 @@ export interface RevokedAccessTokensTable {
   jti: string;
   expires_at: string;
   revoked_at: string;
+}
+
+/**
+ * How an organization's own identity stack vouches for its users: Mandate accepts a JWT from
+ * that issuer ("trusted auth token") in exchange for a session.
+ */
+export interface TrustedTokenProfilesTable {
+  id: string;
+  org_id: string;
+  name: string;
+  issuer: string;
+  audience: string;
+  jwks_url: string | null;
+  public_key_pem: string | null;
+  /** JSON: `{ subject, email, name?, roles? }` claim names. */
+  claim_mapping: string;
+  max_token_age_seconds: number;
+  /** 1: create a member on first login; 0: only existing members may log in. */
+  jit_provisioning: number;
+  /** Where the authorization endpoint sends a user without a session (the customer's app). */
+  login_url: string | null;
+  created_at: string;
+  updated_at: string;
+}
+
+/** A human session: the opaque token's SHA-256 is the key. */
+export interface SessionsTable {
+  id: string;
+  token_hash: string;
+  org_id: string;
+  member_id: string;
+  /** JSON array: how the human authenticated (trusted_token, sso, impersonation). */
+  amr: string;
+  impersonator_id: string | null;
+  created_at: string;
+  expires_at: string;
+  revoked_at: string | null;
+}
+
+/** One consent or authorization event: the root every delegated token references. */
+export interface GrantsTable {
+  id: string;
+  org_id: string;
+  member_id: string;
+  client_id: string;
+  agent_id: string | null;
+  /** Space-delimited. */
+  scope: string;
+  resource: string;
+  created_at: string;
+  expires_at: string;
+  revoked_at: string | null;
+  revoked_reason: string | null;
+}
+
+/** A validated authorization request waiting for login or consent. */
+export interface AuthorizationRequestsTable {
+  id: string;
+  client_id: string;
+  /** JSON of the checked parameters. */
+  params: string;
+  /** SHA-256 of the CSRF token the consent form must echo. */
+  csrf_hash: string;
+  created_at: string;
+  expires_at: string;
+}
+
+export interface AuthorizationCodesTable {
+  code_hash: string;
+  grant_id: string;
+  client_id: string;
+  redirect_uri: string;
+  code_challenge: string;
+  scope: string;
+  resource: string;
+  created_at: string;
+  expires_at: string;
+  consumed_at: string | null;
+}
+
+/** Opaque refresh tokens by SHA-256; rotated on every use (RFC 9700 §4.14.2). */
+export interface RefreshTokensTable {
+  token_hash: string;
+  grant_id: string;
+  client_id: string;
+  scope: string;
+  created_at: string;
+  /** Sliding expiry: unused this long, it lapses. */
+  expires_at: string;
+  rotated_at: string | null;
 }
 
 /** Columns Kysely fills itself are marked Generated; none yet, kept for later tables. */

@@ -10,6 +10,10 @@ export class MemberStore {
     return trx.selectFrom('members').selectAll().where('org_id', '=', orgId).where('id', '=', memberId).executeTakeFirst();
   }
 
+  async findByEmail(orgId: string, email: string, trx: Executor = this.db): Promise<MembersTable | undefined> {
+    return trx.selectFrom('members').selectAll().where('org_id', '=', orgId).where('email', '=', email).executeTakeFirst();
+  }
+
   async emailTaken(orgId: string, email: string, trx: Executor, exceptId?: string): Promise<boolean> {
     let query = trx.selectFrom('members').select('id').where('org_id', '=', orgId).where('email', '=', email);
     if (exceptId) query = query.where('id', '!=', exceptId);

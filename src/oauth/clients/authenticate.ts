@@ -10,6 +10,7 @@ import { ClientStore } from './store.js';
 /** A client as the protocol endpoints see it, with the digests of its live secrets. */
 export interface RegisteredClient {
   id: string;
+  name: string;
   orgId: string | null;
   agentId: string | null;
   type: ClientsTable['type'];
@@ -17,6 +18,7 @@ export interface RegisteredClient {
   grantTypes: ReadonlySet<string>;
   scopes: readonly string[];
   resources: readonly string[];
+  redirectUris: readonly string[];
   active: boolean;
   secrets: readonly { hash: string; expiresAt: number | null }[];
 }
@@ -106,6 +108,7 @@ export class ClientAuthenticator {
       const secrets = await this.clients.liveSecrets(clientId, isoAt(this.clock));
       return {
         id: row.id,
+        name: row.name,
         orgId: row.org_id,
         agentId: row.agent_id,
         type: row.type,
@@ -113,6 +116,7 @@ export class ClientAuthenticator {
         grantTypes: new Set(JSON.parse(row.grant_types) as string[]),
         scopes: row.scope.split(' ').filter(Boolean),
         resources: JSON.parse(row.resources) as string[],
+        redirectUris: JSON.parse(row.redirect_uris) as string[],
         active: row.status === 'active',
         secrets: secrets.map((s) => ({ hash: s.secret_hash, expiresAt: s.expires_at ? Date.parse(s.expires_at) : null })),
       };

@@ -78,10 +78,13 @@ export class Resources {
     return toResource(await this.require(ref));
   }
 
-  /** The registered resource an RFC 8707 `resource` parameter names, through the cache. */
-  async findByIdentifier(identifier: string): Promise<Resource | undefined> {
+  /**
+   * The registered resource an RFC 8707 `resource` parameter names, through the cache. Inside a
+   * transaction pass `trx`, so a cache miss reads through it (store/transaction.ts).
+   */
+  async findByIdentifier(identifier: string, trx?: Executor): Promise<Resource | undefined> {
     return this.cache.get(identifier, async () => {
-      const row = await this.resources.find(identifier);
+      const row = await this.resources.find(identifier, trx);
       return row && row.identifier === identifier ? toResource(row) : undefined;
     });
   }

@@ -1,6 +1,7 @@
-import { randomBytes, verify } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import type { Clock } from '../../clock.js';
 import type { KeyRing } from '../../crypto/key-ring.js';
+import { verifyOwnJwt } from '../../crypto/own-jwt.js';
 import { signCompactJws } from '../../crypto/signing-key.js';
 
 /** RFC 9068 §2.2 claims plus Mandate's tenancy and delegation claims (DESIGN.md §5). */
@@ -49,27 +50,10 @@ export class AccessTokens {
    * Revocation and client state are the caller's to check. Never throws on bad input.
    */
   verify(token: string): AccessTokenClaims | undefined {
-    const parts = token.split('.');
-    if (parts.length !== 3 || token.length > 8192) return undefined;
-    const [encodedHeader, encodedPayload, signature] = parts as [string, string, string];
-    let header: { alg?: unknown; kid?: unknown; typ?: unknown };
-    let claims: AccessTokenClaims;
-    try {
-      header = JSON.parse(Buffer.from(encodedHeader, 'base64url').toString('utf8'));
-      claims = JSON.parse(Buffer.from(encodedPayload, 'base64url').toString('utf8'));
-    } catch {
-      return undefined;
-    }
-    if (header.typ !== 'at+jwt' || typeof header.kid !== 'string') return undefined;
-    const key = this.keyRing.verificationKey(header.kid);
-    // The algorithm comes from our key, never from the token header (RFC 8725 §3.1).
-    if (!key || header.alg !== key.alg) return undefined;
-    const input = Buffer.from(`${encodedHeader}.${encodedPayload}`);
-    const sig = Buffer.from(signature, 'base64url');
-    const valid =
-      key.alg === 'ES256' ? verify('sha256', input, { key: key.key, dsaEncoding: 'ieee-p1363' }, sig) : verify(null, input, key.key, sig);
-    if (!valid || claims.iss !== this.issuer || typeof claims.exp !== 'number') return undefined;
-    if (claims.exp <= Math.floor(this.clock.now() / 1000)) return undefined;
-    return claims;
+    return verifyOwnJwt<AccessTokenClaims>(this.keyRing, token, {
+      typ: 'at+jwt',
+      issuer: this.issuer,
+      nowSeconds: Math.floor(this.clock.now() / 1000),
+    });
   }
 }

@@ -1,11 +1,14 @@
 import formbody from '@fastify/formbody';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { auditContextOf } from '../../http/request-context.js';
+import type { Store } from '../../store/store.js';
 import type { ClientAuthenticator, RegisteredClient } from '../clients/authenticate.js';
+import type { Grants } from '../consent/grants.js';
 import { InvalidClient, InvalidRequest, UnsupportedGrantType } from '../errors.js';
 import { readFormParams } from '../form-params.js';
 import type { GrantRegistry } from '../grants/registry.js';
 import type { AccessTokenClaims, AccessTokens } from './access-token.js';
+import type { RefreshTokens } from './refresh-tokens.js';
 import type { RevokedAccessTokens } from './revoked-tokens.js';
 
 export const TOKEN_PATH = '/oauth2/token';
@@ -13,10 +16,13 @@ export const INTROSPECTION_PATH = '/oauth2/introspect';
 export const REVOCATION_PATH = '/oauth2/revoke';
 
 export interface TokenRouteOptions {
-  grants: GrantRegistry;
+  grantTypes: GrantRegistry;
+  store: Store;
   clientAuth: ClientAuthenticator;
   accessTokens: AccessTokens;
+  refreshTokens: RefreshTokens;
   revoked: RevokedAccessTokens;
+  grants: Grants;
   rateLimit: { max: number; timeWindow: string };
 }
 
@@ -42,7 +48,7 @@ function mayIntrospect(caller: RegisteredClient, claims: AccessTokenClaims): boo
 /** The token, introspection and revocation endpoints. */
 export async function tokenRoutes(app: FastifyInstance, options: TokenRouteOptions): Promise<void> {
   await app.register(formbody, { bodyLimit: 16_384 });
-  const { grants, clientAuth, accessTokens, revoked } = options;
+  const { grantTypes, clientAuth, accessTokens, revoked, grants } = options;
   const config = { oauth: true, rateLimit: options.rateLimit };
   const tags = ['oauth'];
 
@@ -57,7 +63,7 @@ export async function tokenRoutes(app: FastifyInstance, options: TokenRouteOptio
     const { params, resources } = readFormParams(request.body);
     if (!params.grant_type) throw new InvalidRequest('grant_type is required');
     const client = await clientAuth.authenticate(request.headers.authorization, params);
-    const handler = grants.get(params.grant_type);
+    const handler = grantTypes.get(params.grant_type);
     if (!handler) throw new UnsupportedGrantType(params.grant_type);
     const response = await handler.handle({ client, params, resources, audit: auditContextOf(request) });
     return noStore(reply).send(response);
@@ -71,6 +77,8 @@ export async function tokenRoutes(app: FastifyInstance, options: TokenRouteOptio
     noStore(reply);
     const claims = accessTokens.verify(params.token);
     if (!claims || revoked.has(claims.jti) || !mayIntrospect(caller, claims)) return { active: false };
+    // Revoking a grant kills every access token derived from it (DESIGN.md §1).
+    if (claims.auth_event_id && grants.isRevoked(claims.auth_event_id)) return { active: false };
     // A disabled or deleted client takes its tokens down with it.
     const issuedTo = await clientAuth.lookup(claims.client_id);
     if (!issuedTo?.active) return { active: false };
@@ -82,9 +90,18 @@ export async function tokenRoutes(app: FastifyInstance, options: TokenRouteOptio
     // RFC 7009 §2.1: public clients may revoke their own tokens too, identified by client_id.
     const caller = await clientAuth.authenticate(request.headers.authorization, params);
     if (!params.token) throw new InvalidRequest('token is required');
-    const claims = accessTokens.verify(params.token);
     // RFC 7009 §2.1: only the client the token was issued to may revoke it. §2.2: an invalid or
     // foreign token still answers 200, so the endpoint reveals nothing about tokens.
+    if (params.token.startsWith('mnd_rt_')) {
+      // A refresh token stands for its grant: revoking it revokes the grant and everything below.
+      const row = await options.refreshTokens.find(params.token, options.store.db);
+      if (row && row.client_id === caller.id && !grants.isRevoked(row.grant_id)) {
+        const grant = await grants.find(row.grant_id);
+        if (grant) await grants.revoke(grant.id, 'refresh token revoked by the client', { orgId: grant.org_id }, auditContextOf(request));
+      }
+      return noStore(reply).code(200).send();
+    }
+    const claims = accessTokens.verify(params.token);
     if (claims && claims.client_id === caller.id && !revoked.has(claims.jti)) await revoked.revoke(claims, auditContextOf(request));
     return noStore(reply).code(200).send();
   });

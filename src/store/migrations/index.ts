@@ -1,9 +1,11 @@
 import type { Migration } from 'kysely';
 import * as foundation from './0001-foundation.js';
 import * as oauthClients from './0002-oauth-clients.js';
+import * as authorizationCode from './0003-authorization-code.js';
 
 /** Every migration, in order. One set for SQLite and PostgreSQL; names never change once released. */
 export const migrations: Record<string, Migration> = {
   '0001-foundation': foundation,
   '0002-oauth-clients': oauthClients,
+  '0003-authorization-code': authorizationCode,
 };

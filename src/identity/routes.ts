@@ -1,0 +1,190 @@
+import cookie from '@fastify/cookie';
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { Type } from '@sinclair/typebox';
+import type { FastifyRequest } from 'fastify';
+import { errorResponses, OrgParams } from '../http/common-schemas.js';
+import { ApiError } from '../http/errors.js';
+import { auditContextOf } from '../http/request-context.js';
+import { SESSION_COOKIE } from '../oauth/authorize/routes.js';
+import type { Grants } from '../oauth/consent/grants.js';
+import type { Organizations } from '../tenancy/organizations.js';
+import { Attest, CreateTrustedTokenProfile, TrustedTokenProfile } from './schemas.js';
+import type { ActiveSession, Sessions } from './sessions.js';
+import type { TrustedTokens } from './trusted-tokens.js';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** The human session that authenticated this request. */
+    session?: ActiveSession;
+  }
+}
+
+const Grant = Type.Object({
+  id: Type.String(),
+  org_id: Type.String(),
+  member_id: Type.String(),
+  client_id: Type.String(),
+  agent_id: Type.Union([Type.String(), Type.Null()]),
+  scope: Type.String(),
+  resource: Type.String(),
+  created_at: Type.String(),
+  expires_at: Type.String(),
+  revoked_at: Type.Union([Type.String(), Type.Null()]),
+  revoked_reason: Type.Union([Type.String(), Type.Null()]),
+});
+const GrantList = Type.Object({ data: Type.Array(Grant) });
+const GrantParams = Type.Object({ grant: Type.String({ pattern: '^grt_[0-9a-z]{26}$' }) });
+
+/** Admin routes (inside the admin-key scope): trusted-token profiles and an organization's grants. */
+export const identityAdminRoutes: FastifyPluginAsyncTypebox<{
+  trustedTokens: TrustedTokens;
+  grants: Grants;
+  organizations: Organizations;
+}> = async (app, { trustedTokens, grants, organizations }) => {
+  const security = [{ adminKey: [] }];
+  app.post(
+    '/organizations/:org/trusted-token-profiles',
+    {
+      schema: {
+        tags: ['identity'],
+        security,
+        params: OrgParams,
+        body: CreateTrustedTokenProfile,
+        response: { 201: TrustedTokenProfile, ...errorResponses },
+      },
+    },
+    async (request, reply) => reply.code(201).send(await trustedTokens.create(request.params.org, request.body, auditContextOf(request))),
+  );
+  app.get(
+    '/organizations/:org/trusted-token-profiles',
+    {
+      schema: {
+        tags: ['identity'],
+        security,
+        params: OrgParams,
+        response: { 200: Type.Object({ data: Type.Array(TrustedTokenProfile) }), ...errorResponses },
+      },
+    },
+    async (request) => ({ data: await trustedTokens.list(request.params.org) }),
+  );
+  app.delete(
+    '/organizations/:org/trusted-token-profiles/:profile',
+    {
+      schema: {
+        tags: ['identity'],
+        security,
+        params: Type.Object({ org: OrgParams.properties.org, profile: Type.String({ maxLength: 100 }) }),
+      },
+    },
+    async (request, reply) => {
+      await trustedTokens.remove(request.params.org, request.params.profile, auditContextOf(request));
+      return reply.code(204).send();
+    },
+  );
+  app.get(
+    '/organizations/:org/grants',
+    {
+      schema: {
+        tags: ['grants'],
+        security,
+        params: OrgParams,
+        querystring: Type.Object({ member: Type.Optional(Type.String({ maxLength: 100 })) }),
+        response: { 200: GrantList, ...errorResponses },
+      },
+    },
+    async (request) => {
+      const org = await organizations.require(request.params.org);
+      return { data: await grants.list({ orgId: org.id, ...(request.query.member && { memberId: request.query.member }) }) };
+    },
+  );
+  app.delete(
+    '/organizations/:org/grants/:grant',
+    {
+      schema: {
+        tags: ['grants'],
+        security,
+        params: Type.Object({ org: OrgParams.properties.org, grant: GrantParams.properties.grant }),
+        response: { 204: Type.Null(), ...errorResponses },
+      },
+    },
+    async (request, reply) => {
+      const org = await organizations.require(request.params.org);
+      await grants.revoke(request.params.grant, 'revoked by an administrator', { orgId: org.id }, auditContextOf(request));
+      return reply.code(204).send(null);
+    },
+  );
+};
+
+/** The credential of a session request: a bearer session token or session JWT, else the hosted-page cookie. */
+function sessionCredential(request: FastifyRequest): string | undefined {
+  const bearer = /^Bearer (\S+)$/i.exec(request.headers.authorization ?? '')?.[1];
+  return bearer ?? request.cookies?.[SESSION_COOKIE];
+}
+
+/** /v1/sessions: attest a trusted token for a session; a session's own view, refresh, revocation and grants. */
+export const sessionRoutes: FastifyPluginAsyncTypebox<{
+  sessions: Sessions;
+  grants: Grants;
+  rateLimit: { max: number; timeWindow: string };
+}> = async (app, { sessions, grants, rateLimit }) => {
+  await app.register(cookie);
+  const tags = ['sessions'];
+  const authenticated = async (request: FastifyRequest): Promise<void> => {
+    const credential = sessionCredential(request);
+    if (!credential)
+      throw new ApiError('unauthorized', 'a session is required', { headers: { 'www-authenticate': 'Bearer realm="mandate"' } });
+    request.session = await sessions.authenticate(credential);
+  };
+  const current = (request: FastifyRequest): ActiveSession => request.session as ActiveSession;
+
+  app.post(
+    '/sessions/attest',
+    { config: { rateLimit }, schema: { tags, summary: 'Exchange a trusted token for a session', body: Attest } },
+    async (request, reply) =>
+      reply
+        .code(201)
+        .header('cache-control', 'no-store')
+        .send(await sessions.attest(request.body.organization, request.body.token, auditContextOf(request))),
+  );
+  app.get('/sessions/me', { onRequest: authenticated, schema: { tags, summary: 'The current session and member' } }, async (request) => {
+    const session = current(request);
+    const member = await sessions.member(session);
+    return {
+      session: { id: session.id, org_id: session.orgId, member_id: session.memberId, amr: session.amr, expires_at: session.expiresAt },
+      member,
+    };
+  });
+  app.post('/sessions/refresh', { onRequest: authenticated, schema: { tags, summary: 'A fresh session JWT' } }, async (request, reply) =>
+    reply.header('cache-control', 'no-store').send({ session_jwt: sessions.sessionJwt(current(request)) }),
+  );
+  app.post(
+    '/sessions/revoke',
+    { onRequest: authenticated, schema: { tags, summary: 'End the current session' } },
+    async (request, reply) => {
+      await sessions.revoke(current(request), auditContextOf(request));
+      return reply.clearCookie(SESSION_COOKIE, { path: '/' }).code(204).send();
+    },
+  );
+  app.get(
+    '/sessions/me/grants',
+    { onRequest: authenticated, schema: { tags, summary: 'The apps and agents this user has authorized', response: { 200: GrantList } } },
+    async (request) => {
+      const session = current(request);
+      return { data: await grants.list({ orgId: session.orgId, memberId: session.memberId }) };
+    },
+  );
+  app.delete(
+    '/sessions/me/grants/:grant',
+    { onRequest: authenticated, schema: { tags, summary: 'Revoke one of my grants', params: GrantParams } },
+    async (request, reply) => {
+      const session = current(request);
+      await grants.revoke(
+        request.params.grant,
+        'revoked by the user',
+        { orgId: session.orgId, memberId: session.memberId },
+        auditContextOf(request),
+      );
+      return reply.code(204).send();
+    },
+  );
+};

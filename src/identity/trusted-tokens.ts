@@ -1,0 +1,198 @@
+import { createPublicKey } from 'node:crypto';
+import { createRemoteJWKSet, importSPKI, type JWTPayload, type JWTVerifyGetKey, jwtVerify } from 'jose';
+import type { AuditContext, AuditLog } from '../audit/audit-log.js';
+import { type Clock, isoAt } from '../clock.js';
+import { newId } from '../crypto/ids.js';
+import { ApiError, InvalidRequestError, NotFoundError } from '../http/errors.js';
+import type { TrustedTokenProfilesTable } from '../store/schema.js';
+import type { Store } from '../store/store.js';
+import { inTransaction } from '../store/transaction.js';
+import type { Organizations } from '../tenancy/organizations.js';
+import type { ClaimMapping, CreateTrustedTokenProfile, TrustedTokenProfile } from './schemas.js';
+
+/** Asymmetric algorithms only: a shared-secret HS* token could be forged by anyone holding the key. */
+const ALGORITHMS = ['RS256', 'PS256', 'ES256', 'ES384', 'EdDSA'];
+
+/** The identity a verified trusted token asserts. */
+export interface AssertedIdentity {
+  profileId: string;
+  subject: string;
+  email: string;
+  name?: string;
+  roles: string[];
+}
+
+/** Thrown for a token that does not verify; the description names the check, never the token. */
+export class TrustedTokenRejected extends ApiError {
+  constructor(reason: string) {
+    super('unauthorized', `trusted token rejected: ${reason}`, {
+      headers: { 'www-authenticate': 'Bearer realm="mandate", error="invalid_token"' },
+    });
+  }
+}
+
+/**
+ * Trusted-token profiles per organization: Mandate sits beside an existing identity stack and
+ * accepts its signed JWTs (issuer, audience, key, claim mapping, maximum age) as proof of who
+ * the user is.
+ */
+export class TrustedTokens {
+  private readonly remoteKeys = new Map<string, JWTVerifyGetKey>();
+
+  constructor(
+    private readonly store: Store,
+    private readonly organizations: Organizations,
+    private readonly audit: AuditLog,
+    private readonly clock: Clock,
+  ) {}
+
+  async create(orgRef: string, input: CreateTrustedTokenProfile, context: AuditContext): Promise<TrustedTokenProfile> {
+    if (!input.jwks_url === !input.public_key_pem) throw new InvalidRequestError('give exactly one of jwks_url or public_key_pem');
+    if (input.public_key_pem) {
+      try {
+        createPublicKey(input.public_key_pem);
+      } catch {
+        throw new InvalidRequestError('public_key_pem is not a valid SPKI public key');
+      }
+    }
+    const org = await this.organizations.require(orgRef);
+    const at = isoAt(this.clock);
+    const row: TrustedTokenProfilesTable = {
+      id: newId('ttp', this.clock.now()),
+      org_id: org.id,
+      name: input.name,
+      issuer: input.issuer,
+      audience: input.audience,
+      jwks_url: input.jwks_url ?? null,
+      public_key_pem: input.public_key_pem ?? null,
+      claim_mapping: JSON.stringify(input.claim_mapping ?? { subject: 'sub', email: 'email', name: 'name', roles: 'roles' }),
+      max_token_age_seconds: input.max_token_age_seconds ?? 300,
+      jit_provisioning: input.jit_provisioning ? 1 : 0,
+      login_url: input.login_url ?? null,
+      created_at: at,
+      updated_at: at,
+    };
+    await inTransaction(this.store, async (trx) => {
+      await trx.insertInto('trusted_token_profiles').values(row).execute();
+      await this.audit.append(
+        trx,
+        { kind: 'trusted_token_profile.created', orgId: org.id, detail: { id: row.id, issuer: row.issuer } },
+        context,
+      );
+    });
+    return toProfile(row);
+  }
+
+  async list(orgRef: string): Promise<TrustedTokenProfile[]> {
+    const org = await this.organizations.require(orgRef);
+    const rows = await this.store.db.selectFrom('trusted_token_profiles').selectAll().where('org_id', '=', org.id).orderBy('id').execute();
+    return rows.map(toProfile);
+  }
+
+  async remove(orgRef: string, id: string, context: AuditContext): Promise<void> {
+    const org = await this.organizations.require(orgRef);
+    await inTransaction(this.store, async (trx) => {
+      const result = await trx.deleteFrom('trusted_token_profiles').where('org_id', '=', org.id).where('id', '=', id).executeTakeFirst();
+      if (Number(result.numDeletedRows) === 0) throw new NotFoundError('trusted token profile');
+      await this.audit.append(trx, { kind: 'trusted_token_profile.deleted', orgId: org.id, detail: { id } }, context);
+    });
+  }
+
+  /** The login URL of an organization's first profile that has one. */
+  async loginUrl(orgId: string): Promise<string | undefined> {
+    const row = await this.store.db
+      .selectFrom('trusted_token_profiles')
+      .select('login_url')
+      .where('org_id', '=', orgId)
+      .where('login_url', 'is not', null)
+      .orderBy('id')
+      .executeTakeFirst();
+    return row?.login_url ?? undefined;
+  }
+
+  /**
+   * Verifies a token against the organization's profiles (the one whose issuer matches) and maps
+   * its claims. Checks signature, `iss`, `aud`, `exp`/`nbf` and that `iat` is recent.
+   */
+  async verify(orgId: string, token: string): Promise<AssertedIdentity> {
+    const rows = await this.store.db.selectFrom('trusted_token_profiles').selectAll().where('org_id', '=', orgId).execute();
+    let issuer: unknown;
+    try {
+      issuer = JSON.parse(Buffer.from(token.split('.')[1] ?? '', 'base64url').toString('utf8')).iss;
+    } catch {
+      throw new TrustedTokenRejected('not a JWT');
+    }
+    const profile = rows.find((row) => row.issuer === issuer);
+    if (!profile) throw new TrustedTokenRejected('no trusted-token profile of this organization has that issuer');
+    let payload: JWTPayload;
+    try {
+      ({ payload } = await jwtVerify(token, this.keyFor(profile), {
+        issuer: profile.issuer,
+        audience: profile.audience,
+        algorithms: ALGORITHMS,
+        maxTokenAge: profile.max_token_age_seconds,
+        clockTolerance: 5,
+        currentDate: new Date(this.clock.now()),
+      }));
+    } catch (error) {
+      throw new TrustedTokenRejected((error as { code?: string }).code ?? 'signature or claims invalid');
+    }
+    const mapping = JSON.parse(profile.claim_mapping) as ClaimMapping;
+    const subject = payload[mapping.subject];
+    const email = payload[mapping.email];
+    if (typeof subject !== 'string' || !subject) throw new TrustedTokenRejected(`claim ${mapping.subject} is missing`);
+    if (typeof email !== 'string' || !/^[^@\s]+@[^@\s]+$/.test(email))
+      throw new TrustedTokenRejected(`claim ${mapping.email} is missing or not an email`);
+    const name = mapping.name ? payload[mapping.name] : undefined;
+    const roles = mapping.roles ? payload[mapping.roles] : undefined;
+    return {
+      profileId: profile.id,
+      subject,
+      email,
+      ...(typeof name === 'string' && { name }),
+      roles: Array.isArray(roles) ? roles.filter((r): r is string => typeof r === 'string') : [],
+    };
+  }
+
+  /** Whether the profile that asserted an identity may create members just in time. */
+  async allowsJit(profileId: string): Promise<boolean> {
+    const row = await this.store.db
+      .selectFrom('trusted_token_profiles')
+      .select('jit_provisioning')
+      .where('id', '=', profileId)
+      .executeTakeFirst();
+    return row?.jit_provisioning === 1;
+  }
+
+  private keyFor(profile: TrustedTokenProfilesTable): JWTVerifyGetKey {
+    if (profile.jwks_url) {
+      let keys = this.remoteKeys.get(profile.jwks_url);
+      if (!keys) {
+        keys = createRemoteJWKSet(new URL(profile.jwks_url), { timeoutDuration: 5000, cooldownDuration: 30_000 });
+        this.remoteKeys.set(profile.jwks_url, keys);
+      }
+      return keys;
+    }
+    const pem = profile.public_key_pem as string;
+    // The header's alg picks the import; jwtVerify has already checked it against ALGORITHMS.
+    return (header) => importSPKI(pem, header.alg);
+  }
+}
+
+function toProfile(row: TrustedTokenProfilesTable): TrustedTokenProfile {
+  return {
+    id: row.id,
+    org_id: row.org_id,
+    name: row.name,
+    issuer: row.issuer,
+    audience: row.audience,
+    jwks_url: row.jwks_url,
+    public_key_pem: row.public_key_pem,
+    claim_mapping: JSON.parse(row.claim_mapping) as ClaimMapping,
+    max_token_age_seconds: row.max_token_age_seconds,
+    jit_provisioning: row.jit_provisioning === 1,
+    login_url: row.login_url,
+    created_at: row.created_at,
+    updated_at: row.updated_at,
+  };
+}

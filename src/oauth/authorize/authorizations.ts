@@ -1,0 +1,319 @@
+import type { AuditContext, AuditLog } from '../../audit/audit-log.js';
+import { type Clock, isoAt } from '../../clock.js';
+import { newId } from '../../crypto/ids.js';
+import { hashSecret, newSecret, secretMatches } from '../../crypto/secret-token.js';
+import type { ActiveSession } from '../../identity/sessions.js';
+import type { TrustedTokens } from '../../identity/trusted-tokens.js';
+import type { GrantsTable } from '../../store/schema.js';
+import type { Store } from '../../store/store.js';
+import { type Executor, inTransaction } from '../../store/transaction.js';
+import type { Organizations } from '../../tenancy/organizations.js';
+import type { ClientAuthenticator, RegisteredClient } from '../clients/authenticate.js';
+import type { Grants } from '../consent/grants.js';
+import { readFormParams } from '../form-params.js';
+import type { Resources } from '../resources/resources.js';
+import { AuthorizationPageError, AuthorizationRedirectError } from './errors.js';
+import { isLoopbackRedirect } from './redirect-uri.js';
+import {
+  checkClient,
+  checkPkce,
+  checkPrompt,
+  checkRedirectUri,
+  checkResponseType,
+  checkTarget,
+  type ValidatedAuthorization,
+} from './validate-request.js';
+
+/** How long a user has to log in and consent. */
+const REQUEST_TTL_SECONDS = 600;
+/** Authorization codes are short-lived (RFC 6749 §4.1.2: a maximum of 10 minutes is RECOMMENDED). */
+const CODE_TTL_SECONDS = 60;
+
+/** Where the browser goes next. */
+export type Next = { location: string };
+
+/** What the consent page (or a customer's own consent UI) shows. */
+export interface ConsentPrompt {
+  request_id: string;
+  csrf_token: string;
+  client: { id: string; name: string };
+  organization: { id: string; name: string };
+  redirect_host: string;
+  localhost_only: boolean;
+  resource: { identifier: string; name: string };
+  scopes: { name: string; description: string }[];
+}
+
+export interface AuthorizationDeps {
+  store: Store;
+  clients: ClientAuthenticator;
+  resources: Resources;
+  organizations: Organizations;
+  trustedTokens: TrustedTokens;
+  grants: Grants;
+  audit: AuditLog;
+  clock: Clock;
+  issuer: string;
+  grantTtlSeconds: number;
+}
+
+/** Appends authorization response parameters, always with `iss` (RFC 9207 §2). */
+export function clientRedirect(redirectUri: string, issuer: string, params: Record<string, string | undefined>): string {
+  const url = new URL(redirectUri);
+  for (const [key, value] of Object.entries(params)) if (value !== undefined) url.searchParams.set(key, value);
+  url.searchParams.set('iss', issuer);
+  return url.toString();
+}
+
+/**
+ * The authorization code flow from the browser's side: validate the request, send the user to
+ * log in at their organization's own app, ask for (or remember) consent, and issue the code.
+ */
+export class Authorizations {
+  constructor(private readonly deps: AuthorizationDeps) {}
+
+  /** GET /oauth2/authorize: validates, stores the request, and continues with the user's session. */
+  async start(query: unknown, session: ActiveSession | undefined): Promise<Next> {
+    const { params, resources } = readFormParamsOrPage(query);
+    const client = await checkClient(this.deps.clients, params);
+    const trusted = checkRedirectUri(client, params);
+    try {
+      checkResponseType(params);
+      const codeChallenge = checkPkce(params);
+      const { resource, scopes } = await checkTarget(this.deps.resources, client, params, resources);
+      const prompt = checkPrompt(params);
+      const request: ValidatedAuthorization = {
+        ...trusted,
+        clientId: client.id,
+        codeChallenge,
+        resource: resource.identifier,
+        scopes,
+        prompt,
+      };
+      const id = newId('azr', this.deps.clock.now());
+      const now = this.deps.clock.now();
+      await this.deps.store.db
+        .insertInto('authorization_requests')
+        .values({
+          id,
+          client_id: client.id,
+          params: JSON.stringify(request),
+          csrf_hash: '',
+          created_at: isoAt(this.deps.clock),
+          expires_at: new Date(now + REQUEST_TTL_SECONDS * 1000).toISOString(),
+        })
+        .execute();
+      return await this.proceed(id, request, client, session, { freshLogin: false });
+    } catch (error) {
+      if (error instanceof AuthorizationRedirectError) return this.redirectError(trusted.redirectUri, trusted.state, error);
+      throw error;
+    }
+  }
+
+  /** After login at the organization's app: continue the stored request with the new session. */
+  async resume(requestId: string, session: ActiveSession): Promise<Next> {
+    const { request, client } = await this.load(requestId);
+    try {
+      return await this.proceed(requestId, request, client, session, { freshLogin: true });
+    } catch (error) {
+      if (error instanceof AuthorizationRedirectError) return this.redirectError(request.redirectUri, request.state, error);
+      throw error;
+    }
+  }
+
+  /** The organization a stored request's user must log in to. */
+  async organizationOf(requestId: string): Promise<string> {
+    const { client } = await this.load(requestId);
+    if (!client.orgId) throw new AuthorizationPageError('Organization unknown', 'This application belongs to no organization.');
+    return client.orgId;
+  }
+
+  /** What to show on the consent page; each call mints a fresh CSRF token bound to the request. */
+  async consentPrompt(requestId: string, session: ActiveSession): Promise<ConsentPrompt> {
+    const { request, client } = await this.load(requestId);
+    this.assertSessionFits(client, session);
+    const csrf = newSecret('mnd_csrf_');
+    await this.deps.store.db
+      .updateTable('authorization_requests')
+      .set({ csrf_hash: hashSecret(csrf) })
+      .where('id', '=', requestId)
+      .execute();
+    const resource = await this.deps.resources.findByIdentifier(request.resource);
+    const org = await this.deps.organizations.require(session.orgId);
+    const described = new Map((resource?.scopes ?? []).map((s) => [s.name, s.description]));
+    return {
+      request_id: requestId,
+      csrf_token: csrf,
+      client: { id: client.id, name: client.name },
+      organization: { id: org.id, name: org.name },
+      redirect_host: new URL(request.redirectUri).host,
+      localhost_only: isLoopbackRedirect(request.redirectUri),
+      resource: { identifier: request.resource, name: resource?.name ?? request.resource },
+      scopes: request.scopes.map((name) => ({ name, description: described.get(name) ?? name })),
+    };
+  }
+
+  /** The user's answer. The CSRF token must be the one the consent page carried. */
+  async decide(
+    requestId: string,
+    session: ActiveSession,
+    input: { csrfToken: string | undefined; allow: boolean },
+    context: AuditContext,
+  ): Promise<Next> {
+    const row = await this.deps.store.db.selectFrom('authorization_requests').selectAll().where('id', '=', requestId).executeTakeFirst();
+    if (!row || !input.csrfToken || !row.csrf_hash || !secretMatches(input.csrfToken, row.csrf_hash)) {
+      throw new AuthorizationPageError(
+        'Request not valid',
+        'This consent form has expired or was not issued to you. Start again from the application.',
+        403,
+      );
+    }
+    const { request, client } = await this.load(requestId);
+    this.assertSessionFits(client, session);
+    if (!input.allow) {
+      await inTransaction(this.deps.store, async (trx) => {
+        await trx.deleteFrom('authorization_requests').where('id', '=', requestId).execute();
+        await this.deps.audit.append(
+          trx,
+          {
+            kind: 'consent.denied',
+            orgId: session.orgId,
+            actorId: session.memberId,
+            subjectId: session.memberId,
+            detail: { client_id: client.id, scope: request.scopes.join(' ') },
+          },
+          context,
+        );
+      });
+      return this.redirectError(
+        request.redirectUri,
+        request.state,
+        new AuthorizationRedirectError('access_denied', 'the user denied the request'),
+      );
+    }
+    return inTransaction(this.deps.store, async (trx) => {
+      const now = this.deps.clock.now();
+      const grant: GrantsTable = {
+        id: newId('grt', now),
+        org_id: session.orgId,
+        member_id: session.memberId,
+        client_id: client.id,
+        agent_id: client.agentId,
+        scope: request.scopes.join(' '),
+        resource: request.resource,
+        created_at: isoAt(this.deps.clock),
+        expires_at: new Date(now + this.deps.grantTtlSeconds * 1000).toISOString(),
+        revoked_at: null,
+        revoked_reason: null,
+      };
+      await this.deps.grants.insert(trx, grant);
+      await this.deps.audit.append(
+        trx,
+        {
+          kind: 'consent.granted',
+          orgId: grant.org_id,
+          actorId: session.memberId,
+          subjectId: session.memberId,
+          agentId: client.agentId,
+          grantId: grant.id,
+          scope: grant.scope,
+          detail: { client_id: client.id, resource: grant.resource },
+        },
+        context,
+      );
+      return this.issueCode(trx, requestId, request, grant);
+    });
+  }
+
+  private async proceed(
+    requestId: string,
+    request: ValidatedAuthorization,
+    client: RegisteredClient,
+    session: ActiveSession | undefined,
+    options: { freshLogin: boolean },
+  ): Promise<Next> {
+    const needsLogin =
+      !session || (client.orgId !== null && session.orgId !== client.orgId) || (request.prompt === 'login' && !options.freshLogin);
+    if (needsLogin || !session) {
+      if (request.prompt === 'none') throw new AuthorizationRedirectError('login_required', 'the user is not logged in');
+      return { location: await this.loginLocation(client, requestId) };
+    }
+    const remembered = await this.deps.grants.findCovering(session.memberId, client.id, request.resource, request.scopes);
+    if (remembered && request.prompt !== 'consent') {
+      return inTransaction(this.deps.store, (trx) => this.issueCode(trx, requestId, request, remembered));
+    }
+    if (request.prompt === 'none') throw new AuthorizationRedirectError('consent_required', 'the user has not consented to this request');
+    return { location: `${this.deps.issuer}/oauth2/consent?request=${encodeURIComponent(requestId)}` };
+  }
+
+  /** The organization's own login page, told where to send the user back with a trusted token. */
+  private async loginLocation(client: RegisteredClient, requestId: string): Promise<string> {
+    const loginUrl = client.orgId ? await this.deps.trustedTokens.loginUrl(client.orgId) : undefined;
+    if (!loginUrl)
+      throw new AuthorizationPageError('Login not configured', 'This organization has no login page configured for Mandate.', 500);
+    const url = new URL(loginUrl);
+    url.searchParams.set('mandate_request', requestId);
+    url.searchParams.set('return_to', `${this.deps.issuer}/oauth2/login`);
+    return url.toString();
+  }
+
+  private async issueCode(trx: Executor, requestId: string, request: ValidatedAuthorization, grant: GrantsTable): Promise<Next> {
+    const code = newSecret('mnd_ac_');
+    const now = this.deps.clock.now();
+    await trx
+      .insertInto('authorization_codes')
+      .values({
+        code_hash: hashSecret(code),
+        grant_id: grant.id,
+        client_id: request.clientId,
+        redirect_uri: request.redirectUri,
+        code_challenge: request.codeChallenge,
+        scope: request.scopes.join(' '),
+        resource: request.resource,
+        created_at: isoAt(this.deps.clock),
+        expires_at: new Date(now + CODE_TTL_SECONDS * 1000).toISOString(),
+        consumed_at: null,
+      })
+      .execute();
+    // The request is single use: a second submit of the same consent form finds nothing.
+    await trx.deleteFrom('authorization_requests').where('id', '=', requestId).execute();
+    return { location: clientRedirect(request.redirectUri, this.deps.issuer, { code, state: request.state }) };
+  }
+
+  private async load(requestId: string): Promise<{ request: ValidatedAuthorization; client: RegisteredClient }> {
+    const row = await this.deps.store.db.selectFrom('authorization_requests').selectAll().where('id', '=', requestId).executeTakeFirst();
+    if (!row || row.expires_at <= isoAt(this.deps.clock)) {
+      throw new AuthorizationPageError(
+        'Request expired',
+        'This authorization request has expired or was already used. Start again from the application.',
+      );
+    }
+    const client = await this.deps.clients.lookup(row.client_id);
+    if (!client?.active) throw new AuthorizationPageError('Unknown client', 'This application is no longer registered.');
+    return { request: JSON.parse(row.params) as ValidatedAuthorization, client };
+  }
+
+  /** A member of another organization cannot consent for this organization's client. */
+  private assertSessionFits(client: RegisteredClient, session: ActiveSession): void {
+    if (client.orgId !== null && session.orgId !== client.orgId) {
+      throw new AuthorizationPageError(
+        'Wrong organization',
+        'You are signed in to another organization than this application belongs to.',
+        403,
+      );
+    }
+  }
+
+  private redirectError(redirectUri: string, state: string | undefined, error: AuthorizationRedirectError): Next {
+    return { location: clientRedirect(redirectUri, this.deps.issuer, { error: error.error, error_description: error.description, state }) };
+  }
+}
+
+/** Query parameters of the authorization request: repeated ones are refused on a page (RFC 6749 §3.1). */
+function readFormParamsOrPage(query: unknown): ReturnType<typeof readFormParams> {
+  try {
+    return readFormParams(query);
+  } catch (error) {
+    throw new AuthorizationPageError('Invalid request', (error as Error).message);
+  }
+}

@@ -1,0 +1,108 @@
+import cookie from '@fastify/cookie';
+import formbody from '@fastify/formbody';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { ApiError } from '../../http/errors.js';
+import { auditContextOf } from '../../http/request-context.js';
+import type { ActiveSession, Sessions } from '../../identity/sessions.js';
+import { renderConsentPage, renderErrorPage } from '../../ui/consent-page.js';
+import { pageSecurityHeaders } from '../../ui/html.js';
+import type { Authorizations } from './authorizations.js';
+import { AuthorizationPageError } from './errors.js';
+
+export const AUTHORIZATION_PATH = '/oauth2/authorize';
+export const SESSION_COOKIE = 'mandate_session';
+
+export interface AuthorizeRouteOptions {
+  authorizations: Authorizations;
+  sessions: Sessions;
+  secureCookies: boolean;
+  rateLimit: { max: number; timeWindow: string };
+}
+
+function sendPage(reply: FastifyReply, status: number, body: string, formTargets: string[] = []): FastifyReply {
+  return reply.code(status).headers(pageSecurityHeaders(formTargets)).send(body);
+}
+
+function field(body: unknown, name: string): string | undefined {
+  const value = (body as Record<string, unknown> | null)?.[name];
+  return typeof value === 'string' ? value : undefined;
+}
+
+/** The browser side of the code flow: authorization endpoint, login return, consent page. */
+export async function authorizeRoutes(app: FastifyInstance, options: AuthorizeRouteOptions): Promise<void> {
+  const { authorizations, sessions } = options;
+  await app.register(cookie);
+  await app.register(formbody, { bodyLimit: 32_768 });
+  const config = { rateLimit: options.rateLimit };
+  const tags = ['oauth'];
+
+  /** The session of the browser's cookie, if it is still valid. */
+  const sessionOf = async (request: FastifyRequest): Promise<ActiveSession | undefined> => {
+    const token = request.cookies[SESSION_COOKIE];
+    return token ? sessions.authenticate(token).catch(() => undefined) : undefined;
+  };
+  const redirect = (reply: FastifyReply, location: string) => reply.code(303).header('cache-control', 'no-store').redirect(location, 303);
+
+  // Pages, not JSON: a person reads these errors.
+  app.setErrorHandler((error, request, reply) => {
+    if (error instanceof AuthorizationPageError) return sendPage(reply, error.status, renderErrorPage(error.title, error.description));
+    if (error instanceof ApiError) return sendPage(reply, error.status, renderErrorPage('Sign-in failed', error.description));
+    request.log.error({ err: error }, 'authorization flow failed');
+    return sendPage(reply, 500, renderErrorPage('Something went wrong', `Try again from the application. Reference: ${request.id}`));
+  });
+
+  app.get(AUTHORIZATION_PATH, { config, schema: { tags, summary: 'Authorization endpoint (OAuth 2.1 §4.1.1)' } }, async (request, reply) =>
+    redirect(reply, (await authorizations.start(request.query, await sessionOf(request))).location),
+  );
+
+  // The organization's own login app posts the browser back here with a trusted token.
+  app.post(
+    '/oauth2/login',
+    { config, schema: { tags, summary: 'Return from the organization login with a trusted token' } },
+    async (request, reply) => {
+      const requestId = field(request.body, 'mandate_request');
+      const token = field(request.body, 'token');
+      if (!requestId || !token)
+        throw new AuthorizationPageError('Sign-in incomplete', 'The login page did not return a request and a token.');
+      const orgId = await authorizations.organizationOf(requestId);
+      const issued = await sessions.attest(orgId, token, auditContextOf(request));
+      reply.setCookie(SESSION_COOKIE, issued.session_token, {
+        path: '/',
+        httpOnly: true,
+        secure: options.secureCookies,
+        sameSite: 'lax',
+        expires: new Date(issued.expires_at),
+      });
+      const session = await sessions.authenticate(issued.session_token);
+      return redirect(reply, (await authorizations.resume(requestId, session)).location);
+    },
+  );
+
+  app.get('/oauth2/consent', { config, schema: { tags, summary: 'Hosted consent page' } }, async (request, reply) => {
+    const requestId = field(request.query, 'request');
+    const session = await sessionOf(request);
+    if (!requestId) throw new AuthorizationPageError('Invalid request', 'No authorization request was named.');
+    if (!session) throw new AuthorizationPageError('Signed out', 'Your session has ended. Start again from the application.', 401);
+    const prompt = await authorizations.consentPrompt(requestId, session);
+    return sendPage(reply, 200, renderConsentPage(prompt), [
+      new URL(`https://${prompt.redirect_host}`).origin,
+      `http://${prompt.redirect_host}`,
+    ]);
+  });
+
+  app.post('/oauth2/consent', { config, schema: { tags, summary: 'Consent decision' } }, async (request, reply) => {
+    const requestId = field(request.body, 'request');
+    const session = await sessionOf(request);
+    if (!requestId) throw new AuthorizationPageError('Invalid request', 'No authorization request was named.');
+    if (!session) throw new AuthorizationPageError('Signed out', 'Your session has ended. Start again from the application.', 401);
+    const decision = field(request.body, 'decision');
+    if (decision !== 'allow' && decision !== 'deny') throw new AuthorizationPageError('Invalid request', 'Choose Allow or Deny.');
+    const next = await authorizations.decide(
+      requestId,
+      session,
+      { csrfToken: field(request.body, 'csrf_token'), allow: decision === 'allow' },
+      auditContextOf(request),
+    );
+    return redirect(reply, next.location);
+  });
+}

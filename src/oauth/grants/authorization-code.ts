@@ -1,0 +1,69 @@
+import { type Clock, isoAt } from '../../clock.js';
+import { hashSecret } from '../../crypto/secret-token.js';
+import type { Store } from '../../store/store.js';
+import { inTransaction } from '../../store/transaction.js';
+import { verifyPkce } from '../authorize/pkce.js';
+import type { Grants } from '../consent/grants.js';
+import { InvalidGrant, InvalidRequest, UnauthorizedClient } from '../errors.js';
+import { type DelegatedTokenDeps, mintDelegatedTokens } from './delegated-tokens.js';
+import type { GrantHandler, TokenRequest, TokenResponse } from './registry.js';
+
+export interface AuthorizationCodeDeps extends DelegatedTokenDeps {
+  store: Store;
+  grants: Grants;
+  clock: Clock;
+}
+
+/**
+ * OAuth 2.1 §4.1.3: a code is single use and bound to its client, redirect URI and PKCE
+ * verifier. Reading and consuming it happen in one transaction. A replayed code revokes the grant
+ * it came from, and so every token first issued from it (RFC 6749 §4.1.2, RFC 9700 §4.2.4).
+ */
+export function authorizationCodeGrant(deps: AuthorizationCodeDeps): GrantHandler {
+  return {
+    grantType: 'authorization_code',
+    parameters: ['code', 'redirect_uri', 'code_verifier'],
+    async handle({ client, params, audit }: TokenRequest): Promise<TokenResponse> {
+      if (!client.grantTypes.has('authorization_code')) throw new UnauthorizedClient('this client may not use authorization_code');
+      const { code, redirect_uri: redirectUri, code_verifier: verifier } = params;
+      if (!code || !redirectUri || !verifier) throw new InvalidRequest('code, redirect_uri and code_verifier are required');
+
+      const outcome = await inTransaction(deps.store, async (trx) => {
+        let query = trx.selectFrom('authorization_codes').selectAll().where('code_hash', '=', hashSecret(code));
+        if (deps.store.dialect === 'postgres') query = query.forUpdate();
+        const row = await query.executeTakeFirst();
+        if (!row) return { error: new InvalidGrant('the authorization code is invalid') };
+        const grant = await deps.grants.find(row.grant_id, trx);
+        if (!grant) return { error: new InvalidGrant('the authorization code is invalid') };
+        if (row.consumed_at) {
+          await deps.grants.revokeWithin(trx, grant, 'authorization code replayed', audit);
+          return { error: new InvalidGrant('the authorization code was already used', 'code replay'), revoked: grant.id };
+        }
+        if (row.client_id !== client.id) return { error: new InvalidGrant('the authorization code was issued to another client') };
+        if (row.expires_at <= isoAt(deps.clock)) return { error: new InvalidGrant('the authorization code has expired') };
+        if (row.redirect_uri !== redirectUri) return { error: new InvalidGrant('redirect_uri does not match the authorization request') };
+        if (!verifyPkce(verifier, row.code_challenge))
+          return { error: new InvalidGrant('code_verifier does not match the code_challenge') };
+        if (grant.revoked_at || deps.grants.isRevoked(grant.id)) return { error: new InvalidGrant('the grant was revoked') };
+        await trx
+          .updateTable('authorization_codes')
+          .set({ consumed_at: isoAt(deps.clock) })
+          .where('code_hash', '=', row.code_hash)
+          .execute();
+        return {
+          response: await mintDelegatedTokens(deps, trx, {
+            grant,
+            client,
+            scope: row.scope,
+            grantType: 'authorization_code',
+            kind: 'token.issued',
+            audit,
+          }),
+        };
+      });
+      if (outcome.revoked) await deps.grants.announce(outcome.revoked);
+      if (outcome.error) throw outcome.error;
+      return outcome.response as TokenResponse;
+    },
+  };
+}
