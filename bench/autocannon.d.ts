@@ -17,10 +17,13 @@ declare module 'autocannon' {
   }
   interface Result {
     requests: Histogram;
+    /** Latencies of 2xx responses only. */
     latency: Histogram;
     errors: number;
     timeouts: number;
     non2xx: number;
+    '2xx': number;
+    statusCodeStats: Record<string, { count: number }>;
   }
   export default function autocannon(options: Options): Promise<Result>;
 }

@@ -1,96 +1,119 @@
 /**
- * `npm run bench -- <name|all> [--duration 10] [--connections 50]`
+ * `npm run bench -- <name|all> [--duration 10] [--connections 50] [--database postgres://…]`
  *
- * Starts the built server (`dist/main.js serve`) on loopback over a fresh SQLite data dir, runs
- * autocannon against it, and writes req/s, p50/p99 latency and errors to bench/results/<name>.json.
+ * For each scenario, starts the built Mandate (`dist/main.js serve`) on loopback over a fresh SQLite
+ * data dir (or the given, empty, PostgreSQL database), prepares and checks the request once, warms
+ * up for 2 s and measures it with autocannon; comparative scenarios then do the same against a fresh
+ * oidc-provider process. Results go to bench/results/<name>.json.
  */
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import autocannon from 'autocannon';
-import { SCENARIOS, type Scenario } from './scenarios.js';
+import autocannon, { type Result } from 'autocannon';
+import { type BenchRequest, SCENARIOS, type Scenario, send } from './scenarios.js';
+import { startMandate } from './targets/mandate.js';
+import { startOidcProvider } from './targets/oidc-provider.js';
+import type { RunningTarget } from './targets/target.js';
 
 const root = path.resolve(import.meta.dirname, '..');
 const { values, positionals } = parseArgs({
   allowPositionals: true,
-  options: { duration: { type: 'string', default: '10' }, connections: { type: 'string', default: '50' } },
+  options: {
+    duration: { type: 'string', default: '10' },
+    connections: { type: 'string', default: '50' },
+    database: { type: 'string' },
+  },
 });
+const load = { connections: Number(values.connections), duration: Number(values.duration) };
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const server = net.createServer().listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
+interface Measurement {
+  name: string;
+  /** 2xx responses per second: non-2xx answers are not counted as throughput. */
+  requests_per_sec: number;
+  latency_ms: { p50: number; p99: number; max: number };
+  requests_total: number;
+  errors: number;
+  timeouts: number;
+  non_2xx: number;
+  status_codes?: Record<string, number>;
 }
 
-async function startMandate(): Promise<{ base: string; stop: () => Promise<void> }> {
-  const port = await freePort();
-  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'mandate-bench-'));
-  const child = spawn(process.execPath, [path.join(root, 'dist/main.js'), 'serve'], {
-    env: {
-      ...process.env,
-      MANDATE_DATA_DIR: dataDir,
-      MANDATE_PORT: String(port),
-      MANDATE_LOG_LEVEL: 'warn',
-      MANDATE_PUBLIC_RATE_LIMIT: '10000000',
-    },
-    stdio: ['ignore', 'ignore', 'inherit'],
-  });
-  const base = `http://127.0.0.1:${port}`;
-  let up = false;
-  for (let i = 0; i < 100 && !up; i++) {
-    up = await fetch(`${base}/healthz`).then(
-      (r) => r.ok,
-      () => false,
-    );
-    if (!up) await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  if (!up) throw new Error('Mandate did not start within 10 s (run npm run build first)');
+function summarize(name: string, result: Result): Measurement {
+  const statusCodes = Object.fromEntries(Object.entries(result.statusCodeStats).map(([code, { count }]) => [code, count]));
   return {
-    base,
-    stop: async () => {
-      child.kill('SIGTERM');
-      await new Promise((resolve) => child.once('exit', resolve));
-      fs.rmSync(dataDir, { recursive: true, force: true });
-    },
+    name,
+    requests_per_sec: result.requests.total > 0 ? Math.round((result.requests.average * result['2xx']) / result.requests.total) : 0,
+    latency_ms: { p50: result.latency.p50, p99: result.latency.p99, max: result.latency.max },
+    requests_total: result.requests.total,
+    errors: result.errors,
+    timeouts: result.timeouts,
+    non_2xx: result.non2xx,
+    ...(result.non2xx > 0 && { status_codes: statusCodes }),
   };
 }
 
-async function run(scenario: Scenario): Promise<Record<string, unknown>> {
-  const server = await startMandate();
+/** One request outside the measurement: it must answer 200 and pass the scenario's check. */
+async function verify(scenario: Scenario, target: RunningTarget, request: BenchRequest): Promise<void> {
+  const res = await send(target, request);
+  const text = await res.text();
+  if (res.status !== 200) throw new Error(`${target.name}: ${scenario.name} answered ${res.status}: ${text}`);
+  scenario.check?.(JSON.parse(text) as Record<string, unknown>);
+}
+
+async function measure(target: RunningTarget, request: BenchRequest): Promise<Measurement> {
+  const { path: urlPath, ...rest } = request;
+  const options = { ...rest, url: `${target.base}${urlPath}`, ...load };
+  // Warm-up, so JIT and caches are steady before measuring.
+  await autocannon({ ...options, duration: 2 });
+  return summarize(target.name, await autocannon(options));
+}
+
+async function runOn(scenario: Scenario, start: () => Promise<RunningTarget>): Promise<Measurement> {
+  const target = await start();
   try {
-    const options = {
-      url: `${server.base}${scenario.path}`,
-      method: scenario.method,
-      connections: Number(values.connections),
-      duration: Number(values.duration),
-    };
-    // Warm-up, so JIT and caches are steady before measuring.
-    await autocannon({ ...options, duration: 2 });
-    const result = await autocannon(options);
-    return {
-      name: scenario.name,
-      description: scenario.description,
-      target: 'mandate',
-      date: new Date().toISOString(),
-      node: process.version,
-      cpus: os.cpus().length,
-      connections: options.connections,
-      duration_s: options.duration,
-      requests_per_sec: result.requests.average,
-      latency_ms: { p50: result.latency.p50, p99: result.latency.p99, max: result.latency.max },
-      requests_total: result.requests.total,
-      errors: result.errors,
-      timeouts: result.timeouts,
-      non_2xx: result.non2xx,
-    };
+    const request = await scenario.prepare(target);
+    await verify(scenario, target, request);
+    return await measure(target, request);
   } finally {
-    await server.stop();
+    await target.stop();
+  }
+}
+
+async function run(scenario: Scenario): Promise<Record<string, unknown>> {
+  const common = {
+    name: scenario.name,
+    description: scenario.description,
+    date: new Date().toISOString(),
+    node: process.version,
+    cpus: os.cpus().length,
+    connections: load.connections,
+    duration_s: load.duration,
+    database: values.database ? 'postgres' : 'sqlite',
+  };
+  const mandate = await runOn(scenario, () => startMandate({ databaseUrl: values.database }));
+  if (!scenario.peer) {
+    const { name: _name, ...figures } = mandate;
+    return { ...common, target: 'mandate', ...figures };
+  }
+  const { note, ...peerOptions } = scenario.peer;
+  const peer = await runOn(scenario, () => startOidcProvider(peerOptions));
+  const ratio = peer.requests_per_sec > 0 ? Math.round((mandate.requests_per_sec / peer.requests_per_sec) * 100) / 100 : null;
+  return { ...common, mandate, peer, ratio, ...(note && { note }) };
+}
+
+function line(scenario: string, m: Measurement): string {
+  return `${scenario} ${m.name}: ${Math.round(m.requests_per_sec)} req/s, p50 ${m.latency_ms.p50} ms, p99 ${m.latency_ms.p99} ms, errors ${m.errors}, non-2xx ${m.non_2xx}\n`;
+}
+
+function print(result: Record<string, unknown>): void {
+  const name = result.name as string;
+  if ('peer' in result) {
+    const mandate = result.mandate as Measurement;
+    const peer = result.peer as Measurement;
+    process.stdout.write(`${line(name, mandate)}${line(name, peer)}${name} ratio mandate/${peer.name}: ${result.ratio}x\n`);
+  } else {
+    process.stdout.write(line(name, { ...(result as unknown as Measurement), name: 'mandate' }));
   }
 }
 
@@ -104,7 +127,5 @@ fs.mkdirSync(path.join(root, 'bench/results'), { recursive: true });
 for (const scenario of selected) {
   const result = await run(scenario);
   fs.writeFileSync(path.join(root, 'bench/results', `${scenario.name}.json`), `${JSON.stringify(result, null, 2)}\n`);
-  process.stdout.write(
-    `${scenario.name}: ${Math.round(result.requests_per_sec as number)} req/s, p50 ${(result.latency_ms as { p50: number }).p50} ms, p99 ${(result.latency_ms as { p99: number }).p99} ms, errors ${result.errors}, non-2xx ${result.non_2xx}\n`,
-  );
+  print(result);
 }

@@ -1,0 +1,86 @@
+/**
+ * Mandate from the build (`node dist/main.js serve`) over a fresh SQLite data dir (or the given
+ * PostgreSQL database), with one organization, the bench resource and a confidential client
+ * created through the admin API.
+ */
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { freePort, startServer } from './process.js';
+import { type Credentials, RESOURCE, type RunningTarget } from './target.js';
+
+const root = path.resolve(import.meta.dirname, '../..');
+const version = (JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8')) as { version: string }).version;
+
+export interface MandateOptions {
+  /** `postgres://…` (an empty database); unset: SQLite in the temp data dir. */
+  databaseUrl?: string | undefined;
+}
+
+async function admin<T>(base: string, adminKey: string, urlPath: string, payload: object): Promise<T> {
+  const res = await fetch(`${base}${urlPath}`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${adminKey}`, 'content-type': 'application/json' },
+    body: JSON.stringify(payload),
+  });
+  if (!res.ok) throw new Error(`Mandate: POST ${urlPath} answered ${res.status}: ${await res.text()}`);
+  return (await res.json()) as T;
+}
+
+/** The organization, resource and client the scenarios use. */
+async function provision(base: string, adminKey: string): Promise<Credentials> {
+  const slug = 'bench';
+  await admin(base, adminKey, '/v1/organizations', { slug, name: 'Bench' });
+  await admin(base, adminKey, '/v1/resources', { identifier: RESOURCE, name: 'Bench API', scopes: [{ name: 'read', description: 'r' }] });
+  const client = await admin<{ client_id: string; client_secret: string }>(base, adminKey, `/v1/organizations/${slug}/clients`, {
+    client_name: 'Bench agent',
+    client_type: 'confidential',
+    token_endpoint_auth_method: 'client_secret_basic',
+    grant_types: ['client_credentials'],
+    scope: 'read',
+    resources: [RESOURCE],
+  });
+  return { id: client.client_id, secret: client.client_secret };
+}
+
+export async function startMandate(options: MandateOptions = {}): Promise<RunningTarget> {
+  const port = await freePort();
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'mandate-bench-'));
+  const adminKey = `mnd_ak_${randomBytes(32).toString('base64url')}`;
+  const removeDataDir = () => fs.rmSync(dataDir, { recursive: true, force: true });
+  const server = await startServer({
+    name: 'Mandate (run npm run build first)',
+    args: [path.join(root, 'dist/main.js'), 'serve'],
+    env: {
+      MANDATE_DATA_DIR: dataDir,
+      ...(options.databaseUrl && { MANDATE_DATABASE_URL: options.databaseUrl }),
+      MANDATE_PORT: String(port),
+      MANDATE_LOG_LEVEL: 'warn',
+      MANDATE_PUBLIC_RATE_LIMIT: '10000000',
+      MANDATE_SIGNING_ALG: 'ES256',
+      MANDATE_BOOTSTRAP_ADMIN_KEY: adminKey,
+    },
+    port,
+    readyPath: '/healthz',
+  }).catch((error: unknown) => {
+    removeDataDir();
+    throw error;
+  });
+  const stop = async () => {
+    await server.stop();
+    removeDataDir();
+  };
+  try {
+    return {
+      name: `mandate ${version}`,
+      base: server.base,
+      endpoints: { token: '/oauth2/token', introspection: '/oauth2/introspect' },
+      client: await provision(server.base, adminKey),
+      stop,
+    };
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+}

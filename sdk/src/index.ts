@@ -1,0 +1,37 @@
+/**
+ * `@mandate/sdk`: accept Mandate access tokens in resource servers and MCP servers.
+ *
+ * @packageDocumentation
+ */
+export {
+  authorizeRequest,
+  createRequestAuthorizer,
+  type MandateAuthOptions,
+  type MandateIntrospectionOptions,
+  type RequestAuthorizer,
+} from './authorize-request.js';
+export { extractBearer } from './bearer.js';
+export { audienceIncludes, type MandateActor, type MandateTokenClaims, parseMandateClaims, REQUIRED_CLAIMS } from './claims.js';
+export { errorResponseOf, type MandateErrorResponse, resourceMetadataUrlOf } from './error-response.js';
+export {
+  InsufficientScopeError,
+  InvalidRequestError,
+  InvalidTokenError,
+  MandateAuthError,
+  type MandateErrorCode,
+  MissingTokenError,
+  quoteHeaderValue,
+} from './errors.js';
+export { mandateExpress, registerProtectedResourceMetadataExpress } from './express.js';
+export { mandateFastify, registerProtectedResourceMetadata } from './fastify.js';
+export { basicAuthorization, type IntrospectTokenOptions, introspectToken } from './introspect.js';
+export { mandateNodeHttp, type NodeHttpAuthorizer } from './node-http.js';
+export {
+  type ProtectedResourceMetadata,
+  type ProtectedResourceMetadataOptions,
+  protectedResourceMetadata,
+  protectedResourceMetadataPath,
+  protectedResourceMetadataUrl,
+} from './protected-resource.js';
+export { parseScope, requireScopes } from './scopes.js';
+export { checkVerifyOptions, type VerifyAccessTokenOptions, verifyAccessToken } from './verify.js';
