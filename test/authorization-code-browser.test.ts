@@ -129,8 +129,8 @@ describe('authorization code + PKCE through the hosted consent page, in Chromium
     const { callbackUrl, verifier, state } = await authorize({}, async (page) => {
       await page.getByRole('button', { name: 'Sign in as John Smith' }).click();
       await page.waitForURL(/\/oauth2\/consent/);
-      consentText = await page.locator('main').innerText();
-      expect(await page.getByRole('heading', { level: 1 }).innerText()).toContain('Calendar Assistant');
+      consentText = (await page.locator('main').textContent()) ?? '';
+      expect(await page.getByRole('heading', { level: 1 }).textContent()).toContain('Calendar Assistant');
       await page.getByRole('button', { name: 'Allow' }).click();
     });
     expect(consentText).toContain('XCorp');
