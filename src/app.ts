@@ -17,6 +17,7 @@ import { installSecurityHeaders } from './http/security-headers.js';
 import { createValidatorCompiler } from './http/validation.js';
 import { identityAdminRoutes, sessionRoutes } from './identity/routes.js';
 import { authorizeRoutes } from './oauth/authorize/routes.js';
+import { registrationRoutes } from './oauth/clients/registration-routes.js';
 import { clientRoutes } from './oauth/clients/routes.js';
 import { authorizationCodeGrant } from './oauth/grants/authorization-code.js';
 import { clientCredentialsGrant } from './oauth/grants/client-credentials.js';
@@ -120,7 +121,12 @@ export async function buildApp(options: AppOptions): Promise<Mandate> {
 
   const rateLimitPerIp = { max: config.publicRateLimitPerMinute, timeWindow: '1 minute' };
   await app.register(opsRoutes, { store, metrics });
-  await app.register(metadataRoutes, { issuer: config.issuer, keyRing, rateLimit: rateLimitPerIp });
+  await app.register(metadataRoutes, {
+    issuer: config.issuer,
+    keyRing,
+    rateLimit: rateLimitPerIp,
+    registration: config.registrationPolicy !== 'off',
+  });
   await app.register(tokenRoutes, {
     grantTypes,
     store,
@@ -137,6 +143,8 @@ export async function buildApp(options: AppOptions): Promise<Mandate> {
     secureCookies: config.issuer.startsWith('https:'),
     rateLimit: rateLimitPerIp,
   });
+  if (config.registrationPolicy !== 'off')
+    await app.register(registrationRoutes, { registration: services.registration, rateLimit: rateLimitPerIp });
   await app.register(sessionRoutes, { prefix: '/v1', sessions: services.sessions, grants: services.grants, rateLimit: rateLimitPerIp });
   app.get('/v1/openapi.json', { schema: { hide: true }, config: { rateLimit: rateLimitPerIp } }, async () => app.swagger());
 

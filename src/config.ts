@@ -36,6 +36,10 @@ export interface Config {
   refreshTokenTtlSeconds: number;
   /** Absolute lifetime of a grant (consent) in seconds; its refresh tokens end with it. */
   grantTtlSeconds: number;
+  /** RFC 7591 dynamic client registration: open to anyone, behind an initial access token, or off. */
+  registrationPolicy: 'open' | 'initial_access_token' | 'off';
+  /** The initial access token that registration requires when the policy says so. */
+  registrationInitialAccessToken: string | undefined;
   /** Largest request body accepted, in bytes. */
   bodyLimitBytes: number;
   /** Requests per minute per client IP on public (unauthenticated) endpoints. */
@@ -223,6 +227,32 @@ export const OPTIONS: readonly OptionSpec[] = [
     default: '2592000',
     description: 'Absolute lifetime of a consent grant in seconds (30 days); every token derived from it ends with it.',
     parse: (raw, env, variable) => parseInteger(300, 31_536_000, 2_592_000)(raw, env, variable),
+  },
+  {
+    env: 'MANDATE_REGISTRATION',
+    key: 'registrationPolicy',
+    default: 'open',
+    description:
+      'Dynamic client registration (RFC 7591): `open` (MCP clients register themselves; they get no organization and act only within what a user consents to), `initial_access_token`, or `off`.',
+    parse: (raw, _env, variable) => {
+      const value = raw || 'open';
+      if (value !== 'open' && value !== 'initial_access_token' && value !== 'off') {
+        throw new ConfigError(variable, 'must be open, initial_access_token or off');
+      }
+      return value;
+    },
+  },
+  {
+    env: 'MANDATE_REGISTRATION_TOKEN',
+    key: 'registrationInitialAccessToken',
+    default: '(unset)',
+    description: 'The initial access token registration requires when MANDATE_REGISTRATION=initial_access_token (at least 32 characters).',
+    parse: (raw, env, variable) => {
+      if (env.MANDATE_REGISTRATION === 'initial_access_token' && (!raw || raw.length < 32)) {
+        throw new ConfigError(variable, 'must be set (at least 32 characters) when MANDATE_REGISTRATION=initial_access_token');
+      }
+      return raw || undefined;
+    },
   },
   {
     env: 'MANDATE_BODY_LIMIT',

@@ -12,6 +12,7 @@ import { TrustedTokens } from './identity/trusted-tokens.js';
 import { Authorizations } from './oauth/authorize/authorizations.js';
 import { ClientAuthenticator } from './oauth/clients/authenticate.js';
 import { Clients } from './oauth/clients/clients.js';
+import { ClientRegistration } from './oauth/clients/registration.js';
 import { Grants } from './oauth/consent/grants.js';
 import { Resources } from './oauth/resources/resources.js';
 import { AccessTokens } from './oauth/tokens/access-token.js';
@@ -40,6 +41,7 @@ export interface Services {
   grants: Grants;
   refreshTokens: RefreshTokens;
   authorizations: Authorizations;
+  registration: ClientRegistration;
 }
 
 export interface ServiceDeps {
@@ -86,6 +88,11 @@ export function createServices({ config, store, clock, envelope, bus }: ServiceD
     sessions: new Sessions(store, organizations, trustedTokens, audit, keyRing, config.issuer, clock),
     grants,
     refreshTokens: new RefreshTokens(store.dialect, clock, config.refreshTokenTtlSeconds),
+    registration: new ClientRegistration(store, audit, clock, bus, {
+      policy: config.registrationPolicy,
+      initialAccessToken: config.registrationInitialAccessToken,
+      issuer: config.issuer,
+    }),
     authorizations: new Authorizations({
       store,
       clients: clientAuth,

@@ -55,6 +55,7 @@ describe('discovery over real HTTP', () => {
         'introspection_endpoint_auth_methods_supported',
         'revocation_endpoint',
         'revocation_endpoint_auth_methods_supported',
+        'registration_endpoint',
       ].sort(),
     );
     expect((await fetch(String(oauth.jwks_uri))).status).toBe(200);

@@ -46,6 +46,7 @@ export function installErrorHandler(app: FastifyInstance, metrics: Metrics): voi
       metrics.errors.inc({ code: error.error });
       if (error.detail) request.log.info({ oauth_error: error.error, detail: error.detail }, 'oauth request refused');
       if (error instanceof InvalidClient && error.usedBasic) reply.header('www-authenticate', 'Basic realm="mandate"');
+      if (error.error === 'invalid_token') reply.header('www-authenticate', 'Bearer realm="mandate", error="invalid_token"');
       return reply
         .code(error.status)
         .header('cache-control', 'no-store')

@@ -11,6 +11,10 @@ export type OAuthErrorCode =
   | 'invalid_scope'
   | 'invalid_target'
   | 'unsupported_token_type'
+  | 'invalid_redirect_uri'
+  | 'invalid_client_metadata'
+  | 'invalid_token'
+  | 'access_denied'
   | 'server_error';
 
 /** Base of every protocol error: the RFC code, a status, and a description safe to show the client. */
@@ -75,5 +79,25 @@ export class InvalidScope extends OAuthError {
 export class InvalidTarget extends OAuthError {
   constructor(description: string) {
     super('invalid_target', description);
+  }
+}
+
+/** RFC 7591 §3.2.2. */
+export class InvalidClientMetadata extends OAuthError {
+  constructor(description: string) {
+    super('invalid_client_metadata', description);
+  }
+}
+
+export class InvalidRedirectUri extends OAuthError {
+  constructor(description: string) {
+    super('invalid_redirect_uri', description);
+  }
+}
+
+/** RFC 6750 §3.1 for the registration management endpoint's bearer token (RFC 7592 §3). */
+export class InvalidToken extends OAuthError {
+  constructor(description: string) {
+    super('invalid_token', description, 401);
   }
 }

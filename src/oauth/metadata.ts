@@ -1,6 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { KeyRing } from '../crypto/key-ring.js';
 import { AUTHORIZATION_PATH } from './authorize/routes.js';
+import { REGISTRATION_PATH } from './clients/registration-routes.js';
 import { INTROSPECTION_PATH, REVOCATION_PATH, TOKEN_PATH } from './tokens/routes.js';
 
 /** Where the JWK Set is served; other endpoints register their paths as they land. */
@@ -10,7 +11,7 @@ export const JWKS_PATH = '/oauth2/jwks';
  * Authorization server metadata (RFC 8414 §2). Advertises only what this build implements;
  * each capability adds its endpoints here when it lands.
  */
-export function serverMetadata(issuer: string): Record<string, unknown> {
+export function serverMetadata(issuer: string, options: { registration: boolean }): Record<string, unknown> {
   const clientAuthMethods = ['client_secret_basic', 'client_secret_post', 'none'];
   return {
     issuer,
@@ -25,6 +26,7 @@ export function serverMetadata(issuer: string): Record<string, unknown> {
     introspection_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post'],
     revocation_endpoint: `${issuer}${REVOCATION_PATH}`,
     revocation_endpoint_auth_methods_supported: clientAuthMethods,
+    ...(options.registration && { registration_endpoint: `${issuer}${REGISTRATION_PATH}` }),
     // OAuth 2.1 / RFC 9700 §2.1.1: S256 only; `plain` is never accepted.
     code_challenge_methods_supported: ['S256'],
     // RFC 9207 §3: authorization responses carry `iss`.
@@ -56,11 +58,13 @@ export interface MetadataRouteOptions {
   keyRing: KeyRing;
   /** Per-IP limit for these public endpoints. */
   rateLimit: { max: number; timeWindow: string };
+  /** Whether dynamic client registration is offered. */
+  registration: boolean;
 }
 
 /** Registers discovery and JWKS: public, cacheable, CORS-open, rate-limited per IP. */
 export async function metadataRoutes(app: FastifyInstance, options: MetadataRouteOptions): Promise<void> {
-  const document = JSON.stringify(serverMetadata(options.issuer));
+  const document = JSON.stringify(serverMetadata(options.issuer, { registration: options.registration }));
   const paths = metadataPaths(options.issuer);
   const config = { rateLimit: options.rateLimit };
   const tags = ['discovery'];

@@ -134,6 +134,9 @@ export interface ClientsTable {
   jwks: string | null;
   source: 'admin' | 'dcr' | 'cimd';
   status: 'active' | 'disabled';
+  /** RFC 7592 registration access token digest (dynamically registered clients). */
+  registration_token_hash: string | null;
+  application_type: 'web' | 'native' | null;
   created_at: string;
   updated_at: string;
 }

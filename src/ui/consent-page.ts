@@ -27,3 +27,17 @@ ${warning}
 export function renderErrorPage(title: string, description: string): string {
   return page(title, html`<h1>${title}</h1><p>${description}</p>`);
 }
+
+/** For applications that belong to no organization: which organization does the user sign in with? */
+export function renderOrganizationPage(requestId: string): string {
+  return page(
+    'Choose your organization',
+    html`<h1>Which organization do you sign in with?</h1>
+<form method="post" action="/oauth2/organization">
+<input type="hidden" name="request" value="${requestId}">
+<p><label for="organization">Organization</label><br>
+<input id="organization" name="organization" required autocomplete="organization" placeholder="for example xcorp" style="font:inherit;padding:.5rem;width:100%;box-sizing:border-box"></p>
+<div class="actions"><button type="submit" name="decision" value="allow">Continue</button></div>
+</form>`,
+  );
+}

@@ -121,11 +121,31 @@ export class Authorizations {
     }
   }
 
-  /** The organization a stored request's user must log in to. */
+  /** The organization a stored request's user must log in to: the client's, or the one the user chose. */
   async organizationOf(requestId: string): Promise<string> {
-    const { client } = await this.load(requestId);
-    if (!client.orgId) throw new AuthorizationPageError('Organization unknown', 'This application belongs to no organization.');
-    return client.orgId;
+    const { request, client } = await this.load(requestId);
+    const orgId = client.orgId ?? request.orgId;
+    if (!orgId) throw new AuthorizationPageError('Organization unknown', 'Choose your organization first.');
+    return orgId;
+  }
+
+  /**
+   * For a client of no organization (dynamic registration): the user names their organization
+   * (id or slug), and is sent to that organization's login page.
+   */
+  async chooseOrganization(requestId: string, orgRef: string): Promise<Next> {
+    const { request, client } = await this.load(requestId);
+    if (client.orgId) throw new AuthorizationPageError('Invalid request', 'This application belongs to one organization already.');
+    const org = await this.deps.organizations.require(orgRef).catch(() => {
+      throw new AuthorizationPageError('Unknown organization', 'No organization has that name. Check it with your administrator.', 404);
+    });
+    const chosen: ValidatedAuthorization = { ...request, orgId: org.id };
+    await this.deps.store.db
+      .updateTable('authorization_requests')
+      .set({ params: JSON.stringify(chosen) })
+      .where('id', '=', requestId)
+      .execute();
+    return { location: await this.loginLocation(org.id, requestId) };
   }
 
   /** What to show on the consent page; each call mints a fresh CSRF token bound to the request. */
@@ -170,6 +190,14 @@ export class Authorizations {
     }
     const { request, client } = await this.load(requestId);
     this.assertSessionFits(client, session);
+    const resource = await this.deps.resources.findByIdentifier(request.resource);
+    if (!resource || (resource.org_ids !== null && !resource.org_ids.includes(session.orgId))) {
+      return this.redirectError(
+        request.redirectUri,
+        request.state,
+        new AuthorizationRedirectError('invalid_target', 'the resource is not available to your organization'),
+      );
+    }
     if (!input.allow) {
       await inTransaction(this.deps.store, async (trx) => {
         await trx.deleteFrom('authorization_requests').where('id', '=', requestId).execute();
@@ -236,7 +264,10 @@ export class Authorizations {
       !session || (client.orgId !== null && session.orgId !== client.orgId) || (request.prompt === 'login' && !options.freshLogin);
     if (needsLogin || !session) {
       if (request.prompt === 'none') throw new AuthorizationRedirectError('login_required', 'the user is not logged in');
-      return { location: await this.loginLocation(client, requestId) };
+      const orgId = client.orgId ?? request.orgId;
+      // A client of no organization: first ask the user which organization they sign in with.
+      if (!orgId) return { location: `${this.deps.issuer}/oauth2/organization?request=${encodeURIComponent(requestId)}` };
+      return { location: await this.loginLocation(orgId, requestId) };
     }
     const remembered = await this.deps.grants.findCovering(session.memberId, client.id, request.resource, request.scopes);
     if (remembered && request.prompt !== 'consent') {
@@ -247,8 +278,8 @@ export class Authorizations {
   }
 
   /** The organization's own login page, told where to send the user back with a trusted token. */
-  private async loginLocation(client: RegisteredClient, requestId: string): Promise<string> {
-    const loginUrl = client.orgId ? await this.deps.trustedTokens.loginUrl(client.orgId) : undefined;
+  private async loginLocation(orgId: string, requestId: string): Promise<string> {
+    const loginUrl = await this.deps.trustedTokens.loginUrl(orgId);
     if (!loginUrl)
       throw new AuthorizationPageError('Login not configured', 'This organization has no login page configured for Mandate.', 500);
     const url = new URL(loginUrl);

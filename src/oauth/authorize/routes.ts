@@ -4,7 +4,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ApiError } from '../../http/errors.js';
 import { auditContextOf } from '../../http/request-context.js';
 import type { ActiveSession, Sessions } from '../../identity/sessions.js';
-import { renderConsentPage, renderErrorPage } from '../../ui/consent-page.js';
+import { renderConsentPage, renderErrorPage, renderOrganizationPage } from '../../ui/consent-page.js';
 import { pageSecurityHeaders } from '../../ui/html.js';
 import type { Authorizations } from './authorizations.js';
 import { AuthorizationPageError } from './errors.js';
@@ -53,6 +53,28 @@ export async function authorizeRoutes(app: FastifyInstance, options: AuthorizeRo
 
   app.get(AUTHORIZATION_PATH, { config, schema: { tags, summary: 'Authorization endpoint (OAuth 2.1 §4.1.1)' } }, async (request, reply) =>
     redirect(reply, (await authorizations.start(request.query, await sessionOf(request))).location),
+  );
+
+  app.get(
+    '/oauth2/organization',
+    { config, schema: { tags, summary: 'Organization choice for clients of no organization' } },
+    async (request, reply) => {
+      const requestId = field(request.query, 'request');
+      if (!requestId) throw new AuthorizationPageError('Invalid request', 'No authorization request was named.');
+      await authorizations.organizationOf(requestId).catch(() => undefined);
+      return sendPage(reply, 200, renderOrganizationPage(requestId));
+    },
+  );
+
+  app.post(
+    '/oauth2/organization',
+    { config, schema: { tags, summary: 'Choose the organization to sign in with' } },
+    async (request, reply) => {
+      const requestId = field(request.body, 'request');
+      const organization = field(request.body, 'organization')?.trim().toLowerCase();
+      if (!requestId || !organization) throw new AuthorizationPageError('Invalid request', 'Name your organization.');
+      return redirect(reply, (await authorizations.chooseOrganization(requestId, organization)).location);
+    },
   );
 
   // The organization's own login app posts the browser back here with a trusted token.

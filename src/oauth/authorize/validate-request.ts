@@ -18,6 +18,8 @@ export interface ValidatedAuthorization {
   resource: string;
   scopes: string[];
   prompt: Prompt | undefined;
+  /** The organization the user chose, for clients that belong to none (dynamic registration). */
+  orgId?: string;
 }
 
 /** Where errors go once the redirect URI is trusted. */

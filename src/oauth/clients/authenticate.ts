@@ -18,6 +18,12 @@ export interface RegisteredClient {
   grantTypes: ReadonlySet<string>;
   scopes: readonly string[];
   resources: readonly string[];
+  /**
+   * Registered by itself (RFC 7591) rather than by an administrator: it belongs to no
+   * organization, may ask for any registered resource, and, when it registered no scope, for
+   * any scope the resource defines. The user's organization and consent bound it instead.
+   */
+  dynamic: boolean;
   redirectUris: readonly string[];
   active: boolean;
   secrets: readonly { hash: string; expiresAt: number | null }[];
@@ -116,6 +122,7 @@ export class ClientAuthenticator {
         grantTypes: new Set(JSON.parse(row.grant_types) as string[]),
         scopes: row.scope.split(' ').filter(Boolean),
         resources: JSON.parse(row.resources) as string[],
+        dynamic: row.source !== 'admin',
         redirectUris: JSON.parse(row.redirect_uris) as string[],
         active: row.status === 'active',
         secrets: secrets.map((s) => ({ hash: s.secret_hash, expiresAt: s.expires_at ? Date.parse(s.expires_at) : null })),

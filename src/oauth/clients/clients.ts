@@ -52,6 +52,8 @@ export class Clients {
         jwks: null,
         source: 'admin',
         status: 'active',
+        registration_token_hash: null,
+        application_type: null,
         created_at: at,
         updated_at: at,
       };

@@ -13,8 +13,10 @@ export async function checkResource(resources: Resources, client: RegisteredClie
   if (requested.length > 1) throw new InvalidTarget('request one resource per access token');
   const identifier = requested[0] as string;
   const resource = await resources.findByIdentifier(identifier);
-  const orgAllowed = resource && (resource.org_ids === null || (client.orgId !== null && resource.org_ids.includes(client.orgId)));
-  if (!resource || !orgAllowed || !client.resources.includes(identifier)) {
+  // A dynamic client has no organization yet: the consenting user's organization is checked at consent.
+  const orgAllowed = resource && (resource.org_ids === null || client.orgId === null || resource.org_ids.includes(client.orgId));
+  const clientAllowed = client.dynamic || client.resources.includes(identifier);
+  if (!resource || !orgAllowed || !clientAllowed) {
     throw new InvalidTarget(`resource ${identifier} is unknown or not available to this client`);
   }
   return resource;
@@ -27,10 +29,8 @@ export async function checkResource(resources: Resources, client: RegisteredClie
 export function checkScope(scopeParam: string | undefined, client: RegisteredClient, resource: Resource): string[] {
   const requested = parseScope(scopeParam);
   if (!requested) throw new InvalidScope('scope is malformed');
-  const allowed = intersectScopes(
-    client.scopes,
-    resource.scopes.map((s) => s.name),
-  );
+  const defined = resource.scopes.map((s) => s.name);
+  const allowed = client.dynamic && client.scopes.length === 0 ? defined : intersectScopes(client.scopes, defined);
   if (requested.length === 0) {
     if (allowed.length === 0) throw new InvalidScope('the client may not receive any scope of this resource');
     return allowed;

@@ -2,10 +2,12 @@ import type { Migration } from 'kysely';
 import * as foundation from './0001-foundation.js';
 import * as oauthClients from './0002-oauth-clients.js';
 import * as authorizationCode from './0003-authorization-code.js';
+import * as clientRegistration from './0004-client-registration.js';
 
 /** Every migration, in order. One set for SQLite and PostgreSQL; names never change once released. */
 export const migrations: Record<string, Migration> = {
   '0001-foundation': foundation,
   '0002-oauth-clients': oauthClients,
   '0003-authorization-code': authorizationCode,
+  '0004-client-registration': clientRegistration,
 };
