@@ -155,6 +155,15 @@ describe('mcp-calendar example', () => {
     expect(await response.json()).toMatchObject({ error: 'insufficient_scope' });
   });
 
+  it('answers a plain JSON-RPC tools/call without an MCP session (stateless), as in the README', async () => {
+    const token = await mint({ sub: 'user-curl' });
+    const created = await rawToolCall('create_event', { title: 'From curl', start: '2030-03-01T08:00:00Z' }, token);
+    expect(created.status).toBe(200);
+    expect(await created.json()).toMatchObject({ jsonrpc: '2.0', id: 1, result: { structuredContent: { event: { title: 'From curl' } } } });
+    const listed = await rawToolCall('list_events', {}, token);
+    expect(await listed.json()).toMatchObject({ result: { structuredContent: { events: [{ title: 'From curl' }] } } });
+  });
+
   it('refuses list_events to a calendar.write token', async () => {
     const response = await rawToolCall('list_events', {}, await mint({ scope: 'calendar.write' }));
     expect(response.status).toBe(403);
