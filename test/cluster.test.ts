@@ -1,5 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { MandateNode } from '../src/node.js';
+import { createCodeFlowFixture, obtainCode } from './support/code-flow.js';
+import { startCustomerLoginApp } from './support/customer-login-app.js';
 import { pgAvailable } from './support/databases.js';
 import { adminHeaders, createTestDatabase, startTestNode, type TestDatabase } from './support/nodes.js';
 import { basic, createOAuthFixture, form, MCP, type OAuthFixture } from './support/oauth-fixtures.js';
@@ -93,5 +95,46 @@ describe.runIf(pgAvailable)('two nodes on one PostgreSQL', () => {
         form$(b, '/oauth2/introspect', form({ token, client_id: fx.postClient.client_id, client_secret: fx.postClient.client_secret }), '');
       expect(await within(1000, async () => (await sibling()).json().active === false)).toBeLessThan(1000);
     });
+  });
+
+  it('a grant revoked on node A makes introspection on node B inactive and a refresh there fail, within 1 s', async () => {
+    const loginApp = await startCustomerLoginApp({ sub: 'u-1', email: 'john@xcorp.test', name: 'John' });
+    try {
+      const fx = await createCodeFlowFixture(a, loginApp);
+      const c = await obtainCode(a, fx);
+      const post = (node: MandateNode, url: string, body: Record<string, string>, authorization?: string) =>
+        node.app.inject({
+          method: 'POST',
+          url,
+          payload: form(body),
+          headers: { 'content-type': 'application/x-www-form-urlencoded', ...(authorization && { authorization }) },
+        });
+      const tokens = (
+        await post(b, '/oauth2/token', {
+          grant_type: 'authorization_code',
+          code: c.code,
+          code_verifier: c.verifier,
+          redirect_uri: c.redirectUri,
+          client_id: fx.publicClient,
+        })
+      ).json();
+      const introspector = basic(fx.webClient.client_id, fx.webClient.client_secret);
+      const activeOnB = async () =>
+        (await post(b, '/oauth2/introspect', { token: tokens.access_token }, introspector)).json().active as boolean;
+      expect(await activeOnB()).toBe(true);
+      const grantId = (await post(b, '/oauth2/introspect', { token: tokens.access_token }, introspector)).json().auth_event_id as string;
+
+      const revoked = await a.app.inject({ method: 'DELETE', url: `/v1/organizations/xcorp/grants/${grantId}`, headers: adminHeaders });
+      expect(revoked.statusCode).toBe(204);
+      expect(await within(1000, async () => !(await activeOnB()))).toBeLessThan(1000);
+      const refresh = await post(b, '/oauth2/token', {
+        grant_type: 'refresh_token',
+        refresh_token: tokens.refresh_token,
+        client_id: fx.publicClient,
+      });
+      expect(refresh.json().error).toBe('invalid_grant');
+    } finally {
+      await loginApp.close();
+    }
   });
 });
