@@ -145,7 +145,13 @@ export async function buildApp(options: AppOptions): Promise<Mandate> {
   });
   if (config.registrationPolicy !== 'off')
     await app.register(registrationRoutes, { registration: services.registration, rateLimit: rateLimitPerIp });
-  await app.register(sessionRoutes, { prefix: '/v1', sessions: services.sessions, grants: services.grants, rateLimit: rateLimitPerIp });
+  await app.register(sessionRoutes, {
+    prefix: '/v1',
+    sessions: services.sessions,
+    grants: services.grants,
+    authorizations: services.authorizations,
+    rateLimit: rateLimitPerIp,
+  });
   app.get('/v1/openapi.json', { schema: { hide: true }, config: { rateLimit: rateLimitPerIp } }, async () => app.swagger());
 
   await app.register(

@@ -5,6 +5,8 @@ import type { FastifyRequest } from 'fastify';
 import { errorResponses, OrgParams } from '../http/common-schemas.js';
 import { ApiError } from '../http/errors.js';
 import { auditContextOf } from '../http/request-context.js';
+import type { Authorizations } from '../oauth/authorize/authorizations.js';
+import { AuthorizationPageError } from '../oauth/authorize/errors.js';
 import { SESSION_COOKIE } from '../oauth/authorize/routes.js';
 import type { Grants } from '../oauth/consent/grants.js';
 import type { Organizations } from '../tenancy/organizations.js';
@@ -125,10 +127,19 @@ function sessionCredential(request: FastifyRequest): string | undefined {
 export const sessionRoutes: FastifyPluginAsyncTypebox<{
   sessions: Sessions;
   grants: Grants;
+  authorizations: Authorizations;
   rateLimit: { max: number; timeWindow: string };
-}> = async (app, { sessions, grants, rateLimit }) => {
+}> = async (app, { sessions, grants, authorizations, rateLimit }) => {
   await app.register(cookie);
   const tags = ['sessions'];
+  // The headless consent API answers JSON where the hosted flow renders a page.
+  app.setErrorHandler((error, _request, reply) => {
+    if (error instanceof AuthorizationPageError) {
+      const code = error.status === 403 ? 'forbidden' : error.status === 401 ? 'unauthorized' : 'invalid_request';
+      throw new ApiError(code, error.description);
+    }
+    throw error;
+  });
   const authenticated = async (request: FastifyRequest): Promise<void> => {
     const credential = sessionCredential(request);
     if (!credential)

@@ -52,18 +52,18 @@ export function page(title: string, body: SafeHtml): string {
 }
 
 /**
- * Security headers of a hosted page: no scripts at all, no framing (clickjacking on consent),
- * and forms may post only to Mandate and redirect to the client's origin.
+ * Security headers of a hosted page: no scripts at all, no framing (clickjacking on consent).
+ * `formTargets` lists where a form submission may lead, redirects included (browsers check
+ * form-action on every hop): Mandate plus the client's origin on the consent page. `null`
+ * leaves form-action open, for the organization choice whose next hop is the organization's
+ * own login page, unknown until the user answers.
  */
-export function pageSecurityHeaders(formTargets: readonly string[] = []): Record<string, string> {
+export function pageSecurityHeaders(formTargets: readonly string[] | null = []): Record<string, string> {
+  const formAction = formTargets === null ? '' : ` form-action ${["'self'", ...formTargets].join(' ')};`;
   return {
     'content-type': 'text/html; charset=utf-8',
     'cache-control': 'no-store',
-    'content-security-policy':
-      `default-src 'none'; style-src 'unsafe-inline'; form-action 'self' ${formTargets.join(' ')}; frame-ancestors 'none'; base-uri 'none'`.replace(
-        /\s+;/g,
-        ';',
-      ),
+    'content-security-policy': `default-src 'none'; style-src 'unsafe-inline';${formAction} frame-ancestors 'none'; base-uri 'none'`,
     'x-frame-options': 'DENY',
   };
 }

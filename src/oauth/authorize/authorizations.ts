@@ -219,6 +219,10 @@ export class Authorizations {
         new AuthorizationRedirectError('access_denied', 'the user denied the request'),
       );
     }
+    // Incremental authorization: a new consent adds to what this user already granted this client
+    // for this resource, so a step-up for one more scope does not lose the others.
+    const previous = await this.deps.grants.findCovering(session.memberId, client.id, request.resource, []);
+    const scopes = [...new Set([...(previous?.scope.split(' ') ?? []), ...request.scopes])];
     return inTransaction(this.deps.store, async (trx) => {
       const now = this.deps.clock.now();
       const grant: GrantsTable = {
@@ -227,7 +231,7 @@ export class Authorizations {
         member_id: session.memberId,
         client_id: client.id,
         agent_id: client.agentId,
-        scope: request.scopes.join(' '),
+        scope: scopes.join(' '),
         resource: request.resource,
         created_at: isoAt(this.deps.clock),
         expires_at: new Date(now + this.deps.grantTtlSeconds * 1000).toISOString(),
@@ -249,7 +253,7 @@ export class Authorizations {
         },
         context,
       );
-      return this.issueCode(trx, requestId, request, grant);
+      return this.issueCode(trx, requestId, { ...request, scopes }, grant);
     });
   }
 

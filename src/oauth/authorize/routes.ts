@@ -19,7 +19,7 @@ export interface AuthorizeRouteOptions {
   rateLimit: { max: number; timeWindow: string };
 }
 
-function sendPage(reply: FastifyReply, status: number, body: string, formTargets: string[] = []): FastifyReply {
+function sendPage(reply: FastifyReply, status: number, body: string, formTargets: string[] | null = []): FastifyReply {
   return reply.code(status).headers(pageSecurityHeaders(formTargets)).send(body);
 }
 
@@ -62,7 +62,7 @@ export async function authorizeRoutes(app: FastifyInstance, options: AuthorizeRo
       const requestId = field(request.query, 'request');
       if (!requestId) throw new AuthorizationPageError('Invalid request', 'No authorization request was named.');
       await authorizations.organizationOf(requestId).catch(() => undefined);
-      return sendPage(reply, 200, renderOrganizationPage(requestId));
+      return sendPage(reply, 200, renderOrganizationPage(requestId), null);
     },
   );
 

@@ -4,7 +4,7 @@ import type { Store } from '../../store/store.js';
 import { inTransaction } from '../../store/transaction.js';
 import { verifyPkce } from '../authorize/pkce.js';
 import type { Grants } from '../consent/grants.js';
-import { InvalidGrant, InvalidRequest, UnauthorizedClient } from '../errors.js';
+import { InvalidGrant, InvalidRequest, InvalidTarget, UnauthorizedClient } from '../errors.js';
 import { type DelegatedTokenDeps, mintDelegatedTokens } from './delegated-tokens.js';
 import type { GrantHandler, TokenRequest, TokenResponse } from './registry.js';
 
@@ -23,7 +23,7 @@ export function authorizationCodeGrant(deps: AuthorizationCodeDeps): GrantHandle
   return {
     grantType: 'authorization_code',
     parameters: ['code', 'redirect_uri', 'code_verifier'],
-    async handle({ client, params, audit }: TokenRequest): Promise<TokenResponse> {
+    async handle({ client, params, resources, audit }: TokenRequest): Promise<TokenResponse> {
       if (!client.grantTypes.has('authorization_code')) throw new UnauthorizedClient('this client may not use authorization_code');
       const { code, redirect_uri: redirectUri, code_verifier: verifier } = params;
       if (!code || !redirectUri || !verifier) throw new InvalidRequest('code, redirect_uri and code_verifier are required');

@@ -2,7 +2,7 @@ import { type Clock, isoAt } from '../../clock.js';
 import type { Store } from '../../store/store.js';
 import { inTransaction } from '../../store/transaction.js';
 import type { Grants } from '../consent/grants.js';
-import { InvalidGrant, InvalidRequest, InvalidScope, UnauthorizedClient } from '../errors.js';
+import { InvalidGrant, InvalidRequest, InvalidScope, InvalidTarget, UnauthorizedClient } from '../errors.js';
 import { parseScope, scopesOutside } from '../scopes.js';
 import { type DelegatedTokenDeps, mintDelegatedTokens } from './delegated-tokens.js';
 import type { GrantHandler, TokenRequest, TokenResponse } from './registry.js';
@@ -23,7 +23,7 @@ export function refreshTokenGrant(deps: RefreshTokenDeps): GrantHandler {
   return {
     grantType: 'refresh_token',
     parameters: ['refresh_token', 'scope'],
-    async handle({ client, params, audit }: TokenRequest): Promise<TokenResponse> {
+    async handle({ client, params, resources, audit }: TokenRequest): Promise<TokenResponse> {
       if (!client.grantTypes.has('refresh_token')) throw new UnauthorizedClient('this client may not use refresh_token');
       if (!params.refresh_token) throw new InvalidRequest('refresh_token is required');
       const presented = params.refresh_token;
@@ -45,6 +45,8 @@ export function refreshTokenGrant(deps: RefreshTokenDeps): GrantHandler {
         const now = isoAt(deps.clock);
         if (row.expires_at <= now || grant.expires_at <= now) return { error: new InvalidGrant('the refresh token has expired') };
         if (grant.revoked_at || deps.grants.isRevoked(grant.id)) return { error: new InvalidGrant('the grant was revoked') };
+        // RFC 8707 §2.2: a resource on refresh must be one the grant covers.
+        if (resources.some((r) => r !== grant.resource)) return { error: new InvalidTarget('resource is not covered by this grant') };
         const granted = row.scope.split(' ');
         const outside = scopesOutside(requested, granted);
         if (outside.length > 0) return { error: new InvalidScope(`scope exceeds the grant: ${outside.join(' ')}`) };
