@@ -267,4 +267,36 @@ describe.each(dialects)('authorization code flow on %s', (dialect) => {
     expect(own.statusCode).toBe(204);
     expect((await introspect(tokens.access_token)).active).toBe(false);
   });
+
+  it('offers the same consent headlessly, as JSON, for a custom consent UI', async () => {
+    const { challenge } = pkcePair();
+    const start = await authorize({ ...valid(), code_challenge: challenge, prompt: 'consent' });
+    const requestId = new URL(String(start.headers.location)).searchParams.get('request') as string;
+    const headers = { authorization: `Bearer ${fx.sessionToken}` };
+    const prompt = await node.app.inject({ method: 'GET', url: `/v1/consent/requests/${requestId}`, headers });
+    expect(prompt.json()).toMatchObject({
+      request_id: requestId,
+      client: { id: fx.publicClient, name: 'Calendar Assistant' },
+      organization: { name: 'XCorp' },
+      resource: { identifier: CODE_MCP, name: 'XCorp calendar' },
+      scopes: [{ name: 'calendar.read', description: 'See your calendar events' }],
+      localhost_only: true,
+    });
+    const forged = await node.app.inject({
+      method: 'POST',
+      url: `/v1/consent/requests/${requestId}`,
+      headers,
+      payload: { decision: 'allow', csrf_token: 'mnd_csrf_x' },
+    });
+    expect(forged.statusCode).toBe(403);
+    const answered = await node.app.inject({
+      method: 'POST',
+      url: `/v1/consent/requests/${requestId}`,
+      headers,
+      payload: { decision: 'allow', csrf_token: prompt.json().csrf_token },
+    });
+    const redirect = new URL(answered.json().redirect_to);
+    expect(redirect.searchParams.get('code')).toMatch(/^mnd_ac_/);
+    expect(redirect.searchParams.get('state')).toBe('abc');
+  });
 });

@@ -133,7 +133,7 @@ export const sessionRoutes: FastifyPluginAsyncTypebox<{
   await app.register(cookie);
   const tags = ['sessions'];
   // The headless consent API answers JSON where the hosted flow renders a page.
-  app.setErrorHandler((error, _request, reply) => {
+  app.setErrorHandler((error) => {
     if (error instanceof AuthorizationPageError) {
       const code = error.status === 403 ? 'forbidden' : error.status === 401 ? 'unauthorized' : 'invalid_request';
       throw new ApiError(code, error.description);
@@ -182,6 +182,38 @@ export const sessionRoutes: FastifyPluginAsyncTypebox<{
     async (request) => {
       const session = current(request);
       return { data: await grants.list({ orgId: session.orgId, memberId: session.memberId }) };
+    },
+  );
+  // Headless consent, for teams that draw their own consent UI: what to show, then the answer.
+  const ConsentParams = Type.Object({ request: Type.String({ pattern: '^azr_[0-9a-z]{26}$' }) });
+  app.get(
+    '/consent/requests/:request',
+    { onRequest: authenticated, schema: { tags: ['consent'], summary: 'What a consent screen must show', params: ConsentParams } },
+    async (request, reply) =>
+      reply.header('cache-control', 'no-store').send(await authorizations.consentPrompt(request.params.request, current(request))),
+  );
+  app.post(
+    '/consent/requests/:request',
+    {
+      onRequest: authenticated,
+      schema: {
+        tags: ['consent'],
+        summary: 'The user’s answer; returns where to send the browser',
+        params: ConsentParams,
+        body: Type.Object(
+          { decision: Type.Union([Type.Literal('allow'), Type.Literal('deny')]), csrf_token: Type.String({ maxLength: 200 }) },
+          { additionalProperties: false },
+        ),
+      },
+    },
+    async (request) => {
+      const next = await authorizations.decide(
+        request.params.request,
+        current(request),
+        { csrfToken: request.body.csrf_token, allow: request.body.decision === 'allow' },
+        auditContextOf(request),
+      );
+      return { redirect_to: next.location };
     },
   );
   app.delete(

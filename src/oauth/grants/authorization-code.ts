@@ -42,8 +42,12 @@ export function authorizationCodeGrant(deps: AuthorizationCodeDeps): GrantHandle
         if (row.client_id !== client.id) return { error: new InvalidGrant('the authorization code was issued to another client') };
         if (row.expires_at <= isoAt(deps.clock)) return { error: new InvalidGrant('the authorization code has expired') };
         if (row.redirect_uri !== redirectUri) return { error: new InvalidGrant('redirect_uri does not match the authorization request') };
-        if (!verifyPkce(verifier, row.code_challenge))
+        if (!verifyPkce(verifier, row.code_challenge)) {
           return { error: new InvalidGrant('code_verifier does not match the code_challenge') };
+        }
+        if (resources.some((r) => r !== row.resource)) {
+          return { error: new InvalidTarget('resource differs from the authorization request (RFC 8707 §2.2)') };
+        }
         if (grant.revoked_at || deps.grants.isRevoked(grant.id)) return { error: new InvalidGrant('the grant was revoked') };
         await trx
           .updateTable('authorization_codes')
