@@ -126,6 +126,7 @@ export async function buildApp(options: AppOptions): Promise<Mandate> {
     keyRing,
     rateLimit: rateLimitPerIp,
     registration: config.registrationPolicy !== 'off',
+    clientMetadataDocuments: config.clientMetadataDocuments,
   });
   await app.register(tokenRoutes, {
     grantTypes,

@@ -40,6 +40,10 @@ export interface Config {
   registrationPolicy: 'open' | 'initial_access_token' | 'off';
   /** The initial access token that registration requires when the policy says so. */
   registrationInitialAccessToken: string | undefined;
+  /** Accept client IDs that are URLs of client ID metadata documents (the MCP-preferred registration). */
+  clientMetadataDocuments: boolean;
+  /** Development only: let outbound fetches (client metadata documents) reach http:// and loopback. */
+  devAllowLoopbackFetch: boolean;
   /** Largest request body accepted, in bytes. */
   bodyLimitBytes: number;
   /** Requests per minute per client IP on public (unauthenticated) endpoints. */
@@ -84,6 +88,13 @@ function parseInteger(min: number, max: number, fallback: number) {
     if (value < min || value > max) throw new ConfigError(variable, `must be between ${min} and ${max}, got ${value}`);
     return value;
   };
+}
+
+function parseBoolean(raw: string | undefined, fallback: boolean, variable: string): boolean {
+  if (raw === undefined || raw === '') return fallback;
+  if (raw === 'true') return true;
+  if (raw === 'false') return false;
+  throw new ConfigError(variable, 'must be true or false');
 }
 
 function parseKey(raw: string, variable: string): Buffer {
@@ -255,6 +266,22 @@ export const OPTIONS: readonly OptionSpec[] = [
     },
   },
   {
+    env: 'MANDATE_CLIENT_METADATA_DOCUMENTS',
+    key: 'clientMetadataDocuments',
+    default: 'true',
+    description:
+      'Accept a client_id that is the https URL of a client ID metadata document (fetched with SSRF guards, cached per Cache-Control).',
+    parse: (raw, _env, variable) => parseBoolean(raw, true, variable),
+  },
+  {
+    env: 'MANDATE_DEV_ALLOW_LOOPBACK_FETCH',
+    key: 'devAllowLoopbackFetch',
+    default: 'false',
+    description:
+      'Development only: let client metadata documents be fetched over http:// and from loopback addresses. Never in production.',
+    parse: (raw, _env, variable) => parseBoolean(raw, false, variable),
+  },
+  {
     env: 'MANDATE_BODY_LIMIT',
     key: 'bodyLimitBytes',
     default: '65536',
@@ -293,11 +320,7 @@ export const OPTIONS: readonly OptionSpec[] = [
     key: 'migrateOnStart',
     default: 'true',
     description: 'Apply pending migrations at start-up. Set `false` to run `mandate migrate` as a separate step.',
-    parse: (raw, _env, variable) => {
-      if (raw === undefined || raw === '' || raw === 'true') return true;
-      if (raw === 'false') return false;
-      throw new ConfigError(variable, 'must be true or false');
-    },
+    parse: (raw, _env, variable) => parseBoolean(raw, true, variable),
   },
 ];
 

@@ -11,6 +11,7 @@ import { Sessions } from './identity/sessions.js';
 import { TrustedTokens } from './identity/trusted-tokens.js';
 import { Authorizations } from './oauth/authorize/authorizations.js';
 import { ClientAuthenticator } from './oauth/clients/authenticate.js';
+import { ClientMetadataDocuments } from './oauth/clients/client-metadata-documents.js';
 import { Clients } from './oauth/clients/clients.js';
 import { ClientRegistration } from './oauth/clients/registration.js';
 import { Grants } from './oauth/consent/grants.js';
@@ -68,7 +69,10 @@ export function createServices({ config, store, clock, envelope, bus }: ServiceD
   // Caches are invalidated by the bus; the TTL only bounds staleness after a missed event.
   const cacheTtlMs = config.reconcileIntervalSeconds * 1000;
   const resources = new Resources(store, audit, clock, bus, cacheTtlMs);
-  const clientAuth = new ClientAuthenticator(store.db, clock, bus, cacheTtlMs);
+  const metadataDocuments = config.clientMetadataDocuments
+    ? new ClientMetadataDocuments(clock, { allowLoopback: config.devAllowLoopbackFetch })
+    : undefined;
+  const clientAuth = new ClientAuthenticator(store.db, clock, bus, cacheTtlMs, metadataDocuments);
   const trustedTokens = new TrustedTokens(store, organizations, audit, clock);
   const grants = new Grants(store, audit, clock, bus);
   return {

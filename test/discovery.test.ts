@@ -56,6 +56,7 @@ describe('discovery over real HTTP', () => {
         'revocation_endpoint',
         'revocation_endpoint_auth_methods_supported',
         'registration_endpoint',
+        'client_id_metadata_document_supported',
       ].sort(),
     );
     expect((await fetch(String(oauth.jwks_uri))).status).toBe(200);

@@ -11,7 +11,10 @@ export const JWKS_PATH = '/oauth2/jwks';
  * Authorization server metadata (RFC 8414 §2). Advertises only what this build implements;
  * each capability adds its endpoints here when it lands.
  */
-export function serverMetadata(issuer: string, options: { registration: boolean }): Record<string, unknown> {
+export function serverMetadata(
+  issuer: string,
+  options: { registration: boolean; clientMetadataDocuments: boolean },
+): Record<string, unknown> {
   const clientAuthMethods = ['client_secret_basic', 'client_secret_post', 'none'];
   return {
     issuer,
@@ -27,6 +30,7 @@ export function serverMetadata(issuer: string, options: { registration: boolean 
     revocation_endpoint: `${issuer}${REVOCATION_PATH}`,
     revocation_endpoint_auth_methods_supported: clientAuthMethods,
     ...(options.registration && { registration_endpoint: `${issuer}${REGISTRATION_PATH}` }),
+    ...(options.clientMetadataDocuments && { client_id_metadata_document_supported: true }),
     // OAuth 2.1 / RFC 9700 §2.1.1: S256 only; `plain` is never accepted.
     code_challenge_methods_supported: ['S256'],
     // RFC 9207 §3: authorization responses carry `iss`.
@@ -60,11 +64,15 @@ export interface MetadataRouteOptions {
   rateLimit: { max: number; timeWindow: string };
   /** Whether dynamic client registration is offered. */
   registration: boolean;
+  /** Whether URL client ids (client ID metadata documents) are accepted. */
+  clientMetadataDocuments: boolean;
 }
 
 /** Registers discovery and JWKS: public, cacheable, CORS-open, rate-limited per IP. */
 export async function metadataRoutes(app: FastifyInstance, options: MetadataRouteOptions): Promise<void> {
-  const document = JSON.stringify(serverMetadata(options.issuer, { registration: options.registration }));
+  const document = JSON.stringify(
+    serverMetadata(options.issuer, { registration: options.registration, clientMetadataDocuments: options.clientMetadataDocuments }),
+  );
   const paths = metadataPaths(options.issuer);
   const config = { rateLimit: options.rateLimit };
   const tags = ['discovery'];

@@ -1,4 +1,5 @@
 import type { ClientAuthenticator, RegisteredClient } from '../clients/authenticate.js';
+import { ClientMetadataError } from '../clients/client-metadata-documents.js';
 import { OAuthError } from '../errors.js';
 import type { Resources } from '../resources/resources.js';
 import type { Resource } from '../resources/schemas.js';
@@ -33,7 +34,10 @@ type Params = Readonly<Record<string, string | undefined>>;
 /** Step 1: the client exists and is active; otherwise an error page, never a redirect. */
 export async function checkClient(clients: ClientAuthenticator, params: Params): Promise<RegisteredClient> {
   if (!params.client_id) throw new AuthorizationPageError('Missing client', 'The request does not name a client (client_id).');
-  const client = await clients.lookup(params.client_id);
+  const client = await clients.lookup(params.client_id).catch((error: unknown) => {
+    if (error instanceof ClientMetadataError) throw new AuthorizationPageError('Client metadata rejected', error.message);
+    throw error;
+  });
   if (!client?.active) throw new AuthorizationPageError('Unknown client', 'This application is not registered, or has been disabled.');
   if (!client.grantTypes.has('authorization_code')) {
     throw new AuthorizationPageError('Client not allowed', 'This application may not ask users for authorization.');

@@ -5,6 +5,7 @@ import type { EventBus } from '../../events/bus.js';
 import { InvalidatingCache } from '../../events/cache.js';
 import type { ClientsTable, Database } from '../../store/schema.js';
 import { InvalidClient, InvalidRequest } from '../errors.js';
+import { type ClientMetadataDocuments, ClientMetadataError } from './client-metadata-documents.js';
 import { ClientStore } from './store.js';
 
 /** A client as the protocol endpoints see it, with the digests of its live secrets. */
@@ -86,6 +87,8 @@ export class ClientAuthenticator {
     private readonly clock: Clock,
     bus: EventBus,
     cacheTtlMs: number,
+    /** Resolves URL client ids (client ID metadata documents); absent when the feature is off. */
+    private readonly metadataDocuments?: ClientMetadataDocuments,
   ) {
     this.clients = new ClientStore(db);
     this.cache = new InvalidatingCache(clock, cacheTtlMs);
@@ -96,7 +99,10 @@ export class ClientAuthenticator {
   async authenticate(authorization: string | undefined, body: Record<string, string | undefined>): Promise<RegisteredClient> {
     const presented = presentedCredentials(authorization, body);
     const usedBasic = presented.method === 'client_secret_basic';
-    const client = await this.lookup(presented.clientId);
+    const client = await this.lookup(presented.clientId).catch((error: unknown) => {
+      if (error instanceof ClientMetadataError) throw new InvalidClient(FAILED, usedBasic, error.message);
+      throw error;
+    });
     // One message for unknown client, wrong secret and wrong method, so ids cannot be probed.
     if (!client?.active) throw new InvalidClient(FAILED, usedBasic, client ? 'client disabled' : 'unknown client');
     if (client.method !== presented.method)
@@ -106,7 +112,9 @@ export class ClientAuthenticator {
     return client;
   }
 
+  /** The client an id names; a URL id is resolved from its metadata document (throws ClientMetadataError). */
   async lookup(clientId: string): Promise<RegisteredClient | undefined> {
+    if (this.metadataDocuments?.accepts(clientId)) return this.metadataDocuments.resolve(clientId);
     if (!/^cli_[0-9a-z]{26}$/.test(clientId)) return undefined;
     return this.cache.get(clientId, async () => {
       const row = await this.clients.find(clientId);

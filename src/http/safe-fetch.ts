@@ -1,0 +1,128 @@
+import { lookup as dnsLookup } from 'node:dns';
+import http from 'node:http';
+import https from 'node:https';
+import { BlockList, isIP, type LookupFunction } from 'node:net';
+
+/**
+ * Addresses an outbound fetch on a user's behalf must never reach (SSRF): loopback, private,
+ * link-local, carrier-grade NAT, multicast, reserved, and their IPv6 counterparts.
+ */
+const BLOCKED = new BlockList();
+for (const [net, prefix] of [
+  ['0.0.0.0', 8],
+  ['10.0.0.0', 8],
+  ['100.64.0.0', 10],
+  ['127.0.0.0', 8],
+  ['169.254.0.0', 16],
+  ['172.16.0.0', 12],
+  ['192.0.0.0', 24],
+  ['192.168.0.0', 16],
+  ['198.18.0.0', 15],
+  ['224.0.0.0', 4],
+  ['240.0.0.0', 4],
+] as const) {
+  BLOCKED.addSubnet(net, prefix, 'ipv4');
+}
+for (const [net, prefix] of [
+  ['::', 128],
+  ['::1', 128],
+  ['fc00::', 7],
+  ['fe80::', 10],
+  ['ff00::', 8],
+  ['64:ff9b::', 96],
+] as const) {
+  BLOCKED.addSubnet(net, prefix, 'ipv6');
+}
+const LOOPBACK = new BlockList();
+LOOPBACK.addSubnet('127.0.0.0', 8, 'ipv4');
+LOOPBACK.addAddress('::1', 'ipv6');
+
+/** Whether an address is off limits; IPv4-mapped IPv6 addresses are judged by their IPv4 part. */
+export function isBlockedAddress(address: string, options: { allowLoopback: boolean }): boolean {
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address)?.[1];
+  const ip = mapped ?? address;
+  const family = isIP(ip) === 6 ? 'ipv6' : 'ipv4';
+  if (options.allowLoopback && LOOPBACK.check(ip, family)) return false;
+  return BLOCKED.check(ip, family);
+}
+
+export class SafeFetchError extends Error {
+  override name = 'SafeFetchError';
+}
+
+export interface SafeFetchOptions {
+  /** Development only: allow http:// and loopback addresses (a local client-metadata server). */
+  allowLoopback: boolean;
+  maxBytes: number;
+  timeoutMs: number;
+}
+
+export interface SafeFetchResponse {
+  status: number;
+  headers: http.IncomingHttpHeaders;
+  body: string;
+}
+
+/**
+ * GET a URL on a user's behalf without becoming a proxy into the private network: https only,
+ * every resolved address checked, and the connection made to the address that was checked (the
+ * check runs inside the socket's own DNS lookup, so DNS rebinding cannot swap it). No
+ * redirects, a size cap and a deadline.
+ */
+export async function safeFetch(target: string, options: SafeFetchOptions): Promise<SafeFetchResponse> {
+  let url: URL;
+  try {
+    url = new URL(target);
+  } catch {
+    throw new SafeFetchError('not an absolute URL');
+  }
+  if (url.protocol !== 'https:' && !(options.allowLoopback && url.protocol === 'http:'))
+    throw new SafeFetchError('only https URLs are fetched');
+  if (url.username || url.password) throw new SafeFetchError('URLs with credentials are not fetched');
+  const literal = url.hostname.replace(/^\[|\]$/g, '');
+  if (isIP(literal) && isBlockedAddress(literal, options)) throw new SafeFetchError('the address is private or reserved');
+
+  const guardedLookup: LookupFunction = (hostname, lookupOptions, callback) => {
+    dnsLookup(hostname, { ...lookupOptions, all: true }, (error, addresses) => {
+      if (error) return callback(error, '', 4);
+      const list = addresses as unknown as { address: string; family: number }[];
+      const bad = list.find((a) => isBlockedAddress(a.address, options));
+      if (bad || list.length === 0) return callback(new SafeFetchError('the host resolves to a private or reserved address'), '', 4);
+      const first = list[0] as { address: string; family: number };
+      if ((lookupOptions as { all?: boolean }).all) return (callback as unknown as (e: null, a: typeof list) => void)(null, list);
+      return callback(null, first.address, first.family);
+    });
+  };
+
+  const client = url.protocol === 'https:' ? https : http;
+  return new Promise((resolve, reject) => {
+    let settled = false;
+    const fail = (error: Error) => {
+      if (settled) return;
+      settled = true;
+      request.destroy();
+      reject(error instanceof SafeFetchError ? error : new SafeFetchError(`fetch failed: ${error.message}`));
+    };
+    const request = client.get(
+      url,
+      { lookup: guardedLookup, timeout: options.timeoutMs, headers: { accept: 'application/json' } },
+      (response) => {
+        const chunks: Buffer[] = [];
+        let size = 0;
+        response.on('data', (chunk: Buffer) => {
+          size += chunk.length;
+          if (size > options.maxBytes) fail(new SafeFetchError(`the document exceeds ${options.maxBytes} bytes`));
+          else chunks.push(chunk);
+        });
+        response.on('end', () => {
+          if (settled) return;
+          settled = true;
+          resolve({ status: response.statusCode ?? 0, headers: response.headers, body: Buffer.concat(chunks).toString('utf8') });
+        });
+        response.on('error', fail);
+      },
+    );
+    request.setTimeout(options.timeoutMs, () => fail(new SafeFetchError('the fetch timed out')));
+    request.on('error', fail);
+  });
+}
