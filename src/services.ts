@@ -72,7 +72,14 @@ export function createServices({ config, store, clock, envelope, bus }: ServiceD
   const metadataDocuments = config.clientMetadataDocuments
     ? new ClientMetadataDocuments(clock, { allowLoopback: config.devAllowLoopbackFetch })
     : undefined;
-  const clientAuth = new ClientAuthenticator(store.db, clock, bus, cacheTtlMs, metadataDocuments);
+  const clientAuth = new ClientAuthenticator(
+    store.db,
+    clock,
+    bus,
+    cacheTtlMs,
+    [config.issuer, `${config.issuer}/oauth2/token`],
+    metadataDocuments,
+  );
   const trustedTokens = new TrustedTokens(store, organizations, audit, clock);
   const grants = new Grants(store, audit, clock, bus);
   return {

@@ -53,6 +53,7 @@ describe('discovery over real HTTP', () => {
         'grant_types_supported',
         'introspection_endpoint',
         'introspection_endpoint_auth_methods_supported',
+        'token_endpoint_auth_signing_alg_values_supported',
         'revocation_endpoint',
         'revocation_endpoint_auth_methods_supported',
         'registration_endpoint',

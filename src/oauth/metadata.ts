@@ -15,7 +15,7 @@ export function serverMetadata(
   issuer: string,
   options: { registration: boolean; clientMetadataDocuments: boolean },
 ): Record<string, unknown> {
-  const clientAuthMethods = ['client_secret_basic', 'client_secret_post', 'none'];
+  const clientAuthMethods = ['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'none'];
   return {
     issuer,
     jwks_uri: `${issuer}${JWKS_PATH}`,
@@ -26,7 +26,8 @@ export function serverMetadata(
     token_endpoint_auth_methods_supported: clientAuthMethods,
     grant_types_supported: ['authorization_code', 'refresh_token', 'client_credentials'],
     introspection_endpoint: `${issuer}${INTROSPECTION_PATH}`,
-    introspection_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post'],
+    introspection_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post', 'private_key_jwt'],
+    token_endpoint_auth_signing_alg_values_supported: ['ES256', 'ES384', 'RS256', 'PS256', 'EdDSA'],
     revocation_endpoint: `${issuer}${REVOCATION_PATH}`,
     revocation_endpoint_auth_methods_supported: clientAuthMethods,
     ...(options.registration && { registration_endpoint: `${issuer}${REGISTRATION_PATH}` }),

@@ -22,6 +22,13 @@ export interface Database {
   authorization_requests: AuthorizationRequestsTable;
   authorization_codes: AuthorizationCodesTable;
   refresh_tokens: RefreshTokensTable;
+  used_client_assertions: UsedClientAssertionsTable;
+}
+
+export interface UsedClientAssertionsTable {
+  jti_hash: string;
+  client_id: string;
+  expires_at: string;
 }
 
 export interface OrganizationsTable {
@@ -122,7 +129,7 @@ export interface ClientsTable {
   agent_id: string | null;
   name: string;
   type: 'confidential' | 'public';
-  token_endpoint_auth_method: 'none' | 'client_secret_basic' | 'client_secret_post';
+  token_endpoint_auth_method: 'none' | 'client_secret_basic' | 'client_secret_post' | 'private_key_jwt';
   /** JSON arrays. */
   redirect_uris: string;
   grant_types: string;
@@ -137,6 +144,8 @@ export interface ClientsTable {
   /** RFC 7592 registration access token digest (dynamically registered clients). */
   registration_token_hash: string | null;
   application_type: 'web' | 'native' | null;
+  /** 1: this client must use pushed authorization requests (RFC 9126). */
+  require_par: number;
   created_at: string;
   updated_at: string;
 }

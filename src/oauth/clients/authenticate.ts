@@ -1,6 +1,7 @@
+import { createLocalJWKSet, decodeJwt, type JSONWebKeySet, type JWTPayload, jwtVerify } from 'jose';
 import type { Kysely } from 'kysely';
 import { type Clock, isoAt } from '../../clock.js';
-import { secretMatches } from '../../crypto/secret-token.js';
+import { hashSecret, secretMatches } from '../../crypto/secret-token.js';
 import type { EventBus } from '../../events/bus.js';
 import { InvalidatingCache } from '../../events/cache.js';
 import type { ClientsTable, Database } from '../../store/schema.js';
@@ -28,6 +29,10 @@ export interface RegisteredClient {
   redirectUris: readonly string[];
   active: boolean;
   secrets: readonly { hash: string; expiresAt: number | null }[];
+  /** Public keys for private_key_jwt. */
+  jwks?: JSONWebKeySet;
+  /** RFC 9126 §6: authorization requests must be pushed. */
+  requirePar?: boolean;
 }
 
 /** What the request presented, before anything is checked. */
@@ -35,7 +40,14 @@ interface PresentedCredentials {
   clientId: string;
   method: RegisteredClient['method'];
   secret?: string;
+  assertion?: string;
 }
+
+const JWT_BEARER = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
+/** Asymmetric algorithms only for client assertions (RFC 7523 with private_key_jwt). */
+const ASSERTION_ALGORITHMS = ['ES256', 'ES384', 'RS256', 'PS256', 'EdDSA'];
+/** An assertion may not live longer than this; its jti is remembered that long. */
+const MAX_ASSERTION_LIFETIME_SECONDS = 300;
 
 const FAILED = 'client authentication failed';
 
@@ -62,6 +74,16 @@ function parseBasic(header: string | undefined): { clientId: string; secret: str
 /** Which method the request used. RFC 6749 §2.3: a client MUST NOT use more than one. */
 export function presentedCredentials(authorization: string | undefined, body: Record<string, string | undefined>): PresentedCredentials {
   const basic = parseBasic(authorization);
+  if (body.client_assertion !== undefined || body.client_assertion_type !== undefined) {
+    if (basic || body.client_secret !== undefined) throw new InvalidRequest('use exactly one client authentication method');
+    if (body.client_assertion_type !== JWT_BEARER || !body.client_assertion)
+      throw new InvalidRequest(`client_assertion_type must be ${JWT_BEARER}`);
+    // RFC 7523 §3: the client is the assertion's subject; a client_id parameter, if sent, must agree.
+    const sub = decodeJwt(body.client_assertion).sub;
+    if (typeof sub !== 'string' || (body.client_id !== undefined && body.client_id !== sub))
+      throw new InvalidClient('client assertion does not name the client');
+    return { clientId: sub, method: 'private_key_jwt', assertion: body.client_assertion };
+  }
   if (basic) {
     if (body.client_secret !== undefined) throw new InvalidRequest('use exactly one client authentication method');
     if (body.client_id !== undefined && body.client_id !== basic.clientId)
@@ -83,10 +105,12 @@ export class ClientAuthenticator {
   private readonly cache: InvalidatingCache<RegisteredClient>;
 
   constructor(
-    db: Kysely<Database>,
+    private readonly db: Kysely<Database>,
     private readonly clock: Clock,
     bus: EventBus,
     cacheTtlMs: number,
+    /** RFC 7523 §3: what a client assertion's `aud` may name: the issuer and the token endpoint. */
+    private readonly assertionAudiences: string[],
     /** Resolves URL client ids (client ID metadata documents); absent when the feature is off. */
     private readonly metadataDocuments?: ClientMetadataDocuments,
   ) {
@@ -107,8 +131,11 @@ export class ClientAuthenticator {
     if (!client?.active) throw new InvalidClient(FAILED, usedBasic, client ? 'client disabled' : 'unknown client');
     if (client.method !== presented.method)
       throw new InvalidClient(FAILED, usedBasic, `registered for ${client.method}, used ${presented.method}`);
-    if (presented.secret !== undefined && !this.secretIsLive(client, presented.secret))
+    if (presented.secret !== undefined && !this.secretIsLive(client, presented.secret)) {
       throw new InvalidClient(FAILED, usedBasic, 'wrong or expired secret');
+    }
+    // Each method proves possession its own way; a client without a proof only passes as `none`.
+    if (presented.method === 'private_key_jwt') await this.checkAssertion(client, presented.assertion ?? '');
     return client;
   }
 
@@ -133,9 +160,48 @@ export class ClientAuthenticator {
         dynamic: row.source !== 'admin',
         redirectUris: JSON.parse(row.redirect_uris) as string[],
         active: row.status === 'active',
+        ...(row.jwks && { jwks: JSON.parse(row.jwks) as JSONWebKeySet }),
+        requirePar: row.require_par === 1,
         secrets: secrets.map((s) => ({ hash: s.secret_hash, expiresAt: s.expires_at ? Date.parse(s.expires_at) : null })),
       };
     });
+  }
+
+  /**
+   * RFC 7523 §3: signed by one of the client's keys, `iss` = `sub` = client id, `aud` this server
+   * (issuer or token endpoint), short-lived, and its `jti` never seen before (replay).
+   */
+  private async checkAssertion(client: RegisteredClient, assertion: string): Promise<void> {
+    if (!client.jwks) throw new InvalidClient(FAILED, false, 'no jwks registered');
+    let payload: JWTPayload;
+    try {
+      ({ payload } = await jwtVerify(assertion, createLocalJWKSet(client.jwks), {
+        issuer: client.id,
+        subject: client.id,
+        audience: this.assertionAudiences,
+        algorithms: ASSERTION_ALGORITHMS,
+        requiredClaims: ['exp', 'jti'],
+        clockTolerance: 5,
+        currentDate: new Date(this.clock.now()),
+      }));
+    } catch (error) {
+      throw new InvalidClient(FAILED, false, `client assertion: ${(error as { code?: string }).code ?? 'invalid'}`);
+    }
+    const now = Math.floor(this.clock.now() / 1000);
+    if ((payload.exp as number) - now > MAX_ASSERTION_LIFETIME_SECONDS)
+      throw new InvalidClient(FAILED, false, 'client assertion lives too long');
+    const inserted = await this.db
+      .insertInto('used_client_assertions')
+      .values({
+        jti_hash: hashSecret(`${client.id} ${payload.jti}`),
+        client_id: client.id,
+        expires_at: new Date((payload.exp as number) * 1000).toISOString(),
+      })
+      .onConflict((oc) => oc.column('jti_hash').doNothing())
+      .executeTakeFirst();
+    if (Number(inserted.numInsertedOrUpdatedRows ?? 0n) === 0) throw new InvalidClient(FAILED, false, 'client assertion replayed');
+    // Forget assertions that have expired anyway, a few at a time.
+    await this.db.deleteFrom('used_client_assertions').where('expires_at', '<', isoAt(this.clock)).execute();
   }
 
   private secretIsLive(client: RegisteredClient, secret: string): boolean {

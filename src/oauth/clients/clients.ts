@@ -1,3 +1,4 @@
+import { createPublicKey, type JsonWebKey } from 'node:crypto';
 import type { AuditContext, AuditLog } from '../../audit/audit-log.js';
 import { type Clock, isoAt } from '../../clock.js';
 import { newId } from '../../crypto/ids.js';
@@ -33,7 +34,9 @@ export class Clients {
     const method = input.token_endpoint_auth_method ?? (input.client_type === 'public' ? 'none' : 'client_secret_basic');
     const redirectUris = input.redirect_uris ?? [];
     checkClientShape(input.client_type, method, input.grant_types, redirectUris);
-    const secret = input.client_type === 'confidential' ? newSecret('mnd_cs_') : undefined;
+    const jwks = method === 'private_key_jwt' ? checkPublicJwks(input.jwks) : undefined;
+    if (method !== 'private_key_jwt' && input.jwks) throw new InvalidRequestError('jwks is only used with private_key_jwt');
+    const secret = input.client_type === 'confidential' && method !== 'private_key_jwt' ? newSecret('mnd_cs_') : undefined;
     const at = isoAt(this.clock);
     const org = await this.organizations.require(orgRef);
     const scope = await this.checkScopeAndResources(org.id, input.scope, input.resources);
@@ -49,11 +52,12 @@ export class Clients {
         grant_types: JSON.stringify(input.grant_types),
         scope,
         resources: JSON.stringify(input.resources),
-        jwks: null,
+        jwks: jwks ? JSON.stringify(jwks) : null,
         source: 'admin',
         status: 'active',
         registration_token_hash: null,
         application_type: null,
+        require_par: input.require_pushed_authorization_requests ? 1 : 0,
         created_at: at,
         updated_at: at,
       };
@@ -137,7 +141,9 @@ export class Clients {
     await inTransaction(this.store, async (trx) => {
       const org = await this.organizations.require(orgRef, trx);
       const current = await this.require(org.id, clientId, trx);
-      if (current.type !== 'confidential') throw new InvalidRequestError('a public client has no secret');
+      if (current.type !== 'confidential' || current.token_endpoint_auth_method === 'private_key_jwt') {
+        throw new InvalidRequestError('this client authenticates without a secret');
+      }
       await this.clients.expireSecrets(trx, current.id, previousExpiresAt);
       await this.clients.insertSecret(trx, {
         id: newId('cs', this.clock.now()),
@@ -180,6 +186,21 @@ export class Clients {
   }
 }
 
+/** A JWK Set of public keys only: a private member would mean the client leaked its key to us. */
+function checkPublicJwks(jwks: { keys: Record<string, unknown>[] } | undefined): { keys: Record<string, unknown>[] } {
+  if (!jwks) throw new InvalidRequestError('private_key_jwt requires jwks');
+  for (const key of jwks.keys) {
+    if (['d', 'p', 'q', 'dp', 'dq', 'qi', 'k'].some((member) => member in key))
+      throw new InvalidRequestError('jwks must contain public keys only');
+    try {
+      createPublicKey({ key: key as JsonWebKey, format: 'jwk' });
+    } catch {
+      throw new InvalidRequestError('jwks contains a key that cannot be used');
+    }
+  }
+  return jwks;
+}
+
 /** OAuth 2.1 §2.1 client types and what each may do. */
 function checkClientShape(
   type: 'confidential' | 'public',
@@ -211,6 +232,8 @@ export function toClient(row: ClientsTable): Client {
     grant_types: JSON.parse(row.grant_types) as Client['grant_types'],
     scope: row.scope,
     resources: JSON.parse(row.resources) as string[],
+    ...(row.jwks && { jwks: JSON.parse(row.jwks) as { keys: Record<string, unknown>[] } }),
+    require_pushed_authorization_requests: row.require_par === 1,
     status: row.status,
     created_at: row.created_at,
     updated_at: row.updated_at,

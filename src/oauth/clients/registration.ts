@@ -163,6 +163,7 @@ export class ClientRegistration {
       updated_at: isoAt(this.clock),
       registration_token_hash: hashSecret(registrationToken),
       application_type: metadata.application_type,
+      require_par: 0,
     };
     await inTransaction(this.store, async (trx) => {
       await trx.insertInto('clients').values(row).execute();

@@ -2,8 +2,7 @@ import { type Static, Type } from '@sinclair/typebox';
 import { DisplayName } from '../../tenancy/schemas.js';
 
 export const GRANT_TYPES = ['authorization_code', 'refresh_token', 'client_credentials'] as const;
-// private_key_jwt (RFC 7523) joins once clients can register a JWKS.
-export const AUTH_METHODS = ['none', 'client_secret_basic', 'client_secret_post'] as const;
+export const AUTH_METHODS = ['none', 'client_secret_basic', 'client_secret_post', 'private_key_jwt'] as const;
 
 const GrantType = Type.Union(GRANT_TYPES.map((g) => Type.Literal(g)));
 const AuthMethod = Type.Union(AUTH_METHODS.map((m) => Type.Literal(m)));
@@ -20,6 +19,8 @@ export const Client = Type.Object({
   grant_types: Type.Array(GrantType),
   scope: Type.String(),
   resources: Type.Array(Type.String()),
+  jwks: Type.Optional(Type.Object({ keys: Type.Array(Type.Record(Type.String(), Type.Unknown())) })),
+  require_pushed_authorization_requests: Type.Boolean(),
   status: Type.Union([Type.Literal('active'), Type.Literal('disabled')]),
   created_at: Type.String({ format: 'date-time' }),
   updated_at: Type.String({ format: 'date-time' }),
@@ -42,6 +43,15 @@ export const CreateClient = Type.Object(
       uniqueItems: true,
       description: 'Resource identifiers the client may ask for.',
     }),
+    jwks: Type.Optional(
+      Type.Object(
+        { keys: Type.Array(Type.Record(Type.String(), Type.Unknown()), { minItems: 1, maxItems: 10 }) },
+        { additionalProperties: false, description: 'Public keys for private_key_jwt (RFC 7523).' },
+      ),
+    ),
+    require_pushed_authorization_requests: Type.Optional(
+      Type.Boolean({ description: 'RFC 9126 §6: refuse requests that were not pushed.' }),
+    ),
   },
   { additionalProperties: false },
 );

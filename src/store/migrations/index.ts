@@ -3,6 +3,7 @@ import * as foundation from './0001-foundation.js';
 import * as oauthClients from './0002-oauth-clients.js';
 import * as authorizationCode from './0003-authorization-code.js';
 import * as clientRegistration from './0004-client-registration.js';
+import * as assertionsAndPar from './0005-client-assertions-and-par.js';
 
 /** Every migration, in order. One set for SQLite and PostgreSQL; names never change once released. */
 export const migrations: Record<string, Migration> = {
@@ -10,4 +11,5 @@ export const migrations: Record<string, Migration> = {
   '0002-oauth-clients': oauthClients,
   '0003-authorization-code': authorizationCode,
   '0004-client-registration': clientRegistration,
+  '0005-client-assertions-and-par': assertionsAndPar,
 };
