@@ -136,6 +136,7 @@ export async function buildApp(options: AppOptions): Promise<Mandate> {
     refreshTokens: services.refreshTokens,
     revoked: services.revokedAccessTokens,
     grants: services.grants,
+    authorizations: services.authorizations,
     rateLimit: rateLimitPerIp,
   });
   await app.register(authorizeRoutes, {

@@ -299,4 +299,84 @@ describe.each(dialects)('authorization code flow on %s', (dialect) => {
     expect(redirect.searchParams.get('code')).toMatch(/^mnd_ac_/);
     expect(redirect.searchParams.get('state')).toBe('abc');
   });
+
+  describe('pushed authorization requests (RFC 9126)', () => {
+    const par = (body: Record<string, string>, authorization = basic(fx.webClient.client_id, fx.webClient.client_secret)) =>
+      node.app.inject({
+        method: 'POST',
+        url: '/oauth2/par',
+        payload: form(body),
+        headers: { 'content-type': 'application/x-www-form-urlencoded', authorization },
+      });
+    const pushedParams = () => {
+      const { challenge } = pkcePair();
+      return {
+        response_type: 'code',
+        redirect_uri: 'https://agent.xcorp.test/cb',
+        scope: 'calendar.read',
+        resource: CODE_MCP,
+        code_challenge: challenge,
+        code_challenge_method: 'S256',
+        state: 'pushed',
+        prompt: 'consent',
+      };
+    };
+
+    it('accepts a pushed request once, through client_id and request_uri only', async () => {
+      const pushed = await par(pushedParams());
+      expect(pushed.statusCode).toBe(201);
+      const { request_uri: requestUri, expires_in: expiresIn } = pushed.json();
+      expect(requestUri).toMatch(/^urn:ietf:params:oauth:request_uri:azr_/);
+      expect(expiresIn).toBe(60);
+      const first = await authorize({ client_id: fx.webClient.client_id, request_uri: requestUri });
+      expect(String(first.headers.location)).toContain('/oauth2/consent?request=');
+      const again = await authorize({ client_id: fx.webClient.client_id, request_uri: requestUri });
+      expect(again.statusCode).toBe(400);
+      expect(again.headers.location).toBeUndefined();
+    });
+
+    it('refuses a request_uri presented by another client', async () => {
+      const { request_uri: requestUri } = (await par(pushedParams())).json();
+      const res = await authorize({ client_id: fx.publicClient, request_uri: requestUri });
+      expect(res.statusCode).toBe(400);
+      expect(res.headers.location).toBeUndefined();
+    });
+
+    it.each([
+      ['missing PKCE', { code_challenge: '' }, 400, 'invalid_request'],
+      ['an unregistered resource', { resource: 'https://evil.test/' }, 400, 'invalid_target'],
+      ['an unregistered redirect', { redirect_uri: 'https://evil.test/cb' }, 400, 'invalid_request'],
+    ])('answers JSON errors for %s', async (_name, override, status, error) => {
+      const res = await par({ ...pushedParams(), ...override });
+      expect(res.statusCode).toBe(status);
+      expect(res.json()).toEqual({ error, error_description: expect.any(String) });
+    });
+
+    it('requires client authentication', async () => {
+      const res = await par(pushedParams(), basic(fx.webClient.client_id, 'mnd_cs_wrong'));
+      expect(res.statusCode).toBe(401);
+      expect(res.json().error).toBe('invalid_client');
+    });
+
+    it('holds a client that must push to it', async () => {
+      const strict = (
+        await node.app.inject({
+          method: 'POST',
+          url: '/v1/organizations/xcorp/clients',
+          headers: adminHeaders,
+          payload: {
+            client_name: 'Strict app',
+            client_type: 'public',
+            grant_types: ['authorization_code'],
+            redirect_uris: ['http://127.0.0.1/callback'],
+            scope: 'calendar.read',
+            resources: [CODE_MCP],
+            require_pushed_authorization_requests: true,
+          },
+        })
+      ).json();
+      const res = await authorize({ ...valid(), client_id: strict.client_id });
+      expect(new URL(String(res.headers.location)).searchParams.get('error')).toBe('invalid_request');
+    });
+  });
 });

@@ -42,6 +42,8 @@ describe('discovery over real HTTP', () => {
     expect(Object.keys(oauth).sort()).toEqual(
       [
         'authorization_endpoint',
+        'pushed_authorization_request_endpoint',
+        'require_pushed_authorization_requests',
         'response_types_supported',
         'response_modes_supported',
         'authorization_response_iss_parameter_supported',

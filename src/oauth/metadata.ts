@@ -2,7 +2,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { KeyRing } from '../crypto/key-ring.js';
 import { AUTHORIZATION_PATH } from './authorize/routes.js';
 import { REGISTRATION_PATH } from './clients/registration-routes.js';
-import { INTROSPECTION_PATH, REVOCATION_PATH, TOKEN_PATH } from './tokens/routes.js';
+import { INTROSPECTION_PATH, PAR_PATH, REVOCATION_PATH, TOKEN_PATH } from './tokens/routes.js';
 
 /** Where the JWK Set is served; other endpoints register their paths as they land. */
 export const JWKS_PATH = '/oauth2/jwks';
@@ -20,6 +20,9 @@ export function serverMetadata(
     issuer,
     jwks_uri: `${issuer}${JWKS_PATH}`,
     authorization_endpoint: `${issuer}${AUTHORIZATION_PATH}`,
+    pushed_authorization_request_endpoint: `${issuer}${PAR_PATH}`,
+    // RFC 9126 §5: not required server-wide; individual clients can be made to require it.
+    require_pushed_authorization_requests: false,
     response_types_supported: ['code'],
     response_modes_supported: ['query'],
     token_endpoint: `${issuer}${TOKEN_PATH}`,

@@ -10,6 +10,7 @@ import { type Executor, inTransaction } from '../../store/transaction.js';
 import type { Organizations } from '../../tenancy/organizations.js';
 import type { ClientAuthenticator, RegisteredClient } from '../clients/authenticate.js';
 import type { Grants } from '../consent/grants.js';
+import { InvalidRequest, OAuthError, type OAuthErrorCode } from '../errors.js';
 import { readFormParams } from '../form-params.js';
 import type { Resources } from '../resources/resources.js';
 import { AuthorizationPageError, AuthorizationRedirectError } from './errors.js';
@@ -21,6 +22,7 @@ import {
   checkRedirectUri,
   checkResponseType,
   checkTarget,
+  type TrustedRedirect,
   type ValidatedAuthorization,
 } from './validate-request.js';
 
@@ -28,6 +30,9 @@ import {
 const REQUEST_TTL_SECONDS = 600;
 /** Authorization codes are short-lived (RFC 6749 §4.1.2: a maximum of 10 minutes is RECOMMENDED). */
 const CODE_TTL_SECONDS = 60;
+/** RFC 9126 §2.2: pushed requests are short-lived (5 to 600 seconds). */
+const PUSHED_REQUEST_TTL_SECONDS = 60;
+export const REQUEST_URI_PREFIX = 'urn:ietf:params:oauth:request_uri:';
 
 /** Where the browser goes next. */
 export type Next = { location: string };
@@ -75,37 +80,43 @@ export class Authorizations {
   /** GET /oauth2/authorize: validates, stores the request, and continues with the user's session. */
   async start(query: unknown, session: ActiveSession | undefined): Promise<Next> {
     const { params, resources } = readFormParamsOrPage(query);
+    if (params.request_uri) return this.startPushed(params, session);
     const client = await checkClient(this.deps.clients, params);
     const trusted = checkRedirectUri(client, params);
     try {
-      checkResponseType(params);
-      const codeChallenge = checkPkce(params);
-      const { resource, scopes } = await checkTarget(this.deps.resources, client, params, resources);
-      const prompt = checkPrompt(params);
-      const request: ValidatedAuthorization = {
-        ...trusted,
-        clientId: client.id,
-        codeChallenge,
-        resource: resource.identifier,
-        scopes,
-        prompt,
-      };
-      const id = newId('azr', this.deps.clock.now());
-      const now = this.deps.clock.now();
-      await this.deps.store.db
-        .insertInto('authorization_requests')
-        .values({
-          id,
-          client_id: client.id,
-          params: JSON.stringify(request),
-          csrf_hash: '',
-          created_at: isoAt(this.deps.clock),
-          expires_at: new Date(now + REQUEST_TTL_SECONDS * 1000).toISOString(),
-        })
-        .execute();
+      // RFC 9126 §6: a client that must push its requests may not send them through the browser.
+      if (client.requirePar) throw new AuthorizationRedirectError('invalid_request', 'this client must use pushed authorization requests');
+      const request = await this.validate(client, trusted, params, resources);
+      const id = await this.store(request, REQUEST_TTL_SECONDS);
       return await this.proceed(id, request, client, session, { freshLogin: false });
     } catch (error) {
       if (error instanceof AuthorizationRedirectError) return this.redirectError(trusted.redirectUri, trusted.state, error);
+      throw error;
+    }
+  }
+
+  /**
+   * POST /oauth2/par (RFC 9126): the authenticated client pushes its request, checked exactly as
+   * at the authorization endpoint; it gets a one-time `request_uri` valid for a minute.
+   */
+  async push(client: RegisteredClient, body: unknown): Promise<{ request_uri: string; expires_in: number }> {
+    const { params, resources } = readFormParams(body);
+    if (params.request_uri) throw new InvalidRequest('request_uri must not be pushed (RFC 9126 §2.1)');
+    if (params.client_id !== undefined && params.client_id !== client.id)
+      throw new InvalidRequest('client_id does not match the authenticated client');
+    try {
+      const trusted = checkRedirectUri(client, params);
+      const request = await this.validate(client, trusted, params, resources);
+      const id = await this.store({ ...request, pushed: true }, PUSHED_REQUEST_TTL_SECONDS);
+      return { request_uri: `${REQUEST_URI_PREFIX}${id}`, expires_in: PUSHED_REQUEST_TTL_SECONDS };
+    } catch (error) {
+      // The client is talking to us directly: errors are RFC 6749 §5.2 JSON, not redirects.
+      if (error instanceof AuthorizationRedirectError)
+        throw new OAuthError(
+          error.error === 'unsupported_response_type' ? 'invalid_request' : (error.error as OAuthErrorCode),
+          error.description,
+        );
+      if (error instanceof AuthorizationPageError) throw new InvalidRequest(error.description);
       throw error;
     }
   }
@@ -255,6 +266,62 @@ export class Authorizations {
       );
       return this.issueCode(trx, requestId, { ...request, scopes }, grant);
     });
+  }
+
+  /** The checks every authorization request passes, pushed or not (validate-request.ts). */
+  private async validate(
+    client: RegisteredClient,
+    trusted: TrustedRedirect,
+    params: Readonly<Record<string, string | undefined>>,
+    resources: readonly string[],
+  ): Promise<ValidatedAuthorization> {
+    checkResponseType(params);
+    const codeChallenge = checkPkce(params);
+    const { resource, scopes } = await checkTarget(this.deps.resources, client, params, resources);
+    const prompt = checkPrompt(params);
+    return { ...trusted, clientId: client.id, codeChallenge, resource: resource.identifier, scopes, prompt };
+  }
+
+  private async store(request: ValidatedAuthorization & { pushed?: boolean }, ttlSeconds: number): Promise<string> {
+    const now = this.deps.clock.now();
+    const id = newId('azr', now);
+    await this.deps.store.db
+      .insertInto('authorization_requests')
+      .values({
+        id,
+        client_id: request.clientId,
+        params: JSON.stringify(request),
+        csrf_hash: '',
+        created_at: isoAt(this.deps.clock),
+        expires_at: new Date(now + ttlSeconds * 1000).toISOString(),
+      })
+      .execute();
+    return id;
+  }
+
+  /** RFC 9126 §4: the browser brings only client_id and request_uri; the pushed request is used once. */
+  private async startPushed(params: Readonly<Record<string, string | undefined>>, session: ActiveSession | undefined): Promise<Next> {
+    const id = params.request_uri?.startsWith(REQUEST_URI_PREFIX) ? params.request_uri.slice(REQUEST_URI_PREFIX.length) : '';
+    const row = id
+      ? await this.deps.store.db.selectFrom('authorization_requests').selectAll().where('id', '=', id).executeTakeFirst()
+      : undefined;
+    const pushed = row ? (JSON.parse(row.params) as ValidatedAuthorization & { pushed?: boolean }) : undefined;
+    if (!row || !pushed?.pushed || row.expires_at <= isoAt(this.deps.clock) || row.client_id !== params.client_id) {
+      throw new AuthorizationPageError(
+        'Request expired',
+        'This pushed authorization request is unknown, expired or was already used. Start again from the application.',
+      );
+    }
+    await this.deps.store.db.deleteFrom('authorization_requests').where('id', '=', id).execute();
+    const client = await checkClient(this.deps.clients, params);
+    const { pushed: _pushed, ...request } = pushed;
+    try {
+      const requestId = await this.store(request, REQUEST_TTL_SECONDS);
+      return await this.proceed(requestId, request, client, session, { freshLogin: false });
+    } catch (error) {
+      if (error instanceof AuthorizationRedirectError) return this.redirectError(request.redirectUri, request.state, error);
+      throw error;
+    }
   }
 
   private async proceed(

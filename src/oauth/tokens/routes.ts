@@ -2,6 +2,7 @@ import formbody from '@fastify/formbody';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { auditContextOf } from '../../http/request-context.js';
 import type { Store } from '../../store/store.js';
+import type { Authorizations } from '../authorize/authorizations.js';
 import type { ClientAuthenticator, RegisteredClient } from '../clients/authenticate.js';
 import type { Grants } from '../consent/grants.js';
 import { InvalidClient, InvalidRequest, UnsupportedGrantType } from '../errors.js';
@@ -14,6 +15,7 @@ import type { RevokedAccessTokens } from './revoked-tokens.js';
 export const TOKEN_PATH = '/oauth2/token';
 export const INTROSPECTION_PATH = '/oauth2/introspect';
 export const REVOCATION_PATH = '/oauth2/revoke';
+export const PAR_PATH = '/oauth2/par';
 
 export interface TokenRouteOptions {
   grantTypes: GrantRegistry;
@@ -23,6 +25,7 @@ export interface TokenRouteOptions {
   refreshTokens: RefreshTokens;
   revoked: RevokedAccessTokens;
   grants: Grants;
+  authorizations: Authorizations;
   rateLimit: { max: number; timeWindow: string };
 }
 
@@ -67,6 +70,14 @@ export async function tokenRoutes(app: FastifyInstance, options: TokenRouteOptio
     if (!handler) throw new UnsupportedGrantType(params.grant_type);
     const response = await handler.handle({ client, params, resources, audit: auditContextOf(request) });
     return noStore(reply).send(response);
+  });
+
+  app.post(PAR_PATH, { config, schema: { tags, summary: 'Pushed authorization request (RFC 9126)' } }, async (request, reply) => {
+    const { params } = readFormParams(request.body);
+    const client = await clientAuth.authenticate(request.headers.authorization, params);
+    return noStore(reply)
+      .code(201)
+      .send(await options.authorizations.push(client, request.body));
   });
 
   app.post(INTROSPECTION_PATH, { config, schema: { tags, summary: 'Token introspection (RFC 7662)' } }, async (request, reply) => {
