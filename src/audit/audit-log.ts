@@ -1,3 +1,4 @@
+import { CompiledQuery } from 'kysely';
 import { type Clock, isoAt } from '../clock.js';
 import { newId } from '../crypto/ids.js';
 import type { AuditEventsTable } from '../store/schema.js';
@@ -40,21 +41,114 @@ export interface AuditContext {
  * commits with the change it records (DESIGN.md §4). The chain head row serializes appends:
  * PostgreSQL locks it with FOR UPDATE; SQLite already has a single writer.
  */
+/** Column order of the compiled single-row insert: the order the event object's keys are written in. */
+const EVENT_COLUMNS = [
+  'chain_id',
+  'seq',
+  'id',
+  'org_id',
+  'at',
+  'kind',
+  'correlation_id',
+  'request_id',
+  'actor_id',
+  'agent_id',
+  'subject_id',
+  'tool',
+  'action',
+  'result',
+  'classification',
+  'jti',
+  'scope',
+  'grant_id',
+  'detail',
+  'prev_hash',
+  'hash',
+] as const satisfies readonly (keyof AuditEventsTable)[];
+
+const CHUNK_SIZES = [32, 16, 8, 4, 2, 1];
+
 export class AuditLog {
+  private readonly insertSqlBySize = new Map<number, string>();
+
   constructor(
     private readonly dialect: Dialect,
     private readonly clock: Clock,
   ) {}
 
   async append(trx: Executor, input: AuditInput, context: AuditContext = {}): Promise<AuditEventsTable> {
-    const chainId = input.orgId ?? PLATFORM_CHAIN;
-    const head = await this.lockHead(trx, chainId);
-    const fields: HashedFields = {
+    const [event] = await this.appendMany(trx, [{ input, context }]);
+    return event as AuditEventsTable;
+  }
+
+  /**
+   * Appends several events in order: each chain's head is locked and read once, the events are
+   * chained in memory and inserted in one statement, and the head is written once. This is what
+   * makes group commit cheap (audit/batcher.ts).
+   */
+  async appendMany(trx: Executor, items: readonly { input: AuditInput; context?: AuditContext }[]): Promise<AuditEventsTable[]> {
+    const byChain = new Map<string, { input: AuditInput; context: AuditContext; index: number }[]>();
+    items.forEach(({ input, context }, index) => {
+      const chainId = input.orgId ?? PLATFORM_CHAIN;
+      const list = byChain.get(chainId) ?? [];
+      list.push({ input, context: context ?? {}, index });
+      byChain.set(chainId, list);
+    });
+    const out: AuditEventsTable[] = new Array(items.length);
+    const at = isoAt(this.clock);
+    for (const [chainId, list] of byChain) {
+      const head = await this.lockHead(trx, chainId);
+      let prev = head;
+      const rows = list.map(({ input, context, index }) => {
+        const fields = this.fields(chainId, prev.seq + 1, at, input, context);
+        const event: AuditEventsTable = { ...fields, prev_hash: prev.hash, hash: computeEventHash(prev.hash, fields) };
+        prev = { seq: event.seq, hash: event.hash };
+        out[index] = event;
+        return event;
+      });
+      await this.insertEvents(trx, rows);
+      await trx.updateTable('audit_chain_heads').set({ seq: prev.seq, hash: prev.hash }).where('chain_id', '=', chainId).execute();
+    }
+    return out;
+  }
+
+  /**
+   * Inserts a batch with few statements: multi-row INSERTs in power-of-two chunks (32, 16, … 1
+   * rows), each compiled once and reused with new parameters, so neither Kysely's query building
+   * nor the driver's prepare runs per event, and the SQLite statement cache stays small.
+   */
+  private async insertEvents(trx: Executor, rows: AuditEventsTable[]): Promise<void> {
+    let offset = 0;
+    while (offset < rows.length) {
+      const size = CHUNK_SIZES.find((n) => n <= rows.length - offset) as number;
+      const chunk = rows.slice(offset, offset + size);
+      const params = chunk.flatMap((row) => EVENT_COLUMNS.map((column) => row[column]));
+      await trx.executeQuery(CompiledQuery.raw(this.insertSql(trx, size), params));
+      offset += size;
+    }
+  }
+
+  /** The INSERT for `size` rows, compiled from rows in EVENT_COLUMNS order so parameters line up. */
+  private insertSql(trx: Executor, size: number): string {
+    let sql = this.insertSqlBySize.get(size);
+    if (!sql) {
+      const placeholder = Object.fromEntries(EVENT_COLUMNS.map((column) => [column, ''])) as unknown as AuditEventsTable;
+      sql = trx
+        .insertInto('audit_events')
+        .values(Array.from({ length: size }, () => placeholder))
+        .compile().sql;
+      this.insertSqlBySize.set(size, sql);
+    }
+    return sql;
+  }
+
+  private fields(chainId: string, seq: number, at: string, input: AuditInput, context: AuditContext): HashedFields {
+    return {
       chain_id: chainId,
-      seq: head.seq + 1,
+      seq,
       id: newId('evt', this.clock.now()),
       org_id: input.orgId ?? null,
-      at: isoAt(this.clock),
+      at,
       kind: input.kind,
       correlation_id: context.correlationId ?? null,
       request_id: context.requestId ?? null,
@@ -70,10 +164,6 @@ export class AuditLog {
       grant_id: input.grantId ?? null,
       detail: canonicalJson(input.detail ?? {}),
     };
-    const event: AuditEventsTable = { ...fields, prev_hash: head.hash, hash: computeEventHash(head.hash, fields) };
-    await trx.insertInto('audit_events').values(event).execute();
-    await trx.updateTable('audit_chain_heads').set({ seq: event.seq, hash: event.hash }).where('chain_id', '=', chainId).execute();
-    return event;
   }
 
   private async lockHead(trx: Executor, chainId: string): Promise<{ seq: number; hash: string }> {

@@ -9,59 +9,55 @@ interface Pending {
   reject: (error: unknown) => void;
 }
 
+/** The most events written in one transaction (well under SQLite's and PostgreSQL's bind limits). */
+const MAX_BATCH = 1000;
+
 /**
- * Group commit for events that record no state change (a token minted, a decision): concurrent
- * requests' events are written together in one transaction every few milliseconds, and each
- * caller's promise resolves once its event is durable (DESIGN.md §7) — one fsync per batch
- * instead of one per token. Flushes run one at a time, so chains stay in order.
+ * Group commit for events that record no state change (a token minted, a decision): every event
+ * queued while the event loop turns is written in one transaction on the next turn, and each
+ * caller's promise resolves once its event is durable (DESIGN.md §7) — one commit per batch
+ * instead of one per token, with no timer added to any request. Flushes run one at a time, so
+ * chains stay in order; events queued during a flush go in the next one.
  */
 export class AuditBatcher {
   private queue: Pending[] = [];
-  private timer: NodeJS.Timeout | undefined;
+  private scheduled = false;
   private flushing: Promise<void> | undefined;
 
   constructor(
     private readonly store: Store,
     private readonly audit: AuditLog,
-    private readonly options: { maxDelayMs: number; maxBatch: number } = { maxDelayMs: 2, maxBatch: 1000 },
   ) {}
 
   /** Resolves when the event is committed; rejects if its batch failed. */
   record(input: AuditInput, context: AuditContext = {}): Promise<void> {
     return new Promise((resolve, reject) => {
       this.queue.push({ input, context, resolve, reject });
-      if (this.queue.length >= this.options.maxBatch) this.schedule(0);
-      else this.schedule(this.options.maxDelayMs);
+      this.schedule();
     });
   }
 
   /** Writes whatever is queued; used at shutdown. */
   async drain(): Promise<void> {
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = undefined;
-    while (this.queue.length > 0 || this.flushing) await this.flush();
+    while (this.queue.length > 0 || this.flushing) {
+      if (this.flushing) await this.flushing;
+      else await this.flush();
+    }
   }
 
-  private schedule(delayMs: number): void {
-    if (this.timer && delayMs > 0) return;
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = setTimeout(() => {
-      this.timer = undefined;
+  private schedule(): void {
+    if (this.scheduled || this.flushing) return;
+    this.scheduled = true;
+    setImmediate(() => {
+      this.scheduled = false;
       void this.flush();
-    }, delayMs);
+    });
   }
 
   private async flush(): Promise<void> {
-    if (this.flushing) {
-      await this.flushing;
-      if (this.queue.length > 0 && !this.timer) this.schedule(0);
-      return;
-    }
-    const batch = this.queue.splice(0, this.options.maxBatch);
+    const batch = this.queue.splice(0, MAX_BATCH);
     if (batch.length === 0) return;
-    this.flushing = inTransaction(this.store, async (trx) => {
-      for (const item of batch) await this.audit.append(trx, item.input, item.context);
-    }).then(
+    this.flushing = inTransaction(this.store, (trx) => this.audit.appendMany(trx, batch)).then(
       () => {
         for (const item of batch) item.resolve();
       },
@@ -74,6 +70,6 @@ export class AuditBatcher {
     } finally {
       this.flushing = undefined;
     }
-    if (this.queue.length > 0) this.schedule(0);
+    if (this.queue.length > 0) this.schedule();
   }
 }

@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { randomBytesFromPool } from './random-pool.js';
 
 /** Prefixes of Mandate's identifiers (DESIGN.md §3.10), so an id says what it names. */
 export type IdPrefix =
@@ -44,7 +44,7 @@ function encodeBase32(bytes: Uint8Array, length: number): string {
 export function newId(prefix: IdPrefix, now: number = Date.now()): string {
   const bytes = Buffer.alloc(16);
   bytes.writeUIntBE(now, 0, 6);
-  randomBytes(10).copy(bytes, 6);
+  randomBytesFromPool(10).copy(bytes, 6);
   return `${prefix}_${encodeBase32(bytes, 26)}`;
 }
 

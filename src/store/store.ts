@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import SQLite from 'better-sqlite3';
-import { Kysely, PostgresDialect, SqliteDialect } from 'kysely';
+import { Kysely, PostgresDialect, type SqliteDatabase, SqliteDialect, type SqliteStatement } from 'kysely';
 import pg from 'pg';
 import type { Database } from './schema.js';
 
@@ -24,6 +24,30 @@ export interface OpenStoreOptions {
   poolSize?: number;
 }
 
+/** Prepared statements kept per SQL text; Kysely would otherwise prepare every query anew. */
+const STATEMENT_CACHE_SIZE = 500;
+
+/**
+ * better-sqlite3 behind Kysely with a statement cache: Kysely's SQLite driver calls prepare() for
+ * every query, which costs more than running a small one. Query shapes are few and fixed, so
+ * a bounded map keyed by SQL text keeps each prepared once.
+ */
+function withStatementCache(sqlite: SQLite.Database): SqliteDatabase {
+  const cache = new Map<string, SQLite.Statement>();
+  return {
+    close: () => sqlite.close(),
+    prepare: (sql: string) => {
+      let statement = cache.get(sql);
+      if (!statement) {
+        if (cache.size >= STATEMENT_CACHE_SIZE) cache.clear();
+        statement = sqlite.prepare(sql);
+        cache.set(sql, statement);
+      }
+      return statement as unknown as SqliteStatement;
+    },
+  };
+}
+
 /** Opens SQLite (WAL, busy timeout, foreign keys) or a PostgreSQL pool behind one Kysely instance. */
 export function openStore(options: OpenStoreOptions): Store {
   if (options.databaseUrl) {
@@ -42,6 +66,6 @@ export function openStore(options: OpenStoreOptions): Store {
   sqlite.pragma('foreign_keys = ON');
   // FULL: a committed audit event survives power loss, as DESIGN.md §7 promises.
   sqlite.pragma('synchronous = FULL');
-  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
+  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: withStatementCache(sqlite) }) });
   return { db, dialect: 'sqlite', databaseUrl: undefined, close: () => db.destroy() };
 }

@@ -141,7 +141,7 @@ export class ClientAuthenticator {
 
   /** The client an id names; a URL id is resolved from its metadata document (throws ClientMetadataError). */
   async lookup(clientId: string): Promise<RegisteredClient | undefined> {
-    if (this.metadataDocuments?.accepts(clientId)) return this.metadataDocuments.resolve(clientId);
+    if (clientId.startsWith('http') && this.metadataDocuments?.accepts(clientId)) return this.metadataDocuments.resolve(clientId);
     if (!/^cli_[0-9a-z]{26}$/.test(clientId)) return undefined;
     return this.cache.get(clientId, async () => {
       const row = await this.clients.find(clientId);

@@ -1,7 +1,7 @@
-import { randomBytes } from 'node:crypto';
 import type { Clock } from '../../clock.js';
 import type { KeyRing } from '../../crypto/key-ring.js';
 import { verifyOwnJwt } from '../../crypto/own-jwt.js';
+import { randomBytesFromPool } from '../../crypto/random-pool.js';
 import { signCompactJws } from '../../crypto/signing-key.js';
 
 /** RFC 9068 §2.2 claims plus Mandate's tenancy and delegation claims (DESIGN.md §5). */
@@ -38,7 +38,7 @@ export class AccessTokens {
     const claims: AccessTokenClaims = {
       iss: this.issuer,
       ...input,
-      jti: randomBytes(16).toString('base64url'),
+      jti: randomBytesFromPool(16).toString('base64url'),
       iat,
       exp: iat + ttlSeconds,
     };
