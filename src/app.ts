@@ -1,5 +1,4 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import rateLimit from '@fastify/rate-limit';
 import swagger from '@fastify/swagger';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type RawServerDefault } from 'fastify';
@@ -12,6 +11,7 @@ import type { EventBus } from './events/bus.js';
 import { adminAuthHook } from './http/admin-auth.js';
 import { ErrorBody } from './http/common-schemas.js';
 import { installErrorHandler } from './http/error-handler.js';
+import { installRateLimits } from './http/rate-limit.js';
 import { requestIdOf } from './http/request-id.js';
 import { installSecurityHeaders } from './http/security-headers.js';
 import { createValidatorCompiler } from './http/validation.js';
@@ -108,7 +108,7 @@ export async function buildApp(options: AppOptions): Promise<Mandate> {
     metrics.httpDuration.observe({ method: request.method, route }, reply.elapsedTime / 1000);
   });
 
-  await app.register(rateLimit, { global: false });
+  installRateLimits(app);
   app.addSchema(ErrorBody);
   await app.register(swagger, {
     openapi: {
@@ -119,7 +119,7 @@ export async function buildApp(options: AppOptions): Promise<Mandate> {
     },
   });
 
-  const rateLimitPerIp = { max: config.publicRateLimitPerMinute, timeWindow: '1 minute' };
+  const rateLimitPerIp = { max: config.publicRateLimitPerMinute, windowSeconds: 60 };
   await app.register(opsRoutes, { store, metrics });
   await app.register(metadataRoutes, {
     issuer: config.issuer,

@@ -4,6 +4,7 @@ import { Type } from '@sinclair/typebox';
 import type { FastifyRequest } from 'fastify';
 import { errorResponses, OrgParams } from '../http/common-schemas.js';
 import { ApiError } from '../http/errors.js';
+import type { RateLimit } from '../http/rate-limit.js';
 import { auditContextOf } from '../http/request-context.js';
 import type { Authorizations } from '../oauth/authorize/authorizations.js';
 import { AuthorizationPageError } from '../oauth/authorize/errors.js';
@@ -128,7 +129,7 @@ export const sessionRoutes: FastifyPluginAsyncTypebox<{
   sessions: Sessions;
   grants: Grants;
   authorizations: Authorizations;
-  rateLimit: { max: number; timeWindow: string };
+  rateLimit: RateLimit;
 }> = async (app, { sessions, grants, authorizations, rateLimit }) => {
   await app.register(cookie);
   const tags = ['sessions'];

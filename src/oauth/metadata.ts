@@ -1,5 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { KeyRing } from '../crypto/key-ring.js';
+import type { RateLimit } from '../http/rate-limit.js';
 import { AUTHORIZATION_PATH } from './authorize/routes.js';
 import { REGISTRATION_PATH } from './clients/registration-routes.js';
 import { INTROSPECTION_PATH, PAR_PATH, REVOCATION_PATH, TOKEN_PATH } from './tokens/routes.js';
@@ -65,7 +66,7 @@ export interface MetadataRouteOptions {
   issuer: string;
   keyRing: KeyRing;
   /** Per-IP limit for these public endpoints. */
-  rateLimit: { max: number; timeWindow: string };
+  rateLimit: RateLimit;
   /** Whether dynamic client registration is offered. */
   registration: boolean;
   /** Whether URL client ids (client ID metadata documents) are accepted. */

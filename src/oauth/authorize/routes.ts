@@ -2,6 +2,7 @@ import cookie from '@fastify/cookie';
 import formbody from '@fastify/formbody';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ApiError } from '../../http/errors.js';
+import type { RateLimit } from '../../http/rate-limit.js';
 import { auditContextOf } from '../../http/request-context.js';
 import type { ActiveSession, Sessions } from '../../identity/sessions.js';
 import { renderConsentPage, renderErrorPage, renderOrganizationPage } from '../../ui/consent-page.js';
@@ -16,7 +17,7 @@ export interface AuthorizeRouteOptions {
   authorizations: Authorizations;
   sessions: Sessions;
   secureCookies: boolean;
-  rateLimit: { max: number; timeWindow: string };
+  rateLimit: RateLimit;
 }
 
 function sendPage(reply: FastifyReply, status: number, body: string, formTargets: string[] | null = []): FastifyReply {

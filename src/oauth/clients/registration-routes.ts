@@ -1,4 +1,5 @@
 import type { FastifyInstance } from 'fastify';
+import type { RateLimit } from '../../http/rate-limit.js';
 import { auditContextOf } from '../../http/request-context.js';
 import type { ClientRegistration } from './registration.js';
 
@@ -7,7 +8,7 @@ export const REGISTRATION_PATH = '/oauth2/register';
 /** RFC 7591 registration and RFC 7592 management (read, replace, delete). */
 export async function registrationRoutes(
   app: FastifyInstance,
-  options: { registration: ClientRegistration; rateLimit: { max: number; timeWindow: string } },
+  options: { registration: ClientRegistration; rateLimit: RateLimit },
 ): Promise<void> {
   const { registration } = options;
   const config = { oauth: true, rateLimit: options.rateLimit };

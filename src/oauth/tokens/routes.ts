@@ -1,5 +1,6 @@
 import formbody from '@fastify/formbody';
 import type { FastifyInstance, FastifyReply } from 'fastify';
+import type { RateLimit } from '../../http/rate-limit.js';
 import { auditContextOf } from '../../http/request-context.js';
 import type { Store } from '../../store/store.js';
 import type { Authorizations } from '../authorize/authorizations.js';
@@ -26,7 +27,7 @@ export interface TokenRouteOptions {
   revoked: RevokedAccessTokens;
   grants: Grants;
   authorizations: Authorizations;
-  rateLimit: { max: number; timeWindow: string };
+  rateLimit: RateLimit;
 }
 
 /** RFC 6749 §5.1 / RFC 7662 §2.2: token material is never cached. */
