@@ -5,9 +5,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { MandateNode } from '../src/node.js';
 import { launchChromium } from './support/browser.js';
 import { type CustomerLoginApp, startCallbackServer, startCustomerLoginApp } from './support/customer-login-app.js';
-import { adminHeaders, createTestDatabase, startTestNode, type TestDatabase } from './support/nodes.js';
+import { adminHeaders, createTestDatabase, startListeningNode, type TestDatabase } from './support/nodes.js';
 import { basic, form } from './support/oauth-fixtures.js';
-import { freePort } from './support/ports.js';
 
 const MCP = 'https://mcp.xcorp.test/';
 
@@ -70,11 +69,8 @@ describe('authorization code + PKCE through the hosted consent page, in Chromium
   let context: import('playwright-core').BrowserContext;
 
   beforeAll(async () => {
-    const port = await freePort();
-    issuer = `http://localhost:${port}`;
     db = await createTestDatabase('sqlite');
-    node = await startTestNode(db, { config: { issuer, port } });
-    await node.app.listen({ host: '127.0.0.1', port });
+    ({ node, issuer } = await startListeningNode(db));
     loginApp = await startCustomerLoginApp({ sub: 'u-1001', email: 'john@xcorp.test', name: 'John Smith' });
     callback = await startCallbackServer();
 

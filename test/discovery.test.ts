@@ -3,8 +3,7 @@ import * as client from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { signCompactJws } from '../src/crypto/signing-key.js';
 import type { MandateNode } from '../src/node.js';
-import { createTestDatabase, startTestNode, type TestDatabase } from './support/nodes.js';
-import { freePort } from './support/ports.js';
+import { createTestDatabase, startListeningNode, type TestDatabase } from './support/nodes.js';
 
 describe('discovery over real HTTP', () => {
   let db: TestDatabase;
@@ -12,11 +11,8 @@ describe('discovery over real HTTP', () => {
   let issuer: string;
 
   beforeAll(async () => {
-    const port = await freePort();
-    issuer = `http://localhost:${port}`;
     db = await createTestDatabase('sqlite');
-    node = await startTestNode(db, { config: { issuer, port } });
-    await node.app.listen({ host: '127.0.0.1', port });
+    ({ node, issuer } = await startListeningNode(db));
   });
   afterAll(async () => {
     await node?.shutdown();

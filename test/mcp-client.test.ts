@@ -8,7 +8,7 @@ import { type CalendarServer, createCalendarServer } from '../examples/mcp-calen
 import type { MandateNode } from '../src/node.js';
 import { launchChromium } from './support/browser.js';
 import { type CustomerLoginApp, startCallbackServer, startCustomerLoginApp } from './support/customer-login-app.js';
-import { adminHeaders, createTestDatabase, startTestNode, type TestDatabase } from './support/nodes.js';
+import { adminHeaders, createTestDatabase, startListeningNode, type TestDatabase } from './support/nodes.js';
 import { freePort } from './support/ports.js';
 
 /** A plain in-memory OAuthClientProvider, as any MCP client would have; nothing Mandate-specific. */
@@ -66,11 +66,8 @@ describe('an MCP client (@modelcontextprotocol/sdk) connects to examples/mcp-cal
   let browser: Browser;
 
   beforeAll(async () => {
-    const port = await freePort();
-    issuer = `http://localhost:${port}`;
     db = await createTestDatabase('sqlite');
-    node = await startTestNode(db, { config: { issuer, port } });
-    await node.app.listen({ host: '127.0.0.1', port });
+    ({ node, issuer } = await startListeningNode(db));
     loginApp = await startCustomerLoginApp({ sub: 'u-1001', email: 'john@xcorp.test', name: 'John Smith' });
     callback = await startCallbackServer();
     resource = `http://127.0.0.1:${await freePort()}/mcp`;

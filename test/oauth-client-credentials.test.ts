@@ -4,9 +4,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { MandateNode } from '../src/node.js';
 import { FrozenClock } from './support/clock.js';
 import { dialects } from './support/databases.js';
-import { adminHeaders, createTestDatabase, startTestNode, type TestDatabase } from './support/nodes.js';
+import { adminHeaders, createTestDatabase, startListeningNode, type TestDatabase } from './support/nodes.js';
 import { basic, createOAuthFixture, form, MCP, type OAuthFixture } from './support/oauth-fixtures.js';
-import { freePort } from './support/ports.js';
 
 describe.each(dialects)('client_credentials, introspection and revocation on %s', (dialect) => {
   let db: TestDatabase;
@@ -33,11 +32,8 @@ describe.each(dialects)('client_credentials, introspection and revocation on %s'
     (await node.runtime.store.db.selectFrom('audit_events').select('id').where('kind', '=', 'token.issued').execute()).length;
 
   beforeAll(async () => {
-    const port = await freePort();
-    issuer = `http://localhost:${port}`;
     db = await createTestDatabase(dialect);
-    node = await startTestNode(db, { clock, config: { issuer, port } });
-    await node.app.listen({ host: '127.0.0.1', port });
+    ({ node, issuer } = await startListeningNode(db, { clock }));
     fx = await createOAuthFixture(node);
   });
   afterAll(async () => {

@@ -3,9 +3,8 @@ import * as client from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { MandateNode } from '../src/node.js';
 import { dialects } from './support/databases.js';
-import { adminHeaders, createTestDatabase, startTestNode, type TestDatabase } from './support/nodes.js';
+import { adminHeaders, createTestDatabase, startListeningNode, type TestDatabase } from './support/nodes.js';
 import { createOAuthFixture, form, MCP } from './support/oauth-fixtures.js';
-import { freePort } from './support/ports.js';
 
 describe.each(dialects)('private_key_jwt client authentication (RFC 7523) on %s', (dialect) => {
   let db: TestDatabase;
@@ -44,11 +43,8 @@ describe.each(dialects)('private_key_jwt client authentication (RFC 7523) on %s'
     });
 
   beforeAll(async () => {
-    const port = await freePort();
-    issuer = `http://localhost:${port}`;
     db = await createTestDatabase(dialect);
-    node = await startTestNode(db, { config: { issuer, port } });
-    await node.app.listen({ host: '127.0.0.1', port });
+    ({ node, issuer } = await startListeningNode(db));
     await createOAuthFixture(node);
     keys = await generateKeyPair('ES256', { extractable: true });
     const created = await node.app.inject({

@@ -7,6 +7,7 @@ import { type MandateNode, startNode } from '../../src/node.js';
 import { createLogger } from '../../src/ops/logging.js';
 import type { FrozenClock } from './clock.js';
 import { createPgDatabase } from './databases.js';
+import { freePort } from './ports.js';
 
 export const TEST_ADMIN_KEY = `mnd_ak_${'t'.repeat(43)}`;
 
@@ -73,4 +74,16 @@ export async function snapshot(node: MandateNode): Promise<string> {
     db.selectFrom('audit_chain_heads').selectAll().orderBy('chain_id').execute(),
   ]);
   return JSON.stringify({ orgs, members, events, heads });
+}
+
+/** A node listening on a real loopback port, its issuer naming that port (for real HTTP clients). */
+export async function startListeningNode(
+  db: TestDatabase,
+  options: { clock?: FrozenClock; config?: Partial<Config> } = {},
+): Promise<{ node: MandateNode; issuer: string }> {
+  const port = await freePort();
+  const issuer = `http://localhost:${port}`;
+  const node = await startTestNode(db, { ...options, config: { ...options.config, issuer, port } });
+  await node.app.listen({ host: '127.0.0.1', port });
+  return { node, issuer };
 }

@@ -6,19 +6,8 @@ import type { GrantsTable } from '../../store/schema.js';
 import type { Store } from '../../store/store.js';
 import { type Executor, inTransaction } from '../../store/transaction.js';
 
-export interface GrantView {
-  id: string;
-  org_id: string;
-  member_id: string;
-  client_id: string;
-  agent_id: string | null;
-  scope: string;
-  resource: string;
-  created_at: string;
-  expires_at: string;
-  revoked_at: string | null;
-  revoked_reason: string | null;
-}
+/** A grant as the API shows it: every column is public information about the consent. */
+export type GrantView = GrantsTable;
 
 /**
  * Grants: one row per consent event, the root of every delegated token (DESIGN.md §1).
@@ -70,7 +59,7 @@ export class Grants {
   async list(filter: { orgId: string; memberId?: string }): Promise<GrantView[]> {
     let query = this.store.db.selectFrom('grants').selectAll().where('org_id', '=', filter.orgId);
     if (filter.memberId) query = query.where('member_id', '=', filter.memberId);
-    return (await query.orderBy('id', 'desc').limit(500).execute()).map((g) => ({ ...g }));
+    return query.orderBy('id', 'desc').limit(500).execute();
   }
 
   /**
