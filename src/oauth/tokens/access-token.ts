@@ -25,7 +25,11 @@ export interface AccessTokenClaims {
 export type AccessTokenInput = Omit<AccessTokenClaims, 'iss' | 'jti' | 'iat' | 'exp'>;
 
 /** Mints RFC 9068 JWT access tokens (`typ: at+jwt`) with node:crypto, and verifies its own. */
+/** Verified tokens kept in memory; cleared wholesale when full, which only costs re-verification. */
+const VERIFIED_CACHE_SIZE = 10_000;
+
 export class AccessTokens {
+  private readonly verified = new Map<string, AccessTokenClaims>();
   constructor(
     private readonly keyRing: KeyRing,
     private readonly issuer: string,
@@ -50,10 +54,20 @@ export class AccessTokens {
    * Revocation and client state are the caller's to check. Never throws on bad input.
    */
   verify(token: string): AccessTokenClaims | undefined {
-    return verifyOwnJwt<AccessTokenClaims>(this.keyRing, token, {
-      typ: 'at+jwt',
-      issuer: this.issuer,
-      nowSeconds: Math.floor(this.clock.now() / 1000),
-    });
+    const nowSeconds = Math.floor(this.clock.now() / 1000);
+    // Resource servers introspect the same token many times; an ES256 verification costs more
+    // than the rest of the request, so a verified token's claims are kept until it expires.
+    const cached = this.verified.get(token);
+    if (cached) {
+      if (cached.exp > nowSeconds) return cached;
+      this.verified.delete(token);
+    }
+    const claims = verifyOwnJwt<AccessTokenClaims>(this.keyRing, token, { typ: 'at+jwt', issuer: this.issuer, nowSeconds });
+    if (claims) {
+      if (this.verified.size >= VERIFIED_CACHE_SIZE) this.verified.clear();
+      this.verified.set(token, claims);
+    }
+    return claims;
   }
+
 }
