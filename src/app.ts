@@ -67,6 +67,7 @@ export async function buildApp(options: AppOptions): Promise<Mandate> {
   const reconcile = setInterval(() => {
     services.revokedAccessTokens.load().catch(onReloadError);
     services.grants.load().catch(onReloadError);
+    services.authorizations.purgeExpired().catch(onReloadError);
   }, config.reconcileIntervalSeconds * 1000);
   reconcile.unref();
   const delegated = {

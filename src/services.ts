@@ -7,6 +7,7 @@ import type { Config } from './config.js';
 import type { Envelope } from './crypto/envelope.js';
 import { KeyRing } from './crypto/key-ring.js';
 import type { EventBus } from './events/bus.js';
+import { MemberAccess } from './identity/member-access.js';
 import { Sessions } from './identity/sessions.js';
 import { TrustedTokens } from './identity/trusted-tokens.js';
 import { Authorizations } from './oauth/authorize/authorizations.js';
@@ -88,7 +89,7 @@ export function createServices({ config, store, clock, envelope, bus }: ServiceD
     keyRing,
     adminKeys: new AdminKeys(store, audit, clock),
     organizations,
-    members: new Members(store, organizations, audit, clock),
+    members: new Members(store, organizations, audit, clock, new MemberAccess(grants, clock)),
     resources,
     clients: new Clients(store, organizations, resources, audit, clock, bus),
     clientAuth,

@@ -379,4 +379,56 @@ describe.each(dialects)('authorization code flow on %s', (dialect) => {
       expect(new URL(String(res.headers.location)).searchParams.get('error')).toBe('invalid_request');
     });
   });
+
+  it('binds the consent CSRF token to the session that was shown the page', async () => {
+    const mary = await node.app.inject({
+      method: 'POST',
+      url: '/v1/sessions/attest',
+      payload: { organization: 'xcorp', token: await loginApp.mint({ sub: 'u-2002', email: 'mary@xcorp.test', name: 'Mary' }) },
+    });
+    const maryCookie = `mandate_session=${mary.json().session_token}`;
+    const { challenge } = pkcePair();
+    const start = await authorize({ ...valid(), code_challenge: challenge, prompt: 'consent' });
+    const consentPath = String(start.headers.location).replace(/^https?:\/\/[^/]+/, '');
+    const requestId = new URL(String(start.headers.location)).searchParams.get('request') as string;
+    const maryPage = await node.app.inject({ method: 'GET', url: consentPath, headers: { cookie: maryCookie } });
+    const maryCsrf = /name="csrf_token" value="([^"]+)"/.exec(maryPage.body)?.[1] as string;
+    const forged = await node.app.inject({
+      method: 'POST',
+      url: '/oauth2/consent',
+      payload: form({ request: requestId, csrf_token: maryCsrf, decision: 'allow' }),
+      headers: { 'content-type': 'application/x-www-form-urlencoded', cookie: `mandate_session=${fx.sessionToken}` },
+    });
+    expect(forged.statusCode).toBe(403);
+    expect(forged.headers.location).toBeUndefined();
+  });
+
+  // Last: it ends John's session.
+  it('suspending a member ends their sessions, grants and tokens at once', async () => {
+    const tokens = (await exchange(await obtainCode(node, fx))).json();
+    expect((await introspect(tokens.access_token)).active).toBe(true);
+    const member = (
+      await node.app.inject({ method: 'GET', url: '/v1/organizations/xcorp/members?email=john@xcorp.test', headers: adminHeaders })
+    ).json().data[0];
+    const suspended = await node.app.inject({
+      method: 'PATCH',
+      url: `/v1/organizations/xcorp/members/${member.id}`,
+      headers: adminHeaders,
+      payload: { status: 'suspended' },
+    });
+    expect(suspended.statusCode).toBe(200);
+    expect(await introspect(tokens.access_token)).toEqual({ active: false });
+    expect(
+      (await token({ grant_type: 'refresh_token', refresh_token: tokens.refresh_token, client_id: fx.publicClient })).json().error,
+    ).toBe('invalid_grant');
+    const me = await node.app.inject({ method: 'GET', url: '/v1/sessions/me', headers: { authorization: `Bearer ${fx.sessionToken}` } });
+    expect(me.statusCode).toBe(401);
+    const revokedGrants = await node.runtime.store.db
+      .selectFrom('audit_events')
+      .select('grant_id')
+      .where('kind', '=', 'grant.revoked')
+      .where('subject_id', '=', member.id)
+      .execute();
+    expect(revokedGrants.length).toBeGreaterThan(0);
+  });
 });

@@ -8,6 +8,10 @@ import { type CustomerLoginApp, startCustomerLoginApp } from './support/customer
 import { createTestDatabase, startTestNode, type TestDatabase } from './support/nodes.js';
 import { form } from './support/oauth-fixtures.js';
 
+function sessionCookie(header: string | string[] | undefined): string {
+  return ([header ?? []].flat().find((c) => c.startsWith('mandate_session=')) ?? '').split(';')[0] as string;
+}
+
 describe('client ID metadata documents', () => {
   let db: TestDatabase;
   let node: MandateNode;
@@ -106,11 +110,13 @@ describe('client ID metadata documents', () => {
         headers: { 'content-type': 'application/x-www-form-urlencoded', ...(cookie && { cookie }) },
       });
     await post('/oauth2/organization', { request: requestId, organization: 'xcorp' });
-    const login = await post('/oauth2/login', {
-      mandate_request: requestId,
-      token: await loginApp.mint({ sub: 'u-1', email: 'john@xcorp.test' }),
-    });
-    const cookie = String(login.headers['set-cookie']).split(';')[0] as string;
+    const nonce = String(start.headers['set-cookie']).split(';')[0] as string;
+    const login = await post(
+      '/oauth2/login',
+      { mandate_request: requestId, token: await loginApp.mint({ sub: 'u-1', email: 'john@xcorp.test' }) },
+      nonce,
+    );
+    const cookie = sessionCookie(login.headers['set-cookie']);
     const page = await node.app.inject({
       method: 'GET',
       url: String(login.headers.location).replace(/^https?:\/\/[^/]+/, ''),

@@ -133,17 +133,30 @@ describe.each(dialects)('dynamic client registration on %s', (dialect) => {
     const login = new URL(String(chosen.headers.location));
     expect(`${login.origin}${login.pathname}`).toBe(loginApp.loginUrl);
 
+    const loginBody = new URLSearchParams({
+      mandate_request: requestId,
+      token: await loginApp.mint({ sub: 'u-1001', email: 'john@xcorp.test' }),
+    }).toString();
+    // Login CSRF: a login return without the nonce cookie of the browser that started it is refused.
+    const foreign = await node.app.inject({
+      method: 'POST',
+      url: '/oauth2/login',
+      payload: loginBody,
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    });
+    expect(foreign.statusCode).toBe(403);
+    expect(foreign.headers['set-cookie']).toBeUndefined();
+    const nonce = String(start.headers['set-cookie']).split(';')[0] as string;
+    expect(nonce).toMatch(/^mandate_login=/);
+    expect(String(start.headers['set-cookie'])).toMatch(/HttpOnly.*Secure.*SameSite=None|SameSite=None.*Secure/i);
     const back = await node.app.inject({
       method: 'POST',
       url: '/oauth2/login',
-      payload: new URLSearchParams({
-        mandate_request: requestId,
-        token: await loginApp.mint({ sub: 'u-1001', email: 'john@xcorp.test' }),
-      }).toString(),
-      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      payload: loginBody,
+      headers: { 'content-type': 'application/x-www-form-urlencoded', cookie: nonce },
     });
     expect(String(back.headers.location)).toContain('/oauth2/consent?request=');
-    expect(String(back.headers['set-cookie'])).toMatch(/mandate_session=mnd_st_[^;]+;.*HttpOnly/);
+    expect([back.headers['set-cookie']].flat().join('\n')).toMatch(/mandate_session=mnd_st_[^;]+;.*HttpOnly/);
 
     const unknown = await node.app.inject({
       method: 'POST',

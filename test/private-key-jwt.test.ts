@@ -98,6 +98,12 @@ describe.each(dialects)('private_key_jwt client authentication (RFC 7523) on %s'
     expect(res.json().error).toBe('invalid_client');
   });
 
+  it('refuses a client assertion that is not a JWT with invalid_client, not a server error', async () => {
+    const res = await tokenWith('garbage');
+    expect(res.statusCode).toBe(401);
+    expect(res.json().error).toBe('invalid_client');
+  });
+
   it('refuses an assertion together with a client secret', async () => {
     const res = await tokenWith(await assertion(), { client_secret: 'x' });
     expect(res.json().error).toBe('invalid_request');

@@ -43,3 +43,26 @@ describe('safeFetch refusals (no connection is made)', () => {
     await expect(safeFetch(url, options)).rejects.toThrow(message);
   });
 });
+
+describe('safeFetch deadline', () => {
+  it('gives up on a server that trickles its answer, whatever the idle timeout', async () => {
+    const http = await import('node:http');
+    const server = http.createServer((_req, res) => {
+      res.writeHead(200);
+      const timer = setInterval(() => res.write('x'), 100);
+      res.on('close', () => clearInterval(timer));
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as { port: number };
+    const started = Date.now();
+    try {
+      await expect(safeFetch(`http://127.0.0.1:${port}/doc.json`, { allowLoopback: true, maxBytes: 5000, timeoutMs: 500 })).rejects.toThrow(
+        /timed out/,
+      );
+      expect(Date.now() - started).toBeLessThan(1500);
+    } finally {
+      server.closeAllConnections();
+      server.close();
+    }
+  });
+});

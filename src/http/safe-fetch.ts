@@ -122,6 +122,9 @@ export async function safeFetch(target: string, options: SafeFetchOptions): Prom
         response.on('error', fail);
       },
     );
+    // A hard deadline for the whole exchange: a server trickling bytes cannot hold a fetch open.
+    const deadline = setTimeout(() => fail(new SafeFetchError('the fetch timed out')), options.timeoutMs);
+    request.on('close', () => clearTimeout(deadline));
     request.setTimeout(options.timeoutMs, () => fail(new SafeFetchError('the fetch timed out')));
     request.on('error', fail);
   });

@@ -160,6 +160,8 @@ export class Sessions {
     if (!row) throw unauthorized('unknown session');
     if (row.revoked_at) throw unauthorized('the session was revoked');
     if (row.expires_at <= isoAt(this.clock)) throw unauthorized('the session has expired');
+    const member = await this.members.find(row.org_id, row.member_id);
+    if (member?.status !== 'active') throw unauthorized('the member is no longer active');
     return toActive(row);
   }
 

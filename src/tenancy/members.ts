@@ -11,6 +11,12 @@ import { MemberStore } from './member-store.js';
 import type { Organizations } from './organizations.js';
 import type { CreateMember, Member, UpdateMember } from './schemas.js';
 
+/** What tenancy needs from identity when a member stops being active (kept as an interface: tenancy does not import identity). */
+export interface MemberAccessRevoker {
+  revokeWithin(trx: Executor, orgId: string, memberId: string, reason: string, context: AuditContext): Promise<string[]>;
+  announce(grantIds: readonly string[]): Promise<void>;
+}
+
 /** Emails compare case-insensitively in practice; stored lower-cased so uniqueness matches that. */
 export function normalizeEmail(email: string): string {
   return email.trim().toLowerCase();
@@ -25,6 +31,8 @@ export class Members {
     private readonly organizations: Organizations,
     private readonly audit: AuditLog,
     private readonly clock: Clock,
+    /** Ends a departing member's sessions and grants (identity/member-access.ts). */
+    private readonly access?: MemberAccessRevoker,
   ) {
     this.members = new MemberStore(store.db);
   }
@@ -68,6 +76,7 @@ export class Members {
   }
 
   async update(orgRef: string, memberId: string, input: UpdateMember, context: AuditContext): Promise<Member> {
+    let revoked: string[] = [];
     const row = await this.write(async (trx) => {
       const org = await this.organizations.require(orgRef, trx);
       const current = await this.require(org.id, memberId, trx);
@@ -81,15 +90,21 @@ export class Members {
       };
       await this.members.update(trx, org.id, current.id, changes);
       await this.audit.append(trx, { kind: 'member.updated', orgId: org.id, subjectId: current.id, detail: { changed: input } }, context);
+      if (input.status !== undefined && input.status !== 'active' && this.access) {
+        revoked = await this.access.revokeWithin(trx, org.id, current.id, `member ${input.status}`, context);
+      }
       return { ...current, ...changes };
     });
+    await this.access?.announce(revoked);
     return toMember(row);
   }
 
   async remove(orgRef: string, memberId: string, context: AuditContext): Promise<void> {
+    let revoked: string[] = [];
     await this.write(async (trx) => {
       const org = await this.organizations.require(orgRef, trx);
       const current = await this.require(org.id, memberId, trx);
+      if (this.access) revoked = await this.access.revokeWithin(trx, org.id, current.id, 'member deleted', context);
       await this.members.delete(trx, org.id, current.id);
       await this.audit.append(
         trx,
@@ -97,6 +112,7 @@ export class Members {
         context,
       );
     });
+    await this.access?.announce(revoked);
   }
 
   private async require(orgId: string, memberId: string, trx?: Executor): Promise<MembersTable> {

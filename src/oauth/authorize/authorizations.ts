@@ -35,7 +35,15 @@ const PUSHED_REQUEST_TTL_SECONDS = 60;
 export const REQUEST_URI_PREFIX = 'urn:ietf:params:oauth:request_uri:';
 
 /** Where the browser goes next. */
-export type Next = { location: string };
+export type Next = {
+  location: string;
+  /**
+   * Set when the user leaves for their organization's login: a nonce the browser must keep in a
+   * cookie and bring back to /oauth2/login, so a login cannot be completed in another browser
+   * (login CSRF: an attacker's trusted token cannot sign a victim into the attacker's session).
+   */
+  browserNonce?: string;
+};
 
 /** What the consent page (or a customer's own consent UI) shows. */
 export interface ConsentPrompt {
@@ -44,6 +52,8 @@ export interface ConsentPrompt {
   client: { id: string; name: string };
   organization: { id: string; name: string };
   redirect_host: string;
+  /** Where the browser goes after the answer: an origin, or a private-use scheme (RFC 8252 §7.1). */
+  redirect_target: string;
   localhost_only: boolean;
   resource: { identifier: string; name: string };
   scopes: { name: string; description: string }[];
@@ -132,6 +142,42 @@ export class Authorizations {
     }
   }
 
+  /**
+   * Deletes abandoned requests and old codes. Codes are kept a day past expiry, so a replay soon
+   * after still finds the consumed code and revokes its grant.
+   */
+  async purgeExpired(): Promise<void> {
+    const now = this.deps.clock.now();
+    await this.deps.store.db.deleteFrom('authorization_requests').where('expires_at', '<', new Date(now).toISOString()).execute();
+    await this.deps.store.db
+      .deleteFrom('authorization_codes')
+      .where('expires_at', '<', new Date(now - 86_400_000).toISOString())
+      .execute();
+  }
+
+  /** Refuses a login return that did not start in this browser (the nonce cookie set at the authorization endpoint). */
+  async checkBrowser(requestId: string, nonce: string | undefined): Promise<void> {
+    const { request } = await this.load(requestId);
+    if (!nonce || !request.browserHash || !secretMatches(nonce, request.browserHash)) {
+      throw new AuthorizationPageError(
+        'Sign-in not started here',
+        'This sign-in did not start in this browser. Start again from the application.',
+        403,
+      );
+    }
+  }
+
+  private async bindBrowser(requestId: string, request: ValidatedAuthorization): Promise<string> {
+    const nonce = newSecret('mnd_csrf_');
+    const bound: ValidatedAuthorization = { ...request, browserHash: hashSecret(nonce) };
+    await this.deps.store.db
+      .updateTable('authorization_requests')
+      .set({ params: JSON.stringify(bound) })
+      .where('id', '=', requestId)
+      .execute();
+    return nonce;
+  }
+
   /** The organization a stored request's user must log in to: the client's, or the one the user chose. */
   async organizationOf(requestId: string): Promise<string> {
     const { request, client } = await this.load(requestId);
@@ -164,20 +210,23 @@ export class Authorizations {
     const { request, client } = await this.load(requestId);
     this.assertSessionFits(client, session);
     const csrf = newSecret('mnd_csrf_');
+    // The CSRF token is valid for this session only: a token from another user's page is refused.
     await this.deps.store.db
       .updateTable('authorization_requests')
-      .set({ csrf_hash: hashSecret(csrf) })
+      .set({ csrf_hash: hashSecret(`${session.id} ${csrf}`) })
       .where('id', '=', requestId)
       .execute();
     const resource = await this.deps.resources.findByIdentifier(request.resource);
     const org = await this.deps.organizations.require(session.orgId);
+    const redirectUrl = new URL(request.redirectUri);
     const described = new Map((resource?.scopes ?? []).map((s) => [s.name, s.description]));
     return {
       request_id: requestId,
       csrf_token: csrf,
       client: { id: client.id, name: client.name },
       organization: { id: org.id, name: org.name },
-      redirect_host: new URL(request.redirectUri).host,
+      redirect_host: redirectUrl.host || redirectUrl.protocol,
+      redirect_target: redirectUrl.protocol === 'http:' || redirectUrl.protocol === 'https:' ? redirectUrl.origin : redirectUrl.protocol,
       localhost_only: isLoopbackRedirect(request.redirectUri),
       resource: { identifier: request.resource, name: resource?.name ?? request.resource },
       scopes: request.scopes.map((name) => ({ name, description: described.get(name) ?? name })),
@@ -192,7 +241,7 @@ export class Authorizations {
     context: AuditContext,
   ): Promise<Next> {
     const row = await this.deps.store.db.selectFrom('authorization_requests').selectAll().where('id', '=', requestId).executeTakeFirst();
-    if (!row || !input.csrfToken || !row.csrf_hash || !secretMatches(input.csrfToken, row.csrf_hash)) {
+    if (!row || !input.csrfToken || !row.csrf_hash || !secretMatches(`${session.id} ${input.csrfToken}`, row.csrf_hash)) {
       throw new AuthorizationPageError(
         'Request not valid',
         'This consent form has expired or was not issued to you. Start again from the application.',
@@ -312,7 +361,9 @@ export class Authorizations {
         'This pushed authorization request is unknown, expired or was already used. Start again from the application.',
       );
     }
-    await this.deps.store.db.deleteFrom('authorization_requests').where('id', '=', id).execute();
+    const deleted = await this.deps.store.db.deleteFrom('authorization_requests').where('id', '=', id).executeTakeFirst();
+    if (Number(deleted.numDeletedRows) !== 1)
+      throw new AuthorizationPageError('Request expired', 'This pushed authorization request was already used.');
     const client = await checkClient(this.deps.clients, params);
     const { pushed: _pushed, ...request } = pushed;
     try {
@@ -337,8 +388,9 @@ export class Authorizations {
       if (request.prompt === 'none') throw new AuthorizationRedirectError('login_required', 'the user is not logged in');
       const orgId = client.orgId ?? request.orgId;
       // A client of no organization: first ask the user which organization they sign in with.
-      if (!orgId) return { location: `${this.deps.issuer}/oauth2/organization?request=${encodeURIComponent(requestId)}` };
-      return { location: await this.loginLocation(orgId, requestId) };
+      const browserNonce = await this.bindBrowser(requestId, request);
+      if (!orgId) return { location: `${this.deps.issuer}/oauth2/organization?request=${encodeURIComponent(requestId)}`, browserNonce };
+      return { location: await this.loginLocation(orgId, requestId), browserNonce };
     }
     const remembered = await this.deps.grants.findCovering(session.memberId, client.id, request.resource, request.scopes);
     if (remembered && request.prompt !== 'consent') {
@@ -377,8 +429,10 @@ export class Authorizations {
         consumed_at: null,
       })
       .execute();
-    // The request is single use: a second submit of the same consent form finds nothing.
-    await trx.deleteFrom('authorization_requests').where('id', '=', requestId).execute();
+    // The request is single use: of two concurrent submits, only the one that deletes it issues a code.
+    const deleted = await trx.deleteFrom('authorization_requests').where('id', '=', requestId).executeTakeFirst();
+    if (Number(deleted.numDeletedRows) !== 1)
+      throw new AuthorizationPageError('Request already used', 'This authorization request was already answered.');
     return { location: clientRedirect(request.redirectUri, this.deps.issuer, { code, state: request.state }) };
   }
 

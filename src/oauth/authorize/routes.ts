@@ -7,11 +7,13 @@ import { auditContextOf } from '../../http/request-context.js';
 import type { ActiveSession, Sessions } from '../../identity/sessions.js';
 import { renderConsentPage, renderErrorPage, renderOrganizationPage } from '../../ui/consent-page.js';
 import { pageSecurityHeaders } from '../../ui/html.js';
-import type { Authorizations } from './authorizations.js';
+import type { Authorizations, Next } from './authorizations.js';
 import { AuthorizationPageError } from './errors.js';
 
 export const AUTHORIZATION_PATH = '/oauth2/authorize';
 export const SESSION_COOKIE = 'mandate_session';
+/** Binds a login round trip to the browser that started it (see Next.browserNonce). */
+export const LOGIN_COOKIE = 'mandate_login';
 
 export interface AuthorizeRouteOptions {
   authorizations: Authorizations;
@@ -42,7 +44,15 @@ export async function authorizeRoutes(app: FastifyInstance, options: AuthorizeRo
     const token = request.cookies[SESSION_COOKIE];
     return token ? sessions.authenticate(token).catch(() => undefined) : undefined;
   };
-  const redirect = (reply: FastifyReply, location: string) => reply.code(303).header('cache-control', 'no-store').redirect(location, 303);
+  /** Sends the browser on; when it leaves to log in, first gives it the nonce it must bring back. */
+  const redirect = (reply: FastifyReply, next: Next) => {
+    if (next.browserNonce) {
+      // SameSite=None: the organization's login app returns with a cross-site POST, on which a
+      // Lax cookie would not be sent. Secure is required with None (browsers accept it on localhost).
+      reply.setCookie(LOGIN_COOKIE, next.browserNonce, { path: '/oauth2', httpOnly: true, secure: true, sameSite: 'none', maxAge: 600 });
+    }
+    return reply.code(303).header('cache-control', 'no-store').redirect(next.location, 303);
+  };
 
   // Pages, not JSON: a person reads these errors.
   app.setErrorHandler((error, request, reply) => {
@@ -53,7 +63,7 @@ export async function authorizeRoutes(app: FastifyInstance, options: AuthorizeRo
   });
 
   app.get(AUTHORIZATION_PATH, { config, schema: { tags, summary: 'Authorization endpoint (OAuth 2.1 §4.1.1)' } }, async (request, reply) =>
-    redirect(reply, (await authorizations.start(request.query, await sessionOf(request))).location),
+    redirect(reply, await authorizations.start(request.query, await sessionOf(request))),
   );
 
   app.get(
@@ -74,7 +84,7 @@ export async function authorizeRoutes(app: FastifyInstance, options: AuthorizeRo
       const requestId = field(request.body, 'request');
       const organization = field(request.body, 'organization')?.trim().toLowerCase();
       if (!requestId || !organization) throw new AuthorizationPageError('Invalid request', 'Name your organization.');
-      return redirect(reply, (await authorizations.chooseOrganization(requestId, organization)).location);
+      return redirect(reply, await authorizations.chooseOrganization(requestId, organization));
     },
   );
 
@@ -87,8 +97,10 @@ export async function authorizeRoutes(app: FastifyInstance, options: AuthorizeRo
       const token = field(request.body, 'token');
       if (!requestId || !token)
         throw new AuthorizationPageError('Sign-in incomplete', 'The login page did not return a request and a token.');
+      await authorizations.checkBrowser(requestId, request.cookies[LOGIN_COOKIE]);
       const orgId = await authorizations.organizationOf(requestId);
       const issued = await sessions.attest(orgId, token, auditContextOf(request));
+      reply.clearCookie(LOGIN_COOKIE, { path: '/oauth2', secure: true, sameSite: 'none' });
       reply.setCookie(SESSION_COOKIE, issued.session_token, {
         path: '/',
         httpOnly: true,
@@ -97,7 +109,7 @@ export async function authorizeRoutes(app: FastifyInstance, options: AuthorizeRo
         expires: new Date(issued.expires_at),
       });
       const session = await sessions.authenticate(issued.session_token);
-      return redirect(reply, (await authorizations.resume(requestId, session)).location);
+      return redirect(reply, await authorizations.resume(requestId, session));
     },
   );
 
@@ -107,10 +119,7 @@ export async function authorizeRoutes(app: FastifyInstance, options: AuthorizeRo
     if (!requestId) throw new AuthorizationPageError('Invalid request', 'No authorization request was named.');
     if (!session) throw new AuthorizationPageError('Signed out', 'Your session has ended. Start again from the application.', 401);
     const prompt = await authorizations.consentPrompt(requestId, session);
-    return sendPage(reply, 200, renderConsentPage(prompt), [
-      new URL(`https://${prompt.redirect_host}`).origin,
-      `http://${prompt.redirect_host}`,
-    ]);
+    return sendPage(reply, 200, renderConsentPage(prompt), [prompt.redirect_target]);
   });
 
   app.post('/oauth2/consent', { config, schema: { tags, summary: 'Consent decision' } }, async (request, reply) => {
@@ -126,6 +135,6 @@ export async function authorizeRoutes(app: FastifyInstance, options: AuthorizeRo
       { csrfToken: field(request.body, 'csrf_token'), allow: decision === 'allow' },
       auditContextOf(request),
     );
-    return redirect(reply, next.location);
+    return redirect(reply, next);
   });
 }

@@ -21,6 +21,8 @@ export interface ValidatedAuthorization {
   prompt: Prompt | undefined;
   /** The organization the user chose, for clients that belong to none (dynamic registration). */
   orgId?: string;
+  /** SHA-256 of the login nonce cookie of the browser that started this request. */
+  browserHash?: string;
 }
 
 /** Where errors go once the redirect URI is trusted. */
@@ -54,6 +56,10 @@ export function checkRedirectUri(client: RegisteredClient, params: Params): Trus
       'Unregistered redirect URI',
       'The address this application asked to return to is not registered for it.',
     );
+  }
+  // state is echoed back verbatim; a bound keeps stored requests small.
+  if (params.state !== undefined && params.state.length > 1024) {
+    throw new AuthorizationPageError('Invalid request', 'The state parameter is too long (at most 1024 characters).');
   }
   return { redirectUri, state: params.state };
 }

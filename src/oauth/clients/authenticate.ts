@@ -79,7 +79,12 @@ export function presentedCredentials(authorization: string | undefined, body: Re
     if (body.client_assertion_type !== JWT_BEARER || !body.client_assertion)
       throw new InvalidRequest(`client_assertion_type must be ${JWT_BEARER}`);
     // RFC 7523 §3: the client is the assertion's subject; a client_id parameter, if sent, must agree.
-    const sub = decodeJwt(body.client_assertion).sub;
+    let sub: unknown;
+    try {
+      sub = decodeJwt(body.client_assertion).sub;
+    } catch {
+      throw new InvalidClient('client_assertion is not a JWT');
+    }
     if (typeof sub !== 'string' || (body.client_id !== undefined && body.client_id !== sub))
       throw new InvalidClient('client assertion does not name the client');
     return { clientId: sub, method: 'private_key_jwt', assertion: body.client_assertion };

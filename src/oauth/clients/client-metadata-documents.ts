@@ -10,6 +10,8 @@ const TIMEOUT_MS = 5000;
 const DEFAULT_CACHE_SECONDS = 300;
 const MIN_CACHE_SECONDS = 60;
 const MAX_CACHE_SECONDS = 86_400;
+const FAILURE_CACHE_SECONDS = 30;
+const MAX_CACHED_DOCUMENTS = 10_000;
 
 /** Why a client ID metadata document was not accepted; the description is safe to show. */
 export class ClientMetadataError extends Error {
@@ -92,7 +94,9 @@ export function cacheSeconds(cacheControl: string | undefined): number {
  * limits, no redirects) and cached as the document's Cache-Control says.
  */
 export class ClientMetadataDocuments {
-  private readonly cache = new Map<string, { client: RegisteredClient; until: number }>();
+  private readonly cache = new Map<string, { client?: RegisteredClient; error?: ClientMetadataError; until: number }>();
+  /** Fetches under way, so a burst of requests for one URL fetches it once. */
+  private readonly inflight = new Map<string, Promise<RegisteredClient>>();
 
   constructor(
     private readonly clock: Clock,
@@ -105,7 +109,36 @@ export class ClientMetadataDocuments {
 
   async resolve(clientId: string): Promise<RegisteredClient> {
     const hit = this.cache.get(clientId);
-    if (hit && hit.until > this.clock.now()) return hit.client;
+    if (hit && hit.until > this.clock.now()) {
+      if (hit.client) return hit.client;
+      throw hit.error;
+    }
+    let pending = this.inflight.get(clientId);
+    if (!pending) {
+      pending = this.fetchDocument(clientId).finally(() => this.inflight.delete(clientId));
+      this.inflight.set(clientId, pending);
+    }
+    return pending;
+  }
+
+  private remember(clientId: string, entry: { client?: RegisteredClient; error?: ClientMetadataError }, seconds: number): void {
+    // Bounded: random URLs cannot grow the cache without limit.
+    if (this.cache.size >= MAX_CACHED_DOCUMENTS) this.cache.clear();
+    this.cache.set(clientId, { ...entry, until: this.clock.now() + seconds * 1000 });
+  }
+
+  private async fetchDocument(clientId: string): Promise<RegisteredClient> {
+    try {
+      const client = await this.fetchAndCheck(clientId);
+      return client;
+    } catch (error) {
+      // A failure is remembered briefly, so a bad URL cannot be used to make us fetch in a loop.
+      if (error instanceof ClientMetadataError) this.remember(clientId, { error }, FAILURE_CACHE_SECONDS);
+      throw error;
+    }
+  }
+
+  private async fetchAndCheck(clientId: string): Promise<RegisteredClient> {
     let response: Awaited<ReturnType<typeof safeFetch>>;
     try {
       response = await safeFetch(clientId, { allowLoopback: this.options.allowLoopback, maxBytes: MAX_BYTES, timeoutMs: TIMEOUT_MS });
@@ -119,7 +152,7 @@ export class ClientMetadataDocuments {
     if (response.status !== 200) throw new ClientMetadataError(`the client metadata document answered HTTP ${response.status}`);
     const client = clientFromDocument(clientId, response.body);
     const header = response.headers['cache-control'];
-    this.cache.set(clientId, { client, until: this.clock.now() + cacheSeconds(Array.isArray(header) ? header.join(',') : header) * 1000 });
+    this.remember(clientId, { client }, cacheSeconds(Array.isArray(header) ? header.join(',') : header));
     return client;
   }
 }

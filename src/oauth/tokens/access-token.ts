@@ -69,5 +69,4 @@ export class AccessTokens {
     }
     return claims;
   }
-
 }
