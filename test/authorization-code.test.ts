@@ -141,6 +141,23 @@ describe.each(dialects)('authorization code flow on %s', (dialect) => {
     expect(location.searchParams.get('mandate_request')).toMatch(/^azr_/);
   });
 
+  it('prompt=login sends a signed-in user back to the organization login', async () => {
+    const res = await authorize({ ...valid(), prompt: 'login' });
+    const location = new URL(String(res.headers.location));
+    expect(`${location.origin}${location.pathname}`).toBe(loginApp.loginUrl);
+  });
+
+  it('lets an unused refresh token lapse after its sliding lifetime', async () => {
+    const tokens = (await exchange(await obtainCode(node, fx))).json();
+    clock.advance(14 * 86_400 + 1);
+    try {
+      const res = await token({ grant_type: 'refresh_token', refresh_token: tokens.refresh_token, client_id: fx.publicClient });
+      expect(res.json()).toMatchObject({ error: 'invalid_grant', error_description: expect.stringContaining('expired') });
+    } finally {
+      clock.advance(-(14 * 86_400 + 1));
+    }
+  });
+
   const codeRefusals: {
     name: string;
     tamper: (c: { code: string; verifier: string; redirectUri: string }) => ReturnType<typeof exchange>;

@@ -166,4 +166,52 @@ describe.each(dialects)('sessions from trusted tokens on %s', (dialect) => {
       headers: adminHeaders,
     });
   });
+
+  it('verifies trusted tokens against a PEM public key as well as a JWKS URL', async () => {
+    const { generateKeyPair, exportSPKI } = await import('jose');
+    const keys = await generateKeyPair('RS256', { extractable: true });
+    await node.app.inject({
+      method: 'POST',
+      url: '/v1/organizations',
+      payload: { slug: 'pemcorp', name: 'PEM Corp' },
+      headers: adminHeaders,
+    });
+    const profile = await node.app.inject({
+      method: 'POST',
+      url: '/v1/organizations/pemcorp/trusted-token-profiles',
+      payload: {
+        name: 'PEM app',
+        issuer: 'https://pem.example',
+        audience: 'mandate',
+        public_key_pem: await exportSPKI(keys.publicKey),
+        jit_provisioning: true,
+      },
+      headers: adminHeaders,
+    });
+    expect(profile.statusCode).toBe(201);
+    const sign = (key: Parameters<SignJWT['sign']>[0]) =>
+      new SignJWT({ email: 'pat@pem.example' })
+        .setProtectedHeader({ alg: 'RS256' })
+        .setIssuer('https://pem.example')
+        .setAudience('mandate')
+        .setSubject('p-1')
+        .setIssuedAt()
+        .setExpirationTime('5m')
+        .sign(key);
+    expect((await attest(await sign(keys.privateKey), 'pemcorp')).statusCode).toBe(201);
+    const other = await generateKeyPair('RS256');
+    expect((await attest(await sign(other.privateKey), 'pemcorp')).statusCode).toBe(401);
+    const badPem = await node.app.inject({
+      method: 'POST',
+      url: '/v1/organizations/pemcorp/trusted-token-profiles',
+      payload: {
+        name: 'Broken',
+        issuer: 'https://x.example',
+        audience: 'mandate',
+        public_key_pem: '-----BEGIN PUBLIC KEY-----\nnot a key\n-----END PUBLIC KEY-----',
+      },
+      headers: adminHeaders,
+    });
+    expect(badPem.statusCode).toBe(400);
+  });
 });
