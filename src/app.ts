@@ -3,6 +3,7 @@ import swagger from '@fastify/swagger';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type RawServerDefault } from 'fastify';
 import type { Logger } from 'pino';
+import { agentRoutes } from './agents/routes.js';
 import { auditRoutes } from './audit/routes.js';
 import type { Clock } from './clock.js';
 import type { Config } from './config.js';
@@ -62,11 +63,13 @@ export async function buildApp(options: AppOptions): Promise<Mandate> {
   await keyRing.ensureKeys();
   await services.revokedAccessTokens.load();
   await services.grants.load();
+  await services.killSwitch.load();
   const onReloadError = (error: unknown) => logger.error({ err: error }, 'cache reload failed');
   const unfollow = keyRing.follow(bus, config.reconcileIntervalSeconds, onReloadError);
   const reconcile = setInterval(() => {
     services.revokedAccessTokens.load().catch(onReloadError);
     services.grants.load().catch(onReloadError);
+    services.killSwitch.load().catch(onReloadError);
     services.authorizations.purgeExpired().catch(onReloadError);
   }, config.reconcileIntervalSeconds * 1000);
   reconcile.unref();
@@ -138,6 +141,7 @@ export async function buildApp(options: AppOptions): Promise<Mandate> {
     revoked: services.revokedAccessTokens,
     grants: services.grants,
     authorizations: services.authorizations,
+    killSwitch: services.killSwitch,
     rateLimit: rateLimitPerIp,
   });
   await app.register(authorizeRoutes, {
@@ -164,6 +168,7 @@ export async function buildApp(options: AppOptions): Promise<Mandate> {
       await v1.register(auditRoutes, { events: auditEvents, organizations });
       await v1.register(resourceRoutes, { resources });
       await v1.register(clientRoutes, { clients });
+      await v1.register(agentRoutes, { agents: services.agents });
       await v1.register(identityAdminRoutes, { trustedTokens: services.trustedTokens, grants: services.grants, organizations });
     },
     { prefix: '/v1' },

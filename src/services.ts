@@ -1,4 +1,6 @@
 import { AdminKeys } from './admin-keys/admin-keys.js';
+import { Agents } from './agents/agents.js';
+import { KillSwitch } from './agents/kill-switch.js';
 import { AuditLog } from './audit/audit-log.js';
 import { AuditBatcher } from './audit/batcher.js';
 import { AuditEvents } from './audit/store.js';
@@ -44,6 +46,8 @@ export interface Services {
   refreshTokens: RefreshTokens;
   authorizations: Authorizations;
   registration: ClientRegistration;
+  agents: Agents;
+  killSwitch: KillSwitch;
 }
 
 export interface ServiceDeps {
@@ -83,7 +87,10 @@ export function createServices({ config, store, clock, envelope, bus }: ServiceD
   );
   const trustedTokens = new TrustedTokens(store, organizations, audit, clock);
   const grants = new Grants(store, audit, clock, bus);
+  const agents = new Agents(store, organizations, grants, audit, clock, bus);
   return {
+    agents,
+    killSwitch: new KillSwitch(store.db, bus),
     audit,
     auditEvents: new AuditEvents(store.db),
     keyRing,
@@ -91,7 +98,7 @@ export function createServices({ config, store, clock, envelope, bus }: ServiceD
     organizations,
     members: new Members(store, organizations, audit, clock, new MemberAccess(grants, clock)),
     resources,
-    clients: new Clients(store, organizations, resources, audit, clock, bus),
+    clients: new Clients(store, organizations, resources, audit, clock, bus, agents),
     clientAuth,
     accessTokens: new AccessTokens(keyRing, config.issuer, clock),
     revokedAccessTokens: new RevokedAccessTokens(store, audit, clock, bus),

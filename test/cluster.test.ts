@@ -137,4 +137,61 @@ describe.runIf(pgAvailable)('two nodes on one PostgreSQL', () => {
       await loginApp.close();
     }
   });
+
+  it('an agent suspended on node A is refused on node B within 1 s', async () => {
+    const h = adminHeaders;
+    const ownerRes = await a.app.inject({
+      method: 'POST',
+      url: '/v1/organizations',
+      payload: { slug: 'killcorp', name: 'Kill Corp' },
+      headers: h,
+    });
+    expect(ownerRes.statusCode).toBe(201);
+    const owner = (
+      await a.app.inject({ method: 'POST', url: '/v1/organizations/killcorp/members', payload: { email: 'o@kill.test' }, headers: h })
+    ).json();
+    const agent = (
+      await a.app.inject({
+        method: 'POST',
+        url: '/v1/organizations/killcorp/agents',
+        payload: { name: 'Runaway', purpose: 'test', owner_member_id: owner.id, environment: 'prod' },
+        headers: h,
+      })
+    ).json();
+    const client = (
+      await a.app.inject({
+        method: 'POST',
+        url: '/v1/organizations/killcorp/clients',
+        payload: {
+          client_name: 'r',
+          client_type: 'confidential',
+          grant_types: ['client_credentials'],
+          scope: 'calendar.read',
+          resources: [MCP],
+          agent_id: agent.id,
+        },
+        headers: h,
+      })
+    ).json();
+    const auth = basic(client.client_id, client.client_secret);
+    const post = (node: MandateNode, url: string, body: Record<string, string>) =>
+      node.app.inject({
+        method: 'POST',
+        url,
+        payload: form(body),
+        headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: auth },
+      });
+    const issued = (await post(b, '/oauth2/token', { grant_type: 'client_credentials', resource: MCP })).json().access_token;
+    expect((await post(b, '/oauth2/introspect', { token: issued })).json().active).toBe(true);
+    await a.app.inject({
+      method: 'POST',
+      url: `/v1/organizations/killcorp/agents/${agent.id}/suspend`,
+      payload: { reason: 'kill switch drill' },
+      headers: h,
+    });
+    expect(await within(1000, async () => (await post(b, '/oauth2/introspect', { token: issued })).json().active === false)).toBeLessThan(
+      1000,
+    );
+    expect((await post(b, '/oauth2/token', { grant_type: 'client_credentials', resource: MCP })).json().error).toBe('unauthorized_client');
+  });
 });

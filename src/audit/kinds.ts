@@ -30,6 +30,11 @@ export const AUDIT_KINDS = [
   'consent.granted',
   'consent.denied',
   'grant.revoked',
+  'agent.created',
+  'agent.updated',
+  'agent.suspended',
+  'agent.resumed',
+  'agent.decommissioned',
 ] as const;
 
 export type AuditKind = (typeof AUDIT_KINDS)[number];

@@ -13,6 +13,8 @@ export interface ClusterEvents {
   'access_token.revoked': { jti: string; exp: number };
   /** A grant (consent) was revoked: every token derived from it is dead. */
   'grant.revoked': { id: string };
+  /** An agent was suspended, resumed or decommissioned: the kill switch must act everywhere. */
+  'agent.status_changed': { id: string; status: 'active' | 'suspended' | 'decommissioned' };
   /** The bus lost and regained its connection: events may have been missed, reload everything. */
   'bus.resynced': Record<string, never>;
 }

@@ -23,6 +23,27 @@ export interface Database {
   authorization_codes: AuthorizationCodesTable;
   refresh_tokens: RefreshTokensTable;
   used_client_assertions: UsedClientAssertionsTable;
+  agents: AgentsTable;
+}
+
+export interface AgentsTable {
+  id: string;
+  org_id: string;
+  name: string;
+  purpose: string;
+  /** The accountable member; required. */
+  owner_member_id: string;
+  technical_owner: string | null;
+  environment: 'dev' | 'staging' | 'prod';
+  version: string | null;
+  /** active → suspended (kill switch) ↔ active; any → decommissioned, irreversibly. */
+  status: 'active' | 'suspended' | 'decommissioned';
+  status_reason: string | null;
+  max_data_classification: 'public' | 'internal' | 'confidential' | 'regulated';
+  /** JSON array of tool names. */
+  allowed_tools: string;
+  created_at: string;
+  updated_at: string;
 }
 
 export interface UsedClientAssertionsTable {

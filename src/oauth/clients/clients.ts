@@ -26,6 +26,8 @@ export class Clients {
     private readonly audit: AuditLog,
     private readonly clock: Clock,
     private readonly bus: EventBus,
+    /** Checks that an agent a client is bound to belongs to the organization and is not decommissioned. */
+    private readonly agents?: { requireInOrg(orgId: string, agentId: string): Promise<{ status: string }> },
   ) {
     this.clients = new ClientStore(store.db);
   }
@@ -40,11 +42,16 @@ export class Clients {
     const at = isoAt(this.clock);
     const org = await this.organizations.require(orgRef);
     const scope = await this.checkScopeAndResources(org.id, input.scope, input.resources);
+    if (input.agent_id) {
+      const agent = await this.agents?.requireInOrg(org.id, input.agent_id).catch(() => undefined);
+      if (!agent) throw new InvalidRequestError('agent_id must name an agent of this organization');
+      if (agent.status === 'decommissioned') throw new InvalidRequestError('the agent is decommissioned');
+    }
     const row = await inTransaction(this.store, async (trx) => {
       const client: ClientsTable = {
         id: newId('cli', this.clock.now()),
         org_id: org.id,
-        agent_id: null,
+        agent_id: input.agent_id ?? null,
         name: input.client_name,
         type: input.client_type,
         token_endpoint_auth_method: method,

@@ -52,6 +52,9 @@ export const CreateClient = Type.Object(
     require_pushed_authorization_requests: Type.Optional(
       Type.Boolean({ description: 'RFC 9126 §6: refuse requests that were not pushed.' }),
     ),
+    agent_id: Type.Optional(
+      Type.String({ pattern: '^agt_[0-9a-z]{26}$', description: 'The agent this client is a credential of; its tokens carry agent_id.' }),
+    ),
   },
   { additionalProperties: false },
 );

@@ -1,12 +1,13 @@
 import formbody from '@fastify/formbody';
 import type { FastifyInstance, FastifyReply } from 'fastify';
+import type { KillSwitch } from '../../agents/kill-switch.js';
 import type { RateLimit } from '../../http/rate-limit.js';
 import { auditContextOf } from '../../http/request-context.js';
 import type { Store } from '../../store/store.js';
 import type { Authorizations } from '../authorize/authorizations.js';
 import type { ClientAuthenticator, RegisteredClient } from '../clients/authenticate.js';
 import type { Grants } from '../consent/grants.js';
-import { InvalidClient, InvalidRequest, UnsupportedGrantType } from '../errors.js';
+import { InvalidClient, InvalidRequest, UnauthorizedClient, UnsupportedGrantType } from '../errors.js';
 import { readFormParams } from '../form-params.js';
 import type { GrantRegistry } from '../grants/registry.js';
 import type { AccessTokenClaims, AccessTokens } from './access-token.js';
@@ -27,6 +28,7 @@ export interface TokenRouteOptions {
   revoked: RevokedAccessTokens;
   grants: Grants;
   authorizations: Authorizations;
+  killSwitch: KillSwitch;
   rateLimit: RateLimit;
 }
 
@@ -67,6 +69,8 @@ export async function tokenRoutes(app: FastifyInstance, options: TokenRouteOptio
     const { params, resources } = readFormParams(request.body);
     if (!params.grant_type) throw new InvalidRequest('grant_type is required');
     const client = await clientAuth.authenticate(request.headers.authorization, params);
+    // The kill switch: a suspended or decommissioned agent gets no token of any grant type.
+    if (options.killSwitch.isStopped(client.agentId)) throw new UnauthorizedClient('the agent is suspended');
     const handler = grantTypes.get(params.grant_type);
     if (!handler) throw new UnsupportedGrantType(params.grant_type);
     const response = await handler.handle({ client, params, resources, audit: auditContextOf(request) });
@@ -91,6 +95,7 @@ export async function tokenRoutes(app: FastifyInstance, options: TokenRouteOptio
     if (!claims || revoked.has(claims.jti) || !mayIntrospect(caller, claims)) return { active: false };
     // Revoking a grant kills every access token derived from it (DESIGN.md §1).
     if (claims.auth_event_id && grants.isRevoked(claims.auth_event_id)) return { active: false };
+    if (options.killSwitch.isStopped(claims.agent_id)) return { active: false };
     // A disabled or deleted client takes its tokens down with it.
     const issuedTo = await clientAuth.lookup(claims.client_id);
     if (!issuedTo?.active) return { active: false };

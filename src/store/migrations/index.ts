@@ -4,6 +4,7 @@ import * as oauthClients from './0002-oauth-clients.js';
 import * as authorizationCode from './0003-authorization-code.js';
 import * as clientRegistration from './0004-client-registration.js';
 import * as assertionsAndPar from './0005-client-assertions-and-par.js';
+import * as agents from './0006-agents.js';
 
 /** Every migration, in order. One set for SQLite and PostgreSQL; names never change once released. */
 export const migrations: Record<string, Migration> = {
@@ -12,4 +13,5 @@ export const migrations: Record<string, Migration> = {
   '0003-authorization-code': authorizationCode,
   '0004-client-registration': clientRegistration,
   '0005-client-assertions-and-par': assertionsAndPar,
+  '0006-agents': agents,
 };

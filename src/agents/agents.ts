@@ -1,0 +1,182 @@
+import type { AuditContext, AuditLog } from '../audit/audit-log.js';
+import { type Clock, isoAt } from '../clock.js';
+import { newId } from '../crypto/ids.js';
+import type { EventBus } from '../events/bus.js';
+import { ApiError, ConflictError, InvalidRequestError, NotFoundError } from '../http/errors.js';
+import { decodeCursor, type Page, toPage } from '../http/pagination.js';
+import type { Grants } from '../oauth/consent/grants.js';
+import type { AgentsTable } from '../store/schema.js';
+import type { Store } from '../store/store.js';
+import { type Executor, inTransaction } from '../store/transaction.js';
+import { MemberStore } from '../tenancy/member-store.js';
+import type { Organizations } from '../tenancy/organizations.js';
+import type { Agent, CreateAgent, StatusChange, UpdateAgent } from './schemas.js';
+
+/**
+ * Agents as first-class non-human identities of an organization: an accountable owner, an
+ * environment, a lifecycle. Suspension is the kill switch: every node refuses the agent's
+ * tokens within a second (agents/kill-switch.ts); decommissioning is final.
+ */
+export class Agents {
+  private readonly members: MemberStore;
+
+  constructor(
+    private readonly store: Store,
+    private readonly organizations: Organizations,
+    private readonly grants: Grants,
+    private readonly audit: AuditLog,
+    private readonly clock: Clock,
+    private readonly bus: EventBus,
+  ) {
+    this.members = new MemberStore(store.db);
+  }
+
+  async create(orgRef: string, input: CreateAgent, context: AuditContext): Promise<Agent> {
+    const org = await this.organizations.require(orgRef);
+    await this.requireActiveOwner(org.id, input.owner_member_id);
+    const at = isoAt(this.clock);
+    const row: AgentsTable = {
+      id: newId('agt', this.clock.now()),
+      org_id: org.id,
+      name: input.name,
+      purpose: input.purpose,
+      owner_member_id: input.owner_member_id,
+      technical_owner: input.technical_owner ?? null,
+      environment: input.environment,
+      version: input.version ?? null,
+      status: 'active',
+      status_reason: null,
+      max_data_classification: input.max_data_classification ?? 'internal',
+      allowed_tools: JSON.stringify(input.allowed_tools ?? []),
+      created_at: at,
+      updated_at: at,
+    };
+    await inTransaction(this.store, async (trx) => {
+      await trx.insertInto('agents').values(row).execute();
+      await this.audit.append(
+        trx,
+        {
+          kind: 'agent.created',
+          orgId: org.id,
+          agentId: row.id,
+          detail: { name: row.name, owner: row.owner_member_id, environment: row.environment },
+        },
+        context,
+      );
+    });
+    return toAgent(row);
+  }
+
+  async get(orgRef: string, agentId: string): Promise<Agent> {
+    const org = await this.organizations.require(orgRef);
+    return toAgent(await this.require(org.id, agentId));
+  }
+
+  /** The agent row if it belongs to the organization (clients bind to agents through this). */
+  async requireInOrg(orgId: string, agentId: string, trx?: Executor): Promise<AgentsTable> {
+    return this.require(orgId, agentId, trx);
+  }
+
+  async list(
+    orgRef: string,
+    options: { cursor?: string | undefined; limit: number; status?: AgentsTable['status'] | undefined },
+  ): Promise<Page<Agent>> {
+    const org = await this.organizations.require(orgRef);
+    let query = this.store.db.selectFrom('agents').selectAll().where('org_id', '=', org.id);
+    if (options.status) query = query.where('status', '=', options.status);
+    const after = decodeCursor(options.cursor);
+    if (after) query = query.where('id', '>', after);
+    const page = toPage(
+      await query
+        .orderBy('id')
+        .limit(options.limit + 1)
+        .execute(),
+      options.limit,
+    );
+    return { ...page, data: page.data.map(toAgent) };
+  }
+
+  async update(orgRef: string, agentId: string, input: UpdateAgent, context: AuditContext): Promise<Agent> {
+    const org = await this.organizations.require(orgRef);
+    if (input.owner_member_id) await this.requireActiveOwner(org.id, input.owner_member_id);
+    const row = await inTransaction(this.store, async (trx) => {
+      const current = await this.require(org.id, agentId, trx);
+      if (current.status === 'decommissioned') throw new ConflictError('a decommissioned agent cannot change');
+      const { allowed_tools: tools, ...rest } = input;
+      const changes = { ...rest, ...(tools !== undefined && { allowed_tools: JSON.stringify(tools) }), updated_at: isoAt(this.clock) };
+      await trx.updateTable('agents').set(changes).where('id', '=', current.id).execute();
+      await this.audit.append(trx, { kind: 'agent.updated', orgId: org.id, agentId: current.id, detail: { changed: input } }, context);
+      return { ...current, ...changes };
+    });
+    return toAgent(row);
+  }
+
+  /** The kill switch: every token of the agent is refused on every node until it is resumed. */
+  async suspend(orgRef: string, agentId: string, input: StatusChange, context: AuditContext): Promise<Agent> {
+    return this.transition(orgRef, agentId, 'suspended', input.reason, context);
+  }
+
+  async resume(orgRef: string, agentId: string, input: StatusChange, context: AuditContext): Promise<Agent> {
+    return this.transition(orgRef, agentId, 'active', input.reason, context);
+  }
+
+  /** Final: credentials disabled, grants revoked, the audit trail kept. */
+  async decommission(orgRef: string, agentId: string, input: StatusChange, context: AuditContext): Promise<Agent> {
+    return this.transition(orgRef, agentId, 'decommissioned', input.reason, context);
+  }
+
+  private async transition(
+    orgRef: string,
+    agentId: string,
+    status: AgentsTable['status'],
+    reason: string,
+    context: AuditContext,
+  ): Promise<Agent> {
+    const org = await this.organizations.require(orgRef);
+    let revoked: string[] = [];
+    const row = await inTransaction(this.store, async (trx) => {
+      const current = await this.require(org.id, agentId, trx);
+      if (current.status === 'decommissioned') throw new ConflictError('the agent is decommissioned; that is final');
+      if (current.status === status) throw new ConflictError(`the agent is already ${status}`);
+      const changes = { status, status_reason: reason, updated_at: isoAt(this.clock) };
+      await trx.updateTable('agents').set(changes).where('id', '=', current.id).execute();
+      if (status === 'decommissioned') {
+        await trx
+          .updateTable('clients')
+          .set({ status: 'disabled', updated_at: isoAt(this.clock) })
+          .where('agent_id', '=', current.id)
+          .execute();
+        const live = await trx
+          .selectFrom('grants')
+          .selectAll()
+          .where('agent_id', '=', current.id)
+          .where('revoked_at', 'is', null)
+          .execute();
+        for (const grant of live) await this.grants.revokeWithin(trx, grant, 'agent decommissioned', context);
+        revoked = live.map((g) => g.id);
+      }
+      const kind = status === 'active' ? 'agent.resumed' : status === 'suspended' ? 'agent.suspended' : 'agent.decommissioned';
+      await this.audit.append(trx, { kind, orgId: org.id, agentId: current.id, detail: { reason } }, context);
+      return { ...current, ...changes };
+    });
+    await this.bus.publish('agent.status_changed', { id: row.id, status });
+    for (const id of revoked) await this.grants.announce(id);
+    return toAgent(row);
+  }
+
+  private async requireActiveOwner(orgId: string, memberId: string): Promise<void> {
+    const owner = await this.members.find(orgId, memberId);
+    if (!owner) throw new InvalidRequestError('owner_member_id must be a member of this organization');
+    if (owner.status !== 'active') throw new ApiError('invalid_request', `the owner is ${owner.status}`);
+  }
+
+  private async require(orgId: string, agentId: string, trx: Executor = this.store.db): Promise<AgentsTable> {
+    const row = await trx.selectFrom('agents').selectAll().where('org_id', '=', orgId).where('id', '=', agentId).executeTakeFirst();
+    if (!row) throw new NotFoundError('agent');
+    return row;
+  }
+}
+
+export function toAgent(row: AgentsTable): Agent {
+  return { ...row, allowed_tools: JSON.parse(row.allowed_tools) as string[] };
+}
