@@ -5,6 +5,7 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance, type RawServerDe
 import type { Logger } from 'pino';
 import { agentRoutes } from './agents/routes.js';
 import { auditRoutes } from './audit/routes.js';
+import { authzRoutes } from './authz/routes.js';
 import type { Clock } from './clock.js';
 import type { Config } from './config.js';
 import type { Envelope } from './crypto/envelope.js';
@@ -169,6 +170,7 @@ export async function buildApp(options: AppOptions): Promise<Mandate> {
       await v1.register(resourceRoutes, { resources });
       await v1.register(clientRoutes, { clients });
       await v1.register(agentRoutes, { agents: services.agents });
+      await v1.register(authzRoutes, { roles: services.roles, decisions: services.decisions });
       await v1.register(identityAdminRoutes, { trustedTokens: services.trustedTokens, grants: services.grants, organizations });
     },
     { prefix: '/v1' },

@@ -4,6 +4,8 @@ import { KillSwitch } from './agents/kill-switch.js';
 import { AuditLog } from './audit/audit-log.js';
 import { AuditBatcher } from './audit/batcher.js';
 import { AuditEvents } from './audit/store.js';
+import { Decisions } from './authz/decisions.js';
+import { Roles } from './authz/roles.js';
 import type { Clock } from './clock.js';
 import type { Config } from './config.js';
 import type { Envelope } from './crypto/envelope.js';
@@ -48,6 +50,8 @@ export interface Services {
   registration: ClientRegistration;
   agents: Agents;
   killSwitch: KillSwitch;
+  roles: Roles;
+  decisions: Decisions;
 }
 
 export interface ServiceDeps {
@@ -88,9 +92,16 @@ export function createServices({ config, store, clock, envelope, bus }: ServiceD
   const trustedTokens = new TrustedTokens(store, organizations, audit, clock);
   const grants = new Grants(store, audit, clock, bus);
   const agents = new Agents(store, organizations, grants, audit, clock, bus);
+  const killSwitch = new KillSwitch(store.db, bus);
+  const accessTokens = new AccessTokens(keyRing, config.issuer, clock);
+  const revokedAccessTokens = new RevokedAccessTokens(store, audit, clock, bus);
+  const auditBatcher = new AuditBatcher(store, audit);
+  const roles = new Roles(store, organizations, audit, clock, bus, cacheTtlMs);
   return {
     agents,
-    killSwitch: new KillSwitch(store.db, bus),
+    killSwitch,
+    roles,
+    decisions: new Decisions({ roles, organizations, accessTokens, revoked: revokedAccessTokens, grants, killSwitch, auditBatcher }),
     audit,
     auditEvents: new AuditEvents(store.db),
     keyRing,
@@ -100,9 +111,9 @@ export function createServices({ config, store, clock, envelope, bus }: ServiceD
     resources,
     clients: new Clients(store, organizations, resources, audit, clock, bus, agents),
     clientAuth,
-    accessTokens: new AccessTokens(keyRing, config.issuer, clock),
-    revokedAccessTokens: new RevokedAccessTokens(store, audit, clock, bus),
-    auditBatcher: new AuditBatcher(store, audit),
+    accessTokens,
+    revokedAccessTokens,
+    auditBatcher,
     trustedTokens,
     sessions: new Sessions(store, organizations, trustedTokens, audit, keyRing, config.issuer, clock),
     grants,

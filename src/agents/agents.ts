@@ -134,6 +134,7 @@ export class Agents {
   ): Promise<Agent> {
     const org = await this.organizations.require(orgRef);
     let revoked: string[] = [];
+    let disabledClients: string[] = [];
     const row = await inTransaction(this.store, async (trx) => {
       const current = await this.require(org.id, agentId, trx);
       if (current.status === 'decommissioned') throw new ConflictError('the agent is decommissioned; that is final');
@@ -146,6 +147,8 @@ export class Agents {
           .set({ status: 'disabled', updated_at: isoAt(this.clock) })
           .where('agent_id', '=', current.id)
           .execute();
+        await trx.deleteFrom('role_bindings').where('principal_id', '=', current.id).execute();
+        disabledClients = (await trx.selectFrom('clients').select('id').where('agent_id', '=', current.id).execute()).map((c) => c.id);
         const live = await trx
           .selectFrom('grants')
           .selectAll()
@@ -160,6 +163,8 @@ export class Agents {
       return { ...current, ...changes };
     });
     await this.bus.publish('agent.status_changed', { id: row.id, status });
+    for (const id of disabledClients) await this.bus.publish('clients.changed', { id });
+    if (status === 'decommissioned') await this.bus.publish('roles.changed', { orgId: org.id });
     for (const id of revoked) await this.grants.announce(id);
     return toAgent(row);
   }

@@ -35,6 +35,11 @@ export const AUDIT_KINDS = [
   'agent.suspended',
   'agent.resumed',
   'agent.decommissioned',
+  'role.created',
+  'role.deleted',
+  'role.bound',
+  'role.unbound',
+  'decision',
 ] as const;
 
 export type AuditKind = (typeof AUDIT_KINDS)[number];

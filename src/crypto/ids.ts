@@ -17,7 +17,9 @@ export type IdPrefix =
   | 'cs'
   | 'at'
   | 'ttp'
-  | 'azr';
+  | 'azr'
+  | 'rol'
+  | 'prm';
 
 const CROCKFORD = '0123456789abcdefghjkmnpqrstvwxyz';
 

@@ -15,6 +15,8 @@ export interface ClusterEvents {
   'grant.revoked': { id: string };
   /** An agent was suspended, resumed or decommissioned: the kill switch must act everywhere. */
   'agent.status_changed': { id: string; status: 'active' | 'suspended' | 'decommissioned' };
+  /** Roles, their permissions or bindings changed in an organization: drop cached permission sets. */
+  'roles.changed': { orgId: string };
   /** The bus lost and regained its connection: events may have been missed, reload everything. */
   'bus.resynced': Record<string, never>;
 }

@@ -24,6 +24,38 @@ export interface Database {
   refresh_tokens: RefreshTokensTable;
   used_client_assertions: UsedClientAssertionsTable;
   agents: AgentsTable;
+  roles: RolesTable;
+  role_permissions: RolePermissionsTable;
+  role_bindings: RoleBindingsTable;
+}
+
+export interface RolesTable {
+  id: string;
+  org_id: string;
+  name: string;
+  description: string | null;
+  created_at: string;
+}
+
+export interface RolePermissionsTable {
+  id: string;
+  role_id: string;
+  tool: string;
+  action: string;
+  /** JSON array of environments, or null for all. */
+  environments: string | null;
+  max_classification: string | null;
+  approval_required: number;
+  /** JSON object of attribute constraints ("billing fields only"), carried into decisions. */
+  constraints: string;
+}
+
+export interface RoleBindingsTable {
+  role_id: string;
+  org_id: string;
+  principal_type: 'member' | 'agent';
+  principal_id: string;
+  created_at: string;
 }
 
 export interface AgentsTable {

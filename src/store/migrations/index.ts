@@ -5,6 +5,7 @@ import * as authorizationCode from './0003-authorization-code.js';
 import * as clientRegistration from './0004-client-registration.js';
 import * as assertionsAndPar from './0005-client-assertions-and-par.js';
 import * as agents from './0006-agents.js';
+import * as roles from './0007-roles.js';
 
 /** Every migration, in order. One set for SQLite and PostgreSQL; names never change once released. */
 export const migrations: Record<string, Migration> = {
@@ -14,4 +15,5 @@ export const migrations: Record<string, Migration> = {
   '0004-client-registration': clientRegistration,
   '0005-client-assertions-and-par': assertionsAndPar,
   '0006-agents': agents,
+  '0007-roles': roles,
 };

@@ -1,0 +1,119 @@
+import type { KillSwitch } from '../agents/kill-switch.js';
+import type { AuditContext } from '../audit/audit-log.js';
+import type { AuditBatcher } from '../audit/batcher.js';
+import { InvalidRequestError } from '../http/errors.js';
+import type { Grants } from '../oauth/consent/grants.js';
+import type { AccessTokens } from '../oauth/tokens/access-token.js';
+import type { RevokedAccessTokens } from '../oauth/tokens/revoked-tokens.js';
+import type { Organizations } from '../tenancy/organizations.js';
+import { type Decision, decide } from './decision.js';
+import type { Roles } from './roles.js';
+import type { CheckRequest } from './schemas.js';
+
+export interface CheckResponse {
+  decision: Decision['effect'];
+  reasons: string[];
+  matched: Decision['matched'];
+  principal: { org_id: string | null; member_id: string | null; agent_id: string | null };
+}
+
+interface Principals {
+  orgId: string;
+  memberId: string | null;
+  agentId: string | null;
+  consentedScopes: string[] | null;
+  jti?: string;
+  grantId?: string;
+  scope?: string;
+}
+
+/**
+ * POST /v1/authz/check: who is asking (from a Mandate access token, or named explicitly), what
+ * their roles allow, what the user consented to, and the decision — recorded in the audit chain
+ * (group-committed, durable before the answer).
+ */
+export class Decisions {
+  constructor(
+    private readonly deps: {
+      roles: Roles;
+      organizations: Organizations;
+      accessTokens: AccessTokens;
+      revoked: RevokedAccessTokens;
+      grants: Grants;
+      killSwitch: KillSwitch;
+      auditBatcher: AuditBatcher;
+    },
+  ) {}
+
+  async check(input: CheckRequest, context: AuditContext): Promise<CheckResponse> {
+    const request = {
+      tool: input.tool,
+      action: input.action,
+      environment: input.context.environment,
+      classification: input.context.classification,
+    };
+    const resolved = await this.principals(input);
+    let decision: Decision;
+    if ('refused' in resolved) decision = { effect: 'deny', reasons: [resolved.refused], matched: {} };
+    else if (this.deps.killSwitch.isStopped(resolved.agentId))
+      decision = { effect: 'deny', reasons: ['the agent is suspended'], matched: {} };
+    else {
+      const [user, agent] = await Promise.all([
+        resolved.memberId ? this.deps.roles.permissionsOf(resolved.orgId, resolved.memberId) : null,
+        resolved.agentId ? this.deps.roles.permissionsOf(resolved.orgId, resolved.agentId) : null,
+      ]);
+      decision = decide({ request, user, agent, consentedScopes: resolved.consentedScopes });
+    }
+    const p = 'refused' in resolved ? undefined : resolved;
+    await this.deps.auditBatcher.record(
+      {
+        kind: 'decision',
+        orgId: p?.orgId ?? null,
+        actorId: p?.agentId ?? p?.memberId ?? null,
+        agentId: p?.agentId ?? null,
+        subjectId: p?.memberId ?? null,
+        tool: input.tool,
+        action: input.action,
+        result: decision.effect === 'allow' ? 'success' : 'failure',
+        classification: input.context.classification,
+        jti: p?.jti ?? null,
+        scope: p?.scope ?? null,
+        grantId: p?.grantId ?? null,
+        detail: { effect: decision.effect, reasons: decision.reasons, environment: input.context.environment },
+      },
+      context,
+    );
+    return {
+      decision: decision.effect,
+      reasons: decision.reasons,
+      matched: decision.matched,
+      principal: { org_id: p?.orgId ?? null, member_id: p?.memberId ?? null, agent_id: p?.agentId ?? null },
+    };
+  }
+
+  private async principals(input: CheckRequest): Promise<Principals | { refused: string }> {
+    if (input.token) {
+      if (input.organization || input.member_id || input.agent_id)
+        throw new InvalidRequestError('give either a token or organization, member_id and agent_id');
+      const claims = this.deps.accessTokens.verify(input.token);
+      if (!claims || this.deps.revoked.has(claims.jti) || (claims.auth_event_id && this.deps.grants.isRevoked(claims.auth_event_id))) {
+        return { refused: 'the token is not active' };
+      }
+      return {
+        orgId: claims.org_id,
+        memberId: claims.sub.startsWith('mbr_') ? claims.sub : null,
+        agentId: claims.agent_id ?? null,
+        // Delegated tokens bound the decision by what the user consented to; an agent's own token does not.
+        consentedScopes: claims.auth_event_id ? claims.scope.split(' ').filter(Boolean) : null,
+        jti: claims.jti,
+        ...(claims.auth_event_id && { grantId: claims.auth_event_id }),
+        scope: claims.scope,
+      };
+    }
+    if (!input.organization || (!input.member_id && !input.agent_id)) {
+      throw new InvalidRequestError('give a token, or an organization with a member_id and/or an agent_id');
+    }
+    const org = await this.deps.organizations.require(input.organization);
+    return { orgId: org.id, memberId: input.member_id ?? null, agentId: input.agent_id ?? null, consentedScopes: null };
+  }
+}

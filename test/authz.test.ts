@@ -1,0 +1,193 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { MandateNode } from '../src/node.js';
+import { CODE_MCP, type CodeFlowFixture, createCodeFlowFixture, obtainCode } from './support/code-flow.js';
+import { type CustomerLoginApp, startCustomerLoginApp } from './support/customer-login-app.js';
+import { dialects } from './support/databases.js';
+import { adminHeaders, createTestDatabase, startTestNode, type TestDatabase } from './support/nodes.js';
+import { basic, form } from './support/oauth-fixtures.js';
+
+describe.each(dialects)('roles and decisions on %s', (dialect) => {
+  let db: TestDatabase;
+  let node: MandateNode;
+  let loginApp: CustomerLoginApp;
+  let fx: CodeFlowFixture;
+  let john: { id: string };
+  let agent: { id: string };
+  let agentClient: { client_id: string; client_secret: string };
+  let agentRole: { id: string };
+
+  const admin = (method: 'GET' | 'POST' | 'DELETE', url: string, payload?: object) =>
+    node.app.inject({ method, url, headers: adminHeaders, ...(payload && { payload }) });
+  const check = async (body: object) => (await admin('POST', '/v1/authz/check', body)).json();
+  const ctx = { environment: 'prod', classification: 'internal' };
+
+  beforeAll(async () => {
+    db = await createTestDatabase(dialect);
+    node = await startTestNode(db);
+    loginApp = await startCustomerLoginApp({ sub: 'u-1', email: 'john@xcorp.test', name: 'John' });
+    fx = await createCodeFlowFixture(node, loginApp);
+    john = (await admin('GET', '/v1/organizations/xcorp/members?email=john@xcorp.test')).json().data[0];
+    agent = (
+      await admin('POST', '/v1/organizations/xcorp/agents', {
+        name: 'Support Agent',
+        purpose: 'tickets',
+        owner_member_id: john.id,
+        environment: 'prod',
+      })
+    ).json();
+    agentClient = (
+      await admin('POST', '/v1/organizations/xcorp/clients', {
+        client_name: 'Support Agent key',
+        client_type: 'confidential',
+        grant_types: ['client_credentials'],
+        scope: 'calendar.read',
+        resources: [CODE_MCP],
+        agent_id: agent.id,
+      })
+    ).json();
+    agentRole = (
+      await admin('POST', '/v1/organizations/xcorp/roles', {
+        name: 'Support Agent',
+        permissions: [
+          { tool: 'ticketing', action: 'read' },
+          { tool: 'ticketing', action: 'write', environments: ['prod'], max_classification: 'confidential' },
+          { tool: 'email', action: 'send', approval_required: true },
+          { tool: 'calendar', action: 'read' },
+        ],
+      })
+    ).json();
+    const staff = (
+      await admin('POST', '/v1/organizations/xcorp/roles', {
+        name: 'Support staff',
+        permissions: [
+          { tool: 'ticketing', action: 'read' },
+          { tool: 'ticketing', action: 'write' },
+          { tool: 'email', action: 'send' },
+          { tool: 'calendar', action: 'read' },
+          { tool: 'calendar', action: 'write' },
+        ],
+      })
+    ).json();
+    expect((await admin('POST', `/v1/organizations/xcorp/roles/${agentRole.id}/bindings`, { agent_id: agent.id })).statusCode).toBe(204);
+    expect((await admin('POST', `/v1/organizations/xcorp/roles/${staff.id}/bindings`, { member_id: john.id })).statusCode).toBe(204);
+  });
+  afterAll(async () => {
+    await node?.shutdown();
+    await loginApp?.close();
+    await db?.dispose();
+  });
+
+  it('allows only what the user and the agent both may do, asks for approval where a role says so', async () => {
+    const both = { organization: 'xcorp', member_id: john.id, agent_id: agent.id };
+    expect((await check({ ...both, tool: 'ticketing', action: 'write', context: ctx })).decision).toBe('allow');
+    expect((await check({ ...both, tool: 'email', action: 'send', context: ctx })).decision).toBe('approval_required');
+    const outside = await check({
+      ...both,
+      tool: 'ticketing',
+      action: 'write',
+      context: { environment: 'prod', classification: 'regulated' },
+    });
+    expect(outside).toMatchObject({ decision: 'deny', reasons: [expect.stringContaining('agent has no permission')] });
+    const unknown = await check({ ...both, tool: 'payments', action: 'approve', context: ctx });
+    expect(unknown.decision).toBe('deny');
+    expect(unknown.reasons).toHaveLength(2);
+  });
+
+  it('decides from an agent’s own token: the agent’s roles, no user', async () => {
+    const token = (
+      await node.app.inject({
+        method: 'POST',
+        url: '/oauth2/token',
+        payload: form({ grant_type: 'client_credentials', resource: CODE_MCP }),
+        headers: {
+          'content-type': 'application/x-www-form-urlencoded',
+          authorization: basic(agentClient.client_id, agentClient.client_secret),
+        },
+      })
+    ).json().access_token;
+    const res = await check({ token, tool: 'ticketing', action: 'read', context: ctx });
+    expect(res).toMatchObject({ decision: 'allow', principal: { agent_id: agent.id, member_id: null } });
+    expect((await check({ token, tool: 'calendar', action: 'write', context: ctx })).decision).toBe('deny');
+  });
+
+  it('bounds a delegated token by what the user consented to', async () => {
+    const c = await obtainCode(node, fx, { scope: 'calendar.read' });
+    const token = (
+      await node.app.inject({
+        method: 'POST',
+        url: '/oauth2/token',
+        payload: form({
+          grant_type: 'authorization_code',
+          code: c.code,
+          code_verifier: c.verifier,
+          redirect_uri: c.redirectUri,
+          client_id: fx.publicClient,
+        }),
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      })
+    ).json();
+    // Incremental consent may have granted more earlier; narrow to read for the test.
+    const readOnly = (
+      await node.app.inject({
+        method: 'POST',
+        url: '/oauth2/token',
+        payload: form({
+          grant_type: 'refresh_token',
+          refresh_token: token.refresh_token,
+          client_id: fx.publicClient,
+          scope: 'calendar.read',
+        }),
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      })
+    ).json().access_token;
+    expect((await check({ token: readOnly, tool: 'calendar', action: 'read', context: ctx })).decision).toBe('allow');
+    const write = await check({ token: readOnly, tool: 'calendar', action: 'write', context: ctx });
+    expect(write).toMatchObject({ decision: 'deny', reasons: [expect.stringContaining('did not consent')] });
+  });
+
+  it('records every decision in the audit chain', async () => {
+    const events = await node.runtime.store.db
+      .selectFrom('audit_events')
+      .selectAll()
+      .where('kind', '=', 'decision')
+      .where('tool', '=', 'email')
+      .execute();
+    expect(events.length).toBeGreaterThan(0);
+    expect(JSON.parse(events[0]?.detail ?? '{}')).toMatchObject({ effect: 'approval_required' });
+    expect(events[0]?.agent_id).toBe(agent.id);
+  });
+
+  it('refuses to bind a role to another organization’s agent', async () => {
+    await admin('POST', '/v1/organizations', { slug: 'othercorp', name: 'Other' });
+    const otherOwner = (await admin('POST', '/v1/organizations/othercorp/members', { email: 'o@other.test' })).json();
+    const foreign = (
+      await admin('POST', '/v1/organizations/othercorp/agents', {
+        name: 'Foreign',
+        purpose: 'x',
+        owner_member_id: otherOwner.id,
+        environment: 'dev',
+      })
+    ).json();
+    const res = await admin('POST', `/v1/organizations/xcorp/roles/${agentRole.id}/bindings`, { agent_id: foreign.id });
+    expect(res.statusCode).toBe(400);
+  });
+
+  it('denies a suspended agent, and a revoked role changes decisions at once', async () => {
+    const both = { organization: 'xcorp', member_id: john.id, agent_id: agent.id };
+    await admin('POST', `/v1/organizations/xcorp/agents/${agent.id}/suspend`, { reason: 'drill' });
+    expect(await check({ ...both, tool: 'ticketing', action: 'read', context: ctx })).toMatchObject({
+      decision: 'deny',
+      reasons: ['the agent is suspended'],
+    });
+    await admin('POST', `/v1/organizations/xcorp/agents/${agent.id}/resume`, { reason: 'drill over' });
+    expect((await check({ ...both, tool: 'ticketing', action: 'read', context: ctx })).decision).toBe('allow');
+    expect((await admin('DELETE', `/v1/organizations/xcorp/roles/${agentRole.id}/bindings/${agent.id}`)).statusCode).toBe(204);
+    expect((await check({ ...both, tool: 'ticketing', action: 'read', context: ctx })).decision).toBe('deny');
+  });
+
+  it('refuses a check that names no principal', async () => {
+    const res = await admin('POST', '/v1/authz/check', { tool: 'crm', action: 'read', context: ctx });
+    expect(res.statusCode).toBe(400);
+    expect(res.json().error).toBe('invalid_request');
+  });
+});
