@@ -6,6 +6,7 @@ import { printTable } from './cli/table.js';
 import { ConfigError, loadConfig } from './config.js';
 import { openBus, openRuntime, type Runtime, startNode } from './node.js';
 import { createLogger } from './ops/logging.js';
+import { ENTERPRISE_EXAMPLE } from './seed/enterprise-example.js';
 import { createServices, type Services } from './services.js';
 import { migrateToLatest, pendingMigrations } from './store/migrate.js';
 
@@ -156,6 +157,31 @@ adminKeys
     withServices(async (services) => {
       const key = await services.adminKeys.revoke(id, { actorId: 'cli' });
       output(!!options.json, key, () => process.stdout.write(`revoked ${key.id}\n`));
+    }),
+  );
+
+program
+  .command('seed <example>')
+  .description(
+    'Load example data: enterprise-example (the role matrix of agent and human roles over CRM, ticketing, email, payments, warehouse).',
+  )
+  .requiredOption('--org <org>', 'organization id or slug')
+  .option('--json', 'print JSON')
+  .action(async (example: string, options: { org: string; json?: boolean }) =>
+    withServices(async (services) => {
+      if (example !== 'enterprise-example') throw new Error(`unknown example "${example}"; known: enterprise-example`);
+      const existing = new Set((await services.roles.list(options.org)).map((r) => r.name));
+      const created = [];
+      for (const role of ENTERPRISE_EXAMPLE) {
+        if (existing.has(role.name)) continue;
+        created.push(await services.roles.create(options.org, role, { actorId: 'cli' }));
+      }
+      const rows = created.map((r) => ({
+        id: r.id,
+        name: r.name,
+        permissions: r.permissions.map((p) => `${p.tool}:${p.action}${p.approval_required ? ' (approval)' : ''}`).join(', '),
+      }));
+      output(!!options.json, created, () => printTable(rows, ['id', 'name', 'permissions']));
     }),
   );
 

@@ -103,6 +103,18 @@ describe('mandate serve as a process, on the embedded default', () => {
     expect(table).toMatch(/^kid\s+alg\s+state/);
     expect(table).toContain(rotated.nextKid);
 
+    const seeded = runCli(['seed', 'enterprise-example', '--org', 'persisted', '--json'], env);
+    expect(seeded.status).toBe(0);
+    const roles = JSON.parse(seeded.stdout) as { name: string; permissions: { tool: string; action: string; approval_required?: boolean }[] }[];
+    expect(roles.map((r) => r.name)).toEqual(
+      expect.arrayContaining(['Support Agent', 'Sales Ops Agent', 'Finance Agent', 'IT Ops Agent', 'Approver', 'Auditor']),
+    );
+    const finance = roles.find((r) => r.name === 'Finance Agent');
+    expect(finance?.permissions).toContainEqual(expect.objectContaining({ tool: 'payments', action: 'approve', approval_required: true }));
+    expect(finance?.permissions.some((p) => p.tool === 'payments' && p.action === 'write')).toBe(false);
+    // Idempotent: a second run adds nothing.
+    expect(JSON.parse(runCli(['seed', 'enterprise-example', '--org', 'persisted', '--json'], env).stdout)).toEqual([]);
+
     const verified = runCli(['audit', 'verify'], env);
     expect(verified.status).toBe(0);
     expect(verified.stdout).toMatch(/^ok\s+platform: \d+ events/m);
