@@ -25,6 +25,7 @@ import { authorizationCodeGrant } from './oauth/grants/authorization-code.js';
 import { clientCredentialsGrant } from './oauth/grants/client-credentials.js';
 import { refreshTokenGrant } from './oauth/grants/refresh-token.js';
 import { createGrantRegistry } from './oauth/grants/registry.js';
+import { tokenExchangeGrant } from './oauth/grants/token-exchange.js';
 import { metadataRoutes } from './oauth/metadata.js';
 import { resourceRoutes } from './oauth/resources/routes.js';
 import { tokenRoutes } from './oauth/tokens/routes.js';
@@ -93,6 +94,18 @@ export async function buildApp(options: AppOptions): Promise<Mandate> {
       accessTokens: services.accessTokens,
       auditBatcher: services.auditBatcher,
       metrics,
+      defaultTtlSeconds: config.accessTokenTtlSeconds,
+    }),
+    tokenExchangeGrant({
+      resources,
+      accessTokens: services.accessTokens,
+      revoked: services.revokedAccessTokens,
+      grants: services.grants,
+      roles: services.roles,
+      killSwitch: services.killSwitch,
+      auditBatcher: services.auditBatcher,
+      metrics,
+      clock,
       defaultTtlSeconds: config.accessTokenTtlSeconds,
     }),
   ]);

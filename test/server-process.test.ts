@@ -105,7 +105,10 @@ describe('mandate serve as a process, on the embedded default', () => {
 
     const seeded = runCli(['seed', 'enterprise-example', '--org', 'persisted', '--json'], env);
     expect(seeded.status).toBe(0);
-    const roles = JSON.parse(seeded.stdout) as { name: string; permissions: { tool: string; action: string; approval_required?: boolean }[] }[];
+    const roles = JSON.parse(seeded.stdout) as {
+      name: string;
+      permissions: { tool: string; action: string; approval_required?: boolean }[];
+    }[];
     expect(roles.map((r) => r.name)).toEqual(
       expect.arrayContaining(['Support Agent', 'Sales Ops Agent', 'Finance Agent', 'IT Ops Agent', 'Approver', 'Auditor']),
     );

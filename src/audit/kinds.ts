@@ -40,6 +40,8 @@ export const AUDIT_KINDS = [
   'role.bound',
   'role.unbound',
   'decision',
+  'token.exchanged',
+  'token.exchange_refused',
 ] as const;
 
 export type AuditKind = (typeof AUDIT_KINDS)[number];

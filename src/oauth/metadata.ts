@@ -28,7 +28,7 @@ export function serverMetadata(
     response_modes_supported: ['query'],
     token_endpoint: `${issuer}${TOKEN_PATH}`,
     token_endpoint_auth_methods_supported: clientAuthMethods,
-    grant_types_supported: ['authorization_code', 'refresh_token', 'client_credentials'],
+    grant_types_supported: ['authorization_code', 'refresh_token', 'client_credentials', 'urn:ietf:params:oauth:grant-type:token-exchange'],
     introspection_endpoint: `${issuer}${INTROSPECTION_PATH}`,
     introspection_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post', 'private_key_jwt'],
     token_endpoint_auth_signing_alg_values_supported: ['ES256', 'ES384', 'RS256', 'PS256', 'EdDSA'],

@@ -51,6 +51,10 @@ function mayIntrospect(caller: RegisteredClient, claims: AccessTokenClaims): boo
   return caller.id === claims.client_id || (caller.orgId !== null && caller.orgId === claims.org_id);
 }
 
+function actorsOf(act: AccessTokenClaims['act']): string[] {
+  return act ? [act.sub, ...actorsOf(act.act)] : [];
+}
+
 /** The token, introspection and revocation endpoints. */
 export async function tokenRoutes(app: FastifyInstance, options: TokenRouteOptions): Promise<void> {
   await app.register(formbody, { bodyLimit: 16_384 });
@@ -95,7 +99,9 @@ export async function tokenRoutes(app: FastifyInstance, options: TokenRouteOptio
     if (!claims || revoked.has(claims.jti) || !mayIntrospect(caller, claims)) return { active: false };
     // Revoking a grant kills every access token derived from it (DESIGN.md §1).
     if (claims.auth_event_id && grants.isRevoked(claims.auth_event_id)) return { active: false };
-    if (options.killSwitch.isStopped(claims.agent_id)) return { active: false };
+    // The kill switch reaches every agent in a delegation chain, not only the last.
+    if (options.killSwitch.isStopped(claims.agent_id) || actorsOf(claims.act).some((id) => options.killSwitch.isStopped(id)))
+      return { active: false };
     // A disabled or deleted client takes its tokens down with it.
     const issuedTo = await clientAuth.lookup(claims.client_id);
     if (!issuedTo?.active) return { active: false };
