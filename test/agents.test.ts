@@ -132,6 +132,24 @@ describe.each(dialects)('agent registry and kill switch on %s', (dialect) => {
     expect((await admin('POST', `/v1/organizations/acme/agents/${agent.id}/suspend`, {})).statusCode).toBe(400);
   });
 
+  it('reports agents whose owner is no longer active', async () => {
+    const orphanOwner = (await admin('POST', '/v1/organizations/acme/members', { email: 'leaver@acme.test' })).json();
+    const orphan = (
+      await admin('POST', '/v1/organizations/acme/agents', {
+        name: 'Orphan',
+        purpose: 'x',
+        owner_member_id: orphanOwner.id,
+        environment: 'dev',
+      })
+    ).json();
+    const report = async () =>
+      (await admin('GET', '/v1/organizations/acme/reports/agents-with-inactive-owners')).json().data.map((a: { id: string }) => a.id);
+    expect(await report()).not.toContain(orphan.id);
+    await admin('PATCH', `/v1/organizations/acme/members/${orphanOwner.id}`, { status: 'suspended' });
+    expect(await report()).toContain(orphan.id);
+    expect(await report()).not.toContain(agent.id);
+  });
+
   it('decommissions for good: credentials disabled, no way back, history kept', async () => {
     const res = await admin('POST', `/v1/organizations/acme/agents/${agent.id}/decommission`, { reason: 'replaced by v2' });
     expect(res.json().status).toBe('decommissioned');

@@ -111,6 +111,24 @@ export class Agents {
     return toAgent(row);
   }
 
+  /**
+   * Agents still active whose accountable owner no longer is (suspended, invited, or deleted):
+   * nobody answers for them. SCIM deprovisioning will feed this.
+   */
+  async withInactiveOwners(orgRef: string): Promise<Agent[]> {
+    const org = await this.organizations.require(orgRef);
+    const rows = await this.store.db
+      .selectFrom('agents')
+      .leftJoin('members', (join) => join.onRef('members.id', '=', 'agents.owner_member_id').onRef('members.org_id', '=', 'agents.org_id'))
+      .selectAll('agents')
+      .where('agents.org_id', '=', org.id)
+      .where('agents.status', '!=', 'decommissioned')
+      .where((eb) => eb.or([eb('members.id', 'is', null), eb('members.status', '!=', 'active')]))
+      .orderBy('agents.id')
+      .execute();
+    return rows.map(toAgent);
+  }
+
   /** The kill switch: every token of the agent is refused on every node until it is resumed. */
   async suspend(orgRef: string, agentId: string, input: StatusChange, context: AuditContext): Promise<Agent> {
     return this.transition(orgRef, agentId, 'suspended', input.reason, context);

@@ -39,6 +39,19 @@ export const agentRoutes: FastifyPluginAsyncTypebox<{ agents: Agents }> = async 
       }),
   );
   app.get(
+    '/organizations/:org/reports/agents-with-inactive-owners',
+    {
+      schema: {
+        tags,
+        security,
+        summary: 'Agents whose owner is no longer an active member',
+        params: OrgParams,
+        response: { 200: Type.Object({ data: Type.Array(Agent) }), ...errorResponses },
+      },
+    },
+    async (request) => ({ data: await agents.withInactiveOwners(request.params.org) }),
+  );
+  app.get(
     '/organizations/:org/agents/:agent',
     { schema: { tags, security, params: AgentParams, response: { 200: Agent, ...errorResponses } } },
     async (request) => agents.get(request.params.org, request.params.agent),
