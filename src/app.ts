@@ -5,6 +5,7 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance, type RawServerDe
 import type { Logger } from 'pino';
 import { agentRoutes } from './agents/routes.js';
 import { auditRoutes } from './audit/routes.js';
+import { elevationRoutes } from './authz/elevation-routes.js';
 import { authzRoutes } from './authz/routes.js';
 import type { Clock } from './clock.js';
 import type { Config } from './config.js';
@@ -166,6 +167,7 @@ export async function buildApp(options: AppOptions): Promise<Mandate> {
   });
   if (config.registrationPolicy !== 'off')
     await app.register(registrationRoutes, { registration: services.registration, rateLimit: rateLimitPerIp });
+  await app.register(elevationRoutes, { prefix: '/v1', elevations: services.elevations, sessions: services.sessions });
   await app.register(sessionRoutes, {
     prefix: '/v1',
     sessions: services.sessions,

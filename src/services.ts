@@ -5,6 +5,7 @@ import { AuditLog } from './audit/audit-log.js';
 import { AuditBatcher } from './audit/batcher.js';
 import { AuditEvents } from './audit/store.js';
 import { Decisions } from './authz/decisions.js';
+import { Elevations } from './authz/elevations.js';
 import { Roles } from './authz/roles.js';
 import type { Clock } from './clock.js';
 import type { Config } from './config.js';
@@ -52,6 +53,7 @@ export interface Services {
   killSwitch: KillSwitch;
   roles: Roles;
   decisions: Decisions;
+  elevations: Elevations;
 }
 
 export interface ServiceDeps {
@@ -101,6 +103,7 @@ export function createServices({ config, store, clock, envelope, bus }: ServiceD
     agents,
     killSwitch,
     roles,
+    elevations: new Elevations(store, roles, audit, clock, bus),
     decisions: new Decisions({ roles, organizations, accessTokens, revoked: revokedAccessTokens, grants, killSwitch, auditBatcher }),
     audit,
     auditEvents: new AuditEvents(store.db),

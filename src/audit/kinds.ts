@@ -42,6 +42,10 @@ export const AUDIT_KINDS = [
   'decision',
   'token.exchanged',
   'token.exchange_refused',
+  'elevation.requested',
+  'elevation.approved',
+  'elevation.denied',
+  'elevation.refused',
 ] as const;
 
 export type AuditKind = (typeof AUDIT_KINDS)[number];

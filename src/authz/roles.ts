@@ -28,7 +28,8 @@ function toPermissionInput(row: RolePermissionsTable): PermissionInput {
  * agents. Decisions read a principal's permissions through a cache that `roles.changed` clears.
  */
 export class Roles {
-  private readonly cache: InvalidatingCache<Permission[]>;
+  /** Role permissions and approved elevations (with their end), per principal. */
+  private readonly cache: InvalidatingCache<(Permission & { expiresAt?: number })[]>;
 
   constructor(
     private readonly store: Store,
@@ -167,9 +168,13 @@ export class Roles {
     await this.bus.publish('roles.changed', { orgId: org.id });
   }
 
-  /** Every permission a member or agent holds in an organization, through its roles (cached). */
+  /**
+   * Every permission a member or agent holds in an organization: through its roles, plus approved
+   * elevations until they end. Cached; an elevation's end is checked at every read, so it lapses
+   * on time whatever the cache holds.
+   */
   async permissionsOf(orgId: string, principalId: string): Promise<Permission[]> {
-    const permissions = await this.cache.get(`${orgId}|${principalId}`, async () => {
+    const entries = await this.cache.get(`${orgId}|${principalId}`, async () => {
       const rows = await this.store.db
         .selectFrom('role_bindings')
         .innerJoin('role_permissions', 'role_permissions.role_id', 'role_bindings.role_id')
@@ -177,7 +182,15 @@ export class Roles {
         .where('role_bindings.org_id', '=', orgId)
         .where('role_bindings.principal_id', '=', principalId)
         .execute();
-      return rows.map((row) => {
+      const elevated = await this.store.db
+        .selectFrom('elevations')
+        .select(['tool', 'action', 'expires_at'])
+        .where('org_id', '=', orgId)
+        .where('principal_id', '=', principalId)
+        .where('status', '=', 'approved')
+        .where('expires_at', '>', isoAt(this.clock))
+        .execute();
+      const fromRoles = rows.map((row) => {
         const p = toPermissionInput(row);
         return {
           tool: p.tool,
@@ -187,7 +200,11 @@ export class Roles {
           ...(p.approval_required && { approvalRequired: true }),
         };
       });
+      return [...fromRoles, ...elevated.map((e) => ({ tool: e.tool, action: e.action, expiresAt: Date.parse(e.expires_at as string) }))];
     });
-    return permissions ?? [];
+    const now = this.clock.now();
+    return (entries ?? [])
+      .filter((p) => p.expiresAt === undefined || p.expiresAt > now)
+      .map(({ expiresAt: _expiresAt, ...permission }) => permission);
   }
 }

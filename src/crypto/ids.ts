@@ -19,7 +19,8 @@ export type IdPrefix =
   | 'ttp'
   | 'azr'
   | 'rol'
-  | 'prm';
+  | 'prm'
+  | 'elv';
 
 const CROCKFORD = '0123456789abcdefghjkmnpqrstvwxyz';
 

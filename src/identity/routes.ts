@@ -124,6 +124,16 @@ function sessionCredential(request: FastifyRequest): string | undefined {
   return bearer ?? request.cookies?.[SESSION_COOKIE];
 }
 
+/** An onRequest hook that requires a human session (bearer session token or JWT, or the cookie). */
+export function sessionAuthHook(sessions: Sessions): (request: FastifyRequest) => Promise<void> {
+  return async (request) => {
+    const credential = sessionCredential(request);
+    if (!credential)
+      throw new ApiError('unauthorized', 'a session is required', { headers: { 'www-authenticate': 'Bearer realm="mandate"' } });
+    request.session = await sessions.authenticate(credential);
+  };
+}
+
 /** /v1/sessions: attest a trusted token for a session; a session's own view, refresh, revocation and grants. */
 export const sessionRoutes: FastifyPluginAsyncTypebox<{
   sessions: Sessions;
@@ -141,12 +151,7 @@ export const sessionRoutes: FastifyPluginAsyncTypebox<{
     }
     throw error;
   });
-  const authenticated = async (request: FastifyRequest): Promise<void> => {
-    const credential = sessionCredential(request);
-    if (!credential)
-      throw new ApiError('unauthorized', 'a session is required', { headers: { 'www-authenticate': 'Bearer realm="mandate"' } });
-    request.session = await sessions.authenticate(credential);
-  };
+  const authenticated = sessionAuthHook(sessions);
   const current = (request: FastifyRequest): ActiveSession => request.session as ActiveSession;
 
   app.post(

@@ -27,6 +27,26 @@ export interface Database {
   roles: RolesTable;
   role_permissions: RolePermissionsTable;
   role_bindings: RoleBindingsTable;
+  elevations: ElevationsTable;
+}
+
+export interface ElevationsTable {
+  id: string;
+  org_id: string;
+  principal_type: 'member' | 'agent';
+  principal_id: string;
+  /** The member who asked (for an agent: its owner). */
+  requested_by: string;
+  tool: string;
+  action: string;
+  justification: string;
+  duration_seconds: number;
+  status: 'pending' | 'approved' | 'denied';
+  decided_by: string | null;
+  decided_at: string | null;
+  /** Set at approval: the elevation ends by itself then. */
+  expires_at: string | null;
+  created_at: string;
 }
 
 export interface RolesTable {
