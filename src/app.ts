@@ -185,7 +185,12 @@ export async function buildApp(options: AppOptions): Promise<Mandate> {
       await v1.register(resourceRoutes, { resources });
       await v1.register(clientRoutes, { clients });
       await v1.register(agentRoutes, { agents: services.agents });
-      await v1.register(authzRoutes, { roles: services.roles, decisions: services.decisions });
+      await v1.register(authzRoutes, {
+        roles: services.roles,
+        decisions: services.decisions,
+        conditions: services.conditions,
+        organizations,
+      });
       await v1.register(identityAdminRoutes, { trustedTokens: services.trustedTokens, grants: services.grants, organizations });
     },
     { prefix: '/v1' },

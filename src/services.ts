@@ -4,6 +4,7 @@ import { KillSwitch } from './agents/kill-switch.js';
 import { AuditLog } from './audit/audit-log.js';
 import { AuditBatcher } from './audit/batcher.js';
 import { AuditEvents } from './audit/store.js';
+import { Conditions } from './authz/conditions.js';
 import { Decisions } from './authz/decisions.js';
 import { Elevations } from './authz/elevations.js';
 import { Roles } from './authz/roles.js';
@@ -54,6 +55,7 @@ export interface Services {
   roles: Roles;
   decisions: Decisions;
   elevations: Elevations;
+  conditions: Conditions;
 }
 
 export interface ServiceDeps {
@@ -99,12 +101,23 @@ export function createServices({ config, store, clock, envelope, bus }: ServiceD
   const revokedAccessTokens = new RevokedAccessTokens(store, audit, clock, bus);
   const auditBatcher = new AuditBatcher(store, audit);
   const roles = new Roles(store, organizations, audit, clock, bus, cacheTtlMs);
+  const conditions = new Conditions(store, audit, clock, bus, cacheTtlMs);
   return {
     agents,
     killSwitch,
     roles,
     elevations: new Elevations(store, roles, audit, clock, bus),
-    decisions: new Decisions({ roles, organizations, accessTokens, revoked: revokedAccessTokens, grants, killSwitch, auditBatcher }),
+    conditions,
+    decisions: new Decisions({
+      roles,
+      organizations,
+      accessTokens,
+      revoked: revokedAccessTokens,
+      grants,
+      killSwitch,
+      auditBatcher,
+      conditions,
+    }),
     audit,
     auditEvents: new AuditEvents(store.db),
     keyRing,

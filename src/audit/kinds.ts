@@ -46,6 +46,7 @@ export const AUDIT_KINDS = [
   'elevation.approved',
   'elevation.denied',
   'elevation.refused',
+  'policies.updated',
 ] as const;
 
 export type AuditKind = (typeof AUDIT_KINDS)[number];

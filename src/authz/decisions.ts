@@ -6,6 +6,7 @@ import type { Grants } from '../oauth/consent/grants.js';
 import type { AccessTokens } from '../oauth/tokens/access-token.js';
 import type { RevokedAccessTokens } from '../oauth/tokens/revoked-tokens.js';
 import type { Organizations } from '../tenancy/organizations.js';
+import type { Conditions } from './conditions.js';
 import { type Decision, decide } from './decision.js';
 import type { Roles } from './roles.js';
 import type { CheckRequest } from './schemas.js';
@@ -42,6 +43,7 @@ export class Decisions {
       grants: Grants;
       killSwitch: KillSwitch;
       auditBatcher: AuditBatcher;
+      conditions: Conditions;
     },
   ) {}
 
@@ -63,6 +65,21 @@ export class Decisions {
         resolved.agentId ? this.deps.roles.permissionsOf(resolved.orgId, resolved.agentId) : null,
       ]);
       decision = decide({ request, user, agent, consentedScopes: resolved.consentedScopes });
+      // Conditions as policy run after RBAC, and only where RBAC did not already deny.
+      const principal = resolved.agentId
+        ? { type: 'Agent' as const, id: resolved.agentId }
+        : resolved.memberId
+          ? { type: 'Member' as const, id: resolved.memberId }
+          : undefined;
+      if (decision.effect !== 'deny' && principal) {
+        const forbidding = await this.deps.conditions.forbiddenBy(resolved.orgId, {
+          ...request,
+          principal,
+          attributes: input.context.attributes ?? {},
+        });
+        if (forbidding.length > 0)
+          decision = { effect: 'deny', reasons: [`forbidden by policy ${forbidding.join(', ')}`], matched: decision.matched };
+      }
     }
     const p = 'refused' in resolved ? undefined : resolved;
     await this.deps.auditBatcher.record(

@@ -2,6 +2,8 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import { errorResponses, OrgParams } from '../http/common-schemas.js';
 import { auditContextOf } from '../http/request-context.js';
+import type { Organizations } from '../tenancy/organizations.js';
+import type { Conditions } from './conditions.js';
 import type { Decisions } from './decisions.js';
 import type { Roles } from './roles.js';
 import { Binding, CheckRequest, CreateRole, Role } from './schemas.js';
@@ -9,7 +11,12 @@ import { Binding, CheckRequest, CreateRole, Role } from './schemas.js';
 const RoleParams = Type.Object({ org: OrgParams.properties.org, role: Type.String({ pattern: '^rol_[0-9a-z]{26}$' }) });
 
 /** Roles, role bindings and decisions under /v1. */
-export const authzRoutes: FastifyPluginAsyncTypebox<{ roles: Roles; decisions: Decisions }> = async (app, { roles, decisions }) => {
+export const authzRoutes: FastifyPluginAsyncTypebox<{
+  roles: Roles;
+  decisions: Decisions;
+  conditions: Conditions;
+  organizations: Organizations;
+}> = async (app, { roles, decisions, conditions, organizations }) => {
   const tags = ['authz'];
   const security = [{ adminKey: [] }];
   app.post(
@@ -54,6 +61,23 @@ export const authzRoutes: FastifyPluginAsyncTypebox<{ roles: Roles; decisions: D
       await roles.unbind(request.params.org, request.params.role, request.params.principal, auditContextOf(request));
       return reply.code(204).send(null);
     },
+  );
+  const PolicyBody = Type.Object(
+    { policies: Type.String({ minLength: 1, maxLength: 100_000, description: 'Cedar policies; name them with @id("…").' }) },
+    { additionalProperties: false },
+  );
+  app.put(
+    '/organizations/:org/policies',
+    {
+      schema: { tags, security, summary: 'Upload a new version of the organization’s Cedar policies', params: OrgParams, body: PolicyBody },
+    },
+    async (request) =>
+      conditions.upload((await organizations.require(request.params.org)).id, request.body.policies, auditContextOf(request)),
+  );
+  app.get(
+    '/organizations/:org/policies',
+    { schema: { tags, security, summary: 'The Cedar policies in force', params: OrgParams } },
+    async (request) => conditions.current((await organizations.require(request.params.org)).id),
   );
   app.post(
     '/authz/check',

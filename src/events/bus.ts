@@ -17,6 +17,8 @@ export interface ClusterEvents {
   'agent.status_changed': { id: string; status: 'active' | 'suspended' | 'decommissioned' };
   /** Roles, their permissions or bindings changed in an organization: drop cached permission sets. */
   'roles.changed': { orgId: string };
+  /** An organization uploaded a new version of its Cedar policies. */
+  'policies.changed': { orgId: string };
   /** The bus lost and regained its connection: events may have been missed, reload everything. */
   'bus.resynced': Record<string, never>;
 }

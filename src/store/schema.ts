@@ -28,6 +28,17 @@ export interface Database {
   role_permissions: RolePermissionsTable;
   role_bindings: RoleBindingsTable;
   elevations: ElevationsTable;
+  policy_sets: PolicySetsTable;
+}
+
+export interface PolicySetsTable {
+  org_id: string;
+  version: number;
+  /** The Cedar text as uploaded. */
+  source: string;
+  /** JSON: policy id → policy text (ids from `@id("…")` annotations). */
+  policies: string;
+  created_at: string;
 }
 
 export interface ElevationsTable {

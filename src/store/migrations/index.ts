@@ -7,6 +7,7 @@ import * as assertionsAndPar from './0005-client-assertions-and-par.js';
 import * as agents from './0006-agents.js';
 import * as roles from './0007-roles.js';
 import * as elevations from './0008-elevations.js';
+import * as policies from './0009-policies.js';
 
 /** Every migration, in order. One set for SQLite and PostgreSQL; names never change once released. */
 export const migrations: Record<string, Migration> = {
@@ -18,4 +19,5 @@ export const migrations: Record<string, Migration> = {
   '0006-agents': agents,
   '0007-roles': roles,
   '0008-elevations': elevations,
+  '0009-policies': policies,
 };
