@@ -185,6 +185,17 @@ describe.each(dialects)('roles and decisions on %s', (dialect) => {
     expect((await check({ ...both, tool: 'ticketing', action: 'read', context: ctx })).decision).toBe('deny');
   });
 
+  it('answers a batch of checks in order', async () => {
+    const both = { organization: 'xcorp', member_id: john.id };
+    const res = await admin('POST', '/v1/authz/check/batch', {
+      checks: [
+        { ...both, tool: 'ticketing', action: 'read', context: ctx },
+        { ...both, tool: 'payments', action: 'approve', context: ctx },
+      ],
+    });
+    expect(res.json().results.map((r: { decision: string }) => r.decision)).toEqual(['allow', 'deny']);
+  });
+
   it('refuses a check that names no principal', async () => {
     const res = await admin('POST', '/v1/authz/check', { tool: 'crm', action: 'read', context: ctx });
     expect(res.statusCode).toBe(400);

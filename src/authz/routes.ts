@@ -80,6 +80,22 @@ export const authzRoutes: FastifyPluginAsyncTypebox<{
     async (request) => conditions.current((await organizations.require(request.params.org)).id),
   );
   app.post(
+    '/authz/check/batch',
+    {
+      schema: {
+        tags,
+        security,
+        summary: 'Several decisions in one call (each audited)',
+        body: Type.Object({ checks: Type.Array(CheckRequest, { minItems: 1, maxItems: 100 }) }, { additionalProperties: false }),
+      },
+    },
+    async (request) => {
+      const context = auditContextOf(request);
+      // Concurrently, so the audit events of one batch share a group commit.
+      return { results: await Promise.all(request.body.checks.map((check) => decisions.check(check, context))) };
+    },
+  );
+  app.post(
     '/authz/check',
     {
       schema: { tags, security, summary: 'Decide whether a user, an agent, or an agent for a user may do tool:action', body: CheckRequest },
