@@ -82,4 +82,20 @@ export const SCENARIOS: Scenario[] = [
       if (body.active !== true) throw new Error(`expected active: true, got ${JSON.stringify(body)}`);
     },
   },
+  {
+    name: 'authz-check',
+    description: 'POST /v1/authz/check: an agent acting for a member (roles of both, audited decision)',
+    prepare: async (target) => {
+      if (!target.decision) throw new Error(`${target.name} has no decision endpoint`);
+      return {
+        method: 'POST',
+        path: '/v1/authz/check',
+        headers: { authorization: `Bearer ${target.decision.adminKey}`, 'content-type': 'application/json' },
+        body: target.decision.body,
+      };
+    },
+    check: (body) => {
+      if (body.decision !== 'allow') throw new Error(`expected allow, got ${JSON.stringify(body)}`);
+    },
+  },
 ];

@@ -25,7 +25,33 @@ async function admin<T>(base: string, adminKey: string, urlPath: string, payload
     body: JSON.stringify(payload),
   });
   if (!res.ok) throw new Error(`Mandate: POST ${urlPath} answered ${res.status}: ${await res.text()}`);
-  return (await res.json()) as T;
+  return (res.status === 204 ? undefined : await res.json()) as T;
+}
+
+/** A member, an agent and a role, for the decision benchmark: the body of one /v1/authz/check. */
+async function provisionDecision(base: string, adminKey: string): Promise<{ adminKey: string; body: string }> {
+  const member = await admin<{ id: string }>(base, adminKey, '/v1/organizations/bench/members', { email: 'owner@bench.test' });
+  const agent = await admin<{ id: string }>(base, adminKey, '/v1/organizations/bench/agents', {
+    name: 'Bench agent',
+    purpose: 'benchmark',
+    owner_member_id: member.id,
+    environment: 'prod',
+  });
+  const role = await admin<{ id: string }>(base, adminKey, '/v1/organizations/bench/roles', {
+    name: 'Bench role',
+    permissions: [{ tool: 'crm', action: 'read' }],
+  });
+  await admin(base, adminKey, `/v1/organizations/bench/roles/${role.id}/bindings`, { agent_id: agent.id });
+  await admin(base, adminKey, `/v1/organizations/bench/roles/${role.id}/bindings`, { member_id: member.id });
+  const body = {
+    organization: 'bench',
+    member_id: member.id,
+    agent_id: agent.id,
+    tool: 'crm',
+    action: 'read',
+    context: { environment: 'prod', classification: 'internal' },
+  };
+  return { adminKey, body: JSON.stringify(body) };
 }
 
 /** The organization, resource and client the scenarios use. */
@@ -77,6 +103,7 @@ export async function startMandate(options: MandateOptions = {}): Promise<Runnin
       base: server.base,
       endpoints: { token: '/oauth2/token', introspection: '/oauth2/introspect' },
       client: await provision(server.base, adminKey),
+      decision: await provisionDecision(server.base, adminKey),
       stop,
     };
   } catch (error) {

@@ -17,6 +17,8 @@ export interface RunningTarget {
   /** Paths of the endpoints the scenarios call. */
   endpoints: { token: string; introspection: string };
   client: Credentials;
+  /** Mandate only: an admin key and the body of one decision request. */
+  decision?: { adminKey: string; body: string };
   stop(): Promise<void>;
 }
 
