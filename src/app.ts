@@ -157,6 +157,7 @@ export async function buildApp(options: AppOptions): Promise<Mandate> {
     grants: services.grants,
     authorizations: services.authorizations,
     killSwitch: services.killSwitch,
+    auditBatcher: services.auditBatcher,
     rateLimit: rateLimitPerIp,
   });
   await app.register(authorizeRoutes, {

@@ -83,6 +83,13 @@ describe.each(dialects)('agent registry and kill switch on %s', (dialect) => {
     const refused = await token();
     expect(refused.statusCode).toBe(400);
     expect(refused.json().error).toBe('unauthorized_client');
+    const attempt = await node.runtime.store.db
+      .selectFrom('audit_events')
+      .selectAll()
+      .where('kind', '=', 'token.refused')
+      .where('agent_id', '=', agent.id)
+      .executeTakeFirst();
+    expect(JSON.parse(attempt?.detail ?? '{}')).toMatchObject({ reason: 'agent suspended', grant_type: 'client_credentials' });
 
     const resumed = await admin('POST', `/v1/organizations/acme/agents/${agent.id}/resume`, { reason: 'investigated, benign' });
     expect(resumed.json().status).toBe('active');

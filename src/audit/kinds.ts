@@ -47,6 +47,7 @@ export const AUDIT_KINDS = [
   'elevation.denied',
   'elevation.refused',
   'policies.updated',
+  'token.refused',
 ] as const;
 
 export type AuditKind = (typeof AUDIT_KINDS)[number];

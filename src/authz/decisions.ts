@@ -26,6 +26,8 @@ interface Principals {
   jti?: string;
   grantId?: string;
   scope?: string;
+  /** The delegation chain of the token, when it was exchanged (RFC 8693 §4.1). */
+  act?: unknown;
 }
 
 /**
@@ -96,7 +98,12 @@ export class Decisions {
         jti: p?.jti ?? null,
         scope: p?.scope ?? null,
         grantId: p?.grantId ?? null,
-        detail: { effect: decision.effect, reasons: decision.reasons, environment: input.context.environment },
+        detail: {
+          effect: decision.effect,
+          reasons: decision.reasons,
+          environment: input.context.environment,
+          ...(p?.act !== undefined && { act: p.act as Record<string, unknown> }),
+        },
       },
       context,
     );
@@ -125,6 +132,7 @@ export class Decisions {
         jti: claims.jti,
         ...(claims.auth_event_id && { grantId: claims.auth_event_id }),
         scope: claims.scope,
+        ...(claims.act && { act: claims.act }),
       };
     }
     if (!input.organization || (!input.member_id && !input.agent_id)) {

@@ -1,6 +1,7 @@
 import formbody from '@fastify/formbody';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import type { KillSwitch } from '../../agents/kill-switch.js';
+import type { AuditBatcher } from '../../audit/batcher.js';
 import type { RateLimit } from '../../http/rate-limit.js';
 import { auditContextOf } from '../../http/request-context.js';
 import type { Store } from '../../store/store.js';
@@ -29,6 +30,7 @@ export interface TokenRouteOptions {
   grants: Grants;
   authorizations: Authorizations;
   killSwitch: KillSwitch;
+  auditBatcher: AuditBatcher;
   rateLimit: RateLimit;
 }
 
@@ -74,7 +76,20 @@ export async function tokenRoutes(app: FastifyInstance, options: TokenRouteOptio
     if (!params.grant_type) throw new InvalidRequest('grant_type is required');
     const client = await clientAuth.authenticate(request.headers.authorization, params);
     // The kill switch: a suspended or decommissioned agent gets no token of any grant type.
-    if (options.killSwitch.isStopped(client.agentId)) throw new UnauthorizedClient('the agent is suspended');
+    if (options.killSwitch.isStopped(client.agentId)) {
+      await options.auditBatcher.record(
+        {
+          kind: 'token.refused',
+          orgId: client.orgId,
+          actorId: client.id,
+          agentId: client.agentId,
+          result: 'failure',
+          detail: { grant_type: params.grant_type, reason: 'agent suspended' },
+        },
+        auditContextOf(request),
+      );
+      throw new UnauthorizedClient('the agent is suspended');
+    }
     const handler = grantTypes.get(params.grant_type);
     if (!handler) throw new UnsupportedGrantType(params.grant_type);
     const response = await handler.handle({ client, params, resources, audit: auditContextOf(request) });
