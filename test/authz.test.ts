@@ -196,6 +196,21 @@ describe.each(dialects)('roles and decisions on %s', (dialect) => {
     expect(res.json().results.map((r: { decision: string }) => r.decision)).toEqual(['allow', 'deny']);
   });
 
+  it('carries a permission’s constraints into the decision', async () => {
+    const limited = (
+      await admin('POST', '/v1/organizations/xcorp/roles', {
+        name: 'Billing reader',
+        permissions: [{ tool: 'crm', action: 'read', constraints: { fields: 'billing' } }],
+      })
+    ).json();
+    await admin('POST', `/v1/organizations/xcorp/roles/${limited.id}/bindings`, { member_id: john.id });
+    const res = await check({ organization: 'xcorp', member_id: john.id, tool: 'crm', action: 'read', context: ctx });
+    expect(res).toMatchObject({
+      decision: 'allow',
+      matched: { user: { tool: 'crm', action: 'read', constraints: { fields: 'billing' } } },
+    });
+  });
+
   it('refuses a check that names no principal', async () => {
     const res = await admin('POST', '/v1/authz/check', { tool: 'crm', action: 'read', context: ctx });
     expect(res.statusCode).toBe(400);

@@ -21,6 +21,8 @@ export interface Permission {
   maxClassification?: Classification;
   /** Allowed only after a person approves (human-in-the-loop). */
   approvalRequired?: boolean;
+  /** Attribute limits ("billing fields only"), carried into the decision for the tool to enforce. */
+  constraints?: Readonly<Record<string, unknown>>;
 }
 
 export interface DecisionRequest {

@@ -198,6 +198,7 @@ export class Roles {
           ...(p.environments && { environments: p.environments }),
           ...(p.max_classification && { maxClassification: p.max_classification }),
           ...(p.approval_required && { approvalRequired: true }),
+          ...(p.constraints && Object.keys(p.constraints).length > 0 && { constraints: p.constraints }),
         };
       });
       return [...fromRoles, ...elevated.map((e) => ({ tool: e.tool, action: e.action, expiresAt: Date.parse(e.expires_at as string) }))];
