@@ -108,6 +108,10 @@ export async function buildApp(options: AppOptions): Promise<Mandate> {
       metrics,
       clock,
       defaultTtlSeconds: config.accessTokenTtlSeconds,
+      sessions: services.sessions,
+      store,
+      audit: services.audit,
+      grantTtlSeconds: config.grantTtlSeconds,
     }),
   ]);
 

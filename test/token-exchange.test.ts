@@ -197,6 +197,33 @@ describe.each(dialects)('delegation by token exchange (RFC 8693) on %s', (dialec
     expect((await exchange(planner, userToken)).json().error).toBe('invalid_grant');
   });
 
+  it('accepts the user’s session JWT as subject, recording the delegation as a revocable grant', async () => {
+    const attested = (
+      await node.app.inject({
+        method: 'POST',
+        url: '/v1/sessions/attest',
+        payload: { organization: 'xcorp', token: await loginApp.mint({ sub: 'u-1', email: 'john@xcorp.test' }) },
+      })
+    ).json();
+    const jwt = 'urn:ietf:params:oauth:token-type:jwt';
+    const unnamed = await exchange(planner, attested.session_jwt, { subject_token_type: jwt });
+    expect(unnamed.json().error).toBe('invalid_scope');
+    const opaque = await exchange(planner, attested.session_token, { subject_token_type: jwt, scope: 'calendar.read' });
+    expect(opaque.json().error).toBe('invalid_grant');
+    const res = await exchange(planner, attested.session_jwt, { subject_token_type: jwt, scope: 'calendar.read' });
+    expect(res.statusCode).toBe(200);
+    const claims = claimsOf(res.json().access_token);
+    expect(claims).toMatchObject({
+      sub: attested.member.id,
+      act: { sub: planner.agent },
+      scope: 'calendar.read',
+      auth_event_id: expect.stringMatching(/^grt_/),
+    });
+    expect((await introspect(res.json().access_token)).active).toBe(true);
+    await admin('DELETE', `/v1/organizations/xcorp/grants/${claims.auth_event_id}`);
+    expect(await introspect(res.json().access_token)).toEqual({ active: false });
+  });
+
   it('refuses exchange to a client that is not an agent’s', async () => {
     const res = await node.app.inject({
       method: 'POST',

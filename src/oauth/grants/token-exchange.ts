@@ -1,9 +1,15 @@
 import type { KillSwitch } from '../../agents/kill-switch.js';
+import type { AuditLog } from '../../audit/audit-log.js';
 import type { AuditBatcher } from '../../audit/batcher.js';
 import { type ActorClaim, delegatedScope, delegationDepth, MAX_DELEGATION_DEPTH } from '../../authz/delegation.js';
 import type { Roles } from '../../authz/roles.js';
-import type { Clock } from '../../clock.js';
+import { type Clock, isoAt } from '../../clock.js';
+import { newId } from '../../crypto/ids.js';
+import type { Sessions } from '../../identity/sessions.js';
 import type { Metrics } from '../../ops/metrics.js';
+import type { GrantsTable } from '../../store/schema.js';
+import type { Store } from '../../store/store.js';
+import { inTransaction } from '../../store/transaction.js';
 import type { Grants } from '../consent/grants.js';
 import { InvalidGrant, InvalidRequest, InvalidScope, OAuthError, UnauthorizedClient } from '../errors.js';
 import type { Resources } from '../resources/resources.js';
@@ -15,6 +21,20 @@ import type { GrantHandler, TokenRequest, TokenResponse } from './registry.js';
 
 export const TOKEN_EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange';
 const ACCESS_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:access_token';
+/** RFC 8693 §3: a JWT; here a Mandate session JWT. */
+const JWT_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:jwt';
+
+/** Whom a token exchange acts for, however the subject was presented. */
+interface Subject {
+  sub: string;
+  org_id: string;
+  /** What the user consented to; null for a session, which carries no OAuth consent. */
+  scopes: string[] | null;
+  exp: number;
+  jti: string;
+  auth_event_id?: string;
+  act?: ActorClaim;
+}
 
 export interface TokenExchangeDeps {
   resources: Resources;
@@ -27,6 +47,10 @@ export interface TokenExchangeDeps {
   metrics: Metrics;
   clock: Clock;
   defaultTtlSeconds: number;
+  sessions: Sessions;
+  store: Store;
+  audit: AuditLog;
+  grantTtlSeconds: number;
 }
 
 /** Every agent named in an actor chain. */
@@ -42,21 +66,96 @@ function chainAgents(act: ActorClaim | undefined): string[] {
  * belongs to the same grant, so revoking the consent kills it. Refusals are audited.
  */
 export function tokenExchangeGrant(deps: TokenExchangeDeps): GrantHandler {
-  async function exchange({ client, params, resources }: TokenRequest): Promise<TokenResponse & { detail: Record<string, unknown> }> {
+  /**
+   * The user the agent will act for. An access token must be a user-delegated, live token; a
+   * session JWT (typ session+jwt) stands for the signed-in user directly.
+   */
+  async function resolveSubject(type: string, token: string): Promise<Subject> {
+    if (type === JWT_TOKEN_TYPE) {
+      if (token.startsWith('mnd_')) throw new InvalidGrant('a session subject must be the session JWT, not the session token');
+      const session = await deps.sessions.authenticate(token).catch(() => {
+        throw new InvalidGrant('the session is not active');
+      });
+      return {
+        sub: session.memberId,
+        org_id: session.orgId,
+        scopes: null,
+        exp: Math.floor(Date.parse(session.expiresAt) / 1000),
+        jti: `session:${session.id}`,
+      };
+    }
+    const claims = deps.accessTokens.verify(token);
+    if (!claims || deps.revoked.has(claims.jti)) throw new InvalidGrant('the subject token is not active');
+    if (!claims.auth_event_id || !claims.sub.startsWith('mbr_')) throw new InvalidGrant('the subject token does not act for a user');
+    if (deps.grants.isRevoked(claims.auth_event_id)) throw new InvalidGrant('the consent behind the subject token was revoked');
+    return {
+      sub: claims.sub,
+      org_id: claims.org_id,
+      scopes: claims.scope.split(' ').filter(Boolean),
+      exp: claims.exp,
+      jti: claims.jti,
+      auth_event_id: claims.auth_event_id,
+      ...(claims.act && { act: claims.act }),
+    };
+  }
+
+  /** A session delegated to an agent is a consent event of its own: a grant, so it can be revoked. */
+  async function recordSessionConsent(
+    client: TokenRequest['client'],
+    subject: Subject,
+    resource: string,
+    scopes: string[],
+    audit: TokenRequest['audit'],
+  ): Promise<string> {
+    const now = deps.clock.now();
+    const grant: GrantsTable = {
+      id: newId('grt', now),
+      org_id: subject.org_id,
+      member_id: subject.sub,
+      client_id: client.id,
+      agent_id: client.agentId,
+      scope: scopes.join(' '),
+      resource,
+      created_at: isoAt(deps.clock),
+      expires_at: new Date(Math.min(now + deps.grantTtlSeconds * 1000, subject.exp * 1000)).toISOString(),
+      revoked_at: null,
+      revoked_reason: null,
+    };
+    await inTransaction(deps.store, async (trx) => {
+      await deps.grants.insert(trx, grant);
+      await deps.audit.append(
+        trx,
+        {
+          kind: 'consent.granted',
+          orgId: grant.org_id,
+          actorId: subject.sub,
+          subjectId: subject.sub,
+          agentId: client.agentId,
+          grantId: grant.id,
+          scope: grant.scope,
+          detail: { client_id: client.id, resource, via: 'session token exchange' },
+        },
+        audit,
+      );
+    });
+    return grant.id;
+  }
+
+  async function exchange(request: TokenRequest): Promise<TokenResponse & { detail: Record<string, unknown> }> {
+    const { client, params, resources } = request;
     if (!client.agentId || client.type !== 'confidential' || !client.grantTypes.has(TOKEN_EXCHANGE) || client.orgId === null) {
       throw new UnauthorizedClient('only an agent’s confidential client may exchange tokens');
     }
-    if (!params.subject_token || params.subject_token_type !== ACCESS_TOKEN_TYPE) {
-      throw new InvalidRequest(`subject_token and subject_token_type=${ACCESS_TOKEN_TYPE} are required`);
+    if (!params.subject_token || (params.subject_token_type !== ACCESS_TOKEN_TYPE && params.subject_token_type !== JWT_TOKEN_TYPE)) {
+      throw new InvalidRequest(
+        `subject_token is required, with subject_token_type ${ACCESS_TOKEN_TYPE} (a Mandate access token) or ${JWT_TOKEN_TYPE} (a session JWT)`,
+      );
     }
     if (params.requested_token_type !== undefined && params.requested_token_type !== ACCESS_TOKEN_TYPE) {
       throw new InvalidRequest('only access tokens can be requested');
     }
     if (params.actor_token !== undefined) throw new InvalidRequest('the actor is the authenticated client; actor_token is not used');
-    const subject = deps.accessTokens.verify(params.subject_token);
-    if (!subject || deps.revoked.has(subject.jti)) throw new InvalidGrant('the subject token is not active');
-    if (!subject.auth_event_id || !subject.sub.startsWith('mbr_')) throw new InvalidGrant('the subject token does not act for a user');
-    if (deps.grants.isRevoked(subject.auth_event_id)) throw new InvalidGrant('the consent behind the subject token was revoked');
+    const subject = await resolveSubject(params.subject_token_type, params.subject_token);
     if (subject.org_id !== client.orgId) throw new InvalidGrant('the subject token belongs to another organization');
     const act = subject.act as ActorClaim | undefined;
     if (delegationDepth(act) + 1 > MAX_DELEGATION_DEPTH)
@@ -70,8 +169,12 @@ export function tokenExchangeGrant(deps: TokenExchangeDeps): GrantHandler {
       deps.roles.permissionsOf(client.orgId, subject.sub),
       deps.roles.permissionsOf(client.orgId, client.agentId),
     ]);
-    const scope = delegatedScope({ requested, subject: subject.scope.split(' ').filter(Boolean), user, agent });
+    // A session carries no OAuth consent: the agent names the scopes, bounded by both role sets.
+    if (subject.scopes === null && requested.length === 0) throw new InvalidScope('with a session as subject, name the scopes to delegate');
+    const scope = delegatedScope({ requested, subject: subject.scopes ?? requested, user, agent });
     if (!scope.ok) throw new InvalidScope(scope.reason);
+    const grantId =
+      subject.auth_event_id ?? (await recordSessionConsent(client, subject, resource.identifier, scope.scopes, request.audit));
     const nestedAct: ActorClaim = { sub: client.agentId, ...(act && { act }) };
     const nowSeconds = Math.floor(deps.clock.now() / 1000);
     // A delegated token never outlives the token it was exchanged for.
@@ -84,7 +187,7 @@ export function tokenExchangeGrant(deps: TokenExchangeDeps): GrantHandler {
         scope: scope.scopes.join(' '),
         org_id: subject.org_id,
         agent_id: client.agentId,
-        auth_event_id: subject.auth_event_id,
+        auth_event_id: grantId,
         act: nestedAct,
       },
       ttl,
@@ -101,7 +204,7 @@ export function tokenExchangeGrant(deps: TokenExchangeDeps): GrantHandler {
         subject_jti: subject.jti,
         act: nestedAct,
         aud: resource.identifier,
-        grant: subject.auth_event_id,
+        grant: grantId,
         member: subject.sub,
       },
     };
