@@ -1,7 +1,7 @@
 /**
  * `npm run bench -- <name|all> [--duration 10] [--connections 50] [--database postgres://…]`
  *
- * For each scenario, starts the built Mandate (`dist/main.js serve`) on loopback over a fresh SQLite
+ * For each scenario, starts the built Mandate (`dist/src/main.js serve`) on loopback over a fresh SQLite
  * data dir (or the given, empty, PostgreSQL database), prepares and checks the request once, warms
  * up for 2 s and measures it with autocannon; comparative scenarios then do the same against a fresh
  * oidc-provider process. Results go to bench/results/<name>.json.

@@ -1,5 +1,5 @@
 /**
- * Mandate from the build (`node dist/main.js serve`) over a fresh SQLite data dir (or the given
+ * Mandate from the build (`node dist/src/main.js serve`) over a fresh SQLite data dir (or the given
  * PostgreSQL database), with one organization, the bench resource and a confidential client
  * created through the admin API.
  */
@@ -77,7 +77,7 @@ export async function startMandate(options: MandateOptions = {}): Promise<Runnin
   const removeDataDir = () => fs.rmSync(dataDir, { recursive: true, force: true });
   const server = await startServer({
     name: 'Mandate (run npm run build first)',
-    args: [path.join(root, 'dist/main.js'), 'serve'],
+    args: [path.join(root, 'dist/src/main.js'), 'serve'],
     env: {
       MANDATE_DATA_DIR: dataDir,
       ...(options.databaseUrl && { MANDATE_DATABASE_URL: options.databaseUrl }),

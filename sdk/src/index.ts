@@ -12,6 +12,19 @@ export {
 } from './authorize-request.js';
 export { extractBearer } from './bearer.js';
 export { audienceIncludes, type MandateActor, type MandateTokenClaims, parseMandateClaims, REQUIRED_CLAIMS } from './claims.js';
+export {
+  CLASSIFICATIONS,
+  type Classification,
+  type Decision,
+  type DecisionInput,
+  type DecisionRequest,
+  decide,
+  type Effect,
+  type Environment,
+  type Permission,
+  permits,
+  scopeCovers,
+} from './decision.js';
 export { errorResponseOf, type MandateErrorResponse, resourceMetadataUrlOf } from './error-response.js';
 export {
   InsufficientScopeError,
@@ -25,6 +38,7 @@ export {
 export { mandateExpress, registerProtectedResourceMetadataExpress } from './express.js';
 export { mandateFastify, registerProtectedResourceMetadata } from './fastify.js';
 export { basicAuthorization, type IntrospectTokenOptions, introspectToken } from './introspect.js';
+export { decideFromClaims, type KnownPermissions } from './local-decision.js';
 export { mandateNodeHttp, type NodeHttpAuthorizer } from './node-http.js';
 export {
   type ProtectedResourceMetadata,

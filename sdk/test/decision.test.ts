@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { CLASSIFICATIONS, decide, type Permission } from './decision.js';
+import { CLASSIFICATIONS, decide, type Permission } from '../src/decision.js';
 
 const request = { tool: 'crm', action: 'export', environment: 'prod', classification: 'confidential' } as const;
 const inBounds: Permission = { tool: 'crm', action: 'export', environments: ['prod'], maxClassification: 'confidential' };
