@@ -109,6 +109,7 @@ export async function buildApp(options: AppOptions): Promise<Mandate> {
       clock,
       defaultTtlSeconds: config.accessTokenTtlSeconds,
       sessions: services.sessions,
+      organizations,
       store,
       audit: services.audit,
       grantTtlSeconds: config.grantTtlSeconds,

@@ -224,6 +224,30 @@ describe.each(dialects)('delegation by token exchange (RFC 8693) on %s', (dialec
     expect(await introspect(res.json().access_token)).toEqual({ active: false });
   });
 
+  it('honours the organization’s list of agents allowed to act for its users', async () => {
+    await node.app.inject({
+      method: 'PATCH',
+      url: '/v1/organizations/xcorp',
+      headers: adminHeaders,
+      payload: { settings: { delegation_agents: [helper.agent] } },
+    });
+    try {
+      const attested = (
+        await node.app.inject({
+          method: 'POST',
+          url: '/v1/sessions/attest',
+          payload: { organization: 'xcorp', token: await loginApp.mint({ sub: 'u-1', email: 'john@xcorp.test' }) },
+        })
+      ).json();
+      const subject = { subject_token_type: 'urn:ietf:params:oauth:token-type:jwt', scope: 'calendar.read' };
+      const refused = await exchange(planner, attested.session_jwt, subject);
+      expect(refused.json()).toMatchObject({ error: 'invalid_grant', error_description: expect.stringContaining('not allowed to act') });
+      expect((await exchange(helper, attested.session_jwt, subject)).statusCode).toBe(200);
+    } finally {
+      await node.app.inject({ method: 'PATCH', url: '/v1/organizations/xcorp', headers: adminHeaders, payload: { settings: {} } });
+    }
+  });
+
   it('refuses exchange to a client that is not an agent’s', async () => {
     const res = await node.app.inject({
       method: 'POST',

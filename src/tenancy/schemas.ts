@@ -25,6 +25,14 @@ export const OrganizationSettings = Type.Object(
     ),
     access_token_ttl_seconds: Type.Optional(Type.Integer({ minimum: 30, maximum: 86_400, description: 'Access-token lifetime override.' })),
     session_ttl_seconds: Type.Optional(Type.Integer({ minimum: 60, maximum: 2_592_000, description: 'Human session lifetime.' })),
+    delegation_agents: Type.Optional(
+      Type.Array(Type.String({ pattern: '^agt_[0-9a-z]{26}$' }), {
+        uniqueItems: true,
+        maxItems: 1000,
+        description:
+          'Agents allowed to act for this organization’s users by token exchange; unset: every active agent of the organization.',
+      }),
+    ),
   },
   { additionalProperties: false },
 );

@@ -10,6 +10,7 @@ import type { Metrics } from '../../ops/metrics.js';
 import type { GrantsTable } from '../../store/schema.js';
 import type { Store } from '../../store/store.js';
 import { inTransaction } from '../../store/transaction.js';
+import type { Organizations } from '../../tenancy/organizations.js';
 import type { Grants } from '../consent/grants.js';
 import { InvalidGrant, InvalidRequest, InvalidScope, OAuthError, UnauthorizedClient } from '../errors.js';
 import type { Resources } from '../resources/resources.js';
@@ -48,6 +49,7 @@ export interface TokenExchangeDeps {
   clock: Clock;
   defaultTtlSeconds: number;
   sessions: Sessions;
+  organizations: Organizations;
   store: Store;
   audit: AuditLog;
   grantTtlSeconds: number;
@@ -157,6 +159,11 @@ export function tokenExchangeGrant(deps: TokenExchangeDeps): GrantHandler {
     if (params.actor_token !== undefined) throw new InvalidRequest('the actor is the authenticated client; actor_token is not used');
     const subject = await resolveSubject(params.subject_token_type, params.subject_token);
     if (subject.org_id !== client.orgId) throw new InvalidGrant('the subject token belongs to another organization');
+    // Policy: an organization may name the agents allowed to act for its users.
+    const settings = JSON.parse((await deps.organizations.require(client.orgId)).settings) as { delegation_agents?: string[] };
+    if (settings.delegation_agents && !settings.delegation_agents.includes(client.agentId)) {
+      throw new InvalidGrant('this agent is not allowed to act for users of the organization');
+    }
     const act = subject.act as ActorClaim | undefined;
     if (delegationDepth(act) + 1 > MAX_DELEGATION_DEPTH)
       throw new InvalidGrant(`delegation chains are limited to ${MAX_DELEGATION_DEPTH} agents`);
