@@ -76,6 +76,8 @@ export async function buildApp(options: AppOptions): Promise<Mandate> {
     services.authorizations.purgeExpired().catch(onReloadError);
   }, config.reconcileIntervalSeconds * 1000);
   reconcile.unref();
+  const usageFlush = setInterval(() => services.agentUsage.flush().catch(onReloadError), 2000);
+  usageFlush.unref();
   const delegated = {
     store,
     clock,
@@ -163,6 +165,7 @@ export async function buildApp(options: AppOptions): Promise<Mandate> {
     authorizations: services.authorizations,
     killSwitch: services.killSwitch,
     auditBatcher: services.auditBatcher,
+    agentUsage: services.agentUsage,
     rateLimit: rateLimitPerIp,
   });
   await app.register(authorizeRoutes, {
@@ -210,8 +213,10 @@ export async function buildApp(options: AppOptions): Promise<Mandate> {
     close: async () => {
       unfollow();
       clearInterval(reconcile);
+      clearInterval(usageFlush);
       await app.close();
       await services.auditBatcher.drain();
+      await services.agentUsage.flush();
     },
   };
 }

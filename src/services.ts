@@ -1,6 +1,7 @@
 import { AdminKeys } from './admin-keys/admin-keys.js';
 import { Agents } from './agents/agents.js';
 import { KillSwitch } from './agents/kill-switch.js';
+import { AgentUsage } from './agents/usage.js';
 import { AuditLog } from './audit/audit-log.js';
 import { AuditBatcher } from './audit/batcher.js';
 import { AuditEvents } from './audit/store.js';
@@ -56,6 +57,7 @@ export interface Services {
   decisions: Decisions;
   elevations: Elevations;
   conditions: Conditions;
+  agentUsage: AgentUsage;
 }
 
 export interface ServiceDeps {
@@ -108,6 +110,7 @@ export function createServices({ config, store, clock, envelope, bus }: ServiceD
     roles,
     elevations: new Elevations(store, roles, audit, clock, bus),
     conditions,
+    agentUsage: new AgentUsage(store, clock),
     decisions: new Decisions({
       roles,
       organizations,

@@ -70,9 +70,20 @@ describe.each(dialects)('agent registry and kill switch on %s', (dialect) => {
   });
 
   it('registers an agent with an owner, and its tokens name the agent', async () => {
-    expect(agent).toMatchObject({ id: expect.stringMatching(/^agt_/), status: 'active', environment: 'prod', owner_member_id: owner.id });
+    expect(agent).toMatchObject({
+      id: expect.stringMatching(/^agt_/),
+      status: 'active',
+      environment: 'prod',
+      owner_member_id: owner.id,
+      tokens_issued: 0,
+      last_access_at: null,
+    });
     const claims = await introspect((await token()).json().access_token);
     expect(claims).toMatchObject({ active: true, sub: agent.id, agent_id: agent.id, org_id: fx.acme.id });
+    await node.agentUsage.flush();
+    const seen = (await admin('GET', `/v1/organizations/acme/agents/${agent.id}`)).json();
+    expect(seen.tokens_issued).toBe(1);
+    expect(seen.last_access_at).toMatch(/^20/);
   });
 
   it('suspends (the kill switch): tokens are refused at once; resume restores it; every step audited with its reason', async () => {

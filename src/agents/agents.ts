@@ -50,6 +50,8 @@ export class Agents {
       allowed_tools: JSON.stringify(input.allowed_tools ?? []),
       created_at: at,
       updated_at: at,
+      last_access_at: null,
+      tokens_issued: 0,
     };
     await inTransaction(this.store, async (trx) => {
       await trx.insertInto('agents').values(row).execute();

@@ -29,6 +29,8 @@ export const Agent = Type.Object({
   allowed_tools: Type.Array(Type.String()),
   created_at: Type.String({ format: 'date-time' }),
   updated_at: Type.String({ format: 'date-time' }),
+  last_access_at: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
+  tokens_issued: Type.Integer(),
 });
 export type Agent = Static<typeof Agent>;
 

@@ -129,6 +129,9 @@ export class Conditions {
         environment: request.environment,
         classification: request.classification,
         classification_rank: CLASSIFICATIONS.indexOf(request.classification),
+        // Time conditions ("only during business hours"), in UTC.
+        hour: new Date(this.clock.now()).getUTCHours(),
+        weekday: new Date(this.clock.now()).getUTCDay(),
       },
       policies: { staticPolicies: { ...policies, [RBAC_ALLOWED]: IMPLICIT_PERMIT } },
       entities: [],

@@ -107,6 +107,9 @@ export interface AgentsTable {
   allowed_tools: string;
   created_at: string;
   updated_at: string;
+  last_access_at: string | null;
+  /** Tokens issued to the agent's clients, counted in memory and flushed periodically. */
+  tokens_issued: number;
 }
 
 export interface UsedClientAssertionsTable {

@@ -1,6 +1,7 @@
 import formbody from '@fastify/formbody';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import type { KillSwitch } from '../../agents/kill-switch.js';
+import type { AgentUsage } from '../../agents/usage.js';
 import type { AuditBatcher } from '../../audit/batcher.js';
 import type { RateLimit } from '../../http/rate-limit.js';
 import { auditContextOf } from '../../http/request-context.js';
@@ -31,6 +32,7 @@ export interface TokenRouteOptions {
   authorizations: Authorizations;
   killSwitch: KillSwitch;
   auditBatcher: AuditBatcher;
+  agentUsage: AgentUsage;
   rateLimit: RateLimit;
 }
 
@@ -93,6 +95,7 @@ export async function tokenRoutes(app: FastifyInstance, options: TokenRouteOptio
     const handler = grantTypes.get(params.grant_type);
     if (!handler) throw new UnsupportedGrantType(params.grant_type);
     const response = await handler.handle({ client, params, resources, audit: auditContextOf(request) });
+    options.agentUsage.record(client.agentId);
     return noStore(reply).send(response);
   });
 

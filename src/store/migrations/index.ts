@@ -8,6 +8,7 @@ import * as agents from './0006-agents.js';
 import * as roles from './0007-roles.js';
 import * as elevations from './0008-elevations.js';
 import * as policies from './0009-policies.js';
+import * as agentUsage from './0010-agent-usage.js';
 
 /** Every migration, in order. One set for SQLite and PostgreSQL; names never change once released. */
 export const migrations: Record<string, Migration> = {
@@ -20,4 +21,5 @@ export const migrations: Record<string, Migration> = {
   '0007-roles': roles,
   '0008-elevations': elevations,
   '0009-policies': policies,
+  '0010-agent-usage': agentUsage,
 };
