@@ -4,6 +4,7 @@ import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { MandateNode } from '../src/node.js';
 import { launchChromium } from './support/browser.js';
+import { createXcorp } from './support/code-flow.js';
 import { type CustomerLoginApp, startCallbackServer, startCustomerLoginApp } from './support/customer-login-app.js';
 import { adminHeaders, createTestDatabase, startListeningNode, type TestDatabase } from './support/nodes.js';
 import { basic, form } from './support/oauth-fixtures.js';
@@ -74,23 +75,7 @@ describe('authorization code + PKCE through the hosted consent page, in Chromium
     loginApp = await startCustomerLoginApp({ sub: 'u-1001', email: 'john@xcorp.test', name: 'John Smith' });
     callback = await startCallbackServer();
 
-    await admin('/v1/organizations', { slug: 'xcorp', name: 'XCorp' });
-    await admin('/v1/organizations/xcorp/trusted-token-profiles', {
-      name: 'XCorp app',
-      issuer: loginApp.issuer,
-      audience: 'mandate',
-      jwks_url: loginApp.jwksUrl,
-      login_url: loginApp.loginUrl,
-      jit_provisioning: true,
-    });
-    await admin('/v1/resources', {
-      identifier: MCP,
-      name: 'XCorp calendar',
-      scopes: [
-        { name: 'calendar.read', description: 'See your calendar events' },
-        { name: 'calendar.write', description: 'Create and change calendar events' },
-      ],
-    });
+    await createXcorp(node, loginApp, MCP);
     publicClientId = (
       await admin('/v1/organizations/xcorp/clients', {
         client_name: 'Calendar Assistant',

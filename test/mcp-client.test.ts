@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type CalendarServer, createCalendarServer } from '../examples/mcp-calendar/server.js';
 import type { MandateNode } from '../src/node.js';
 import { launchChromium } from './support/browser.js';
+import { createXcorp } from './support/code-flow.js';
 import { type CustomerLoginApp, startCallbackServer, startCustomerLoginApp } from './support/customer-login-app.js';
 import { adminHeaders, createTestDatabase, startListeningNode, type TestDatabase } from './support/nodes.js';
 import { freePort } from './support/ports.js';
@@ -71,24 +72,8 @@ describe('an MCP client (@modelcontextprotocol/sdk) connects to examples/mcp-cal
     loginApp = await startCustomerLoginApp({ sub: 'u-1001', email: 'john@xcorp.test', name: 'John Smith' });
     callback = await startCallbackServer();
     resource = `http://127.0.0.1:${await freePort()}/mcp`;
-    const admin = (url: string, payload: object) => node.app.inject({ method: 'POST', url, payload, headers: adminHeaders });
-    await admin('/v1/organizations', { slug: 'xcorp', name: 'XCorp' });
-    await admin('/v1/organizations/xcorp/trusted-token-profiles', {
-      name: 'XCorp app',
-      issuer: loginApp.issuer,
-      audience: 'mandate',
-      jwks_url: loginApp.jwksUrl,
-      login_url: loginApp.loginUrl,
-      jit_provisioning: true,
-    });
-    await admin('/v1/resources', {
-      identifier: resource,
-      name: 'Calendar MCP',
-      scopes: [
-        { name: 'calendar.read', description: 'See your calendar events' },
-        { name: 'calendar.write', description: 'Create calendar events' },
-      ],
-    });
+    const _admin = (url: string, payload: object) => node.app.inject({ method: 'POST', url, payload, headers: adminHeaders });
+    await createXcorp(node, loginApp, resource);
     calendar = await createCalendarServer({ issuer, resource });
     browser = await launchChromium();
   });

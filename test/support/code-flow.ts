@@ -20,8 +20,11 @@ async function admin(node: MandateNode, url: string, payload: object): Promise<R
   return res.json();
 }
 
-/** XCorp with a trusted-token profile, a calendar resource, a public and a confidential code client, and John's session. */
-export async function createCodeFlowFixture(node: MandateNode, loginApp: CustomerLoginApp): Promise<CodeFlowFixture> {
+/**
+ * XCorp, whose own app (the stand-in login app) vouches for its users through a trusted-token
+ * profile, and a calendar resource with the two scopes the flows ask for.
+ */
+export async function createXcorp(node: MandateNode, loginApp: CustomerLoginApp, resource = CODE_MCP): Promise<{ id: string }> {
   const org = await admin(node, '/v1/organizations', { slug: 'xcorp', name: 'XCorp' });
   await admin(node, '/v1/organizations/xcorp/trusted-token-profiles', {
     name: 'XCorp app',
@@ -32,13 +35,19 @@ export async function createCodeFlowFixture(node: MandateNode, loginApp: Custome
     jit_provisioning: true,
   });
   await admin(node, '/v1/resources', {
-    identifier: CODE_MCP,
+    identifier: resource,
     name: 'XCorp calendar',
     scopes: [
       { name: 'calendar.read', description: 'See your calendar events' },
       { name: 'calendar.write', description: 'Create and change calendar events' },
     ],
   });
+  return { id: org.id as string };
+}
+
+/** XCorp with a trusted-token profile, a calendar resource, a public and a confidential code client, and John's session. */
+export async function createCodeFlowFixture(node: MandateNode, loginApp: CustomerLoginApp): Promise<CodeFlowFixture> {
+  const org = await createXcorp(node, loginApp);
   const publicClient = await admin(node, '/v1/organizations/xcorp/clients', {
     client_name: 'Calendar Assistant',
     client_type: 'public',
