@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { MandateNode } from '../src/node.js';
-import { CODE_MCP, type CodeFlowFixture, createCodeFlowFixture, obtainCode } from './support/code-flow.js';
+import { CODE_MCP, type CodeFlowFixture, createCodeFlowFixture, obtainUserTokens } from './support/code-flow.js';
 import { type CustomerLoginApp, startCustomerLoginApp } from './support/customer-login-app.js';
 import { dialects } from './support/databases.js';
 import { adminHeaders, createTestDatabase, startTestNode, type TestDatabase } from './support/nodes.js';
@@ -111,21 +111,7 @@ describe.each(dialects)('roles and decisions on %s', (dialect) => {
   });
 
   it('bounds a delegated token by what the user consented to', async () => {
-    const c = await obtainCode(node, fx, { scope: 'calendar.read' });
-    const token = (
-      await node.app.inject({
-        method: 'POST',
-        url: '/oauth2/token',
-        payload: form({
-          grant_type: 'authorization_code',
-          code: c.code,
-          code_verifier: c.verifier,
-          redirect_uri: c.redirectUri,
-          client_id: fx.publicClient,
-        }),
-        headers: { 'content-type': 'application/x-www-form-urlencoded' },
-      })
-    ).json();
+    const token = await obtainUserTokens(node, fx, { scope: 'calendar.read' });
     // Incremental consent may have granted more earlier; narrow to read for the test.
     const readOnly = (
       await node.app.inject({

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { MandateNode } from '../src/node.js';
-import { CODE_MCP, type CodeFlowFixture, createCodeFlowFixture, obtainCode } from './support/code-flow.js';
+import { CODE_MCP, type CodeFlowFixture, createCodeFlowFixture, obtainUserTokens } from './support/code-flow.js';
 import { type CustomerLoginApp, startCustomerLoginApp } from './support/customer-login-app.js';
 import { dialects } from './support/databases.js';
 import { adminHeaders, createTestDatabase, startTestNode, type TestDatabase } from './support/nodes.js';
@@ -103,21 +103,7 @@ describe.each(dialects)('delegation by token exchange (RFC 8693) on %s', (dialec
       scopes: [{ name: 'calendar.read', description: 'r' }],
     });
     outsider = await makeAgent('othercorp', otherOwner.id, 'Outsider', [{ tool: 'calendar', action: 'read' }]);
-    const c = await obtainCode(node, fx);
-    userToken = (
-      await node.app.inject({
-        method: 'POST',
-        url: '/oauth2/token',
-        payload: form({
-          grant_type: 'authorization_code',
-          code: c.code,
-          code_verifier: c.verifier,
-          redirect_uri: c.redirectUri,
-          client_id: fx.publicClient,
-        }),
-        headers: { 'content-type': 'application/x-www-form-urlencoded' },
-      })
-    ).json().access_token;
+    userToken = (await obtainUserTokens(node, fx)).access_token;
   });
   afterAll(async () => {
     await node?.shutdown();

@@ -130,3 +130,26 @@ export async function obtainCode(
   if (!code) throw new Error(`no code in ${location}`);
   return { code, verifier, redirectUri };
 }
+
+/** John's tokens for the public client: a code obtained through consent, exchanged at the token endpoint. */
+export async function obtainUserTokens(
+  node: MandateNode,
+  fx: CodeFlowFixture,
+  options: { scope?: string } = {},
+): Promise<{ access_token: string; refresh_token: string; scope: string }> {
+  const c = await obtainCode(node, fx, options);
+  const res = await node.app.inject({
+    method: 'POST',
+    url: '/oauth2/token',
+    payload: new URLSearchParams({
+      grant_type: 'authorization_code',
+      code: c.code,
+      code_verifier: c.verifier,
+      redirect_uri: c.redirectUri,
+      client_id: fx.publicClient,
+    }).toString(),
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+  });
+  if (res.statusCode !== 200) throw new Error(`code exchange: ${res.body}`);
+  return res.json();
+}
