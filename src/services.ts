@@ -25,6 +25,7 @@ import { ClientRegistration } from './oauth/clients/registration.js';
 import { Grants } from './oauth/consent/grants.js';
 import { Resources } from './oauth/resources/resources.js';
 import { AccessTokens } from './oauth/tokens/access-token.js';
+import { LiveTokens } from './oauth/tokens/live-tokens.js';
 import { RefreshTokens } from './oauth/tokens/refresh-tokens.js';
 import { RevokedAccessTokens } from './oauth/tokens/revoked-tokens.js';
 import type { Store } from './store/store.js';
@@ -58,6 +59,7 @@ export interface Services {
   elevations: Elevations;
   conditions: Conditions;
   agentUsage: AgentUsage;
+  liveTokens: LiveTokens;
 }
 
 export interface ServiceDeps {
@@ -104,6 +106,7 @@ export function createServices({ config, store, clock, envelope, bus }: ServiceD
   const auditBatcher = new AuditBatcher(store, audit);
   const roles = new Roles(store, organizations, audit, clock, bus, cacheTtlMs);
   const conditions = new Conditions(store, audit, clock, bus, cacheTtlMs);
+  const liveTokens = new LiveTokens(accessTokens, revokedAccessTokens, grants, killSwitch);
   return {
     agents,
     killSwitch,
@@ -111,12 +114,11 @@ export function createServices({ config, store, clock, envelope, bus }: ServiceD
     elevations: new Elevations(store, roles, audit, clock, bus),
     conditions,
     agentUsage: new AgentUsage(store, clock),
+    liveTokens,
     decisions: new Decisions({
       roles,
       organizations,
-      accessTokens,
-      revoked: revokedAccessTokens,
-      grants,
+      liveTokens,
       killSwitch,
       auditBatcher,
       conditions,

@@ -2,9 +2,7 @@ import type { KillSwitch } from '../agents/kill-switch.js';
 import type { AuditContext } from '../audit/audit-log.js';
 import type { AuditBatcher } from '../audit/batcher.js';
 import { InvalidRequestError } from '../http/errors.js';
-import type { Grants } from '../oauth/consent/grants.js';
-import type { AccessTokens } from '../oauth/tokens/access-token.js';
-import type { RevokedAccessTokens } from '../oauth/tokens/revoked-tokens.js';
+import type { LiveTokens } from '../oauth/tokens/live-tokens.js';
 import type { Organizations } from '../tenancy/organizations.js';
 import type { Conditions } from './conditions.js';
 import { type Decision, decide } from './decision.js';
@@ -40,9 +38,7 @@ export class Decisions {
     private readonly deps: {
       roles: Roles;
       organizations: Organizations;
-      accessTokens: AccessTokens;
-      revoked: RevokedAccessTokens;
-      grants: Grants;
+      liveTokens: LiveTokens;
       killSwitch: KillSwitch;
       auditBatcher: AuditBatcher;
       conditions: Conditions;
@@ -119,10 +115,8 @@ export class Decisions {
     if (input.token) {
       if (input.organization || input.member_id || input.agent_id)
         throw new InvalidRequestError('give either a token or organization, member_id and agent_id');
-      const claims = this.deps.accessTokens.verify(input.token);
-      if (!claims || this.deps.revoked.has(claims.jti) || (claims.auth_event_id && this.deps.grants.isRevoked(claims.auth_event_id))) {
-        return { refused: 'the token is not active' };
-      }
+      const claims = this.deps.liveTokens.claims(input.token);
+      if (!claims) return { refused: 'the token is not active' };
       return {
         orgId: claims.org_id,
         memberId: claims.sub.startsWith('mbr_') ? claims.sub : null,

@@ -53,3 +53,8 @@ export function delegatedScope(input: {
   if (scopes.length === 0) return { ok: false, reason: 'no scope of the subject token is permitted to both the user and the agent' };
   return { ok: true, scopes };
 }
+
+/** Every agent named in an actor chain, current actor first. */
+export function actorChain(act: ActorClaim | undefined): string[] {
+  return act ? [act.sub, ...actorChain(act.act)] : [];
+}

@@ -1,4 +1,3 @@
-import type { KillSwitch } from '../../agents/kill-switch.js';
 import type { AuditLog } from '../../audit/audit-log.js';
 import type { AuditBatcher } from '../../audit/batcher.js';
 import { type ActorClaim, delegatedScope, delegationDepth, MAX_DELEGATION_DEPTH } from '../../authz/delegation.js';
@@ -16,7 +15,7 @@ import { InvalidGrant, InvalidRequest, InvalidScope, OAuthError, UnauthorizedCli
 import type { Resources } from '../resources/resources.js';
 import { parseScope } from '../scopes.js';
 import type { AccessTokens } from '../tokens/access-token.js';
-import type { RevokedAccessTokens } from '../tokens/revoked-tokens.js';
+import type { LiveTokens } from '../tokens/live-tokens.js';
 import { checkResource } from '../tokens/token-target.js';
 import type { GrantHandler, TokenRequest, TokenResponse } from './registry.js';
 
@@ -40,10 +39,9 @@ interface Subject {
 export interface TokenExchangeDeps {
   resources: Resources;
   accessTokens: AccessTokens;
-  revoked: RevokedAccessTokens;
+  liveTokens: LiveTokens;
   grants: Grants;
   roles: Roles;
-  killSwitch: KillSwitch;
   auditBatcher: AuditBatcher;
   metrics: Metrics;
   clock: Clock;
@@ -53,11 +51,6 @@ export interface TokenExchangeDeps {
   store: Store;
   audit: AuditLog;
   grantTtlSeconds: number;
-}
-
-/** Every agent named in an actor chain. */
-function chainAgents(act: ActorClaim | undefined): string[] {
-  return act ? [act.sub, ...chainAgents(act.act)] : [];
 }
 
 /**
@@ -86,10 +79,10 @@ export function tokenExchangeGrant(deps: TokenExchangeDeps): GrantHandler {
         jti: `session:${session.id}`,
       };
     }
-    const claims = deps.accessTokens.verify(token);
-    if (!claims || deps.revoked.has(claims.jti)) throw new InvalidGrant('the subject token is not active');
+    // Revoked token or grant, or a stopped agent anywhere in its chain: not active (tokens/live-tokens.ts).
+    const claims = deps.liveTokens.claims(token);
+    if (!claims) throw new InvalidGrant('the subject token is not active');
     if (!claims.auth_event_id || !claims.sub.startsWith('mbr_')) throw new InvalidGrant('the subject token does not act for a user');
-    if (deps.grants.isRevoked(claims.auth_event_id)) throw new InvalidGrant('the consent behind the subject token was revoked');
     return {
       sub: claims.sub,
       org_id: claims.org_id,
@@ -167,8 +160,6 @@ export function tokenExchangeGrant(deps: TokenExchangeDeps): GrantHandler {
     const act = subject.act as ActorClaim | undefined;
     if (delegationDepth(act) + 1 > MAX_DELEGATION_DEPTH)
       throw new InvalidGrant(`delegation chains are limited to ${MAX_DELEGATION_DEPTH} agents`);
-    if (chainAgents(act).some((id) => deps.killSwitch.isStopped(id)))
-      throw new InvalidGrant('an agent in the delegation chain is suspended');
     const resource = await checkResource(deps.resources, client, resources);
     const requested = parseScope(params.scope);
     if (!requested) throw new InvalidScope('scope is malformed');

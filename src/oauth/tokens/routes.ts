@@ -13,6 +13,7 @@ import { InvalidClient, InvalidRequest, UnauthorizedClient, UnsupportedGrantType
 import { readFormParams } from '../form-params.js';
 import type { GrantRegistry } from '../grants/registry.js';
 import type { AccessTokenClaims, AccessTokens } from './access-token.js';
+import type { LiveTokens } from './live-tokens.js';
 import type { RefreshTokens } from './refresh-tokens.js';
 import type { RevokedAccessTokens } from './revoked-tokens.js';
 
@@ -31,6 +32,7 @@ export interface TokenRouteOptions {
   grants: Grants;
   authorizations: Authorizations;
   killSwitch: KillSwitch;
+  liveTokens: LiveTokens;
   auditBatcher: AuditBatcher;
   agentUsage: AgentUsage;
   rateLimit: RateLimit;
@@ -53,10 +55,6 @@ function requireConfidential(client: RegisteredClient): void {
  */
 function mayIntrospect(caller: RegisteredClient, claims: AccessTokenClaims): boolean {
   return caller.id === claims.client_id || (caller.orgId !== null && caller.orgId === claims.org_id);
-}
-
-function actorsOf(act: AccessTokenClaims['act']): string[] {
-  return act ? [act.sub, ...actorsOf(act.act)] : [];
 }
 
 /** The token, introspection and revocation endpoints. */
@@ -113,13 +111,9 @@ export async function tokenRoutes(app: FastifyInstance, options: TokenRouteOptio
     requireConfidential(caller);
     if (!params.token) throw new InvalidRequest('token is required');
     noStore(reply);
-    const claims = accessTokens.verify(params.token);
-    if (!claims || revoked.has(claims.jti) || !mayIntrospect(caller, claims)) return { active: false };
-    // Revoking a grant kills every access token derived from it (DESIGN.md §1).
-    if (claims.auth_event_id && grants.isRevoked(claims.auth_event_id)) return { active: false };
-    // The kill switch reaches every agent in a delegation chain, not only the last.
-    if (options.killSwitch.isStopped(claims.agent_id) || actorsOf(claims.act).some((id) => options.killSwitch.isStopped(id)))
-      return { active: false };
+    // Revoked tokens, revoked grants and stopped agents (the whole chain) all read inactive.
+    const claims = options.liveTokens.claims(params.token);
+    if (!claims || !mayIntrospect(caller, claims)) return { active: false };
     // A disabled or deleted client takes its tokens down with it.
     const issuedTo = await clientAuth.lookup(claims.client_id);
     if (!issuedTo?.active) return { active: false };
