@@ -12,6 +12,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import autocannon, { type Result } from 'autocannon';
 import { type BenchRequest, SCENARIOS, type Scenario, send } from './scenarios.js';
+import { startCeiling } from './targets/ceiling.js';
 import { startMandate } from './targets/mandate.js';
 import { startOidcProvider } from './targets/oidc-provider.js';
 import type { RunningTarget } from './targets/target.js';
@@ -99,7 +100,10 @@ async function run(scenario: Scenario): Promise<Record<string, unknown>> {
   const { note, ...peerOptions } = scenario.peer;
   const peer = await runOn(scenario, () => startOidcProvider(peerOptions));
   const ratio = peer.requests_per_sec > 0 ? Math.round((mandate.requests_per_sec / peer.requests_per_sec) * 100) / 100 : null;
-  return { ...common, mandate, peer, ratio, ...(note && { note }) };
+  if (!scenario.ceiling) return { ...common, mandate, peer, ratio, ...(note && { note }) };
+  const ceiling = await runOn(scenario, startCeiling);
+  const ceilingRatio = Math.round((ceiling.requests_per_sec / peer.requests_per_sec) * 100) / 100;
+  return { ...common, mandate, peer, ratio, ceiling, ceiling_ratio: ceilingRatio, ...(note && { note }) };
 }
 
 function line(scenario: string, m: Measurement): string {
@@ -112,6 +116,9 @@ function print(result: Record<string, unknown>): void {
     const mandate = result.mandate as Measurement;
     const peer = result.peer as Measurement;
     process.stdout.write(`${line(name, mandate)}${line(name, peer)}${name} ratio mandate/${peer.name}: ${result.ratio}x\n`);
+    if ('ceiling' in result) {
+      process.stdout.write(`${line(name, result.ceiling as Measurement)}${name} ratio ceiling/${peer.name}: ${result.ceiling_ratio}x\n`);
+    }
   } else {
     process.stdout.write(line(name, { ...(result as unknown as Measurement), name: 'mandate' }));
   }

@@ -14,6 +14,8 @@ export interface Scenario {
   description: string;
   /** When set, the same scenario is also run against oidc-provider configured this way. */
   peer?: OidcProviderOptions & { note?: string };
+  /** When set, also run against the ceiling server (bench/peers/ceiling.ts): what this stack can reach at best. */
+  ceiling?: boolean;
   /** Setup step, once per target: returns the request to repeat. */
   prepare(target: RunningTarget): Promise<BenchRequest>;
   /** Checks one 200 answer before measuring; throws when the target is not set up as intended. */
@@ -67,6 +69,7 @@ export const SCENARIOS: Scenario[] = [
     name: 'client-credentials',
     description: 'client_credentials token requests (client_secret_basic, resource indicator, ES256 JWT access token)',
     peer: { accessTokenFormat: 'jwt' },
+    ceiling: true,
     prepare: async (target) => tokenRequest(target),
     check: checkJwtAccessToken,
   },

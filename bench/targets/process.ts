@@ -36,7 +36,9 @@ async function exited(child: ChildProcess): Promise<void> {
 
 /** Starts a server as its own `node` process on loopback and waits (up to 10 s) until it is ready. */
 export async function startServer(options: ServerOptions): Promise<ServerProcess> {
-  const child = spawn(process.execPath, options.args, {
+  // BENCH_NODE_ARGS (e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`) profiles the servers under load.
+  const nodeArgs = process.env.BENCH_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
+  const child = spawn(process.execPath, [...nodeArgs, ...options.args], {
     cwd: root,
     env: { ...process.env, ...options.env },
     stdio: ['ignore', 'ignore', 'inherit'],
