@@ -54,6 +54,14 @@ export interface Config {
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   /** Run pending migrations when the server starts. */
   migrateOnStart: boolean;
+  /** Sign an audit checkpoint once a chain has grown by this many events. */
+  auditCheckpointEvents: number;
+  /** Seconds between audit maintenance passes: checkpoints of chains that moved, and retention. */
+  auditCheckpointIntervalSeconds: number;
+  /** Where retention writes the JSONL of the events it prunes. */
+  auditArchiveDir: string;
+  /** Attempts at delivering one batch to an audit webhook before it is dead-lettered. */
+  auditSinkMaxAttempts: number;
 }
 
 /** Raised when an environment variable cannot be parsed; the message names the variable. */
@@ -321,6 +329,34 @@ export const OPTIONS: readonly OptionSpec[] = [
     default: 'true',
     description: 'Apply pending migrations at start-up. Set `false` to run `mandate migrate` as a separate step.',
     parse: (raw, _env, variable) => parseBoolean(raw, true, variable),
+  },
+  {
+    env: 'MANDATE_AUDIT_CHECKPOINT_EVENTS',
+    key: 'auditCheckpointEvents',
+    default: '1000',
+    description: 'Sign a checkpoint of an audit chain (its head, with the active signing key) once it has grown by this many events.',
+    parse: (raw, env, variable) => parseInteger(1, 10_000_000, 1000)(raw, env, variable),
+  },
+  {
+    env: 'MANDATE_AUDIT_CHECKPOINT_INTERVAL',
+    key: 'auditCheckpointIntervalSeconds',
+    default: '60',
+    description: 'Seconds between audit maintenance passes: every chain that moved gets a signed checkpoint, and retention prunes.',
+    parse: (raw, env, variable) => parseInteger(1, 86_400, 60)(raw, env, variable),
+  },
+  {
+    env: 'MANDATE_AUDIT_ARCHIVE_DIR',
+    key: 'auditArchiveDir',
+    default: '<data dir>/audit-archive',
+    description: 'Directory where retention writes the events it prunes (JSONL, verifiable offline with the JWKS).',
+    parse: (raw, env) => path.resolve(raw || path.join(env.MANDATE_DATA_DIR || './.mandate', 'audit-archive')),
+  },
+  {
+    env: 'MANDATE_AUDIT_SINK_MAX_ATTEMPTS',
+    key: 'auditSinkMaxAttempts',
+    default: '8',
+    description: 'Attempts (with exponential backoff) at delivering a batch to an audit webhook before it is dead-lettered.',
+    parse: (raw, env, variable) => parseInteger(1, 100, 8)(raw, env, variable),
   },
 ];
 

@@ -5,7 +5,7 @@ import type { AuditEventsTable } from '../store/schema.js';
 import type { Dialect } from '../store/store.js';
 import type { Executor } from '../store/transaction.js';
 import { canonicalJson } from './canonical-json.js';
-import { computeEventHash, GENESIS_HASH, type HashedFields } from './chain.js';
+import { computeEventHash, EXTENSION_COLUMNS, GENESIS_HASH, type HashedFields } from './chain.js';
 import { type AuditKind, PLATFORM_CHAIN } from './kinds.js';
 
 /** What a caller records; the log adds chain position, time, id and hashes. */
@@ -26,6 +26,20 @@ export interface AuditInput {
   grantId?: string | null;
   /** What changed. Never a secret: callers pass ids and public fields only. */
   detail?: Record<string, unknown>;
+  clientId?: string | null;
+  agentVersion?: string | null;
+  agentEnvironment?: string | null;
+  /** The RFC 8693 `act` chain of the token exercised. */
+  act?: unknown;
+  /** On a failure: a stable code (an OAuth error, an ERR_ code, the tool's own). */
+  errorCode?: string | null;
+  /** Whether the grant behind the token still stood when the event happened. */
+  grantValid?: boolean | null;
+  startedAt?: string | null;
+  endedAt?: string | null;
+  latencyMs?: number | null;
+  intentId?: string | null;
+  runId?: string | null;
 }
 
 /** Who asked and under which request: carried into every event a change records. */
@@ -64,6 +78,7 @@ const EVENT_COLUMNS = [
   'detail',
   'prev_hash',
   'hash',
+  ...EXTENSION_COLUMNS,
 ] as const satisfies readonly (keyof AuditEventsTable)[];
 
 const CHUNK_SIZES = [32, 16, 8, 4, 2, 1];
@@ -163,6 +178,17 @@ export class AuditLog {
       scope: input.scope ?? null,
       grant_id: input.grantId ?? null,
       detail: canonicalJson(input.detail ?? {}),
+      client_id: input.clientId ?? null,
+      agent_version: input.agentVersion ?? null,
+      agent_environment: input.agentEnvironment ?? null,
+      act: input.act === undefined || input.act === null ? null : canonicalJson(input.act),
+      error_code: input.errorCode ?? null,
+      grant_valid: input.grantValid === undefined || input.grantValid === null ? null : input.grantValid ? 1 : 0,
+      started_at: input.startedAt ?? null,
+      ended_at: input.endedAt ?? null,
+      latency_ms: input.latencyMs ?? null,
+      intent_id: input.intentId ?? null,
+      run_id: input.runId ?? null,
     };
   }
 

@@ -8,6 +8,21 @@ export const GENESIS_HASH = '0'.repeat(64);
 /** An event as hashed: every column but its own hash and the previous one. */
 export type HashedFields = Omit<AuditEventsTable, 'hash' | 'prev_hash'>;
 
+/** Columns added after the first release: part of the hash only when set, so older events still verify. */
+export const EXTENSION_COLUMNS = [
+  'client_id',
+  'agent_version',
+  'agent_environment',
+  'act',
+  'error_code',
+  'grant_valid',
+  'started_at',
+  'ended_at',
+  'latency_ms',
+  'intent_id',
+  'run_id',
+] as const satisfies readonly (keyof AuditEventsTable)[];
+
 /** `SHA-256(prev_hash || canonical JSON of the event)`, hex; canonical JSON per RFC 8785. */
 export function computeEventHash(prevHash: string, event: HashedFields): string {
   const fields: HashedFields = {
@@ -31,6 +46,10 @@ export function computeEventHash(prevHash: string, event: HashedFields): string 
     grant_id: event.grant_id,
     detail: event.detail,
   };
+  for (const column of EXTENSION_COLUMNS) {
+    const value = event[column];
+    if (value !== null && value !== undefined) (fields as unknown as Record<string, unknown>)[column] = value;
+  }
   return createHash('sha256').update(prevHash, 'utf8').update(canonicalJson(fields), 'utf8').digest('hex');
 }
 

@@ -48,6 +48,13 @@ export const AUDIT_KINDS = [
   'elevation.refused',
   'policies.updated',
   'token.refused',
+  'tool.intent',
+  'tool.outcome',
+  'run.created',
+  'run.finished',
+  'audit.pruned',
+  'audit_sink.created',
+  'audit_sink.deleted',
 ] as const;
 
 export type AuditKind = (typeof AUDIT_KINDS)[number];

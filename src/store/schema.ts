@@ -29,6 +29,10 @@ export interface Database {
   role_bindings: RoleBindingsTable;
   elevations: ElevationsTable;
   policy_sets: PolicySetsTable;
+  audit_checkpoints: AuditCheckpointsTable;
+  audit_sinks: AuditSinksTable;
+  audit_sink_dead_letters: AuditSinkDeadLettersTable;
+  runs: RunsTable;
 }
 
 export interface PolicySetsTable {
@@ -186,12 +190,90 @@ export interface AuditEventsTable {
   detail: string;
   prev_hash: string;
   hash: string;
+  // Extension fields (migration 0011): hashed only when set, so older events still verify.
+  client_id?: string | null;
+  agent_version?: string | null;
+  agent_environment?: string | null;
+  /** JSON of the RFC 8693 `act` delegation chain of the token exercised. */
+  act?: string | null;
+  error_code?: string | null;
+  /** 1 when the grant the token came from stood when the event happened, 0 when it did not. */
+  grant_valid?: number | null;
+  started_at?: string | null;
+  ended_at?: string | null;
+  latency_ms?: number | null;
+  /** On an outcome: the intent it completes. */
+  intent_id?: string | null;
+  run_id?: string | null;
 }
 
 export interface AuditChainHeadsTable {
   chain_id: string;
   seq: number;
   hash: string;
+  /** After retention pruned a chain: the last pruned event (a signed checkpoint). 0 and the genesis hash otherwise. */
+  base_seq: Generated<number>;
+  base_hash: Generated<string>;
+}
+
+/** A signed statement of a chain's head, kept so a third party can hold copies. */
+export interface AuditCheckpointsTable {
+  chain_id: string;
+  seq: number;
+  hash: string;
+  at: string;
+  kid: string;
+  /** Compact JWS (`typ: audit-checkpoint+jwt`) over { chain_id, seq, hash, at }. */
+  jws: string;
+}
+
+/** A SIEM webhook receiving one chain's events, at least once, in order. */
+export interface AuditSinksTable {
+  id: string;
+  chain_id: string;
+  url: string;
+  /** The HMAC secret, sealed with the master key (crypto/envelope.ts). */
+  secret_ciphertext: string;
+  status: 'active' | 'disabled';
+  /** Last seq the receiver acknowledged. */
+  delivered_seq: Generated<number>;
+  attempts: Generated<number>;
+  next_attempt_at: string | null;
+  lease_owner: string | null;
+  lease_until: string | null;
+  dead_letters: Generated<number>;
+  last_error: string | null;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface AuditSinkDeadLettersTable {
+  sink_id: string;
+  from_seq: number;
+  to_seq: number;
+  attempts: number;
+  error: string;
+  at: string;
+}
+
+/** A resumable agent run: the last successful step and its state. */
+export interface RunsTable {
+  id: string;
+  org_id: string;
+  agent_id: string | null;
+  member_id: string | null;
+  client_id: string | null;
+  grant_id: string | null;
+  name: string;
+  correlation_id: string;
+  status: 'active' | 'completed' | 'failed';
+  steps_completed: Generated<number>;
+  last_step: string | null;
+  last_step_event_id: string | null;
+  /** JSON of the state the last successful step checkpointed. */
+  last_state: string | null;
+  created_at: string;
+  updated_at: string;
 }
 
 /** An API or MCP server that accepts Mandate access tokens (RFC 8707 resource indicator). */

@@ -9,6 +9,7 @@ import * as roles from './0007-roles.js';
 import * as elevations from './0008-elevations.js';
 import * as policies from './0009-policies.js';
 import * as agentUsage from './0010-agent-usage.js';
+import * as auditTrail from './0011-audit-trail.js';
 
 /** Every migration, in order. One set for SQLite and PostgreSQL; names never change once released. */
 export const migrations: Record<string, Migration> = {
@@ -22,4 +23,5 @@ export const migrations: Record<string, Migration> = {
   '0008-elevations': elevations,
   '0009-policies': policies,
   '0010-agent-usage': agentUsage,
+  '0011-audit-trail': auditTrail,
 };
