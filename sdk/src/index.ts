@@ -3,6 +3,18 @@
  *
  * @packageDocumentation
  */
+
+export {
+  type AuditPrincipals,
+  errorCodeOf,
+  MandateAudit,
+  MandateAuditError,
+  type MandateAuditOptions,
+  type RecordedIntent,
+  type RecordedOutcome,
+  type Run,
+  type ToolIntent,
+} from './audit.js';
 export {
   authorizeRequest,
   createRequestAuthorizer,

@@ -10,6 +10,8 @@ import { type AuditKind, PLATFORM_CHAIN } from './kinds.js';
 
 /** What a caller records; the log adds chain position, time, id and hashes. */
 export interface AuditInput {
+  /** Set when the caller must know the id before the event is written (an intent); generated otherwise. */
+  id?: string;
   kind: AuditKind;
   orgId?: string | null;
   /** Who acted: an admin key id, a member id, an agent id. */
@@ -161,7 +163,7 @@ export class AuditLog {
     return {
       chain_id: chainId,
       seq,
-      id: newId('evt', this.clock.now()),
+      id: input.id ?? newId('evt', this.clock.now()),
       org_id: input.orgId ?? null,
       at,
       kind: input.kind,
@@ -190,6 +192,11 @@ export class AuditLog {
       intent_id: input.intentId ?? null,
       run_id: input.runId ?? null,
     };
+  }
+
+  /** Holds the chain's head until the transaction ends, so a check-then-append cannot race another writer. */
+  async lockChain(trx: Executor, chainId: string): Promise<void> {
+    await this.lockHead(trx, chainId);
   }
 
   private async lockHead(trx: Executor, chainId: string): Promise<{ seq: number; hash: string }> {

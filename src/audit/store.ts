@@ -4,6 +4,15 @@ import type { AuditEventsTable, Database } from '../store/schema.js';
 export interface AuditQuery {
   orgId?: string;
   kind?: string;
+  /** Events a member took part in: as the actor or as the user acted for (any of these ids). */
+  memberIds?: string[];
+  agentId?: string;
+  tool?: string;
+  action?: string;
+  result?: 'success' | 'failure';
+  correlationId?: string;
+  grantId?: string;
+  runId?: string;
   since?: string;
   until?: string;
   /** Id of the last event of the previous page. */
@@ -19,11 +28,40 @@ export class AuditEvents {
     let q = this.db.selectFrom('audit_events').selectAll();
     if (query.orgId) q = q.where('org_id', '=', query.orgId);
     if (query.kind) q = q.where('kind', '=', query.kind);
+    const members = query.memberIds;
+    if (members) q = q.where((eb) => eb.or([eb('subject_id', 'in', members), eb('actor_id', 'in', members)]));
+    if (query.agentId) q = q.where('agent_id', '=', query.agentId);
+    if (query.tool) q = q.where('tool', '=', query.tool);
+    if (query.action) q = q.where('action', '=', query.action);
+    if (query.result) q = q.where('result', '=', query.result);
+    if (query.correlationId) q = q.where('correlation_id', '=', query.correlationId);
+    if (query.grantId) q = q.where('grant_id', '=', query.grantId);
+    if (query.runId) q = q.where('run_id', '=', query.runId);
     if (query.since) q = q.where('at', '>=', query.since);
     if (query.until) q = q.where('at', '<', query.until);
     // Event ids are time-ordered (crypto/ids.ts), so id order is time order and a stable cursor.
     if (query.after) q = q.where('id', '>', query.after);
     return q.orderBy('id').limit(query.limit).execute();
+  }
+
+  /** Members' emails and agents' names for the ids these events mention, for people reading them. */
+  async names(events: readonly AuditEventsTable[]): Promise<Map<string, string>> {
+    const memberIds = [
+      ...new Set(events.flatMap((e) => [e.subject_id, e.actor_id]).filter((id): id is string => !!id?.startsWith('mbr_'))),
+    ];
+    const agentIds = [...new Set(events.map((e) => e.agent_id).filter((id): id is string => !!id))];
+    const [members, agents] = await Promise.all([
+      memberIds.length ? this.db.selectFrom('members').select(['id', 'email as name']).where('id', 'in', memberIds).execute() : [],
+      agentIds.length ? this.db.selectFrom('agents').select(['id', 'name']).where('id', 'in', agentIds).execute() : [],
+    ]);
+    return new Map([...members, ...agents].map((row) => [row.id, row.name]));
+  }
+
+  /** Ids of the members with this email, in one organization or in any. */
+  async memberIdsByEmail(email: string, orgId?: string): Promise<string[]> {
+    let query = this.db.selectFrom('members').select('id').where('email', '=', email.trim().toLowerCase());
+    if (orgId) query = query.where('org_id', '=', orgId);
+    return (await query.execute()).map((m) => m.id);
   }
 
   /** Every event of one chain in `seq` order, streamed in pages so a long chain fits in memory. */

@@ -26,6 +26,7 @@ interface Principals {
   scope?: string;
   /** The delegation chain of the token, when it was exchanged (RFC 8693 §4.1). */
   act?: unknown;
+  clientId?: string;
 }
 
 /**
@@ -94,12 +95,11 @@ export class Decisions {
         jti: p?.jti ?? null,
         scope: p?.scope ?? null,
         grantId: p?.grantId ?? null,
-        detail: {
-          effect: decision.effect,
-          reasons: decision.reasons,
-          environment: input.context.environment,
-          ...(p?.act !== undefined && { act: p.act as Record<string, unknown> }),
-        },
+        // A token-based decision only gets here with a live token, so its grant stood.
+        grantValid: p?.grantId ? true : null,
+        clientId: p?.clientId ?? null,
+        act: p?.act ?? null,
+        detail: { effect: decision.effect, reasons: decision.reasons, environment: input.context.environment },
       },
       context,
     );
@@ -126,6 +126,7 @@ export class Decisions {
         jti: claims.jti,
         ...(claims.auth_event_id && { grantId: claims.auth_event_id }),
         scope: claims.scope,
+        clientId: claims.client_id,
         ...(claims.act && { act: claims.act }),
       };
     }

@@ -20,7 +20,9 @@ export type IdPrefix =
   | 'azr'
   | 'rol'
   | 'prm'
-  | 'elv';
+  | 'elv'
+  | 'run'
+  | 'snk';
 
 const CROCKFORD = '0123456789abcdefghjkmnpqrstvwxyz';
 
@@ -40,14 +42,33 @@ function encodeBase32(bytes: Uint8Array, length: number): string {
   return out.slice(0, length);
 }
 
+/** Per prefix, the last id's time and random part, for monotonic ids within one millisecond. */
+const lastByPrefix = new Map<IdPrefix, { ms: number; random: Buffer }>();
+
+/** Adds one to a big-endian number in place (the random part of a ULID). */
+function increment(bytes: Buffer): void {
+  for (let i = bytes.length - 1; i >= 0; i--) {
+    bytes[i] = ((bytes[i] as number) + 1) & 0xff;
+    if (bytes[i] !== 0) return;
+  }
+}
+
 /**
  * A new identifier: prefix, 48-bit millisecond time, 80 random bits (ULID layout, lower case).
- * Time first makes ids sort by creation, which cursor pagination relies on.
+ * Time first makes ids sort by creation, which cursor pagination relies on; within one
+ * millisecond the random part counts up (the ULID spec's monotonic mode), so ids made in one
+ * process sort in the order they were made, e.g. a burst of audit events in chain order.
  */
 export function newId(prefix: IdPrefix, now: number = Date.now()): string {
   const bytes = Buffer.alloc(16);
   bytes.writeUIntBE(now, 0, 6);
-  randomBytesFromPool(10).copy(bytes, 6);
+  let last = lastByPrefix.get(prefix);
+  if (last?.ms === now) increment(last.random);
+  else {
+    last = { ms: now, random: Buffer.from(randomBytesFromPool(10)) };
+    lastByPrefix.set(prefix, last);
+  }
+  last.random.copy(bytes, 6);
   return `${prefix}_${encodeBase32(bytes, 26)}`;
 }
 
