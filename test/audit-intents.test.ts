@@ -9,7 +9,7 @@ import { type CustomerLoginApp, startCustomerLoginApp } from './support/customer
 import { dialects } from './support/databases.js';
 import { adminHeaders, createTestDatabase, snapshot, startTestNode, type TestDatabase } from './support/nodes.js';
 
-type Json = Record<string, any>;
+type Json = { id: string; [key: string]: unknown };
 
 describe.each(dialects)('tool intents, outcomes, runs and the audit query on %s', (dialect) => {
   let db: TestDatabase;
@@ -115,7 +115,7 @@ describe.each(dialects)('tool intents, outcomes, runs and the audit query on %s'
       latency_ms: 2000,
       correlation_id: 'corr-token-1',
     });
-    expect(Date.parse(completed.ended_at) - Date.parse(completed.started_at)).toBe(2000);
+    expect(Date.parse(String(completed.ended_at)) - Date.parse(String(completed.started_at))).toBe(2000);
   });
 
   it('takes one outcome per intent, and refuses bad input without changing anything', async () => {

@@ -4,7 +4,7 @@ import type { MandateNode } from '../src/node.js';
 import { dialects } from './support/databases.js';
 import { adminHeaders, createTestDatabase, startListeningNode, TEST_ADMIN_KEY, type TestDatabase } from './support/nodes.js';
 
-type Json = Record<string, any>;
+type Json = { id: string; [key: string]: unknown };
 
 describe.each(dialects)('the SDK records tool calls and runs over HTTP on %s', (dialect) => {
   let db: TestDatabase;
