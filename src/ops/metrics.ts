@@ -28,6 +28,17 @@ export class Metrics {
     labelNames: ['code'] as const,
     registers: [this.registry],
   });
+  readonly auditSinkDeliveries = new Counter({
+    name: 'mandate_audit_sink_deliveries_total',
+    help: 'Batches POSTed to audit webhook sinks, by result (success: a 2xx; failure: anything else).',
+    labelNames: ['result'] as const,
+    registers: [this.registry],
+  });
+  readonly auditSinkDeadLetters = new Counter({
+    name: 'mandate_audit_sink_dead_letters_total',
+    help: 'Audit webhook batches given up on after MANDATE_AUDIT_SINK_MAX_ATTEMPTS attempts.',
+    registers: [this.registry],
+  });
 
   constructor(options: { processMetrics?: boolean } = {}) {
     if (options.processMetrics) collectDefaultMetrics({ register: this.registry, prefix: 'mandate_' });
