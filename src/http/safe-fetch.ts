@@ -46,6 +46,25 @@ export function isBlockedAddress(address: string, options: { allowLoopback: bool
   return BLOCKED.check(ip, family);
 }
 
+/**
+ * A socket `lookup` that refuses hosts resolving to a private or reserved address. It runs inside
+ * the socket's own DNS lookup, so the connection goes to the address that was checked and DNS
+ * rebinding cannot swap it. `refuse` builds the caller's own error type.
+ */
+export function guardedLookup(options: { allowLoopback: boolean }, refuse: (message: string) => Error): LookupFunction {
+  return (hostname, lookupOptions, callback) => {
+    dnsLookup(hostname, { ...lookupOptions, all: true }, (error, addresses) => {
+      if (error) return callback(error, '', 4);
+      const list = addresses as unknown as { address: string; family: number }[];
+      if (list.length === 0 || list.some((a) => isBlockedAddress(a.address, options)))
+        return callback(refuse('the host resolves to a private or reserved address'), '', 4);
+      if ((lookupOptions as { all?: boolean }).all) return (callback as unknown as (e: null, a: typeof list) => void)(null, list);
+      const first = list[0] as { address: string; family: number };
+      return callback(null, first.address, first.family);
+    });
+  };
+}
+
 export class SafeFetchError extends Error {
   override name = 'SafeFetchError';
 }
@@ -82,18 +101,6 @@ export async function safeFetch(target: string, options: SafeFetchOptions): Prom
   const literal = url.hostname.replace(/^\[|\]$/g, '');
   if (isIP(literal) && isBlockedAddress(literal, options)) throw new SafeFetchError('the address is private or reserved');
 
-  const guardedLookup: LookupFunction = (hostname, lookupOptions, callback) => {
-    dnsLookup(hostname, { ...lookupOptions, all: true }, (error, addresses) => {
-      if (error) return callback(error, '', 4);
-      const list = addresses as unknown as { address: string; family: number }[];
-      const bad = list.find((a) => isBlockedAddress(a.address, options));
-      if (bad || list.length === 0) return callback(new SafeFetchError('the host resolves to a private or reserved address'), '', 4);
-      const first = list[0] as { address: string; family: number };
-      if ((lookupOptions as { all?: boolean }).all) return (callback as unknown as (e: null, a: typeof list) => void)(null, list);
-      return callback(null, first.address, first.family);
-    });
-  };
-
   const client = url.protocol === 'https:' ? https : http;
   return new Promise((resolve, reject) => {
     let settled = false;
@@ -105,7 +112,11 @@ export async function safeFetch(target: string, options: SafeFetchOptions): Prom
     };
     const request = client.get(
       url,
-      { lookup: guardedLookup, timeout: options.timeoutMs, headers: { accept: 'application/json' } },
+      {
+        lookup: guardedLookup(options, (message) => new SafeFetchError(message)),
+        timeout: options.timeoutMs,
+        headers: { accept: 'application/json' },
+      },
       (response) => {
         const chunks: Buffer[] = [];
         let size = 0;

@@ -1,8 +1,7 @@
-import { lookup as dnsLookup } from 'node:dns';
 import http from 'node:http';
 import https from 'node:https';
-import { isIP, type LookupFunction } from 'node:net';
-import { isBlockedAddress } from '../../http/safe-fetch.js';
+import { isIP } from 'node:net';
+import { guardedLookup, isBlockedAddress } from '../../http/safe-fetch.js';
 
 /** A delivery that did not reach a 2xx; the message is short and safe to store as `last_error`. */
 export class SinkDeliveryError extends Error {
@@ -17,25 +16,6 @@ export interface PostOptions {
 
 /** Bytes of a receiver's answer read before it is dropped: only the status matters. */
 const MAX_RESPONSE_BYTES = 64 * 1024;
-
-/**
- * The SSRF guard of http/safe-fetch.ts, for POST: every resolved address is checked inside the
- * socket's own lookup, so the connection goes to the address that was checked (no DNS rebinding).
- */
-function guardedLookup(allowLoopback: boolean): LookupFunction {
-  return (hostname, lookupOptions, callback) => {
-    dnsLookup(hostname, { ...lookupOptions, all: true }, (error, addresses) => {
-      if (error) return callback(error, '', 4);
-      const list = addresses as unknown as { address: string; family: number }[];
-      if (list.length === 0 || list.some((a) => isBlockedAddress(a.address, { allowLoopback }))) {
-        return callback(new SinkDeliveryError('the host resolves to a private or reserved address'), '', 4);
-      }
-      if ((lookupOptions as { all?: boolean }).all) return (callback as unknown as (e: null, a: typeof list) => void)(null, list);
-      const first = list[0] as { address: string; family: number };
-      return callback(null, first.address, first.family);
-    });
-  };
-}
 
 /**
  * POSTs `body` and resolves with the status code when the receiver answered 2xx; anything else
@@ -62,7 +42,7 @@ export async function postJson(target: string, body: string, headers: Record<str
       url,
       {
         method: 'POST',
-        lookup: guardedLookup(options.allowLoopback),
+        lookup: guardedLookup(options, (message) => new SinkDeliveryError(message)),
         headers: { ...headers, 'content-length': String(Buffer.byteLength(body)) },
         agent: false,
       },
