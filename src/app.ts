@@ -4,7 +4,10 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type RawServerDefault } from 'fastify';
 import type { Logger } from 'pino';
 import { agentRoutes } from './agents/routes.js';
+import { auditIntegrityRoutes } from './audit/checkpoint-routes.js';
+import { intentRoutes } from './audit/intent-routes.js';
 import { auditRoutes } from './audit/routes.js';
+import { auditSinkRoutes } from './audit/sinks/routes.js';
 import { elevationRoutes } from './authz/elevation-routes.js';
 import { authzRoutes } from './authz/routes.js';
 import type { Clock } from './clock.js';
@@ -78,6 +81,8 @@ export async function buildApp(options: AppOptions): Promise<Mandate> {
   reconcile.unref();
   const usageFlush = setInterval(() => services.agentUsage.flush().catch(onReloadError), 2000);
   usageFlush.unref();
+  services.auditMaintenance.start(logger);
+  services.auditSinkDelivery.start({ metrics, logger });
   const delegated = {
     store,
     clock,
@@ -191,6 +196,14 @@ export async function buildApp(options: AppOptions): Promise<Mandate> {
       v1.addHook('onRequest', adminAuthHook(adminKeys));
       await v1.register(tenancyRoutes, { organizations, members });
       await v1.register(auditRoutes, { events: auditEvents, organizations });
+      await v1.register(auditIntegrityRoutes, {
+        db: store.db,
+        checkpoints: services.auditCheckpoints,
+        exporter: services.auditExport,
+        organizations,
+      });
+      await v1.register(auditSinkRoutes, { sinks: services.auditSinks });
+      await v1.register(intentRoutes, { intents: services.intents, runs: services.runs });
       await v1.register(resourceRoutes, { resources });
       await v1.register(clientRoutes, { clients });
       await v1.register(agentRoutes, { agents: services.agents });
@@ -214,6 +227,8 @@ export async function buildApp(options: AppOptions): Promise<Mandate> {
       unfollow();
       clearInterval(reconcile);
       clearInterval(usageFlush);
+      await services.auditMaintenance.stop();
+      await services.auditSinkDelivery.stop();
       await app.close();
       await services.auditBatcher.drain();
       await services.agentUsage.flush();

@@ -1,7 +1,12 @@
 #!/usr/bin/env node
+import { once } from 'node:events';
 import { Command } from 'commander';
 import pino from 'pino';
-import { verifyStoredChains } from './audit/verify.js';
+import type { ChainReport } from './audit/chain.js';
+import { toJsonLine, writeJsonlDurably } from './audit/export.js';
+import { PLATFORM_CHAIN } from './audit/kinds.js';
+import { loadJwks, verifyExportFile } from './audit/verify.js';
+import { queryAuditEvents } from './cli/audit-query.js';
 import { printTable } from './cli/table.js';
 import { ConfigError, loadConfig } from './config.js';
 import { openBus, openRuntime, type Runtime, startNode } from './node.js';
@@ -186,23 +191,149 @@ program
   );
 
 const audit = program.command('audit').description('The audit trail.');
+/** A chain id from `platform`, an organization id (a deleted organization's chain too) or a slug. */
+async function chainIdOf(services: Services, ref: string): Promise<string> {
+  return ref === PLATFORM_CHAIN || ref.startsWith('org_') ? ref : (await services.organizations.require(ref)).id;
+}
+
+function printReports(json: boolean, reports: ChainReport[]): void {
+  output(json, reports, () => {
+    for (const r of reports) {
+      const signed = r.ok && r.signedThrough ? `, signed through ${r.signedThrough}` : '';
+      const base = r.ok && r.baseSeq ? ` after pruned ${r.baseSeq}` : '';
+      process.stdout.write(
+        r.ok
+          ? `ok      ${r.chainId}: ${r.events} events${base}${signed}\n`
+          : `BROKEN  ${r.chainId}: ${r.problem} at seq ${r.seq}: ${r.message}\n`,
+      );
+    }
+  });
+  if (reports.some((r) => !r.ok)) process.exitCode = 1;
+}
+
 audit
   .command('verify')
-  .description('Walk the hash chains and report the first altered, missing, reordered or truncated event.')
-  .option('--org <org>', 'organization id or slug (default: every chain)')
+  .description(
+    'Walk the hash chains and signed checkpoints and report the first altered, missing, reordered or truncated event or forged checkpoint; with --file, verify an export offline.',
+  )
+  .option('--org <org>', 'organization id or slug, or platform (default: every chain)')
+  .option('--file <file>', 'verify an export or archive (JSON Lines) offline, without the database')
+  .option('--jwks <file|url>', 'with --file: the JWK Set that verifies the checkpoints, a file or an http(s) URL')
+  .option('--json', 'print JSON')
+  .action(async (options: { org?: string; file?: string; jwks?: string; json?: boolean }) => {
+    if (options.file) {
+      if (!options.jwks) throw new Error('--file needs --jwks <file|url>: the checkpoints are verified with it');
+      if (options.org) throw new Error('--org selects a chain in the database; an export holds one chain');
+      printReports(!!options.json, [await verifyExportFile(options.file, await loadJwks(options.jwks))]);
+      return;
+    }
+    if (options.jwks) throw new Error('--jwks goes with --file');
+    await withServices(async (services) => {
+      const chainId = options.org ? await chainIdOf(services, options.org) : undefined;
+      printReports(!!options.json, await services.auditVerifier.verify(chainId));
+    });
+  });
+
+audit
+  .command('export')
+  .description('Export one audit chain as JSON Lines (events and signed checkpoints), verifiable offline with audit verify --file.')
+  .requiredOption('--org <org>', 'organization id or slug, or platform')
+  .option('--out <file>', 'write to this file (default: stdout)')
+  .action(async (options: { org: string; out?: string }) =>
+    withServices(async (services) => {
+      const chainId = await chainIdOf(services, options.org);
+      const head = await services.auditExport.head(chainId);
+      if (!head) throw new Error(`no audit chain ${chainId}`);
+      const lines = (async function* () {
+        for await (const line of services.auditExport.chain(chainId, head)) yield toJsonLine(line);
+      })();
+      if (options.out) {
+        await writeJsonlDurably(options.out, lines);
+        process.stderr.write(`exported ${chainId} through seq ${head.seq} to ${options.out}\n`);
+        return;
+      }
+      for await (const line of lines) if (!process.stdout.write(line)) await once(process.stdout, 'drain');
+    }),
+  );
+
+audit
+  .command('prune')
+  .description("Apply organizations' audit_retention_days now: archive old events to MANDATE_AUDIT_ARCHIVE_DIR and delete them.")
+  .option('--org <org>', 'only this organization (id or slug)')
   .option('--json', 'print JSON')
   .action(async (options: { org?: string; json?: boolean }) =>
     withServices(async (services) => {
-      const chainId = options.org ? (await services.organizations.require(options.org)).id : undefined;
-      const reports = await verifyStoredChains(services.auditEvents, chainId);
-      output(!!options.json, reports, () => {
-        for (const r of reports)
-          process.stdout.write(
-            r.ok ? `ok      ${r.chainId}: ${r.events} events\n` : `BROKEN  ${r.chainId}: ${r.problem} at seq ${r.seq}: ${r.message}\n`,
-          );
+      await services.keyRing.ensureKeys({ actorId: 'cli' });
+      const summary = await services.auditRetention.pruneAll({ ...(options.org && { orgId: options.org }), context: { actorId: 'cli' } });
+      const failed = summary.failed.map((f) => ({
+        chainId: f.chainId,
+        error: f.error instanceof Error ? f.error.message : String(f.error),
+      }));
+      output(!!options.json, { pruned: summary.pruned, failed }, () => {
+        for (const p of summary.pruned) process.stdout.write(`pruned  ${p.chainId}: events ${p.from}-${p.to} archived to ${p.archive}\n`);
+        for (const f of failed) process.stdout.write(`FAILED  ${f.chainId}: ${f.error}\n`);
+        if (summary.pruned.length === 0 && failed.length === 0) process.stdout.write('nothing to prune\n');
       });
-      if (reports.some((r) => !r.ok)) process.exitCode = 1;
+      if (failed.length > 0) process.exitCode = 1;
     }),
+  );
+
+audit
+  .command('query')
+  .description('Find events: "what did the agent do on behalf of john@xcorp.com last Tuesday?"')
+  .option('--org <org>', 'organization id or slug')
+  .option('--user <member>', 'member id or email: events they did or that were done on their behalf')
+  .option('--agent <agent>', 'agent id')
+  .option('--tool <tool>', 'tool name')
+  .option('--action <action>', 'action name')
+  .option('--result <result>', 'success or failure')
+  .option('--kind <kind>', 'event kind, e.g. tool.outcome')
+  .option('--correlation <id>', 'correlation id of a run or request chain')
+  .option('--grant <grant>', 'grant id (auth_event_id)')
+  .option('--since <time>', 'inclusive start, RFC 3339 or a date (UTC)')
+  .option('--until <time>', 'exclusive end, RFC 3339 or a date (UTC)')
+  .option('--limit <n>', 'most events to print', '1000')
+  .option('--json', 'print the events as JSON')
+  .action(
+    async (options: {
+      org?: string;
+      user?: string;
+      agent?: string;
+      tool?: string;
+      action?: string;
+      result?: string;
+      kind?: string;
+      correlation?: string;
+      grant?: string;
+      since?: string;
+      until?: string;
+      limit: string;
+      json?: boolean;
+    }) =>
+      withServices(async (services) => {
+        if (options.result !== undefined && options.result !== 'success' && options.result !== 'failure')
+          throw new Error('--result must be success or failure');
+        const limit = Number(options.limit);
+        if (!Number.isInteger(limit) || limit < 1) throw new Error('--limit must be a positive integer');
+        const { events, rows } = await queryAuditEvents(
+          services,
+          {
+            org: options.org,
+            member: options.user,
+            agent: options.agent,
+            tool: options.tool,
+            action: options.action,
+            result: options.result,
+            kind: options.kind,
+            correlation_id: options.correlation,
+            grant: options.grant,
+            since: options.since,
+            until: options.until,
+          },
+          limit,
+        );
+        output(!!options.json, events, () => printTable(rows, ['at', 'kind', 'user', 'agent', 'tool', 'result', 'latency', 'correlation']));
+      }),
   );
 
 program.parseAsync(process.argv).catch((error: unknown) => {

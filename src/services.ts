@@ -4,7 +4,17 @@ import { KillSwitch } from './agents/kill-switch.js';
 import { AgentUsage } from './agents/usage.js';
 import { AuditLog } from './audit/audit-log.js';
 import { AuditBatcher } from './audit/batcher.js';
+import { AuditCheckpoints } from './audit/checkpoints.js';
+import { AuditExport } from './audit/export.js';
+import { Intents } from './audit/intents.js';
+import { AuditMaintenance } from './audit/maintenance.js';
+import { PrincipalResolver } from './audit/principals.js';
+import { AuditRetention } from './audit/retention.js';
+import { Runs } from './audit/runs.js';
+import { SinkDelivery } from './audit/sinks/delivery.js';
+import { AuditSinks } from './audit/sinks/sinks.js';
 import { AuditEvents } from './audit/store.js';
+import { AuditVerifier } from './audit/verify.js';
 import { Conditions } from './authz/conditions.js';
 import { Decisions } from './authz/decisions.js';
 import { Elevations } from './authz/elevations.js';
@@ -36,6 +46,15 @@ import { Organizations } from './tenancy/organizations.js';
 export interface Services {
   audit: AuditLog;
   auditEvents: AuditEvents;
+  auditCheckpoints: AuditCheckpoints;
+  auditExport: AuditExport;
+  auditVerifier: AuditVerifier;
+  auditRetention: AuditRetention;
+  /** Signs checkpoints and applies retention; app.ts starts and stops its timer. */
+  auditMaintenance: AuditMaintenance;
+  auditSinks: AuditSinks;
+  /** Streams audit chains to webhook sinks; app.ts starts and stops it. */
+  auditSinkDelivery: SinkDelivery;
   keyRing: KeyRing;
   adminKeys: AdminKeys;
   organizations: Organizations;
@@ -60,6 +79,8 @@ export interface Services {
   conditions: Conditions;
   agentUsage: AgentUsage;
   liveTokens: LiveTokens;
+  intents: Intents;
+  runs: Runs;
 }
 
 export interface ServiceDeps {
@@ -107,7 +128,21 @@ export function createServices({ config, store, clock, envelope, bus }: ServiceD
   const roles = new Roles(store, organizations, audit, clock, bus, cacheTtlMs);
   const conditions = new Conditions(store, audit, clock, bus, cacheTtlMs);
   const liveTokens = new LiveTokens(accessTokens, revokedAccessTokens, grants, killSwitch);
+  const auditCheckpoints = new AuditCheckpoints(store.db, keyRing, clock, config.issuer);
+  const auditExport = new AuditExport(store.db, auditCheckpoints);
+  const auditRetention = new AuditRetention({
+    store,
+    audit,
+    checkpoints: auditCheckpoints,
+    exporter: auditExport,
+    clock,
+    archiveDir: config.auditArchiveDir,
+  });
+  const principals = new PrincipalResolver({ store, accessTokens, liveTokens, grants, organizations, clock });
+  const runs = new Runs({ store, audit, principals, clock });
   return {
+    runs,
+    intents: new Intents({ store, audit, auditBatcher, principals, runs, clock }),
     agents,
     killSwitch,
     roles,
@@ -125,6 +160,25 @@ export function createServices({ config, store, clock, envelope, bus }: ServiceD
     }),
     audit,
     auditEvents: new AuditEvents(store.db),
+    auditCheckpoints,
+    auditExport,
+    auditVerifier: new AuditVerifier(store.db, auditExport),
+    auditRetention,
+    auditMaintenance: new AuditMaintenance({
+      checkpoints: auditCheckpoints,
+      retention: auditRetention,
+      clock,
+      intervalSeconds: config.auditCheckpointIntervalSeconds,
+      checkpointEvents: config.auditCheckpointEvents,
+    }),
+    auditSinks: new AuditSinks(store, organizations, audit, envelope, clock, { allowLoopback: config.devAllowLoopbackFetch }),
+    auditSinkDelivery: new SinkDelivery({
+      store,
+      envelope,
+      clock,
+      maxAttempts: config.auditSinkMaxAttempts,
+      allowLoopback: config.devAllowLoopbackFetch,
+    }),
     keyRing,
     adminKeys: new AdminKeys(store, audit, clock),
     organizations,

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { AuditEventsTable } from '../store/schema.js';
-import { ChainWalker, computeEventHash, GENESIS_HASH, type HashedFields, verifyChain } from './chain.js';
+import { ChainWalker, type CheckedCheckpoint, computeEventHash, GENESIS_HASH, type HashedFields, verifyChain } from './chain.js';
 
 const CHAIN = 'org_01h0000000000000000000000';
 
@@ -263,5 +263,120 @@ describe('ChainWalker', () => {
     const walker = new ChainWalker(CHAIN);
     for (const e of events) expect(walker.push(e)).toBe(true);
     expect(walker.finish(headOf(events))).toEqual(verifyChain(CHAIN, events, headOf(events)));
+  });
+});
+
+describe('ChainWalker with checkpoints and a retained base', () => {
+  const signed = (events: AuditEventsTable[], seq: number, valid = true): CheckedCheckpoint => ({
+    seq,
+    hash: at(events, seq - 1).hash,
+    valid,
+    ...(!valid && { reason: 'the signature does not verify' }),
+  });
+
+  /** Events k..n rewritten and re-hashed consistently: only a checkpoint can tell. */
+  function rewriteFrom(events: AuditEventsTable[], k: number): AuditEventsTable[] {
+    let prev = k === 1 ? GENESIS_HASH : at(events, k - 2).hash;
+    return events.map((e) => {
+      if (e.seq < k) return e;
+      const fields = { ...e, detail: e.seq === k ? '{"n":"forged"}' : e.detail, prev_hash: prev };
+      const hash = computeEventHash(prev, fields);
+      prev = hash;
+      return { ...fields, hash };
+    });
+  }
+
+  it('reports the checkpoints it checked and how far they vouch', () => {
+    const events = buildChain(N);
+    expect(verifyChain(CHAIN, events, headOf(events), { checkpoints: [signed(events, 3), signed(events, 6)] })).toEqual({
+      ok: true,
+      chainId: CHAIN,
+      events: N,
+      checkpoints: 2,
+      signedThrough: 6,
+    });
+  });
+
+  it('catches a consistently re-hashed rewrite at the checkpoint after it', () => {
+    const events = buildChain(N);
+    const checkpoints = [signed(events, 2), signed(events, 6)];
+    const rewritten = rewriteFrom(events, 4);
+    expect(verifyChain(CHAIN, rewritten, headOf(rewritten)).ok).toBe(true);
+    expect(verifyChain(CHAIN, rewritten, headOf(rewritten), { checkpoints })).toMatchObject({ ok: false, seq: 6, problem: 'altered' });
+  });
+
+  it('reports a checkpoint that does not verify at its seq', () => {
+    const events = buildChain(N);
+    const report = verifyChain(CHAIN, events, headOf(events), { checkpoints: [signed(events, 2), signed(events, 5, false)] });
+    expect(report).toMatchObject({ ok: false, seq: 5, problem: 'forged_checkpoint' });
+  });
+
+  it('reports an earlier broken event before a later forged checkpoint', () => {
+    const events = buildChain(N).map((e) => (e.seq === 3 ? { ...e, detail: 'x' } : e));
+    expect(verifyChain(CHAIN, events, undefined, { checkpoints: [signed(events, 5, false)] })).toMatchObject({
+      seq: 3,
+      problem: 'altered',
+    });
+  });
+
+  it('catches a cut tail by the checkpoint beyond it, even with a head rewritten to match', () => {
+    const full = buildChain(N);
+    const cut = full.slice(0, 5);
+    const report = verifyChain(CHAIN, cut, headOf(cut), { checkpoints: [signed(full, 3), signed(full, 7)] });
+    expect(report).toMatchObject({ ok: false, seq: 6, problem: 'truncated' });
+  });
+
+  it('does not take a forged checkpoint beyond the end as truncation', () => {
+    const full = buildChain(N);
+    const cut = full.slice(0, 5);
+    expect(verifyChain(CHAIN, cut, headOf(cut), { checkpoints: [signed(full, 7, false)] })).toMatchObject({
+      seq: 7,
+      problem: 'forged_checkpoint',
+    });
+  });
+
+  it('starts a pruned chain from a base vouched for by a checkpoint', () => {
+    const full = buildChain(N);
+    const base = { seq: 4, hash: at(full, 3).hash };
+    const retained = full.slice(4);
+    expect(verifyChain(CHAIN, retained, headOf(full), { base, checkpoints: [signed(full, 4)] })).toEqual({
+      ok: true,
+      chainId: CHAIN,
+      events: N - 4,
+      baseSeq: 4,
+      checkpoints: 1,
+      signedThrough: 4,
+    });
+  });
+
+  it.each([
+    ['no checkpoint', []],
+    ['a checkpoint of another hash', [{ seq: 4, hash: 'e'.repeat(64), valid: true }]],
+  ] as const)('refuses a base with %s as unanchored', (_label, checkpoints) => {
+    const full = buildChain(N);
+    const base = { seq: 4, hash: at(full, 3).hash };
+    expect(verifyChain(CHAIN, full.slice(4), headOf(full), { base, checkpoints })).toMatchObject({
+      ok: false,
+      seq: 4,
+      problem: 'unanchored_base',
+    });
+    expect(verifyChain(CHAIN, [], { seq: 4, hash: base.hash }, { base, checkpoints })).toMatchObject({ problem: 'unanchored_base' });
+  });
+
+  it('refuses a base whose checkpoint does not verify as forged', () => {
+    const full = buildChain(N);
+    const base = { seq: 4, hash: at(full, 3).hash };
+    expect(verifyChain(CHAIN, full.slice(4), headOf(full), { base, checkpoints: [signed(full, 4, false)] })).toMatchObject({
+      seq: 4,
+      problem: 'forged_checkpoint',
+    });
+  });
+
+  it('refuses a checkpoint fed after a later event', () => {
+    const events = buildChain(5);
+    const walker = new ChainWalker(CHAIN);
+    for (const e of events) walker.push(e);
+    expect(walker.pushCheckpoint(signed(events, 2))).toBe(false);
+    expect(walker.finish()).toMatchObject({ seq: 2, problem: 'reordered' });
   });
 });

@@ -53,30 +53,86 @@ export function computeEventHash(prevHash: string, event: HashedFields): string 
   return createHash('sha256').update(prevHash, 'utf8').update(canonicalJson(fields), 'utf8').digest('hex');
 }
 
-export type ChainProblem = 'altered' | 'missing' | 'reordered' | 'truncated';
+/**
+ * `altered`: an event differs from what was hashed or signed; `missing`: a gap; `reordered`: an
+ * event does not follow its predecessor; `truncated`: the chain ends before its head or a signed
+ * checkpoint; `forged_checkpoint`: a checkpoint whose signature or payload does not verify;
+ * `unanchored_base`: a pruned chain's retained base that no valid checkpoint vouches for.
+ */
+export type ChainProblem = 'altered' | 'missing' | 'reordered' | 'truncated' | 'forged_checkpoint' | 'unanchored_base';
 
 export type ChainReport =
-  | { ok: true; chainId: string; events: number }
+  | {
+      ok: true;
+      chainId: string;
+      /** Events walked: those after the base. */
+      events: number;
+      /** Set when the chain was pruned: the seq its retained part starts after. */
+      baseSeq?: number;
+      /** Checkpoints checked, and the highest seq one of them vouches for (set when there are any). */
+      checkpoints?: number;
+      signedThrough?: number;
+    }
   | { ok: false; chainId: string; seq: number; problem: ChainProblem; message: string };
 
+/** Where a chain starts: genesis, or the last pruned event of a pruned chain. */
+export interface ChainBase {
+  seq: number;
+  hash: string;
+}
+
 /**
- * Walks one chain's events in `seq` order and reports the first break: an edited event
- * (`altered`), a gap (`missing`), an event whose predecessor is not the one it was chained to
- * (`reordered`), or fewer events than the chain head says (`truncated`). Incremental, so a
- * chain of any length streams through it.
+ * A signed checkpoint whose signature was already checked (audit/verify.ts): the walker stays
+ * synchronous and free of keys. `valid` is false when the JWS does not verify or its payload
+ * does not name this chain, seq and hash; `reason` says why.
+ */
+export interface CheckedCheckpoint {
+  seq: number;
+  hash: string;
+  valid: boolean;
+  reason?: string;
+}
+
+/**
+ * Walks one chain's events and checkpoints in `seq` order (a checkpoint right after the event it
+ * vouches for) and reports the first break: an edited event (`altered`), a gap (`missing`), an
+ * event whose predecessor is not the one it was chained to (`reordered`), fewer events than the
+ * head or a signed checkpoint says (`truncated`), a checkpoint that does not verify
+ * (`forged_checkpoint`), or a pruned chain's base no checkpoint vouches for (`unanchored_base`).
+ * Pure and incremental, so a chain of any length streams through it.
  */
 export class ChainWalker {
-  private expectedSeq = 1;
-  private prevHash = GENESIS_HASH;
+  private expectedSeq: number;
+  private prevHash: string;
+  private anchored: boolean;
+  /** Checkpoints ahead of the last event walked, by ascending seq. */
+  private readonly pending: CheckedCheckpoint[] = [];
+  private checkpoints = 0;
+  private signedThrough = 0;
   private problem: ChainReport | undefined;
 
-  constructor(readonly chainId: string) {}
+  constructor(
+    readonly chainId: string,
+    private readonly base: ChainBase = { seq: 0, hash: GENESIS_HASH },
+  ) {
+    this.expectedSeq = base.seq + 1;
+    this.prevHash = base.hash;
+    this.anchored = base.seq === 0;
+    this.signedThrough = base.seq;
+  }
 
-  /** Feeds the next event; returns false once a problem is found (further events are ignored). */
+  /** The seq the next event must have. */
+  get nextSeq(): number {
+    return this.expectedSeq;
+  }
+
+  /** Feeds the next event; returns false once a problem is found (further input is ignored). */
   push(event: AuditEventsTable): boolean {
     if (this.problem) return false;
     const seq = this.expectedSeq;
-    if (event.seq !== seq) {
+    if (!this.anchored) {
+      this.problem = this.unanchored();
+    } else if (event.seq !== seq) {
       this.problem = this.fail(seq, 'missing', `event ${seq} is missing (next present is ${event.seq})`);
     } else if (event.prev_hash !== this.prevHash) {
       this.problem = this.fail(seq, 'reordered', `event ${seq} does not follow event ${seq - 1}`);
@@ -85,6 +141,26 @@ export class ChainWalker {
     } else {
       this.prevHash = event.hash;
       this.expectedSeq += 1;
+      while (!this.problem && this.pending[0]?.seq === seq) this.check(this.pending.shift() as CheckedCheckpoint);
+    }
+    return this.problem === undefined;
+  }
+
+  /**
+   * Feeds a checkpoint. One at or before the last event walked is checked now; one ahead of it
+   * waits for its event, and if the chain ends first, the chain was truncated.
+   */
+  pushCheckpoint(checkpoint: CheckedCheckpoint): boolean {
+    if (this.problem) return false;
+    const last = this.expectedSeq - 1;
+    if (checkpoint.seq > last) {
+      const at = this.pending.findIndex((p) => p.seq > checkpoint.seq);
+      this.pending.splice(at === -1 ? this.pending.length : at, 0, checkpoint);
+    } else if (checkpoint.seq < last && checkpoint.seq > this.base.seq) {
+      // Its event is behind us and its hash no longer known: only a reordered input does this.
+      this.problem = this.fail(checkpoint.seq, 'reordered', `checkpoint ${checkpoint.seq} comes after event ${last}`);
+    } else {
+      this.check(checkpoint);
     }
     return this.problem === undefined;
   }
@@ -92,11 +168,60 @@ export class ChainWalker {
   /** The verdict, checked against the chain head when one is known. */
   finish(head?: { seq: number; hash: string }): ChainReport {
     if (this.problem) return this.problem;
-    const count = this.expectedSeq - 1;
-    if (head && (head.seq !== count || (count > 0 && head.hash !== this.prevHash))) {
-      return this.fail(Math.min(head.seq, count + 1), 'truncated', `chain ends at event ${count} but its head is event ${head.seq}`);
+    if (!this.anchored) return this.unanchored();
+    const last = this.expectedSeq - 1;
+    const beyond = this.pending[0];
+    if (beyond && !beyond.valid) return this.forged(beyond);
+    if (beyond) {
+      // A signed checkpoint of an event that is gone: truncation, even when the head was rewritten too.
+      return this.fail(last + 1, 'truncated', `chain ends at event ${last} but a signed checkpoint vouches for event ${beyond.seq}`);
     }
-    return { ok: true, chainId: this.chainId, events: count };
+    if (head && (head.seq !== last || (last > 0 && head.hash !== this.prevHash))) {
+      return this.fail(Math.min(head.seq, last + 1), 'truncated', `chain ends at event ${last} but its head is event ${head.seq}`);
+    }
+    return {
+      ok: true,
+      chainId: this.chainId,
+      events: last - this.base.seq,
+      ...(this.base.seq > 0 && { baseSeq: this.base.seq }),
+      ...(this.checkpoints > 0 && { checkpoints: this.checkpoints, signedThrough: this.signedThrough }),
+    };
+  }
+
+  /** A checkpoint at or before the last event walked (or at the base). */
+  private check(checkpoint: CheckedCheckpoint): void {
+    if (!checkpoint.valid) {
+      this.problem = this.forged(checkpoint);
+      return;
+    }
+    this.checkpoints += 1;
+    if (checkpoint.seq < this.base.seq) return; // Vouches for a pruned event: nothing left to compare.
+    if (checkpoint.seq === this.base.seq) {
+      if (checkpoint.hash === this.base.hash) this.anchored = true;
+      return;
+    }
+    if (checkpoint.hash !== this.prevHash) {
+      this.problem = this.fail(
+        checkpoint.seq,
+        'altered',
+        `event ${checkpoint.seq} differs from its signed checkpoint: events after ${this.signedThrough} were rewritten`,
+      );
+      return;
+    }
+    this.signedThrough = checkpoint.seq;
+  }
+
+  private forged(checkpoint: CheckedCheckpoint): ChainReport {
+    return this.fail(
+      checkpoint.seq,
+      'forged_checkpoint',
+      `checkpoint ${checkpoint.seq} does not verify: ${checkpoint.reason ?? 'bad signature'}`,
+    );
+  }
+
+  private unanchored(): ChainReport {
+    const seq = this.base.seq;
+    return this.fail(seq, 'unanchored_base', `events up to ${seq} were removed but no valid checkpoint vouches for event ${seq}`);
   }
 
   private fail(seq: number, problem: ChainProblem, message: string): ChainReport {
@@ -104,9 +229,22 @@ export class ChainWalker {
   }
 }
 
-/** {@link ChainWalker} over a list already in memory. */
-export function verifyChain(chainId: string, events: Iterable<AuditEventsTable>, head?: { seq: number; hash: string }): ChainReport {
-  const walker = new ChainWalker(chainId);
-  for (const event of events) if (!walker.push(event)) break;
+/** {@link ChainWalker} over events (and optionally checkpoints) already in memory. */
+export function verifyChain(
+  chainId: string,
+  events: Iterable<AuditEventsTable>,
+  head?: { seq: number; hash: string },
+  options: { base?: ChainBase; checkpoints?: readonly CheckedCheckpoint[] } = {},
+): ChainReport {
+  const walker = new ChainWalker(chainId, options.base);
+  const checkpoints = [...(options.checkpoints ?? [])].sort((a, b) => a.seq - b.seq);
+  let next = 0;
+  const feedUpTo = (seq: number): boolean => {
+    for (; next < checkpoints.length && (checkpoints[next] as CheckedCheckpoint).seq < seq; next += 1)
+      if (!walker.pushCheckpoint(checkpoints[next] as CheckedCheckpoint)) return false;
+    return true;
+  };
+  for (const event of events) if (!feedUpTo(event.seq) || !walker.push(event)) return walker.finish(head);
+  feedUpTo(Number.POSITIVE_INFINITY);
   return walker.finish(head);
 }

@@ -105,7 +105,7 @@ export class Intents {
   async complete(intentId: string, input: OutcomeInput, context: AuditContext): Promise<OutcomeView> {
     return inTransaction(this.deps.store, async (trx) => {
       const intent = await trx.selectFrom('audit_events').selectAll().where('id', '=', intentId).executeTakeFirst();
-      if (!intent || intent.kind !== 'tool.intent') throw new NotFoundError('intent');
+      if (intent?.kind !== 'tool.intent') throw new NotFoundError('intent');
       // Serializes outcomes of one chain, so the check below cannot race (the unique index is the backstop).
       await this.deps.audit.lockChain(trx, intent.chain_id);
       const done = await trx.selectFrom('audit_events').select('id').where('intent_id', '=', intentId).executeTakeFirst();

@@ -223,7 +223,7 @@ export interface AuditCheckpointsTable {
   hash: string;
   at: string;
   kid: string;
-  /** Compact JWS (`typ: audit-checkpoint+jwt`) over { chain_id, seq, hash, at }. */
+  /** Compact JWS (`typ: audit-checkpoint+jwt`) over { iss, chain_id, seq, hash, iat }. */
   jws: string;
 }
 
@@ -243,6 +243,8 @@ export interface AuditSinksTable {
   lease_until: string | null;
   dead_letters: Generated<number>;
   last_error: string | null;
+  /** Last seq of the batch awaiting retry (migration 0012): a retry resends exactly that batch. */
+  batch_to_seq: number | null;
   created_at: string;
   updated_at: string;
 }
@@ -267,7 +269,7 @@ export interface RunsTable {
   name: string;
   correlation_id: string;
   status: 'active' | 'completed' | 'failed';
-  steps_completed: Generated<number>;
+  steps_completed: number;
   last_step: string | null;
   last_step_event_id: string | null;
   /** JSON of the state the last successful step checkpointed. */

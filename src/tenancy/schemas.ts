@@ -33,6 +33,14 @@ export const OrganizationSettings = Type.Object(
           'Agents allowed to act for this organization’s users by token exchange; unset: every active agent of the organization.',
       }),
     ),
+    audit_retention_days: Type.Optional(
+      Type.Integer({
+        minimum: 1,
+        maximum: 36_500,
+        description:
+          'Days audit events are kept in the database; older ones are archived to MANDATE_AUDIT_ARCHIVE_DIR (verifiable offline) and deleted. Unset: kept forever.',
+      }),
+    ),
   },
   { additionalProperties: false },
 );

@@ -1,0 +1,319 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { compactVerify, createLocalJWKSet, type JSONWebKeySet } from 'jose';
+import { sql } from 'kysely';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { verifyExportFile } from '../src/audit/verify.js';
+import { generateSigningKey, importPrivateKey, signCompactJws } from '../src/crypto/signing-key.js';
+import type { MandateNode } from '../src/node.js';
+import { runCli } from './support/cli.js';
+import { FrozenClock } from './support/clock.js';
+import { dialects } from './support/databases.js';
+import { adminHeaders, createTestDatabase, startTestNode, type TestDatabase } from './support/nodes.js';
+
+const EVERY = 5;
+const INTERVAL = 3600;
+
+describe.each(dialects)('audit checkpoints, verification and export on %s', (dialect) => {
+  let db: TestDatabase;
+  let node: MandateNode;
+  const clock = new FrozenClock(Date.parse('2026-11-17T09:00:00.000Z'));
+  let jwks: JSONWebKeySet;
+  let cliEnv: Record<string, string>;
+
+  const get = (url: string, headers: Record<string, string> = adminHeaders) => node.app.inject({ method: 'GET', url, headers });
+  const post = async (url: string, payload: object) => {
+    const res = await node.app.inject({ method: 'POST', url, payload, headers: adminHeaders });
+    if (res.statusCode !== 201) throw new Error(`${url}: ${res.body}`);
+    return res.json();
+  };
+  const addMembers = async (org: string, n: number) => {
+    for (let i = 0; i < n; i++)
+      await post(`/v1/organizations/${org}/members`, { email: `m${Math.random().toString(36).slice(2)}@${org}.test` });
+  };
+  const latest = async (chain: string) => get(`/v1/audit/checkpoints/latest?chain=${chain}`);
+  const sqlOn = () => node.runtime.store.db;
+  /** An organization whose chain has `events` events and checkpoints at each of `signAt`. */
+  const chainWith = async (slug: string, events: number, signAt: number[]): Promise<string> => {
+    const { id } = await post('/v1/organizations', { slug, name: slug });
+    for (let seq = 2; seq <= events; seq++) {
+      await addMembers(slug, 1);
+      if (signAt.includes(seq)) await node.auditCheckpoints.signHead(id);
+    }
+    return id;
+  };
+  const verifyChainOf = async (orgId: string) => (await node.auditVerifier.verify(orgId))[0];
+
+  beforeAll(async () => {
+    db = await createTestDatabase(dialect);
+    node = await startTestNode(db, { clock, config: { auditCheckpointEvents: EVERY, auditCheckpointIntervalSeconds: INTERVAL } });
+    jwks = (await node.app.inject({ method: 'GET', url: '/oauth2/jwks' })).json();
+    cliEnv = {
+      MANDATE_DATA_DIR: db.dataDir,
+      MANDATE_MASTER_KEY: db.masterKey.toString('base64'),
+      ...(db.databaseUrl && { MANDATE_DATABASE_URL: db.databaseUrl }),
+    };
+  });
+  afterAll(async () => {
+    await node?.shutdown();
+    await db?.dispose();
+  });
+
+  it(`signs a chain once it grows by ${EVERY} events, and every chain that moved once the interval passes`, async () => {
+    await post('/v1/organizations', { slug: 'xcorp', name: 'XCorp' });
+    await addMembers('xcorp', EVERY - 2);
+    await node.auditMaintenance.tick();
+    expect((await latest('xcorp')).statusCode).toBe(404);
+
+    await addMembers('xcorp', 1);
+    await node.auditMaintenance.tick();
+    const first = (await latest('xcorp')).json();
+    expect(first).toMatchObject({ seq: EVERY, kid: node.keyRing.activeKey().kid });
+
+    await addMembers('xcorp', 2);
+    await node.auditMaintenance.tick();
+    expect((await latest('xcorp')).json().seq).toBe(EVERY);
+    expect((await latest('platform')).statusCode).toBe(404);
+
+    clock.advance(INTERVAL);
+    await node.auditMaintenance.tick();
+    const second = (await latest('xcorp')).json();
+    expect(second.seq).toBe(EVERY + 2);
+    expect((await latest('platform')).statusCode).toBe(200);
+
+    // Anyone holding the published JWKS can check what a checkpoint says.
+    const { payload, protectedHeader } = await compactVerify(second.jws, createLocalJWKSet(jwks));
+    expect(protectedHeader).toMatchObject({ typ: 'audit-checkpoint+jwt', kid: second.kid });
+    const events = (await get('/v1/audit/events?org=xcorp&limit=200')).json().data;
+    expect(JSON.parse(new TextDecoder().decode(payload))).toEqual({
+      iss: 'http://localhost:4000',
+      chain_id: events[0].org_id,
+      seq: EVERY + 2,
+      hash: events[EVERY + 1].hash,
+      iat: Math.floor(clock.now() / 1000),
+    });
+    expect((await verifyChainOf(events[0].org_id))?.ok).toBe(true);
+  });
+
+  it('pages checkpoints by seq with a cursor or after_seq', async () => {
+    const id = await chainWith('pages', 7, [2, 3, 4, 5, 6, 7]);
+    const seqs: number[] = [];
+    let url = '/v1/audit/checkpoints?chain=pages&limit=4';
+    for (;;) {
+      const page = (await get(url)).json();
+      seqs.push(...page.data.map((c: { seq: number }) => c.seq));
+      if (!page.next_cursor) break;
+      url = `/v1/audit/checkpoints?chain=${id}&limit=4&cursor=${page.next_cursor}`;
+    }
+    expect(seqs).toEqual([2, 3, 4, 5, 6, 7]);
+    const after = (await get('/v1/audit/checkpoints?chain=pages&after_seq=5')).json();
+    expect(after.data.map((c: { seq: number }) => c.seq)).toEqual([6, 7]);
+    expect(after.data[0]).toEqual({
+      chain_id: id,
+      seq: 6,
+      hash: expect.any(String),
+      at: expect.any(String),
+      kid: expect.any(String),
+      jws: expect.any(String),
+    });
+    expect(after.next_cursor).toBeNull();
+  });
+
+  it.each([
+    ['no chain', '/v1/audit/checkpoints', 400, 'invalid_request'],
+    ['a negative after_seq', '/v1/audit/checkpoints?chain=xcorp&after_seq=-1', 400, 'invalid_request'],
+    ['a page size over the maximum', '/v1/audit/checkpoints?chain=xcorp&limit=201', 400, 'invalid_request'],
+    ['a forged cursor', '/v1/audit/checkpoints?chain=xcorp&cursor=bm9wZQ', 400, 'invalid_request'],
+    ['an unknown organization', '/v1/audit/checkpoints?chain=nobody', 404, 'not_found'],
+    ['an unknown chain id', '/v1/audit/checkpoints/latest?chain=org_01h0000000000000000000000', 404, 'not_found'],
+    ['an export of no organization', '/v1/audit/export', 400, 'invalid_request'],
+  ])('refuses %s', async (_case, url, status, error) => {
+    const res = await get(url);
+    expect(res.statusCode).toBe(status);
+    expect(res.json()).toEqual({ error, error_description: expect.any(String), request_id: expect.any(String) });
+  });
+
+  it.each([
+    '/v1/audit/checkpoints?chain=xcorp',
+    '/v1/audit/checkpoints/latest?chain=xcorp',
+    '/v1/audit/export?org=xcorp',
+    '/v1/audit/jwks',
+  ])('refuses %s without an admin key', async (url) => {
+    const res = await get(url, {});
+    expect(res.statusCode).toBe(401);
+    expect(res.json().error).toBe('unauthorized');
+  });
+
+  describe('tampering with SQL', () => {
+    it('an edited field, at its seq', async () => {
+      const id = await chainWith('t-edit', 8, [4, 8]);
+      await sql`update audit_events set actor_id = ${'mallory'} where chain_id = ${id} and seq = 6`.execute(sqlOn());
+      expect(await verifyChainOf(id)).toMatchObject({ ok: false, seq: 6, problem: 'altered' });
+    });
+
+    it('a deleted event, at its seq', async () => {
+      const id = await chainWith('t-delete', 8, [4, 8]);
+      await sql`delete from audit_events where chain_id = ${id} and seq = 3`.execute(sqlOn());
+      expect(await verifyChainOf(id)).toMatchObject({ ok: false, seq: 3, problem: 'missing' });
+    });
+
+    it('two events swapped, at the first of them', async () => {
+      const id = await chainWith('t-swap', 8, [8]);
+      const swap = sqlOn();
+      await sql`update audit_events set seq = -1 where chain_id = ${id} and seq = 3`.execute(swap);
+      await sql`update audit_events set seq = 3 where chain_id = ${id} and seq = 5`.execute(swap);
+      await sql`update audit_events set seq = 5 where chain_id = ${id} and seq = -1`.execute(swap);
+      expect(await verifyChainOf(id)).toMatchObject({ ok: false, seq: 3, problem: 'reordered' });
+    });
+
+    it('a cut tail with the chain head rewritten to match, by the checkpoint beyond it', async () => {
+      const id = await chainWith('t-cut', 8, [4, 8]);
+      const [sixth] = await sqlOn().selectFrom('audit_events').select('hash').where('chain_id', '=', id).where('seq', '=', 6).execute();
+      await sql`delete from audit_events where chain_id = ${id} and seq > 6`.execute(sqlOn());
+      await sql`update audit_chain_heads set seq = 6, hash = ${sixth?.hash} where chain_id = ${id}`.execute(sqlOn());
+      expect(await verifyChainOf(id)).toMatchObject({ ok: false, seq: 7, problem: 'truncated' });
+    });
+
+    it('a checkpoint re-signed with another key, or its signed hash edited', async () => {
+      const id = await chainWith('t-forge', 8, [4, 8]);
+      expect((await verifyChainOf(id))?.ok).toBe(true);
+      const row = await sqlOn()
+        .selectFrom('audit_checkpoints')
+        .selectAll()
+        .where('chain_id', '=', id)
+        .where('seq', '=', 4)
+        .executeTakeFirstOrThrow();
+      const intruder = await generateSigningKey('ES256');
+      const resigned = signCompactJws(
+        { kid: row.kid, alg: 'ES256', privateKey: importPrivateKey(intruder.privateJwk) },
+        { typ: 'audit-checkpoint+jwt' },
+        JSON.parse(Buffer.from(row.jws.split('.')[1] as string, 'base64url').toString()),
+      );
+      await sql`update audit_checkpoints set jws = ${resigned} where chain_id = ${id} and seq = 4`.execute(sqlOn());
+      expect(await verifyChainOf(id)).toMatchObject({ ok: false, seq: 4, problem: 'forged_checkpoint' });
+
+      const [header, body, signature] = row.jws.split('.');
+      const claims = JSON.parse(Buffer.from(body as string, 'base64url').toString());
+      const edited = Buffer.from(JSON.stringify({ ...claims, hash: 'f'.repeat(64) })).toString('base64url');
+      await sql`update audit_checkpoints set jws = ${`${header}.${edited}.${signature}`}, hash = ${'f'.repeat(64)} where chain_id = ${id} and seq = 4`.execute(
+        sqlOn(),
+      );
+      expect(await verifyChainOf(id)).toMatchObject({ ok: false, seq: 4, problem: 'forged_checkpoint' });
+    });
+
+    it('from the CLI: exit code 1 and the first problem by seq, other chains still ok', async () => {
+      const id = await chainWith('t-cli', 6, [6]);
+      await sql`update audit_events set detail = ${'{}'} where chain_id = ${id} and seq = 2`.execute(sqlOn());
+      const one = runCli(['audit', 'verify', '--org', 't-cli', '--json'], cliEnv);
+      expect(one.status, one.stderr).toBe(1);
+      expect(JSON.parse(one.stdout)).toEqual([expect.objectContaining({ ok: false, chainId: id, seq: 2, problem: 'altered' })]);
+      const xcorp = runCli(['audit', 'verify', '--org', 'xcorp'], cliEnv);
+      expect(xcorp.status, xcorp.stderr).toBe(0);
+      expect(xcorp.stdout).toMatch(/^ok +org_\w+: \d+ events, signed through \d+\n$/);
+    });
+  });
+
+  describe('export', () => {
+    let dir: string;
+    let exportFile: string;
+    let jwksFile: string;
+    let orgId: string;
+
+    beforeAll(async () => {
+      dir = fs.mkdtempSync(path.join(db.dataDir, 'export-'));
+      orgId = await chainWith('exported', 9, [3, 6, 9]);
+      await addMembers('exported', 2);
+      exportFile = path.join(dir, 'exported.jsonl');
+      jwksFile = path.join(dir, 'jwks.json');
+      fs.writeFileSync(jwksFile, JSON.stringify(jwks));
+    });
+
+    it('streams one chain as JSON Lines: the chain, then each event followed by its checkpoint', async () => {
+      const res = await get('/v1/audit/export?org=exported');
+      expect(res.statusCode).toBe(200);
+      expect(res.headers['content-type']).toMatch(/^application\/x-ndjson/);
+      const lines = res.body
+        .trimEnd()
+        .split('\n')
+        .map((l) => JSON.parse(l));
+      expect(lines[0]).toMatchObject({ type: 'chain', chain_id: orgId, base_seq: 0, head_seq: 11 });
+      expect(lines.slice(1).map((l) => `${l.type[0]}${l.seq}`)).toEqual([
+        'e1',
+        'e2',
+        'e3',
+        'c3',
+        'e4',
+        'e5',
+        'e6',
+        'c6',
+        'e7',
+        'e8',
+        'e9',
+        'c9',
+        'e10',
+        'e11',
+      ]);
+      expect(typeof lines[1].detail).toBe('string');
+      fs.writeFileSync(exportFile, res.body);
+    });
+
+    it('verifies offline with only the JWKS, and fails at the seq of an edited line', async () => {
+      expect(await verifyExportFile(exportFile, jwks)).toEqual({ ok: true, chainId: orgId, events: 11, checkpoints: 3, signedThrough: 9 });
+      const ok = runCli(['audit', 'verify', '--file', exportFile, '--jwks', jwksFile], {});
+      expect(ok.status, ok.stderr).toBe(0);
+
+      const lines = fs.readFileSync(exportFile, 'utf8').split('\n');
+      const tampered = path.join(dir, 'tampered.jsonl');
+      const at = lines.findIndex((l) => l.includes('"type":"event"') && l.includes('"seq":5,'));
+      lines[at] = (lines[at] as string).replace('"result":"success"', '"result":"failure"');
+      fs.writeFileSync(tampered, lines.join('\n'));
+      expect(await verifyExportFile(tampered, jwks)).toMatchObject({ ok: false, seq: 5, problem: 'altered' });
+      const broken = runCli(['audit', 'verify', '--file', tampered, '--jwks', jwksFile, '--json'], {});
+      expect(broken.status).toBe(1);
+      expect(JSON.parse(broken.stdout)[0]).toMatchObject({ seq: 5, problem: 'altered' });
+
+      // A JWKS without the signing key cannot vouch for the checkpoints.
+      expect(await verifyExportFile(exportFile, { keys: [] })).toMatchObject({ ok: false, seq: 3, problem: 'forged_checkpoint' });
+    });
+
+    it('exports from the CLI to a file that verifies the same way', async () => {
+      const out = path.join(dir, 'cli.jsonl');
+      const res = runCli(['audit', 'export', '--org', 'exported', '--out', out], cliEnv);
+      expect(res.status, res.stderr).toBe(0);
+      expect(await verifyExportFile(out, jwks)).toMatchObject({ ok: true, events: 11 });
+      const unknown = runCli(['audit', 'export', '--org', 'nobody'], cliEnv);
+      expect(unknown.status).toBe(1);
+      expect(unknown.stderr).toContain('organization not found');
+    });
+
+    it('keeps a cut tail visible in the export', async () => {
+      const id = await chainWith('t-cut-export', 6, [6]);
+      await sql`delete from audit_events where chain_id = ${id} and seq > 4`.execute(sqlOn());
+      const [fourth] = await sqlOn().selectFrom('audit_events').select('hash').where('chain_id', '=', id).where('seq', '=', 4).execute();
+      await sql`update audit_chain_heads set seq = 4, hash = ${fourth?.hash} where chain_id = ${id}`.execute(sqlOn());
+      const file = path.join(dir, 'cut.jsonl');
+      fs.writeFileSync(file, (await get('/v1/audit/export?org=t-cut-export')).body);
+      expect(await verifyExportFile(file, jwks)).toMatchObject({ ok: false, seq: 5, problem: 'truncated' });
+    });
+  });
+});
+
+describe('audit maintenance timer', () => {
+  it('signs a moved chain on its own once the interval passes', async () => {
+    const db = await createTestDatabase('sqlite');
+    const node = await startTestNode(db, { config: { auditCheckpointIntervalSeconds: 1 } });
+    try {
+      await node.app.inject({ method: 'POST', url: '/v1/organizations', payload: { slug: 'tick', name: 'Tick' }, headers: adminHeaders });
+      let status = 404;
+      for (let waited = 0; waited < 5000 && status !== 200; waited += 250) {
+        await new Promise((resolve) => setTimeout(resolve, 250));
+        status = (await node.app.inject({ method: 'GET', url: '/v1/audit/checkpoints/latest?chain=tick', headers: adminHeaders }))
+          .statusCode;
+      }
+      expect(status).toBe(200);
+    } finally {
+      await node.shutdown();
+      await db.dispose();
+    }
+  });
+});
