@@ -145,7 +145,12 @@ export async function buildApp(options: AppOptions): Promise<Mandate> {
       openapi: '3.1.0',
       info: { title: 'Mandate management API', version: '1', description: 'Authorization platform for AI agents.' },
       servers: [{ url: config.issuer }],
-      components: { securitySchemes: { adminKey: { type: 'http', scheme: 'bearer', description: 'Admin API key (mnd_ak_…)' } } },
+      components: {
+        securitySchemes: {
+          adminKey: { type: 'http', scheme: 'bearer', description: 'Admin API key (mnd_ak_…)' },
+          accessToken: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT', description: 'A Mandate access token (RFC 9068)' },
+        },
+      },
     },
   });
 
@@ -181,6 +186,13 @@ export async function buildApp(options: AppOptions): Promise<Mandate> {
   });
   if (config.registrationPolicy !== 'off')
     await app.register(registrationRoutes, { registration: services.registration, rateLimit: rateLimitPerIp });
+  await app.register(intentRoutes, {
+    prefix: '/v1',
+    intents: services.intents,
+    runs: services.runs,
+    adminKeys,
+    accessTokens: services.accessTokens,
+  });
   await app.register(elevationRoutes, { prefix: '/v1', elevations: services.elevations, sessions: services.sessions });
   await app.register(sessionRoutes, {
     prefix: '/v1',
@@ -203,7 +215,6 @@ export async function buildApp(options: AppOptions): Promise<Mandate> {
         organizations,
       });
       await v1.register(auditSinkRoutes, { sinks: services.auditSinks });
-      await v1.register(intentRoutes, { intents: services.intents, runs: services.runs });
       await v1.register(resourceRoutes, { resources });
       await v1.register(clientRoutes, { clients });
       await v1.register(agentRoutes, { agents: services.agents });

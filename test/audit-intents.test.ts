@@ -210,6 +210,75 @@ describe.each(dialects)('tool intents, outcomes, runs and the audit query on %s'
     expect((await call('GET', '/v1/runs/run_00000000000000000000000000')).statusCode).toBe(404);
   });
 
+  it('lets an agent or MCP server write with the user token itself, confined to that token’s grant', async () => {
+    const tokens = await obtainUserTokens(node, fx, { scope: 'calendar.read' });
+    const other = await obtainUserTokens(node, fx, { scope: 'calendar.write' });
+    const grant = String(decodeJwt(tokens.access_token).auth_event_id);
+    expect(String(decodeJwt(other.access_token).auth_event_id)).not.toBe(grant);
+    const asToken = (token: string) => ({ authorization: `Bearer ${token}` });
+    const send = (url: string, payload: object, token: string) =>
+      node.app.inject({ method: 'POST', url, payload, headers: asToken(token) });
+
+    const intent = await send('/v1/audit/intents', { tool: 'calendar', action: 'read' }, tokens.access_token);
+    expect(intent.statusCode).toBe(201);
+    const [recorded] = await events(`grant=${grant}&kind=tool.intent`);
+    expect(recorded).toMatchObject({ id: intent.json().id, actor_id: john.id, subject_id: john.id, grant_valid: true });
+
+    // Naming principals, or reaching another grant's records, is not for a token caller.
+    expect(
+      (await send('/v1/audit/intents', { organization: 'xcorp', member_id: mary.id, tool: 'x', action: 'y' }, tokens.access_token))
+        .statusCode,
+    ).toBe(400);
+    expect((await send(`/v1/audit/intents/${intent.json().id}/outcome`, { result: 'success' }, other.access_token)).statusCode).toBe(404);
+    expect((await send(`/v1/audit/intents/${intent.json().id}/outcome`, { result: 'success' }, tokens.access_token)).statusCode).toBe(201);
+    const run = await send('/v1/runs', { name: 'mine' }, tokens.access_token);
+    expect(run.statusCode).toBe(201);
+    expect(run.json().grant_id).toBe(grant);
+    const foreign = await node.app.inject({ method: 'GET', url: `/v1/runs/${run.json().id}`, headers: asToken(other.access_token) });
+    expect(foreign.statusCode).toBe(404);
+    const bad = await node.app.inject({
+      method: 'POST',
+      url: '/v1/audit/intents',
+      payload: { tool: 'x', action: 'y' },
+      headers: asToken('eyJhbGciOiJub25lIn0.e30.'),
+    });
+    expect(bad.statusCode).toBe(401);
+  });
+
+  it('keeps the admin key as the author of asserted principals, and checks them', async () => {
+    const intent = await created('/v1/audit/intents', {
+      organization: 'xcorp',
+      member_id: john.id,
+      agent_id: agent.id,
+      tool: 'crm',
+      action: 'read',
+    });
+    const [recorded] = await events(`kind=tool.intent&tool=crm&action=read&agent=${agent.id}`);
+    expect(recorded).toMatchObject({ id: intent.id, actor_id: expect.stringMatching(/^ak_/), agent_id: agent.id, subject_id: john.id });
+    const res = await call('POST', '/v1/audit/intents', { organization: 'xcorp', member_id: ycorpJohn.id, tool: 'crm', action: 'read' });
+    expect(res.statusCode).toBe(404);
+  });
+
+  it('gives a refused intent no outcome, and a run step acts only for the run’s parties', async () => {
+    const tokens = await obtainUserTokens(node, fx, { scope: 'calendar.read' });
+    const grant = String(decodeJwt(tokens.access_token).auth_event_id);
+    const run = await created('/v1/runs', { token: tokens.access_token, name: 'short' });
+    const mismatch = await call('POST', '/v1/audit/intents', {
+      run_id: run.id,
+      organization: 'xcorp',
+      member_id: mary.id,
+      tool: 'calendar',
+      action: 'read',
+    });
+    expect(mismatch.statusCode).toBe(400);
+    expect((await call('DELETE', `/v1/organizations/xcorp/grants/${grant}`)).statusCode).toBe(204);
+    const refused = await call('POST', '/v1/audit/intents', { token: tokens.access_token, tool: 'calendar', action: 'read' });
+    expect(refused.statusCode).toBe(403);
+    const [attempt] = await events(`grant=${grant}&kind=tool.intent&result=failure`);
+    const outcome = await call('POST', `/v1/audit/intents/${attempt?.id}/outcome`, { result: 'success' });
+    expect(outcome.statusCode).toBe(409);
+  });
+
   it('answers "what did the agent do on behalf of John from XCorp last Tuesday?" with exactly his events', async () => {
     const act = async (
       org: string,

@@ -3,6 +3,7 @@ import { MandateAudit, MandateAuditError } from '../sdk/src/index.js';
 import type { MandateNode } from '../src/node.js';
 import { dialects } from './support/databases.js';
 import { adminHeaders, createTestDatabase, startListeningNode, TEST_ADMIN_KEY, type TestDatabase } from './support/nodes.js';
+import { basic } from './support/oauth-fixtures.js';
 
 type Json = { id: string; [key: string]: unknown };
 
@@ -11,6 +12,7 @@ describe.each(dialects)('the SDK records tool calls and runs over HTTP on %s', (
   let node: MandateNode;
   let audit: MandateAudit;
   let principals: { organization: string; member_id: string; agent_id: string };
+  let issuer: string;
 
   const created = async (url: string, payload: object): Promise<Json> => {
     const res = await node.app.inject({ method: 'POST', url, payload, headers: adminHeaders });
@@ -24,6 +26,7 @@ describe.each(dialects)('the SDK records tool calls and runs over HTTP on %s', (
     db = await createTestDatabase(dialect);
     const started = await startListeningNode(db);
     node = started.node;
+    issuer = started.issuer;
     audit = new MandateAudit({ issuer: started.issuer, apiKey: TEST_ADMIN_KEY });
     await created('/v1/organizations', { slug: 'xcorp', name: 'XCorp' });
     const john = await created('/v1/organizations/xcorp/members', { email: 'john@xcorp.test' });
@@ -82,6 +85,47 @@ describe.each(dialects)('the SDK records tool calls and runs over HTTP on %s', (
     );
     await expect(refused).rejects.toMatchObject({ name: 'MandateAuditError', status: 404, code: 'not_found' });
     await expect(refused).rejects.toBeInstanceOf(MandateAuditError);
+    expect(ran).toBe(false);
+  });
+
+  it('records with the agent’s own access token as the credential', async () => {
+    await created('/v1/resources', {
+      identifier: 'https://drive.xcorp.test/',
+      name: 'Drive',
+      scopes: [{ name: 'drive.read', description: 'r' }],
+    });
+    const client = await created('/v1/organizations/xcorp/clients', {
+      client_name: 'Filer key',
+      client_type: 'confidential',
+      grant_types: ['client_credentials'],
+      scope: 'drive.read',
+      resources: ['https://drive.xcorp.test/'],
+      agent_id: principals.agent_id,
+    });
+    const res = await fetch(`${issuer}/oauth2/token`, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/x-www-form-urlencoded',
+        authorization: basic(String(client.client_id), String(client.client_secret)),
+      },
+      body: new URLSearchParams({ grant_type: 'client_credentials', resource: 'https://drive.xcorp.test/' }),
+    });
+    expect(res.status).toBe(200);
+    const { access_token } = (await res.json()) as { access_token: string };
+    const asAgent = new MandateAudit({ issuer, apiKey: access_token });
+    await asAgent.track({ tool: 'drive', action: 'read', correlationId: 'sdk-token' }, async () => 'ok');
+    const events = await trail('correlation_id=sdk-token');
+    expect(events.map((e) => [e.kind, e.actor_id, e.agent_id, e.client_id])).toEqual([
+      ['tool.intent', principals.agent_id, principals.agent_id, client.client_id],
+      ['tool.outcome', principals.agent_id, principals.agent_id, client.client_id],
+    ]);
+    // Principals come from the token; naming others is refused before anything runs.
+    let ran = false;
+    await expect(
+      asAgent.track({ organization: 'xcorp', member_id: principals.member_id, tool: 'drive', action: 'read' }, async () => {
+        ran = true;
+      }),
+    ).rejects.toMatchObject({ status: 400, code: 'invalid_request' });
     expect(ran).toBe(false);
   });
 

@@ -1,13 +1,18 @@
 /**
  * Recording what an agent does in Mandate's audit trail: the intent before a tool runs, the
- * outcome after, and resumable runs. Talks to Mandate's management API with an admin API key.
+ * outcome after, and resumable runs. Talks to Mandate's /v1 API with the user's access token or
+ * an admin API key.
  */
 
 /** Options of {@link MandateAudit}. */
 export interface MandateAuditOptions {
   /** Mandate's base URL (its issuer), e.g. `https://auth.example.com`. */
   issuer: string;
-  /** An admin API key (`mnd_ak_…`). */
+  /**
+   * The credential: the user's Mandate access token the agent acts under (then the principals are
+   * the token's, and only its own records are reachable), or an admin API key (`mnd_ak_…`) for a
+   * platform backend that names principals.
+   */
   apiKey: string;
   /** The fetch implementation. Default: the global `fetch`. */
   fetch?: typeof fetch;
@@ -17,6 +22,7 @@ export interface MandateAuditOptions {
 
 /** Who an action is for: the access token the agent acts under, or ids in an organization. */
 export type AuditPrincipals =
+  | Record<string, never>
   | { token: string }
   | { organization: string; member_id?: string; agent_id?: string; grant_id?: string }
   | { run_id: string };
@@ -119,7 +125,8 @@ export class MandateAudit {
     try {
       result = await work();
     } catch (error) {
-      await this.outcome(recorded.id, { result: 'failure', error_code: errorCodeOf(error) });
+      // The tool's own error is what the caller must see, even if recording its failure fails too.
+      await this.outcome(recorded.id, { result: 'failure', error_code: errorCodeOf(error) }).catch(() => undefined);
       throw error;
     }
     await this.outcome(recorded.id, { result: 'success', ...(options.state && { state: options.state(result) }) });

@@ -1,8 +1,13 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
+import type { FastifyRequest } from 'fastify';
+import type { AdminKeys } from '../admin-keys/admin-keys.js';
 import { Classification } from '../agents/schemas.js';
 import { ErrorBody, errorResponses } from '../http/common-schemas.js';
 import { auditContextOf } from '../http/request-context.js';
+import type { AccessTokens } from '../oauth/tokens/access-token.js';
+import type { AuditContext } from './audit-log.js';
+import { type AuditCaller, auditCallerHook } from './caller.js';
 import type { Intents } from './intents.js';
 import type { Runs } from './runs.js';
 
@@ -75,14 +80,34 @@ const Run = Type.Object({
 const RunParams = Type.Object({ run: Type.String({ pattern: '^run_[0-9a-z]{26}$' }) });
 const responses = { ...errorResponses, 403: Type.Ref(ErrorBody) };
 
-/** Tool intents and outcomes, and resumable runs, under /v1 (admin key). */
-export const intentRoutes: FastifyPluginAsyncTypebox<{ intents: Intents; runs: Runs }> = async (app, { intents, runs }) => {
+/** The caller (set by the hook) and the audit context naming it. */
+function callerOf(request: FastifyRequest): { caller: AuditCaller; context: AuditContext } {
+  const caller = request.auditCaller as AuditCaller;
+  const context = auditContextOf(request);
+  if (caller.kind === 'token') context.actorId = caller.claims.agent_id ?? caller.claims.sub;
+  return { caller, context };
+}
+
+/**
+ * Tool intents and outcomes, and resumable runs, under /v1: an admin key naming principals, or
+ * the agent's (or MCP server's) Mandate access token, which confines it to its own records.
+ */
+export const intentRoutes: FastifyPluginAsyncTypebox<{
+  intents: Intents;
+  runs: Runs;
+  adminKeys: AdminKeys;
+  accessTokens: AccessTokens;
+}> = async (app, { intents, runs, adminKeys, accessTokens }) => {
+  app.addHook('onRequest', auditCallerHook(adminKeys, accessTokens));
   const tags = ['audit'];
-  const security = [{ adminKey: [] }];
+  const security: Record<string, string[]>[] = [{ adminKey: [] }, { accessToken: [] }];
   app.post(
     '/audit/intents',
     { schema: { tags, security, body: IntentBody, response: { 201: Intent, ...responses } } },
-    async (request, reply) => reply.code(201).send(await intents.open(request.body, auditContextOf(request))),
+    async (request, reply) => {
+      const { caller, context } = callerOf(request);
+      return reply.code(201).send(await intents.open(request.body, context, caller));
+    },
   );
   app.post(
     '/audit/intents/:intent/outcome',
@@ -95,7 +120,10 @@ export const intentRoutes: FastifyPluginAsyncTypebox<{ intents: Intents; runs: R
         response: { 201: Outcome, ...responses },
       },
     },
-    async (request, reply) => reply.code(201).send(await intents.complete(request.params.intent, request.body, auditContextOf(request))),
+    async (request, reply) => {
+      const { caller, context } = callerOf(request);
+      return reply.code(201).send(await intents.complete(request.params.intent, request.body, context, caller));
+    },
   );
   app.post(
     '/runs',
@@ -107,10 +135,13 @@ export const intentRoutes: FastifyPluginAsyncTypebox<{ intents: Intents; runs: R
         response: { 201: Run, ...responses },
       },
     },
-    async (request, reply) => reply.code(201).send(await runs.create(request.body, auditContextOf(request))),
+    async (request, reply) => {
+      const { caller, context } = callerOf(request);
+      return reply.code(201).send(await runs.create(request.body, context, caller));
+    },
   );
   app.get('/runs/:run', { schema: { tags, security, params: RunParams, response: { 200: Run, ...responses } } }, async (request) =>
-    runs.get(request.params.run),
+    runs.get(request.params.run, callerOf(request).caller),
   );
   app.post(
     '/runs/:run/finish',
@@ -123,6 +154,9 @@ export const intentRoutes: FastifyPluginAsyncTypebox<{ intents: Intents; runs: R
         response: { 200: Run, ...responses },
       },
     },
-    async (request) => runs.finish(request.params.run, request.body.status, auditContextOf(request)),
+    async (request) => {
+      const { caller, context } = callerOf(request);
+      return runs.finish(request.params.run, request.body.status, context, caller);
+    },
   );
 };

@@ -1,11 +1,12 @@
 import { type Clock, isoAt } from '../clock.js';
 import { newId } from '../crypto/ids.js';
-import { ApiError, ConflictError, NotFoundError } from '../http/errors.js';
-import type { AuditEventsTable } from '../store/schema.js';
+import { ApiError, ConflictError, InvalidRequestError, NotFoundError } from '../http/errors.js';
+import type { AuditEventsTable, RunsTable } from '../store/schema.js';
 import type { Store } from '../store/store.js';
 import { type Executor, inTransaction } from '../store/transaction.js';
 import type { AuditContext, AuditInput, AuditLog } from './audit-log.js';
 import type { AuditBatcher } from './batcher.js';
+import { type AuditCaller, principalsFromCaller, requireOwnRecord } from './caller.js';
 import type { PrincipalInput, PrincipalResolver, Principals } from './principals.js';
 import type { Runs } from './runs.js';
 
@@ -64,12 +65,14 @@ export class Intents {
     },
   ) {}
 
-  async open(input: IntentInput, context: AuditContext): Promise<IntentView> {
-    const run = input.run_id ? await this.deps.runs.requireActive(input.run_id) : undefined;
+  async open(request: IntentInput, context: AuditContext, caller: AuditCaller): Promise<IntentView> {
+    const input = principalsFromCaller(caller, request);
+    const run = input.run_id ? await this.deps.runs.requireActive(input.run_id, caller) : undefined;
     const named = Boolean(input.token || input.organization);
     const principals = named ? await this.deps.principals.resolve(input) : run ? await this.deps.runs.principalsOf(run) : undefined;
     if (!principals) throw new ApiError('invalid_request', 'give a token, an organization with its principals, or a run_id');
-    if (run && principals.orgId !== run.org_id) throw new NotFoundError('run');
+    // A step acts as its run: other principals, or another grant, would borrow the run's standing.
+    if (run && !sameParties(principals, run)) throw new InvalidRequestError('a run step acts for the run’s member, agent and grant');
     const id = newId('evt', this.deps.clock.now());
     const at = isoAt(this.deps.clock);
     const correlationId = run?.correlation_id ?? context.correlationId ?? id;
@@ -102,10 +105,12 @@ export class Intents {
     };
   }
 
-  async complete(intentId: string, input: OutcomeInput, context: AuditContext): Promise<OutcomeView> {
+  async complete(intentId: string, input: OutcomeInput, context: AuditContext, caller: AuditCaller): Promise<OutcomeView> {
     return inTransaction(this.deps.store, async (trx) => {
       const intent = await trx.selectFrom('audit_events').selectAll().where('id', '=', intentId).executeTakeFirst();
       if (intent?.kind !== 'tool.intent') throw new NotFoundError('intent');
+      requireOwnRecord(caller, { ...intent, member_id: intent.subject_id }, 'intent');
+      if (intent.result === 'failure') throw new ConflictError('this intent was refused: nothing ran, so it takes no outcome');
       // Serializes outcomes of one chain, so the check below cannot race (the unique index is the backstop).
       await this.deps.audit.lockChain(trx, intent.chain_id);
       const done = await trx.selectFrom('audit_events').select('id').where('intent_id', '=', intentId).executeTakeFirst();
@@ -130,6 +135,7 @@ export class Intents {
         { ...context, correlationId: intent.correlation_id ?? context.correlationId ?? null },
       );
       if (intent.run_id && input.result === 'success') {
+        // recordStep ignores runs that finished meanwhile.
         const step = (JSON.parse(intent.detail) as { step?: string }).step ?? `${intent.tool}:${intent.action}`;
         await this.deps.runs.recordStep(trx, intent.run_id, { step, eventId: event.id, state: input.state, at: endedAt });
       }
@@ -151,11 +157,15 @@ export class Intents {
   }
 }
 
-/** The audit fields that say who acted, for whom, under which consent. */
+/**
+ * The audit fields that say who acted, for whom, under which consent. Principals a token proves
+ * make the agent (or user) the actor; asserted ones leave the actor to the request's caller (the
+ * admin key), so the trail shows who wrote the event.
+ */
 export function eventOf(p: Principals): Omit<AuditInput, 'kind'> {
   return {
     orgId: p.orgId,
-    actorId: p.agentId ?? p.memberId,
+    ...(p.proven && { actorId: p.agentId ?? p.memberId }),
     agentId: p.agentId,
     subjectId: p.memberId,
     agentVersion: p.agentVersion,
@@ -167,6 +177,10 @@ export function eventOf(p: Principals): Omit<AuditInput, 'kind'> {
     scope: p.scope,
     act: p.act,
   };
+}
+
+function sameParties(p: Principals, run: RunsTable): boolean {
+  return p.orgId === run.org_id && p.memberId === run.member_id && p.agentId === run.agent_id && p.grantId === run.grant_id;
 }
 
 /** An outcome repeats its intent's principals and target, so each event answers a query alone. */

@@ -30,6 +30,8 @@ export interface Principals {
   act: unknown;
   /** The grant (or, without one, the token) still stands right now. */
   live: boolean;
+  /** Proven by a Mandate access token, rather than asserted by an admin-key holder. */
+  proven: boolean;
 }
 
 /**
@@ -68,25 +70,33 @@ export class PrincipalResolver {
         scope: claims.scope,
         act: claims.act ?? null,
         live: this.deps.liveTokens.claims(input.token) !== undefined,
+        proven: true,
       };
     }
     if (!input.organization) throw new InvalidRequestError('give a token, or an organization with a member_id and/or an agent_id');
     const org = await this.deps.organizations.require(input.organization);
-    const agentId = input.agent_id ?? null;
-    const agent = await this.agent(org.id, agentId);
-    if (agentId && !agent) throw new NotFoundError('agent');
+    let memberId = input.member_id ?? null;
+    let agentId = input.agent_id ?? null;
     let live = true;
     let clientId: string | null = null;
     if (input.grant_id) {
+      // The grant says who it is for and through which agent and client; a caller may not say otherwise.
       const grant = await this.deps.grants.find(input.grant_id);
       if (!grant || grant.org_id !== org.id) throw new NotFoundError('grant');
-      if (input.member_id && grant.member_id !== input.member_id) throw new InvalidRequestError('the grant belongs to another member');
+      if (memberId && grant.member_id !== memberId) throw new InvalidRequestError('the grant belongs to another member');
+      if (agentId && grant.agent_id && grant.agent_id !== agentId) throw new InvalidRequestError('the grant is for another agent');
+      memberId = grant.member_id;
+      agentId = agentId ?? grant.agent_id;
       live = this.grantStands(grant.id, grant.expires_at, grant.revoked_at);
       clientId = grant.client_id;
     }
+    if (!memberId && !agentId) throw new InvalidRequestError('name a member_id, an agent_id or a grant_id');
+    if (memberId && !(await this.memberOf(org.id, memberId))) throw new NotFoundError('member');
+    const agent = await this.agent(org.id, agentId);
+    if (agentId && !agent) throw new NotFoundError('agent');
     return {
       orgId: org.id,
-      memberId: input.member_id ?? null,
+      memberId,
       agentId,
       agentVersion: agent?.version ?? null,
       agentEnvironment: agent?.environment ?? null,
@@ -96,12 +106,23 @@ export class PrincipalResolver {
       scope: null,
       act: null,
       live,
+      proven: false,
     };
   }
 
   /** Whether a grant stands now: not revoked (the in-memory set sees other nodes' revocations first) and not expired. */
   grantStands(grantId: string, expiresAt: string, revokedAt: string | null): boolean {
     return revokedAt === null && !this.deps.grants.isRevoked(grantId) && Date.parse(expiresAt) > this.deps.clock.now();
+  }
+
+  private async memberOf(orgId: string, memberId: string): Promise<boolean> {
+    const row = await this.deps.store.db
+      .selectFrom('members')
+      .select('id')
+      .where('org_id', '=', orgId)
+      .where('id', '=', memberId)
+      .executeTakeFirst();
+    return row !== undefined;
   }
 
   private async agent(orgId: string, agentId: string | null): Promise<Pick<AgentsTable, 'version' | 'environment'> | undefined> {

@@ -5,6 +5,7 @@ import type { RunsTable } from '../store/schema.js';
 import type { Store } from '../store/store.js';
 import { type Executor, inTransaction } from '../store/transaction.js';
 import type { AuditContext, AuditLog } from './audit-log.js';
+import { type AuditCaller, principalsFromCaller, requireOwnRecord } from './caller.js';
 import { eventOf } from './intents.js';
 import type { PrincipalInput, PrincipalResolver, Principals } from './principals.js';
 
@@ -36,7 +37,8 @@ export interface RunView {
 export class Runs {
   constructor(private readonly deps: { store: Store; audit: AuditLog; principals: PrincipalResolver; clock: Clock }) {}
 
-  async create(input: PrincipalInput & { name: string }, context: AuditContext): Promise<RunView> {
+  async create(request: PrincipalInput & { name: string }, context: AuditContext, caller: AuditCaller): Promise<RunView> {
+    const input = principalsFromCaller(caller, request);
     const p = await this.deps.principals.resolve(input);
     if (!p.live) throw new ApiError('forbidden', 'the grant behind this run was revoked or has expired, or the token was revoked');
     const at = isoAt(this.deps.clock);
@@ -70,14 +72,18 @@ export class Runs {
     return this.view(row);
   }
 
-  async get(id: string): Promise<RunView> {
-    return this.view(await this.require(id));
+  async get(id: string, caller: AuditCaller): Promise<RunView> {
+    const run = await this.require(id);
+    requireOwnRecord(caller, run, 'run');
+    return this.view(run);
   }
 
   /** The run, if it may take another step: still active, and its grant still stands. */
-  async requireActive(id: string): Promise<RunsTable> {
+  async requireActive(id: string, caller: AuditCaller): Promise<RunsTable> {
     const run = await this.require(id);
+    requireOwnRecord(caller, run, 'run');
     if (run.status !== 'active') throw new ApiError('conflict', `the run is ${run.status}`);
+    if (!(await this.grantStands(run))) throw new ApiError('forbidden', 'the grant behind this run was revoked or has expired');
     return run;
   }
 
@@ -94,23 +100,24 @@ export class Runs {
 
   /** Called by a successful step's outcome, inside its transaction. */
   async recordStep(trx: Executor, runId: string, step: { step: string; eventId: string; state: unknown; at: string }): Promise<void> {
-    const run = await trx.selectFrom('runs').select('steps_completed').where('id', '=', runId).executeTakeFirstOrThrow();
     await trx
       .updateTable('runs')
-      .set({
-        steps_completed: run.steps_completed + 1,
+      .set((eb) => ({
+        steps_completed: eb('steps_completed', '+', 1),
         last_step: step.step,
         last_step_event_id: step.eventId,
         last_state: step.state === undefined ? null : JSON.stringify(step.state),
         updated_at: step.at,
-      })
+      }))
       .where('id', '=', runId)
+      .where('status', '=', 'active')
       .execute();
   }
 
-  async finish(id: string, status: 'completed' | 'failed', context: AuditContext): Promise<RunView> {
+  async finish(id: string, status: 'completed' | 'failed', context: AuditContext, caller: AuditCaller): Promise<RunView> {
     const row = await inTransaction(this.deps.store, async (trx) => {
       const run = await this.require(id, trx);
+      requireOwnRecord(caller, run, 'run');
       if (run.status !== 'active') throw new ApiError('conflict', `the run is already ${run.status}`);
       const at = isoAt(this.deps.clock);
       await trx.updateTable('runs').set({ status, updated_at: at }).where('id', '=', id).execute();
@@ -141,16 +148,18 @@ export class Runs {
     return run;
   }
 
+  private async grantStands(run: RunsTable): Promise<boolean> {
+    if (!run.grant_id) return true;
+    const grant = await this.deps.store.db
+      .selectFrom('grants')
+      .select(['id', 'expires_at', 'revoked_at'])
+      .where('id', '=', run.grant_id)
+      .executeTakeFirst();
+    return grant ? this.deps.principals.grantStands(grant.id, grant.expires_at, grant.revoked_at) : false;
+  }
+
   private async view(run: RunsTable): Promise<RunView> {
-    let grantStands = true;
-    if (run.grant_id) {
-      const grant = await this.deps.store.db
-        .selectFrom('grants')
-        .select(['id', 'expires_at', 'revoked_at'])
-        .where('id', '=', run.grant_id)
-        .executeTakeFirst();
-      grantStands = grant ? this.deps.principals.grantStands(grant.id, grant.expires_at, grant.revoked_at) : false;
-    }
+    const grantStands = await this.grantStands(run);
     return {
       id: run.id,
       org_id: run.org_id,
