@@ -1,7 +1,10 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { compactVerify, createLocalJWKSet, type JSONWebKeySet } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { computeEventHash, GENESIS_HASH } from '../src/audit/chain.js';
+import type { CheckpointLine, EventLine } from '../src/audit/export.js';
 import type { MandateNode } from '../src/node.js';
 import { FrozenClock } from './support/clock.js';
 import { dialects } from './support/databases.js';
@@ -10,7 +13,10 @@ import { adminHeaders, createTestDatabase, snapshot, startTestNode, type TestDat
 interface Payload {
   sink_id: string;
   chain_id: string;
-  events: { seq: number; kind: string; detail: Record<string, unknown> }[];
+  from_seq: number;
+  to_seq: number;
+  events: EventLine[];
+  checkpoints: CheckpointLine[];
 }
 
 interface Received {
@@ -80,6 +86,46 @@ function verifySignature(secret: string, header: string, rawBody: string, nowSec
   return given.length === expected.length && timingSafeEqual(given, expected);
 }
 
+/**
+ * What a SIEM runs on what it received: each batch once (deduplicated on the signed body's
+ * sink_id/from_seq/to_seq), every event's hash recomputed and linked to the previous event's,
+ * across batches, and every checkpoint's JWS verified with the issuer's JWKS and matched to the
+ * event it vouches for. Returns the seqs of the checkpoints held.
+ */
+async function verifyDelivered(deliveries: Received[], jwks: JSONWebKeySet): Promise<number[]> {
+  const keys = createLocalJWKSet(jwks);
+  const seen = new Set<string>();
+  const hashes = new Map<number, string>();
+  let prevHash = GENESIS_HASH;
+  let nextSeq = 1;
+  const checkpoints = new Set<number>();
+  for (const { payload } of deliveries) {
+    const key = `${payload.sink_id}:${payload.from_seq}-${payload.to_seq}`;
+    if (seen.has(key)) continue;
+    seen.add(key);
+    expect(payload.events.map((e) => e.seq)).toEqual(range(payload.from_seq, payload.to_seq));
+    expect(payload.from_seq).toBe(nextSeq);
+    for (const event of payload.events) {
+      expect(event).toMatchObject({ type: 'event', chain_id: payload.chain_id, prev_hash: prevHash });
+      expect(typeof event.detail).toBe('string');
+      expect(computeEventHash(event.prev_hash, event)).toBe(event.hash);
+      hashes.set(event.seq, event.hash);
+      prevHash = event.hash;
+    }
+    nextSeq = payload.to_seq + 1;
+    for (const checkpoint of payload.checkpoints) {
+      expect(checkpoint).toMatchObject({ type: 'checkpoint', chain_id: payload.chain_id });
+      const { payload: signed, protectedHeader } = await compactVerify(checkpoint.jws, keys);
+      expect(protectedHeader).toMatchObject({ typ: 'audit-checkpoint+jwt', kid: checkpoint.kid });
+      const claims = JSON.parse(new TextDecoder().decode(signed)) as { chain_id: string; seq: number; hash: string };
+      expect(claims).toMatchObject({ chain_id: payload.chain_id, seq: checkpoint.seq, hash: checkpoint.hash });
+      expect(hashes.get(checkpoint.seq)).toBe(checkpoint.hash);
+      checkpoints.add(checkpoint.seq);
+    }
+  }
+  return [...checkpoints].sort((a, b) => a - b);
+}
+
 const seqsOf = (deliveries: Received[]): number[] => deliveries.flatMap((d) => d.payload.events.map((e) => e.seq));
 const range = (from: number, to: number): number[] => Array.from({ length: to - from + 1 }, (_, i) => from + i);
 
@@ -124,6 +170,7 @@ describe.each(dialects)('audit webhook sinks on %s', (dialect) => {
     await settle();
     return delay;
   };
+  const jwks = async (): Promise<JSONWebKeySet> => (await node.app.inject({ method: 'GET', url: '/oauth2/jwks' })).json();
   const metric = async (name: string): Promise<number> => {
     const text = (await node.app.inject({ method: 'GET', url: '/metrics' })).body;
     const line = text.split('\n').find((l) => l.startsWith(`${name} `));
@@ -147,7 +194,10 @@ describe.each(dialects)('audit webhook sinks on %s', (dialect) => {
 
   it('delivers the chain in order, in batches of 100, each signed with the secret returned at creation', async () => {
     const orgId = await createOrg('acme');
-    await addMembers('acme', 120);
+    await addMembers('acme', 50);
+    await node.auditMaintenance.runOnce();
+    await addMembers('acme', 70);
+    await node.auditMaintenance.runOnce();
     const sink = await createSink('acme', '/acme');
     expect(sink.secret).toMatch(/^mnd_whs_[A-Za-z0-9_-]{43}$/);
     await deliverAll('acme', orgId, sink.id);
@@ -156,20 +206,46 @@ describe.each(dialects)('audit webhook sinks on %s', (dialect) => {
     expect(deliveries.map((d) => d.key)).toEqual([`${sink.id}:1-100`, `${sink.id}:101-122`]);
     expect(seqsOf(deliveries)).toEqual(range(1, 122));
     const [first, second] = deliveries as [Received, Received];
-    expect(first.payload).toMatchObject({ sink_id: sink.id, chain_id: orgId });
-    expect(first.payload.events[0]).toMatchObject({ kind: 'organization.created', detail: { slug: 'acme' } });
-    expect(second.payload.events.at(-1)).toMatchObject({ kind: 'audit_sink.created', detail: { id: sink.id } });
+    expect(first.payload).toMatchObject({ sink_id: sink.id, chain_id: orgId, from_seq: 1, to_seq: 100 });
+    expect(second.payload).toMatchObject({ sink_id: sink.id, chain_id: orgId, from_seq: 101, to_seq: 122 });
+    // Each event exactly as it was hashed: detail is the canonical JSON string.
+    expect(first.payload.events[0]).toMatchObject({ type: 'event', kind: 'organization.created' });
+    expect(JSON.parse(first.payload.events[0]?.detail as string)).toMatchObject({ slug: 'acme' });
+    expect(second.payload.events.at(-1)).toMatchObject({ kind: 'audit_sink.created' });
+    expect(JSON.parse(second.payload.events.at(-1)?.detail as string)).toMatchObject({ id: sink.id });
+    // The checkpoints signed at 51 and 121 travel with the batches that hold their events.
+    expect(first.payload.checkpoints.map((c) => c.seq)).toEqual([51]);
+    expect(second.payload.checkpoints.map((c) => c.seq)).toEqual([51, 121]);
 
     const now = Math.floor(clock.now() / 1000);
     for (const d of deliveries) {
       expect(d.signature).toMatch(new RegExp(`^t=${now},v1=[0-9a-f]{64}$`));
       expect(verifySignature(sink.secret, d.signature, d.body, now)).toBe(true);
       expect(verifySignature(sink.secret, d.signature, d.body.replace('"member.created"', '"member.deleted"'), now)).toBe(false);
+      // The batch range a receiver deduplicates on is signed: it cannot be changed to pass a replay off as new.
+      const { from_seq, to_seq } = d.payload;
+      expect(verifySignature(sink.secret, d.signature, d.body.replace(`"from_seq":${from_seq},`, `"from_seq":${from_seq + 1},`), now)).toBe(
+        false,
+      );
+      expect(verifySignature(sink.secret, d.signature, d.body.replace(`"to_seq":${to_seq},`, `"to_seq":${to_seq + 1},`), now)).toBe(false);
       expect(verifySignature(`${sink.secret}x`, d.signature, d.body, now)).toBe(false);
       // A captured delivery replayed much later is refused by the timestamp check.
       expect(verifySignature(sink.secret, d.signature, d.body, now + 3600)).toBe(false);
     }
     expect(await sinkState('acme', sink.id)).toMatchObject({ delivered_seq: 122, attempts: 0, dead_letters: 0, last_error: null });
+
+    // A checkpoint signed after its events went out reaches the receiver with the next batch.
+    await node.auditMaintenance.runOnce();
+    await addMembers('acme', 1);
+    await deliverAll('acme', orgId, sink.id);
+    expect(receiver.at('/acme').at(-1)?.payload).toMatchObject({ from_seq: 123, to_seq: 123 });
+    expect(
+      receiver
+        .at('/acme')
+        .at(-1)
+        ?.payload.checkpoints.map((c) => c.seq),
+    ).toEqual([122]);
+    expect(await verifyDelivered(receiver.at('/acme'), await jwks())).toEqual([51, 121, 122]);
   });
 
   it('retries a failing receiver with growing delays, resending the same batch under the same key, and loses nothing', async () => {
@@ -206,9 +282,13 @@ describe.each(dialects)('audit webhook sinks on %s', (dialect) => {
     await deliverAll('flaky', orgId, sink.id);
     const deliveries = receiver.at('/flaky');
     expect(deliveries.map((d) => d.key)).toEqual([...Array(4).fill(`${sink.id}:1-4`), `${sink.id}:5-5`]);
-    for (const d of deliveries.slice(0, 4)) expect(d.payload.events.map((e) => e.seq)).toEqual([1, 2, 3, 4]);
-    // What the receiver acknowledged is the whole chain, once, in order.
+    for (const d of deliveries.slice(0, 4)) {
+      expect(d.payload.events.map((e) => e.seq)).toEqual([1, 2, 3, 4]);
+      expect(d.payload).toMatchObject({ from_seq: 1, to_seq: 4 });
+    }
+    // What the receiver acknowledged is the whole chain, once, in order, and it verifies.
     expect(seqsOf(deliveries.slice(3))).toEqual(range(1, 5));
+    await verifyDelivered(deliveries, await jwks());
     expect(await sinkState('flaky', sink.id)).toMatchObject({ delivered_seq: 5, attempts: 0, dead_letters: 0, last_error: null });
   });
 
@@ -346,6 +426,66 @@ describe.each(dialects)('audit webhook sinks on %s', (dialect) => {
     expect(receiver.at('/acme')).toHaveLength(count);
   });
 
+  it('shows the URL without its query string, and still delivers to the URL as given', async () => {
+    const orgId = await createOrg('tokened');
+    const res = await api('POST', '/v1/organizations/tokened/audit/sinks', { url: receiver.url('/tok?token=rcv-token-123&x=1') });
+    expect(res.statusCode).toBe(201);
+    const created = res.json() as { id: string; url: string; secret: string };
+    secrets.push(created.secret);
+    expect(created.url).toBe(receiver.url('/tok?…'));
+    const listed = (await api('GET', '/v1/organizations/tokened/audit/sinks')).json().data;
+    expect(listed).toMatchObject([{ id: created.id, url: receiver.url('/tok?…') }]);
+    const stored = await node.runtime.store.db
+      .selectFrom('audit_sinks')
+      .select('url')
+      .where('id', '=', created.id)
+      .executeTakeFirstOrThrow();
+    expect(stored.url).toBe(receiver.url('/tok?token=rcv-token-123&x=1'));
+
+    receiver.respond.set('/tok?token=rcv-token-123&x=1', () => 502);
+    await settle();
+    receiver.respond.delete('/tok?token=rcv-token-123&x=1');
+    await retryAfterBackoff('tokened', created.id);
+    await deliverAll('tokened', orgId, created.id);
+    expect(receiver.at('/tok?token=rcv-token-123&x=1').map((d) => d.key)).toEqual([`${created.id}:1-2`, `${created.id}:1-2`]);
+    const shown = [
+      (await api('GET', '/v1/organizations/tokened/audit/sinks')).body,
+      (await api('GET', '/v1/audit/events?org=tokened')).body,
+      logLines.join('\n'),
+    ];
+    expect(logLines.some((l) => l.includes(created.id))).toBe(true);
+    for (const text of shown) expect(text).not.toContain('rcv-token-123');
+  });
+
+  it('holds an organization to 10 sinks, even when creations race', async () => {
+    await createOrg('many');
+    const results = await Promise.all(
+      Array.from({ length: 14 }, (_, i) => api('POST', '/v1/organizations/many/audit/sinks', { url: receiver.url(`/many/${i}`) })),
+    );
+    const statuses = results.map((r) => r.statusCode).sort();
+    expect(statuses).toEqual([...Array(10).fill(201), ...Array(4).fill(409)]);
+    for (const r of results.filter((r) => r.statusCode === 409)) expect(r.json()).toMatchObject({ error: 'conflict' });
+    for (const r of results.filter((r) => r.statusCode === 201)) secrets.push(r.json().secret);
+    const sinks = (await api('GET', '/v1/organizations/many/audit/sinks')).json().data as { id: string }[];
+    expect(sinks).toHaveLength(10);
+    const created = (await api('GET', '/v1/audit/events?org=many&kind=audit_sink.created')).json().data;
+    expect(created).toHaveLength(10);
+    for (const sink of sinks) expect((await api('DELETE', `/v1/organizations/many/audit/sinks/${sink.id}`)).statusCode).toBe(204);
+  });
+
+  it('stops delivering, and disables the sink, once its organization is deleted', async () => {
+    const orgId = await createOrg('gone');
+    const sink = await createSink('gone', '/gone');
+    await deliverAll('gone', orgId, sink.id);
+    const count = receiver.at('/gone').length;
+    expect((await api('DELETE', '/v1/organizations/gone')).statusCode).toBe(204);
+    await settle();
+    await settle();
+    expect(receiver.at('/gone')).toHaveLength(count);
+    const row = await node.runtime.store.db.selectFrom('audit_sinks').selectAll().where('id', '=', sink.id).executeTakeFirstOrThrow();
+    expect(row).toMatchObject({ status: 'disabled', last_error: 'the organization was deleted', lease_owner: null });
+  });
+
   it('never shows the secret again: not in listings, the audit trail, logs or the database', async () => {
     expect(secrets.length).toBeGreaterThanOrEqual(3);
     const shown = [
@@ -395,7 +535,11 @@ describe.runIf(dialects.includes('postgres'))('audit webhook sinks on two nodes 
     const deliverers = [a, b].map(async (node) => {
       while (writing) await node.auditSinkDelivery.deliverDue();
     });
-    for (let i = 0; i < 240; i++) await post(i % 2 ? a : b, '/v1/organizations/cluster/members', { email: `m${i}@cluster.test` });
+    let signedAt = 0;
+    for (let i = 0; i < 240; i++) {
+      await post(i % 2 ? a : b, '/v1/organizations/cluster/members', { email: `m${i}@cluster.test` });
+      if (i === 120) signedAt = (await b.auditMaintenance.runOnce()).checkpoints.find((c) => c.chainId === orgId)?.seq ?? 0;
+    }
     const head = (await a.auditEvents.head(orgId))?.seq as number;
     for (let i = 0; i < 50; i++) {
       const state = (
@@ -412,5 +556,9 @@ describe.runIf(dialects.includes('postgres'))('audit webhook sinks on two nodes 
     expect(seqsOf(deliveries)).toEqual(range(1, head));
     expect(new Set(deliveries.map((d) => d.key)).size).toBe(deliveries.length);
     expect(receiver.maxInFlight).toBe(1);
+    // Whichever node sent it, the receiver holds a chain that verifies, and the checkpoint signed mid-way.
+    const jwks = (await a.app.inject({ method: 'GET', url: '/oauth2/jwks' })).json();
+    expect(signedAt).toBeGreaterThan(0);
+    expect(await verifyDelivered(deliveries, jwks)).toContain(signedAt);
   });
 });

@@ -6,6 +6,7 @@ import type { Metrics } from '../../ops/metrics.js';
 import type { AuditEventsTable } from '../../store/schema.js';
 import type { Store } from '../../store/store.js';
 import { inTransaction } from '../../store/transaction.js';
+import { type CheckpointLine, checkpointLine, type EventLine, eventLine } from '../export.js';
 import { type BackoffOptions, DEFAULT_BACKOFF, retryDelayMs } from './backoff.js';
 import { postJson, SinkDeliveryError } from './post.js';
 import { SIGNATURE_HEADER, signatureHeader } from './signature.js';
@@ -37,6 +38,31 @@ export interface DeliveryObservers {
   intervalMs?: number;
 }
 
+/**
+ * The JSON body of one delivery, signed as a whole by `x-mandate-signature`.
+ *
+ * - `from_seq`/`to_seq`: the batch's range of event seqs. A failed batch is retried with the same
+ *   range (delivery is at least once), so receivers deduplicate on `(sink_id, from_seq, to_seq)`
+ *   read from this signed body; the `x-mandate-delivery` header repeats it but is not signed.
+ * - `events`: the events `from_seq`..`to_seq` in chain order, as lines of the export format
+ *   (audit/export.ts `EventLine`): every column as stored, `detail` and `act` the JSON strings
+ *   that were hashed, so a receiver recomputes each `hash` (audit/chain.ts) and checks that each
+ *   `prev_hash` is the previous event's `hash`, across batches too.
+ * - `checkpoints`: the chain's signed checkpoints (export `CheckpointLine`) whose seq falls in the
+ *   range, preceded by the newest one before it (so one signed after its events went out still
+ *   arrives, with the next batch). A receiver verifies each `jws` against the issuer's JWKS and
+ *   keeps it; the same checkpoint can arrive more than once (deduplicate on `chain_id`, `seq`),
+ *   and a retry may carry more checkpoints than the first attempt did.
+ */
+export interface SinkPayload {
+  sink_id: string;
+  chain_id: string;
+  from_seq: number;
+  to_seq: number;
+  events: EventLine[];
+  checkpoints: CheckpointLine[];
+}
+
 /** Sinks one pass looks at, and batches it sends to one sink before letting the next pass continue. */
 const SINKS_PER_PASS = 50;
 const BATCHES_PER_SINK = 20;
@@ -47,9 +73,10 @@ const BATCHES_PER_SINK = 20;
  * Every node runs the loop; a sink is delivered by whichever node holds its lease (a
  * conditional UPDATE, so it works on SQLite and PostgreSQL alike). A batch is the next events
  * after `delivered_seq`; a 2xx moves `delivered_seq` past it, so a crash between the POST and
- * that write only means the receiver sees the batch again, under the same
- * `x-mandate-delivery` key. A failure pins the batch and retries it with exponential backoff;
- * after `maxAttempts` it is dead-lettered and delivery moves on.
+ * that write only means the receiver sees the batch again, with the same signed `from_seq` and
+ * `to_seq` ({@link SinkPayload}). A failure pins the batch and retries it with exponential
+ * backoff; after `maxAttempts` it is dead-lettered and delivery moves on. A sink whose
+ * organization was deleted is disabled and sent nothing more.
  */
 export class SinkDelivery {
   /** This node's name in `lease_owner`. */
@@ -101,8 +128,9 @@ export class SinkDelivery {
 
   private async pass(): Promise<void> {
     try {
-      const ids = await this.sinks.dueIds(this.at(0), SINKS_PER_PASS);
-      await Promise.all(ids.map((id) => this.deliverSink(id)));
+      const { due, orphaned } = await this.sinks.dueIds(this.at(0), SINKS_PER_PASS);
+      for (const id of orphaned) await this.sinks.disableOrphan(id, this.at(0));
+      await Promise.all(due.map((id) => this.deliverSink(id)));
     } catch (error) {
       this.observers?.logger.error({ err: error }, 'audit sink delivery pass failed');
     }
@@ -168,10 +196,18 @@ export class SinkDelivery {
 
   /** POSTs one batch; resolves with the reason it failed, or undefined on a 2xx. */
   private async send(sink: AuditSinkRow, secret: string, events: AuditEventsTable[]): Promise<string | undefined> {
-    const body = JSON.stringify({ sink_id: sink.id, chain_id: sink.chain_id, events: events.map(toPayloadEvent) });
+    const fromSeq = (events[0] as AuditEventsTable).seq;
+    const toSeq = (events.at(-1) as AuditEventsTable).seq;
+    const payload: SinkPayload = {
+      sink_id: sink.id,
+      chain_id: sink.chain_id,
+      from_seq: fromSeq,
+      to_seq: toSeq,
+      events: events.map(eventLine),
+      checkpoints: (await this.sinks.checkpoints(sink.chain_id, fromSeq, toSeq)).map(checkpointLine),
+    };
+    const body = JSON.stringify(payload);
     const timestamp = Math.floor(this.options.clock.now() / 1000);
-    const first = events[0] as AuditEventsTable;
-    const last = events.at(-1) as AuditEventsTable;
     try {
       await postJson(
         sink.url,
@@ -180,7 +216,7 @@ export class SinkDelivery {
           'content-type': 'application/json',
           'user-agent': 'mandate-audit-sink/1',
           [SIGNATURE_HEADER]: signatureHeader(secret, timestamp, body),
-          'x-mandate-delivery': `${sink.id}:${first.seq}-${last.seq}`,
+          'x-mandate-delivery': `${sink.id}:${fromSeq}-${toSeq}`,
         },
         { allowLoopback: this.options.allowLoopback, timeoutMs: this.timeoutMs },
       );
@@ -217,9 +253,4 @@ export class SinkDelivery {
   private at(offsetMs: number): string {
     return new Date(this.options.clock.now() + offsetMs).toISOString();
   }
-}
-
-/** An event as delivered: the stored columns, with `detail` and `act` as JSON rather than text. */
-function toPayloadEvent(row: AuditEventsTable): Record<string, unknown> {
-  return { ...row, detail: JSON.parse(row.detail) as unknown, act: row.act == null ? null : (JSON.parse(row.act) as unknown) };
 }

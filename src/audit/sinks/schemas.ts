@@ -16,7 +16,7 @@ export type CreateAuditSink = Static<typeof CreateAuditSink>;
 export const AuditSink = Type.Object({
   id: Type.String(),
   org_id: Type.String(),
-  url: Type.String(),
+  url: Type.String({ description: 'Where batches are POSTed; a query string is shown as `?…` (it may hold a receiver token).' }),
   status: Type.Union([Type.Literal('active'), Type.Literal('disabled')]),
   delivered_seq: Type.Integer({ description: 'Last event seq the receiver acknowledged (or that was dead-lettered).' }),
   attempts: Type.Integer({ description: 'Failed attempts at the batch now being retried.' }),

@@ -9,7 +9,7 @@ import type { Organizations } from '../../tenancy/organizations.js';
 import type { AuditContext, AuditLog } from '../audit-log.js';
 import type { AuditSink, CreateAuditSink, CreatedAuditSink } from './schemas.js';
 import { type AuditSinkRow, AuditSinkStore } from './store.js';
-import { checkSinkUrl, type ResolveHost } from './url.js';
+import { checkSinkUrl, type ResolveHost, redactSinkUrl } from './url.js';
 
 /** Each sink costs a delivery lease and an outbound request per batch; a handful is what SIEMs need. */
 const MAX_SINKS_PER_ORGANIZATION = 10;
@@ -61,6 +61,9 @@ export class AuditSinks {
       updated_at: at,
     };
     await inTransaction(this.store, async (trx) => {
+      // The chain lock serializes creations in one organization, so two concurrent ones cannot
+      // both count 9 and insert an 11th (PostgreSQL; SQLite has one writer anyway).
+      await this.audit.lockChain(trx, org.id);
       if ((await this.sinks.count(trx, org.id)) >= MAX_SINKS_PER_ORGANIZATION) {
         throw new ConflictError(`an organization has at most ${MAX_SINKS_PER_ORGANIZATION} audit sinks`);
       }
@@ -90,7 +93,7 @@ function toAuditSink(row: AuditSinkRow): AuditSink {
   return {
     id: row.id,
     org_id: row.chain_id,
-    url: row.url,
+    url: redactSinkUrl(row.url),
     status: row.status,
     delivered_seq: Number(row.delivered_seq),
     attempts: Number(row.attempts),

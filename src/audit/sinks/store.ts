@@ -1,5 +1,5 @@
 import type { Kysely, Selectable } from 'kysely';
-import type { AuditEventsTable, AuditSinksTable, Database } from '../../store/schema.js';
+import type { AuditCheckpointsTable, AuditEventsTable, AuditSinksTable, Database } from '../../store/schema.js';
 import type { Executor } from '../../store/transaction.js';
 
 /** A sink row as read. */
@@ -44,12 +44,16 @@ export class AuditSinkStore {
     return Number(result.numDeletedRows) > 0;
   }
 
-  /** Active sinks that are behind their chain's head, due, and not leased by anyone. */
-  async dueIds(now: string, limit: number): Promise<string[]> {
+  /**
+   * Active sinks that are behind their chain's head, due, and not leased by anyone: `due` are
+   * those to deliver, `orphaned` those whose organization was deleted (to disable, never deliver).
+   */
+  async dueIds(now: string, limit: number): Promise<{ due: string[]; orphaned: string[] }> {
     const rows = await this.db
       .selectFrom('audit_sinks as s')
       .innerJoin('audit_chain_heads as h', 'h.chain_id', 's.chain_id')
-      .select('s.id')
+      .leftJoin('organizations as o', 'o.id', 's.chain_id')
+      .select(['s.id', 'o.id as org_id'])
       .where('s.status', '=', 'active')
       .whereRef('h.seq', '>', 's.delivered_seq')
       .where((eb) => eb.or([eb('s.next_attempt_at', 'is', null), eb('s.next_attempt_at', '<=', now)]))
@@ -57,7 +61,28 @@ export class AuditSinkStore {
       .orderBy('s.id')
       .limit(limit)
       .execute();
-    return rows.map((r) => r.id);
+    return {
+      due: rows.filter((r) => r.org_id !== null).map((r) => r.id),
+      orphaned: rows.filter((r) => r.org_id === null).map((r) => r.id),
+    };
+  }
+
+  /**
+   * Disables a sink whose organization is gone: its receiver was the organization's, so nothing
+   * more goes there, and a disabled sink no longer holds the chain's retention back.
+   */
+  async disableOrphan(id: string, now: string): Promise<void> {
+    await this.db
+      .updateTable('audit_sinks')
+      .set({ status: 'disabled', last_error: 'the organization was deleted', next_attempt_at: null, updated_at: now })
+      .where('id', '=', id)
+      .where('status', '=', 'active')
+      .where((eb) =>
+        eb.not(
+          eb.exists(eb.selectFrom('organizations').select('organizations.id').whereRef('organizations.id', '=', 'audit_sinks.chain_id')),
+        ),
+      )
+      .execute();
   }
 
   /**
@@ -65,15 +90,21 @@ export class AuditSinkStore {
    * PostgreSQL two nodes racing for it serialize on the row and the loser matches nothing.
    */
   async claim(id: string, owner: string, now: string, leaseUntil: string): Promise<AuditSinkRow | undefined> {
-    return this.db
-      .updateTable('audit_sinks')
-      .set({ lease_owner: owner, lease_until: leaseUntil })
-      .where('id', '=', id)
-      .where('status', '=', 'active')
-      .where((eb) => eb.or([eb('next_attempt_at', 'is', null), eb('next_attempt_at', '<=', now)]))
-      .where((eb) => eb.or([eb('lease_until', 'is', null), eb('lease_until', '<=', now)]))
-      .returningAll()
-      .executeTakeFirst();
+    return (
+      this.db
+        .updateTable('audit_sinks')
+        .set({ lease_owner: owner, lease_until: leaseUntil })
+        .where('id', '=', id)
+        .where('status', '=', 'active')
+        // A sink of a deleted organization is never taken, even before a pass disables it.
+        .where((eb) =>
+          eb.exists(eb.selectFrom('organizations').select('organizations.id').whereRef('organizations.id', '=', 'audit_sinks.chain_id')),
+        )
+        .where((eb) => eb.or([eb('next_attempt_at', 'is', null), eb('next_attempt_at', '<=', now)]))
+        .where((eb) => eb.or([eb('lease_until', 'is', null), eb('lease_until', '<=', now)]))
+        .returningAll()
+        .executeTakeFirst()
+    );
   }
 
   async release(id: string, owner: string): Promise<void> {
@@ -90,6 +121,31 @@ export class AuditSinkStore {
     let query = this.db.selectFrom('audit_events').selectAll().where('chain_id', '=', chainId).where('seq', '>', afterSeq);
     if (toSeq !== null) query = query.where('seq', '<=', toSeq);
     return query.orderBy('seq').limit(limit).execute();
+  }
+
+  /**
+   * The checkpoints a batch `[fromSeq, toSeq]` carries: those whose seq falls in it, preceded by
+   * the newest one before it, so a checkpoint signed after its events went out still reaches the
+   * receiver with the next batch.
+   */
+  async checkpoints(chainId: string, fromSeq: number, toSeq: number): Promise<AuditCheckpointsTable[]> {
+    const earlier = await this.db
+      .selectFrom('audit_checkpoints')
+      .selectAll()
+      .where('chain_id', '=', chainId)
+      .where('seq', '<', fromSeq)
+      .orderBy('seq', 'desc')
+      .limit(1)
+      .executeTakeFirst();
+    const within = await this.db
+      .selectFrom('audit_checkpoints')
+      .selectAll()
+      .where('chain_id', '=', chainId)
+      .where('seq', '>=', fromSeq)
+      .where('seq', '<=', toSeq)
+      .orderBy('seq')
+      .execute();
+    return earlier ? [earlier, ...within] : within;
   }
 
   /** Moves past an acknowledged batch and renews the lease; undefined when the lease was lost. */

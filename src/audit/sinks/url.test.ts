@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { checkSinkUrl } from './url.js';
+import { checkSinkUrl, redactSinkUrl } from './url.js';
 
 const resolvesTo =
   (...addresses: string[]) =>
@@ -31,5 +31,16 @@ describe('checkSinkUrl', () => {
     await expect(checkSinkUrl('http://siem.example.com/', { allowLoopback: true, resolve: resolvesTo('93.184.216.34') })).rejects.toThrow(
       /https/,
     );
+  });
+});
+
+describe('redactSinkUrl', () => {
+  it.each([
+    ['https://siem.example.com/x?token=abc&y=1', 'https://siem.example.com/x?…'],
+    ['https://siem.example.com:8443/in?', 'https://siem.example.com:8443/in'],
+    ['https://siem.example.com/in', 'https://siem.example.com/in'],
+    ['http://127.0.0.1:9000/?t=1', 'http://127.0.0.1:9000/?…'],
+  ])('shows %s as %s', (href, shown) => {
+    expect(redactSinkUrl(href)).toBe(shown);
   });
 });

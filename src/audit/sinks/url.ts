@@ -42,3 +42,13 @@ export async function checkSinkUrl(raw: string, options: { allowLoopback: boolea
   }
   return url;
 }
+
+/**
+ * A sink URL as shown by the API: the query string, which may carry a receiver's token, is
+ * replaced by `?…` (`https://siem.example.com/x?token=abc` → `https://siem.example.com/x?…`).
+ * The stored URL keeps it, since delivery needs it.
+ */
+export function redactSinkUrl(href: string): string {
+  const url = new URL(href);
+  return `${url.origin}${url.pathname}${url.search ? '?…' : ''}`;
+}
