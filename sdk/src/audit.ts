@@ -22,7 +22,8 @@ export interface MandateAuditOptions {
 
 /** Who an action is for: the access token the agent acts under, or ids in an organization. */
 export type AuditPrincipals =
-  | Record<string, never>
+  /** None: the credential is the user's access token, whose principals apply. */
+  | { token?: never; organization?: never; run_id?: never }
   | { token: string }
   | { organization: string; member_id?: string; agent_id?: string; grant_id?: string }
   | { run_id: string };
