@@ -3,11 +3,11 @@ import { Type } from '@sinclair/typebox';
 import type { FastifyRequest } from 'fastify';
 import type { AdminKeys } from '../admin-keys/admin-keys.js';
 import { Classification } from '../agents/schemas.js';
+import { type Caller, callerHook } from '../http/caller.js';
 import { ErrorBody, errorResponses } from '../http/common-schemas.js';
 import { auditContextOf } from '../http/request-context.js';
 import type { AccessTokens } from '../oauth/tokens/access-token.js';
 import type { AuditContext } from './audit-log.js';
-import { type AuditCaller, auditCallerHook } from './caller.js';
 import type { Intents } from './intents.js';
 import type { Runs } from './runs.js';
 
@@ -81,8 +81,8 @@ const RunParams = Type.Object({ run: Type.String({ pattern: '^run_[0-9a-z]{26}$'
 const responses = { ...errorResponses, 403: Type.Ref(ErrorBody) };
 
 /** The caller (set by the hook) and the audit context naming it. */
-function callerOf(request: FastifyRequest): { caller: AuditCaller; context: AuditContext } {
-  const caller = request.auditCaller as AuditCaller;
+function callerOf(request: FastifyRequest): { caller: Caller; context: AuditContext } {
+  const caller = request.caller as Caller;
   const context = auditContextOf(request);
   if (caller.kind === 'token') context.actorId = caller.claims.agent_id ?? caller.claims.sub;
   return { caller, context };
@@ -98,7 +98,7 @@ export const intentRoutes: FastifyPluginAsyncTypebox<{
   adminKeys: AdminKeys;
   accessTokens: AccessTokens;
 }> = async (app, { intents, runs, adminKeys, accessTokens }) => {
-  app.addHook('onRequest', auditCallerHook(adminKeys, accessTokens));
+  app.addHook('onRequest', callerHook(adminKeys, accessTokens));
   const tags = ['audit'];
   const security: Record<string, string[]>[] = [{ adminKey: [] }, { accessToken: [] }];
   app.post(

@@ -1,12 +1,12 @@
 import { type Clock, isoAt } from '../clock.js';
 import { newId } from '../crypto/ids.js';
+import { type Caller, principalsFromCaller, requireOwnRecord } from '../http/caller.js';
 import { ApiError, ConflictError, InvalidRequestError, NotFoundError } from '../http/errors.js';
 import type { AuditEventsTable, RunsTable } from '../store/schema.js';
 import type { Store } from '../store/store.js';
 import { type Executor, inTransaction } from '../store/transaction.js';
 import type { AuditContext, AuditInput, AuditLog } from './audit-log.js';
 import type { AuditBatcher } from './batcher.js';
-import { type AuditCaller, principalsFromCaller, requireOwnRecord } from './caller.js';
 import type { PrincipalInput, PrincipalResolver, Principals } from './principals.js';
 import type { Runs } from './runs.js';
 
@@ -65,7 +65,7 @@ export class Intents {
     },
   ) {}
 
-  async open(request: IntentInput, context: AuditContext, caller: AuditCaller): Promise<IntentView> {
+  async open(request: IntentInput, context: AuditContext, caller: Caller): Promise<IntentView> {
     const input = principalsFromCaller(caller, request);
     const run = input.run_id ? await this.deps.runs.requireActive(input.run_id, caller) : undefined;
     const named = Boolean(input.token || input.organization);
@@ -105,7 +105,7 @@ export class Intents {
     };
   }
 
-  async complete(intentId: string, input: OutcomeInput, context: AuditContext, caller: AuditCaller): Promise<OutcomeView> {
+  async complete(intentId: string, input: OutcomeInput, context: AuditContext, caller: Caller): Promise<OutcomeView> {
     return inTransaction(this.deps.store, async (trx) => {
       const intent = await trx.selectFrom('audit_events').selectAll().where('id', '=', intentId).executeTakeFirst();
       if (intent?.kind !== 'tool.intent') throw new NotFoundError('intent');

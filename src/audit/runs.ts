@@ -1,11 +1,11 @@
 import { type Clock, isoAt } from '../clock.js';
 import { newId } from '../crypto/ids.js';
+import { type Caller, principalsFromCaller, requireOwnRecord } from '../http/caller.js';
 import { ApiError, NotFoundError } from '../http/errors.js';
 import type { RunsTable } from '../store/schema.js';
 import type { Store } from '../store/store.js';
 import { type Executor, inTransaction } from '../store/transaction.js';
 import type { AuditContext, AuditLog } from './audit-log.js';
-import { type AuditCaller, principalsFromCaller, requireOwnRecord } from './caller.js';
 import { eventOf } from './intents.js';
 import type { PrincipalInput, PrincipalResolver, Principals } from './principals.js';
 
@@ -37,7 +37,7 @@ export interface RunView {
 export class Runs {
   constructor(private readonly deps: { store: Store; audit: AuditLog; principals: PrincipalResolver; clock: Clock }) {}
 
-  async create(request: PrincipalInput & { name: string }, context: AuditContext, caller: AuditCaller): Promise<RunView> {
+  async create(request: PrincipalInput & { name: string }, context: AuditContext, caller: Caller): Promise<RunView> {
     const input = principalsFromCaller(caller, request);
     const p = await this.deps.principals.resolve(input);
     if (!p.live) throw new ApiError('forbidden', 'the grant behind this run was revoked or has expired, or the token was revoked');
@@ -72,14 +72,14 @@ export class Runs {
     return this.view(row);
   }
 
-  async get(id: string, caller: AuditCaller): Promise<RunView> {
+  async get(id: string, caller: Caller): Promise<RunView> {
     const run = await this.require(id);
     requireOwnRecord(caller, run, 'run');
     return this.view(run);
   }
 
   /** The run, if it may take another step: still active, and its grant still stands. */
-  async requireActive(id: string, caller: AuditCaller): Promise<RunsTable> {
+  async requireActive(id: string, caller: Caller): Promise<RunsTable> {
     const run = await this.require(id);
     requireOwnRecord(caller, run, 'run');
     if (run.status !== 'active') throw new ApiError('conflict', `the run is ${run.status}`);
@@ -114,7 +114,7 @@ export class Runs {
       .execute();
   }
 
-  async finish(id: string, status: 'completed' | 'failed', context: AuditContext, caller: AuditCaller): Promise<RunView> {
+  async finish(id: string, status: 'completed' | 'failed', context: AuditContext, caller: Caller): Promise<RunView> {
     const row = await inTransaction(this.deps.store, async (trx) => {
       const run = await this.require(id, trx);
       requireOwnRecord(caller, run, 'run');

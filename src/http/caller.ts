@@ -1,26 +1,26 @@
 import type { FastifyRequest } from 'fastify';
 import type { AdminKeys } from '../admin-keys/admin-keys.js';
-import { ApiError, InvalidRequestError, NotFoundError } from '../http/errors.js';
 import type { AccessTokenClaims, AccessTokens } from '../oauth/tokens/access-token.js';
+import { ApiError, InvalidRequestError, NotFoundError } from './errors.js';
 
 /**
- * Who writes to the audit trail through /v1/audit/intents and /v1/runs: an admin-key holder (a
+ * Who calls the APIs agents use (audit intents and runs, the token vault): an admin-key holder (a
  * platform backend, naming principals), or an agent or MCP server presenting the user's Mandate
  * access token, which then proves the principals and confines the caller to what that token is
  * for: its organization, its grant, its user. A token minted for another resource is accepted
- * here on purpose: recording what is done with it is the point.
+ * here on purpose: it is the user's delegation that the agent exercises through Mandate.
  */
-export type AuditCaller = { kind: 'admin'; keyId: string } | { kind: 'token'; token: string; claims: AccessTokenClaims };
+export type Caller = { kind: 'admin'; keyId: string } | { kind: 'token'; token: string; claims: AccessTokenClaims };
 
 declare module 'fastify' {
   interface FastifyRequest {
-    auditCaller?: AuditCaller;
+    caller?: Caller;
   }
 }
 
 const CHALLENGE = 'Bearer realm="mandate"';
 
-export function auditCallerHook(adminKeys: AdminKeys, accessTokens: AccessTokens) {
+export function callerHook(adminKeys: AdminKeys, accessTokens: AccessTokens) {
   return async (request: FastifyRequest): Promise<void> => {
     const bearer = /^Bearer ([A-Za-z0-9._~+/-]+=*)$/i.exec(request.headers.authorization ?? '')?.[1];
     if (!bearer) {
@@ -32,14 +32,14 @@ export function auditCallerHook(adminKeys: AdminKeys, accessTokens: AccessTokens
       const key = await adminKeys.authenticate(bearer);
       if (key) {
         request.adminKey = key;
-        request.auditCaller = { kind: 'admin', keyId: key.id };
+        request.caller = { kind: 'admin', keyId: key.id };
         return;
       }
     } else {
       // Signature, issuer and expiry only: a token whose grant was revoked still gets its attempt recorded.
       const claims = accessTokens.verify(bearer);
       if (claims) {
-        request.auditCaller = { kind: 'token', token: bearer, claims };
+        request.caller = { kind: 'token', token: bearer, claims };
         return;
       }
     }
@@ -51,7 +51,7 @@ export function auditCallerHook(adminKeys: AdminKeys, accessTokens: AccessTokens
 
 /** With a token caller, principals come from the token: naming others is refused. */
 export function principalsFromCaller<T extends { token?: string | undefined; organization?: string | undefined }>(
-  caller: AuditCaller,
+  caller: Caller,
   input: T & { member_id?: string | undefined; agent_id?: string | undefined; grant_id?: string | undefined },
 ): T {
   if (caller.kind === 'admin') return input;
@@ -65,7 +65,7 @@ export function principalsFromCaller<T extends { token?: string | undefined; org
  * of its own subject): anything else is not found, as if it did not exist.
  */
 export function requireOwnRecord(
-  caller: AuditCaller,
+  caller: Caller,
   record: { org_id: string | null; grant_id: string | null; member_id: string | null; agent_id: string | null },
   what: string,
 ): void {
