@@ -200,10 +200,11 @@ function printReports(json: boolean, reports: ChainReport[]): void {
   output(json, reports, () => {
     for (const r of reports) {
       const signed = r.ok && r.signedThrough ? `, signed through ${r.signedThrough}` : '';
-      const base = r.ok && r.baseSeq ? ` after pruned ${r.baseSeq}` : '';
+      const unsigned = r.ok && r.unsigned ? `, ${r.unsigned} unsigned` : '';
+      const base = r.ok && r.baseSeq ? (r.segment ? ` after ${r.baseSeq} (archive segment)` : ` after pruned ${r.baseSeq}`) : '';
       process.stdout.write(
         r.ok
-          ? `ok      ${r.chainId}: ${r.events} events${base}${signed}\n`
+          ? `ok      ${r.chainId}: ${r.events} events${base}${signed}${unsigned}\n`
           : `BROKEN  ${r.chainId}: ${r.problem} at seq ${r.seq}: ${r.message}\n`,
       );
     }
@@ -214,42 +215,49 @@ function printReports(json: boolean, reports: ChainReport[]): void {
 audit
   .command('verify')
   .description(
-    'Walk the hash chains and signed checkpoints and report the first altered, missing, reordered or truncated event or forged checkpoint; with --file, verify an export offline.',
+    'Walk the hash chains and signed checkpoints and report the first altered, missing, reordered or truncated event, forged checkpoint or unanchored base; with --file, verify an export offline. Pass --jwks (a JWKS kept outside Mandate) to verify the database against it instead of its own signing_keys table, which whoever can write the database could extend.',
   )
   .option('--org <org>', 'organization id or slug, or platform (default: every chain)')
-  .option('--file <file>', 'verify an export or archive (JSON Lines) offline, without the database')
-  .option('--jwks <file|url>', 'with --file: the JWK Set that verifies the checkpoints, a file or an http(s) URL')
+  .option('--file <file>', 'verify an export or archive (JSON Lines) offline, without the database; needs --jwks')
+  .option('--jwks <file|url>', 'the JWK Set that verifies the checkpoints: a file or an https URL (http only for localhost)')
+  .option('--issuer <url>', 'with --file: the iss every checkpoint must name')
   .option('--json', 'print JSON')
-  .action(async (options: { org?: string; file?: string; jwks?: string; json?: boolean }) => {
+  .action(async (options: { org?: string; file?: string; jwks?: string; issuer?: string; json?: boolean }) => {
     if (options.file) {
       if (!options.jwks) throw new Error('--file needs --jwks <file|url>: the checkpoints are verified with it');
       if (options.org) throw new Error('--org selects a chain in the database; an export holds one chain');
-      printReports(!!options.json, [await verifyExportFile(options.file, await loadJwks(options.jwks))]);
+      const jwks = await loadJwks(options.jwks);
+      printReports(!!options.json, [await verifyExportFile(options.file, jwks, { ...(options.issuer && { issuer: options.issuer }) })]);
       return;
     }
-    if (options.jwks) throw new Error('--jwks goes with --file');
+    if (options.issuer) throw new Error('--issuer goes with --file; the database is checked against MANDATE_ISSUER');
+    const jwks = options.jwks ? await loadJwks(options.jwks) : undefined;
     await withServices(async (services) => {
       const chainId = options.org ? await chainIdOf(services, options.org) : undefined;
-      printReports(!!options.json, await services.auditVerifier.verify(chainId));
+      printReports(!!options.json, await services.auditVerifier.verify(chainId, { ...(jwks && { jwks }) }));
     });
   });
 
 audit
   .command('export')
-  .description('Export one audit chain as JSON Lines (events and signed checkpoints), verifiable offline with audit verify --file.')
+  .description(
+    'Export one audit chain as JSON Lines (events and signed checkpoints, ending with one of the head signed now), verifiable offline with audit verify --file.',
+  )
   .requiredOption('--org <org>', 'organization id or slug, or platform')
   .option('--out <file>', 'write to this file (default: stdout)')
   .action(async (options: { org: string; out?: string }) =>
     withServices(async (services) => {
       const chainId = await chainIdOf(services, options.org);
-      const head = await services.auditExport.head(chainId);
-      if (!head) throw new Error(`no audit chain ${chainId}`);
+      // The export ends with a checkpoint of its head, signed now.
+      await services.keyRing.ensureKeys({ actorId: 'cli' });
+      const exported = await services.auditExport.chain(chainId);
+      if (!exported) throw new Error(`no audit chain ${chainId}`);
       const lines = (async function* () {
-        for await (const line of services.auditExport.chain(chainId, head)) yield toJsonLine(line);
+        for await (const line of exported.lines) yield toJsonLine(line);
       })();
       if (options.out) {
         await writeJsonlDurably(options.out, lines);
-        process.stderr.write(`exported ${chainId} through seq ${head.seq} to ${options.out}\n`);
+        process.stderr.write(`exported ${chainId} through seq ${exported.head.seq} to ${options.out}\n`);
         return;
       }
       for await (const line of lines) if (!process.stdout.write(line)) await once(process.stdout, 'drain');

@@ -3,7 +3,9 @@ import path from 'node:path';
 import { compactVerify, createLocalJWKSet, type JSONWebKeySet } from 'jose';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { verifyExportFile } from '../src/audit/verify.js';
+import { computeEventHash } from '../src/audit/chain.js';
+import type { ExportLine } from '../src/audit/export.js';
+import { UnusableJwksError, verifyExportFile } from '../src/audit/verify.js';
 import { generateSigningKey, importPrivateKey, signCompactJws } from '../src/crypto/signing-key.js';
 import type { MandateNode } from '../src/node.js';
 import { runCli } from './support/cli.js';
@@ -43,6 +45,9 @@ describe.each(dialects)('audit checkpoints, verification and export on %s', (dia
     return id;
   };
   const verifyChainOf = async (orgId: string) => (await node.auditVerifier.verify(orgId))[0];
+  const checkpointRow = (chainId: string, seq: number) =>
+    sqlOn().selectFrom('audit_checkpoints').selectAll().where('chain_id', '=', chainId).where('seq', '=', seq).executeTakeFirstOrThrow();
+  const claimsOf = (jws: string) => JSON.parse(Buffer.from(jws.split('.')[1] as string, 'base64url').toString());
 
   beforeAll(async () => {
     db = await createTestDatabase(dialect);
@@ -201,6 +206,114 @@ describe.each(dialects)('audit checkpoints, verification and export on %s', (dia
       expect(await verifyChainOf(id)).toMatchObject({ ok: false, seq: 4, problem: 'forged_checkpoint' });
     });
 
+    it('a checkpoint signed by the right key for another issuer', async () => {
+      const id = await chainWith('t-issuer', 4, [4]);
+      const row = await checkpointRow(id, 4);
+      const jws = signCompactJws(
+        node.keyRing.activeKey(),
+        { typ: 'audit-checkpoint+jwt' },
+        { ...claimsOf(row.jws), iss: 'https://evil.test' },
+      );
+      await sqlOn().updateTable('audit_checkpoints').set({ jws }).where('chain_id', '=', id).where('seq', '=', 4).execute();
+      expect(await verifyChainOf(id)).toMatchObject({
+        ok: false,
+        seq: 4,
+        problem: 'forged_checkpoint',
+        message: expect.stringContaining('not issued by http://localhost:4000'),
+      });
+    });
+
+    it('a base moved up over deleted events onto a checkpoint, with no audit.pruned event recording it', async () => {
+      const id = await chainWith('t-base', 8, [4, 8]);
+      const fourth = await sqlOn()
+        .selectFrom('audit_events')
+        .select('hash')
+        .where('chain_id', '=', id)
+        .where('seq', '=', 4)
+        .executeTakeFirstOrThrow();
+      await sql`delete from audit_events where chain_id = ${id} and seq <= 4`.execute(sqlOn());
+      await sql`update audit_chain_heads set base_seq = 4, base_hash = ${fourth.hash} where chain_id = ${id}`.execute(sqlOn());
+      expect(await verifyChainOf(id)).toMatchObject({ ok: false, seq: 4, problem: 'unanchored_base' });
+    });
+
+    it('a chain whose head row and events were deleted, by the checkpoints left behind', async () => {
+      const id = await chainWith('t-vanish', 6, [3, 6]);
+      await sql`delete from audit_events where chain_id = ${id}`.execute(sqlOn());
+      await sql`delete from audit_chain_heads where chain_id = ${id}`.execute(sqlOn());
+      const everyChain = await node.auditVerifier.verify();
+      expect(everyChain.find((r) => r.chainId === id)).toMatchObject({
+        ok: false,
+        seq: 1,
+        problem: 'truncated',
+        message: expect.stringContaining('the chain head is gone'),
+      });
+      expect(await verifyChainOf(id)).toMatchObject({ ok: false, problem: 'truncated' });
+      const cli = runCli(['audit', 'verify', '--json'], cliEnv);
+      expect(cli.status, cli.stderr).toBe(1);
+      expect(JSON.parse(cli.stdout)).toContainEqual(expect.objectContaining({ chainId: id, ok: false, problem: 'truncated' }));
+      await sql`delete from audit_checkpoints where chain_id = ${id}`.execute(sqlOn());
+    });
+
+    it('a checkpoint re-signed by a key inserted into signing_keys: caught by a pinned JWKS only', async () => {
+      const id = await chainWith('t-pinned', 6, [3, 6]);
+      const pinned = (await get('/v1/audit/jwks')).json() as JSONWebKeySet;
+      const intruder = await generateSigningKey('ES256');
+      const longAgo = '2000-01-01T00:00:00.000Z';
+      await sqlOn()
+        .insertInto('signing_keys')
+        .values({
+          kid: intruder.kid,
+          alg: 'ES256',
+          public_jwk: JSON.stringify(intruder.publicJwk),
+          private_jwk: 'unused',
+          state: 'retired',
+          created_at: longAgo,
+          activated_at: longAgo,
+          retired_at: longAgo,
+        })
+        .execute();
+      try {
+        const row = await checkpointRow(id, 3);
+        const jws = signCompactJws(
+          { kid: intruder.kid, alg: 'ES256', privateKey: importPrivateKey(intruder.privateJwk) },
+          { typ: 'audit-checkpoint+jwt' },
+          claimsOf(row.jws),
+        );
+        await sqlOn()
+          .updateTable('audit_checkpoints')
+          .set({ jws, kid: intruder.kid })
+          .where('chain_id', '=', id)
+          .where('seq', '=', 3)
+          .execute();
+        // The database vouches for its own keys...
+        expect(await verifyChainOf(id)).toMatchObject({ ok: true });
+        // ...a JWKS kept outside it does not.
+        expect((await node.auditVerifier.verify(id, { jwks: pinned }))[0]).toMatchObject({
+          ok: false,
+          seq: 3,
+          problem: 'forged_checkpoint',
+          message: expect.stringContaining('a key the JWKS does not hold'),
+        });
+        const file = path.join(db.dataDir, 'pinned-jwks.json');
+        fs.writeFileSync(file, JSON.stringify(pinned));
+        const cli = runCli(['audit', 'verify', '--org', 't-pinned', '--jwks', file, '--json'], cliEnv);
+        expect(cli.status, cli.stderr).toBe(1);
+        expect(JSON.parse(cli.stdout)).toEqual([expect.objectContaining({ chainId: id, seq: 3, problem: 'forged_checkpoint' })]);
+        const xcorp = runCli(['audit', 'verify', '--org', 'xcorp', '--jwks', file], cliEnv);
+        expect(xcorp.status, xcorp.stderr).toBe(0);
+      } finally {
+        await sqlOn().deleteFrom('signing_keys').where('kid', '=', intruder.kid).execute();
+      }
+    });
+
+    it('counts the events after the newest checkpoint as unsigned, without failing', async () => {
+      const id = await chainWith('t-unsigned', 6, [4]);
+      expect(await verifyChainOf(id)).toEqual({ ok: true, chainId: id, events: 6, checkpoints: 1, signedThrough: 4, unsigned: 2 });
+      const cli = runCli(['audit', 'verify', '--org', 't-unsigned'], cliEnv);
+      expect(cli.status, cli.stderr).toBe(0);
+      expect(cli.stdout).toMatch(/^ok +org_\w+: 6 events, signed through 4, 2 unsigned\n$/);
+    });
+
     it('from the CLI: exit code 1 and the first problem by seq, other chains still ok', async () => {
       const id = await chainWith('t-cli', 6, [6]);
       await sql`update audit_events set detail = ${'{}'} where chain_id = ${id} and seq = 2`.execute(sqlOn());
@@ -209,7 +322,7 @@ describe.each(dialects)('audit checkpoints, verification and export on %s', (dia
       expect(JSON.parse(one.stdout)).toEqual([expect.objectContaining({ ok: false, chainId: id, seq: 2, problem: 'altered' })]);
       const xcorp = runCli(['audit', 'verify', '--org', 'xcorp'], cliEnv);
       expect(xcorp.status, xcorp.stderr).toBe(0);
-      expect(xcorp.stdout).toMatch(/^ok +org_\w+: \d+ events, signed through \d+\n$/);
+      expect(xcorp.stdout).toMatch(/^ok +org_\w+: \d+ events, signed through \d+(, \d+ unsigned)?\n$/);
     });
   });
 
@@ -252,13 +365,14 @@ describe.each(dialects)('audit checkpoints, verification and export on %s', (dia
         'c9',
         'e10',
         'e11',
+        'c11',
       ]);
       expect(typeof lines[1].detail).toBe('string');
       fs.writeFileSync(exportFile, res.body);
     });
 
     it('verifies offline with only the JWKS, and fails at the seq of an edited line', async () => {
-      expect(await verifyExportFile(exportFile, jwks)).toEqual({ ok: true, chainId: orgId, events: 11, checkpoints: 3, signedThrough: 9 });
+      expect(await verifyExportFile(exportFile, jwks)).toEqual({ ok: true, chainId: orgId, events: 11, checkpoints: 4, signedThrough: 11 });
       const ok = runCli(['audit', 'verify', '--file', exportFile, '--jwks', jwksFile], {});
       expect(ok.status, ok.stderr).toBe(0);
 
@@ -273,7 +387,77 @@ describe.each(dialects)('audit checkpoints, verification and export on %s', (dia
       expect(JSON.parse(broken.stdout)[0]).toMatchObject({ seq: 5, problem: 'altered' });
 
       // A JWKS without the signing key cannot vouch for the checkpoints.
-      expect(await verifyExportFile(exportFile, { keys: [] })).toMatchObject({ ok: false, seq: 3, problem: 'forged_checkpoint' });
+      const stranger = await generateSigningKey('ES256');
+      expect(await verifyExportFile(exportFile, { keys: [stranger.publicJwk] })).toMatchObject({
+        ok: false,
+        seq: 3,
+        problem: 'forged_checkpoint',
+      });
+    });
+
+    it('refuses an export whose checkpoints were stripped, as an unsigned tail, even with every hash recomputed', async () => {
+      const lines = fs
+        .readFileSync(exportFile, 'utf8')
+        .trimEnd()
+        .split('\n')
+        .map((l) => JSON.parse(l) as ExportLine);
+      const write = (name: string, kept: ExportLine[]) => {
+        const file = path.join(dir, name);
+        fs.writeFileSync(file, kept.map((l) => `${JSON.stringify(l)}\n`).join(''));
+        return file;
+      };
+      const withoutHead = lines.filter((l) => !(l.type === 'checkpoint' && l.seq === 11));
+      expect(await verifyExportFile(write('no-head-checkpoint.jsonl', withoutHead), jwks)).toMatchObject({
+        ok: false,
+        seq: 10,
+        problem: 'unsigned_tail',
+      });
+
+      // An attacker edits event 5, re-chains every event after it, rewrites the chain line and drops every checkpoint.
+      let prev = '';
+      const forged = lines
+        .filter((l) => l.type !== 'checkpoint')
+        .map((l) => {
+          if (l.type !== 'event') return l;
+          if (l.seq < 5) {
+            prev = l.hash;
+            return l;
+          }
+          const edited = { ...l, prev_hash: prev, ...(l.seq === 5 && { result: 'failure' as const }) };
+          prev = computeEventHash(prev, edited);
+          return { ...edited, hash: prev };
+        })
+        .map((l) => (l.type === 'chain' ? { ...l, head_hash: prev } : l));
+      expect(await verifyExportFile(write('forged.jsonl', forged), jwks)).toMatchObject({ ok: false, seq: 1, problem: 'unsigned_tail' });
+      const cli = runCli(['audit', 'verify', '--file', path.join(dir, 'forged.jsonl'), '--jwks', jwksFile], {});
+      expect(cli.status).toBe(1);
+      expect(cli.stdout).toMatch(/^BROKEN +org_\w+: unsigned_tail at seq 1/);
+    });
+
+    it('refuses to verify with a JWKS that holds no usable key', async () => {
+      await expect(verifyExportFile(exportFile, { keys: [] })).rejects.toThrow(UnusableJwksError);
+      await expect(verifyExportFile(exportFile, { keys: [{ kty: 'oct', k: 'c2VjcmV0' }] })).rejects.toThrow(/no usable public signing key/);
+      await expect(node.auditVerifier.verify(orgId, { jwks: { keys: [] } })).rejects.toThrow(UnusableJwksError);
+      const empty = path.join(dir, 'empty-jwks.json');
+      fs.writeFileSync(empty, '{"keys":[]}');
+      const offline = runCli(['audit', 'verify', '--file', exportFile, '--jwks', empty], {});
+      expect(offline.status).toBe(1);
+      expect(offline.stderr).toContain('no usable public signing key');
+      const database = runCli(['audit', 'verify', '--org', 'exported', '--jwks', empty], cliEnv);
+      expect(database.status).toBe(1);
+      expect(database.stderr).toContain('no usable public signing key');
+    });
+
+    it('checks the issuer of every checkpoint offline when --issuer is given', async () => {
+      expect(await verifyExportFile(exportFile, jwks, { issuer: 'http://localhost:4000' })).toMatchObject({ ok: true });
+      expect(await verifyExportFile(exportFile, jwks, { issuer: 'https://other.test' })).toMatchObject({
+        ok: false,
+        seq: 3,
+        problem: 'forged_checkpoint',
+      });
+      const cli = runCli(['audit', 'verify', '--file', exportFile, '--jwks', jwksFile, '--issuer', 'https://other.test'], {});
+      expect(cli.status).toBe(1);
+      expect(cli.stdout).toContain('forged_checkpoint at seq 3');
     });
 
     it('exports from the CLI to a file that verifies the same way', async () => {

@@ -7,8 +7,7 @@
 import http from 'node:http';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { AuditEvents } from '../src/audit/store.js';
-import { verifyStoredChains } from '../src/audit/verify.js';
+import type { ChainReport } from '../src/audit/chain.js';
 import { openStore } from '../src/store/store.js';
 import { runCli, type ServerProcess, startServer, waitForOk } from './support/cli.js';
 import { dialects } from './support/databases.js';
@@ -247,7 +246,9 @@ describe.each(dialects)('audit durability across SIGKILL on %s', (dialect) => {
       const lastBurstSeq = Math.max(...burst.acked.map((id) => stored.get(id) as number));
       expect(stored.get(`${dialect}-after-restart`)).toBeGreaterThan(lastBurstSeq);
 
-      const reports = await verifyStoredChains(new AuditEvents(store.db));
+      const verifiedJson = runCli(['audit', 'verify', '--json'], env);
+      expect(verifiedJson.status, verifiedJson.stderr).toBe(0);
+      const reports = JSON.parse(verifiedJson.stdout) as ChainReport[];
       expect(reports.filter((r) => !r.ok)).toEqual([]);
       const orgReport = reports.find((r) => r.chainId === orgId);
       expect(orgReport).toMatchObject({ ok: true });

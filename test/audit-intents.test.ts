@@ -1,6 +1,5 @@
 import { decodeJwt } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { verifyStoredChains } from '../src/audit/verify.js';
 import type { MandateNode } from '../src/node.js';
 import { runCli } from './support/cli.js';
 import { FrozenClock } from './support/clock.js';
@@ -339,6 +338,6 @@ describe.each(dialects)('tool intents, outcomes, runs and the audit query on %s'
     expect(lines[4]).toMatch(/tool\.outcome\s+john@xcorp\.test\s+Expense Bot\s+expenses:submit\s+failure \(denied\)\s+1000 ms/);
     expect(table.stdout).not.toMatch(/mary|Y Assistant|crm/);
 
-    expect((await verifyStoredChains(node.auditEvents)).every((r) => r.ok)).toBe(true);
+    expect((await node.auditVerifier.verify()).every((r) => r.ok)).toBe(true);
   });
 });

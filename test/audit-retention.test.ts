@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { JSONWebKeySet } from 'jose';
@@ -74,7 +75,14 @@ describe.each(dialects)('audit retention on %s', (dialect) => {
     expect(await seqs('short')).toEqual([7, 8, 9]);
     const pruned = (await call('GET', '/v1/audit/events?org=short&kind=audit.pruned')).json().data;
     expect(pruned).toHaveLength(1);
-    expect(pruned[0].detail).toMatchObject({ from: 1, to: 6, archive: '1-6.jsonl' });
+    expect(pruned[0].detail).toMatchObject({
+      from: 1,
+      to: 6,
+      archive: '1-6.jsonl',
+      archive_sha256: createHash('sha256')
+        .update(fs.readFileSync(archiveOf(shortId, '1-6.jsonl')))
+        .digest('hex'),
+    });
     expect(await verify(shortId)).toMatchObject({ ok: true, events: 3, baseSeq: 6 });
     expect(await verifyExportFile(archiveOf(shortId, '1-6.jsonl'), jwks)).toMatchObject({ ok: true, events: 6, signedThrough: 6 });
 
@@ -95,6 +103,7 @@ describe.each(dialects)('audit retention on %s', (dialect) => {
       baseSeq: 6,
       checkpoints: 2,
       signedThrough: 8,
+      segment: true,
     });
     expect(await verify(shortId)).toMatchObject({ ok: true, baseSeq: 8 });
     expect(await seqs('short')).toEqual([9, 10]);
@@ -103,8 +112,50 @@ describe.each(dialects)('audit retention on %s', (dialect) => {
   it('refuses a base with no checkpoint behind it', async () => {
     await sql`delete from audit_checkpoints where chain_id = ${shortId} and seq = 8`.execute(node.runtime.store.db);
     expect(await verify(shortId)).toMatchObject({ ok: false, seq: 8, problem: 'unanchored_base' });
-    await node.auditCheckpoints.sign(shortId, 8, (await node.auditExport.head(shortId))?.base_hash as string);
+    await node.auditCheckpoints.sign(shortId, 8, (await node.auditEvents.head(shortId))?.base_hash as string);
     expect((await verify(shortId))?.ok).toBe(true);
+  });
+
+  it('refuses a base moved past the one the newest audit.pruned event records, in the database and in an export', async () => {
+    const id = (await call('POST', '/v1/organizations', { slug: 'moved', name: 'Moved' })).json().id;
+    await addMembers('moved', 3); // 2-4
+    await node.auditCheckpoints.signHead(id);
+    clock.advance(2 * DAY);
+    await addMembers('moved', 2); // 5-6
+    const pruned = await node.auditRetention.prune(id, 1); // the audit.pruned event is 7
+    expect(pruned && [pruned.from, pruned.to]).toEqual([1, 4]);
+    expect(await verify(id)).toMatchObject({ ok: true, baseSeq: 4 });
+    const exported = path.join(db.dataDir, 'moved.jsonl');
+    fs.writeFileSync(exported, (await call('GET', '/v1/audit/export?org=moved')).body);
+    expect(await verifyExportFile(exported, jwks)).toEqual({
+      ok: true,
+      chainId: id,
+      events: 3,
+      baseSeq: 4,
+      checkpoints: 2,
+      signedThrough: 7,
+    });
+
+    const store = node.runtime.store.db;
+    const hashOf = async (seq: number) =>
+      (await store.selectFrom('audit_events').select('hash').where('chain_id', '=', id).where('seq', '=', seq).executeTakeFirstOrThrow())
+        .hash;
+    const moveBase = async (seq: number) => {
+      const hash = await hashOf(seq);
+      await node.auditCheckpoints.sign(id, seq, hash);
+      await sql`delete from audit_events where chain_id = ${id} and seq <= ${seq}`.execute(store);
+      await sql`update audit_chain_heads set base_seq = ${seq}, base_hash = ${hash} where chain_id = ${id}`.execute(store);
+    };
+    // Events 5-6 deleted onto a checkpoint of 6: the audit.pruned event left says 4.
+    await moveBase(6);
+    expect(await verify(id)).toMatchObject({ ok: false, seq: 6, problem: 'unanchored_base' });
+    // The audit.pruned event itself deleted too.
+    await moveBase(7);
+    expect(await verify(id)).toMatchObject({ ok: false, seq: 7, problem: 'unanchored_base' });
+    // An export of the moved chain fails offline the same way.
+    const moved = path.join(db.dataDir, 'moved-base.jsonl');
+    fs.writeFileSync(moved, (await call('GET', '/v1/audit/export?org=moved')).body);
+    expect(await verifyExportFile(moved, jwks)).toMatchObject({ ok: false, seq: 7, problem: 'unanchored_base' });
   });
 
   it('keeps a range that does not verify instead of deleting the evidence', async () => {
@@ -138,6 +189,31 @@ describe.each(dialects)('audit retention on %s', (dialect) => {
     expect(pruned && [pruned.from, pruned.to]).toEqual([1, 3]);
     expect((await seqs('siem')).slice(0, 3)).toEqual([4, 5, 6]);
     await call('PATCH', '/v1/organizations/siem', { settings: {} });
+  });
+
+  it('keeps events of a dead-lettered batch, which delivered_seq moved past, until the dead letter is cleared', async () => {
+    const id = (await call('POST', '/v1/organizations', { slug: 'dead', name: 'Dead' })).json().id;
+    await addMembers('dead', 5); // seq 2-6
+    const sink = await call('POST', '/v1/organizations/dead/audit/sinks', { url: 'http://127.0.0.1:9/mandate' });
+    expect(sink.statusCode).toBe(201);
+    clock.advance(40 * DAY);
+    const store = node.runtime.store.db;
+    const head = (await node.auditEvents.head(id))?.seq as number;
+    // The sink gave up on events 3-4 and moved past them, then was disabled: everything counts as delivered but 3-4.
+    const { id: sinkId } = await store.selectFrom('audit_sinks').select('id').where('chain_id', '=', id).executeTakeFirstOrThrow();
+    await store.updateTable('audit_sinks').set({ delivered_seq: head, status: 'disabled' }).where('id', '=', sinkId).execute();
+    await store
+      .insertInto('audit_sink_dead_letters')
+      .values({ sink_id: sinkId, from_seq: 3, to_seq: 4, attempts: 8, error: 'HTTP 500', at: new Date(clock.now()).toISOString() })
+      .execute();
+    const first = await node.auditRetention.prune(id, 30);
+    expect(first && [first.from, first.to]).toEqual([1, 2]);
+    expect(await node.auditRetention.prune(id, 30)).toBeUndefined();
+
+    await store.deleteFrom('audit_sink_dead_letters').where('sink_id', '=', sinkId).execute();
+    const second = await node.auditRetention.prune(id, 30);
+    expect(second && [second.from, second.to]).toEqual([3, head]);
+    expect(await verify(id)).toMatchObject({ ok: true, baseSeq: head });
   });
 
   it('prunes from the CLI, and the CLI verifies the database and the archive', async () => {

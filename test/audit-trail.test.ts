@@ -1,6 +1,5 @@
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { verifyStoredChains } from '../src/audit/verify.js';
 import type { MandateNode } from '../src/node.js';
 import { FrozenClock } from './support/clock.js';
 import { dialects } from './support/databases.js';
@@ -33,9 +32,9 @@ describe.each(dialects)('audit trail on %s', (dialect) => {
   });
 
   it('chains each organization from seq 1 and verifies clean', async () => {
-    const reports = await verifyStoredChains(node.auditEvents);
+    const reports = await node.auditVerifier.verify();
     expect(reports.every((r) => r.ok)).toBe(true);
-    expect(reports.find((r) => r.chainId === orgId)).toEqual({ ok: true, chainId: orgId, events: 6 });
+    expect(reports.find((r) => r.chainId === orgId)).toMatchObject({ ok: true, chainId: orgId, events: 6 });
   });
 
   it('filters by organization, kind and time range, and pages with a cursor', async () => {
@@ -66,10 +65,10 @@ describe.each(dialects)('audit trail on %s', (dialect) => {
     await sql`update audit_events set detail = ${'{"email":"mallory@xcorp.test"}'} where chain_id = ${orgId} and seq = 4`.execute(
       node.runtime.store.db,
     );
-    const [report] = await verifyStoredChains(node.auditEvents, orgId);
+    const [report] = await node.auditVerifier.verify(orgId);
     expect(report).toMatchObject({ ok: false, seq: 4, problem: 'altered' });
     // The other organization's chain is unaffected.
-    const reports = await verifyStoredChains(node.auditEvents);
+    const reports = await node.auditVerifier.verify();
     expect(reports.filter((r) => !r.ok).map((r) => r.chainId)).toEqual([orgId]);
   });
 
@@ -80,9 +79,9 @@ describe.each(dialects)('audit trail on %s', (dialect) => {
     await post('/v1/organizations/other/members', { email: 'c@other.test' });
 
     await sql`delete from audit_events where chain_id = ${other} and seq = 4`.execute(node.runtime.store.db);
-    expect((await verifyStoredChains(node.auditEvents, other))[0]).toMatchObject({ ok: false, seq: 4, problem: 'truncated' });
+    expect((await node.auditVerifier.verify(other))[0]).toMatchObject({ ok: false, seq: 4, problem: 'truncated' });
 
     await sql`delete from audit_events where chain_id = ${other} and seq = 2`.execute(node.runtime.store.db);
-    expect((await verifyStoredChains(node.auditEvents, other))[0]).toMatchObject({ ok: false, seq: 2, problem: 'missing' });
+    expect((await node.auditVerifier.verify(other))[0]).toMatchObject({ ok: false, seq: 2, problem: 'missing' });
   });
 });

@@ -5,7 +5,7 @@ import type { AuditEventsTable } from '../store/schema.js';
 import type { Dialect } from '../store/store.js';
 import type { Executor } from '../store/transaction.js';
 import { canonicalJson } from './canonical-json.js';
-import { computeEventHash, EXTENSION_COLUMNS, GENESIS_HASH, type HashedFields } from './chain.js';
+import { CORE_COLUMNS, computeEventHash, EXTENSION_COLUMNS, GENESIS_HASH, type HashedFields } from './chain.js';
 import { type AuditKind, PLATFORM_CHAIN } from './kinds.js';
 
 /** What a caller records; the log adds chain position, time, id and hashes. */
@@ -58,30 +58,7 @@ export interface AuditContext {
  * PostgreSQL locks it with FOR UPDATE; SQLite already has a single writer.
  */
 /** Column order of the compiled single-row insert: the order the event object's keys are written in. */
-const EVENT_COLUMNS = [
-  'chain_id',
-  'seq',
-  'id',
-  'org_id',
-  'at',
-  'kind',
-  'correlation_id',
-  'request_id',
-  'actor_id',
-  'agent_id',
-  'subject_id',
-  'tool',
-  'action',
-  'result',
-  'classification',
-  'jti',
-  'scope',
-  'grant_id',
-  'detail',
-  'prev_hash',
-  'hash',
-  ...EXTENSION_COLUMNS,
-] as const satisfies readonly (keyof AuditEventsTable)[];
+const EVENT_COLUMNS = [...CORE_COLUMNS, ...EXTENSION_COLUMNS] as const;
 
 const CHUNK_SIZES = [32, 16, 8, 4, 2, 1];
 

@@ -372,6 +372,59 @@ describe('ChainWalker with checkpoints and a retained base', () => {
     });
   });
 
+  it('refuses an event relabelled with another chain_id, even with every hash recomputed', () => {
+    const events = buildChain(N);
+    let prev = at(events, 2).hash;
+    const relabelled = events.map((e) => {
+      if (e.seq < 4) return e;
+      const fields = { ...e, prev_hash: prev, ...(e.seq === 4 && { chain_id: 'platform' }) };
+      prev = computeEventHash(prev, fields);
+      return { ...fields, hash: prev };
+    });
+    expect(verifyChain(CHAIN, relabelled, headOf(relabelled))).toMatchObject({
+      ok: false,
+      seq: 4,
+      problem: 'altered',
+      message: expect.stringContaining('names chain platform'),
+    });
+  });
+
+  describe('a pruned base and the audit.pruned event recording it', () => {
+    /** A chain of N events whose event `at` records pruning through `to`. */
+    function withPrunedEvent(atSeq: number, to: number): AuditEventsTable[] {
+      let prev = GENESIS_HASH;
+      return buildChain(N).map((e) => {
+        const fields = { ...e, prev_hash: prev, ...(e.seq === atSeq && { kind: 'audit.pruned', detail: JSON.stringify({ from: 1, to }) }) };
+        prev = computeEventHash(prev, fields);
+        return { ...fields, hash: prev };
+      });
+    }
+    const verifyFrom = (full: AuditEventsTable[], baseSeq: number) =>
+      verifyChain(CHAIN, full.slice(baseSeq), headOf(full), {
+        base: { seq: baseSeq, hash: at(full, baseSeq - 1).hash },
+        checkpoints: [signed(full, baseSeq)],
+        requirePrunedEvent: true,
+      });
+
+    it('accepts a base the newest audit.pruned event records', () => {
+      expect(verifyFrom(withPrunedEvent(6, 4), 4)).toMatchObject({ ok: true, baseSeq: 4 });
+    });
+
+    it.each([
+      ['no audit.pruned event', buildChain(N), 4],
+      ['an audit.pruned event recording an earlier base', withPrunedEvent(7, 4), 6],
+      ['an audit.pruned event recording a later base', withPrunedEvent(7, 5), 4],
+    ] as const)('refuses a checkpointed base with %s as unanchored', (_label, full, baseSeq) => {
+      expect(verifyFrom(full, baseSeq)).toMatchObject({ ok: false, seq: baseSeq, problem: 'unanchored_base' });
+    });
+
+    it('does not require it of an archive segment', () => {
+      const full = buildChain(N);
+      const base = { seq: 4, hash: at(full, 3).hash };
+      expect(verifyChain(CHAIN, full.slice(4), headOf(full), { base, checkpoints: [signed(full, 4)] })).toMatchObject({ ok: true });
+    });
+  });
+
   it('refuses a checkpoint fed after a later event', () => {
     const events = buildChain(5);
     const walker = new ChainWalker(CHAIN);

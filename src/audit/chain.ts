@@ -8,6 +8,31 @@ export const GENESIS_HASH = '0'.repeat(64);
 /** An event as hashed: every column but its own hash and the previous one. */
 export type HashedFields = Omit<AuditEventsTable, 'hash' | 'prev_hash'>;
 
+/** The columns of the first release, in the order rows are written and exported. */
+export const CORE_COLUMNS = [
+  'chain_id',
+  'seq',
+  'id',
+  'org_id',
+  'at',
+  'kind',
+  'correlation_id',
+  'request_id',
+  'actor_id',
+  'agent_id',
+  'subject_id',
+  'tool',
+  'action',
+  'result',
+  'classification',
+  'jti',
+  'scope',
+  'grant_id',
+  'detail',
+  'prev_hash',
+  'hash',
+] as const satisfies readonly (keyof AuditEventsTable)[];
+
 /** Columns added after the first release: part of the hash only when set, so older events still verify. */
 export const EXTENSION_COLUMNS = [
   'client_id',
@@ -54,12 +79,15 @@ export function computeEventHash(prevHash: string, event: HashedFields): string 
 }
 
 /**
- * `altered`: an event differs from what was hashed or signed; `missing`: a gap; `reordered`: an
- * event does not follow its predecessor; `truncated`: the chain ends before its head or a signed
- * checkpoint; `forged_checkpoint`: a checkpoint whose signature or payload does not verify;
- * `unanchored_base`: a pruned chain's retained base that no valid checkpoint vouches for.
+ * `altered`: an event differs from what was hashed or signed, or names another chain; `missing`: a
+ * gap; `reordered`: an event does not follow its predecessor; `truncated`: the chain ends before
+ * its head or a signed checkpoint; `forged_checkpoint`: a checkpoint whose signature or payload
+ * does not verify; `unanchored_base`: a pruned chain's retained base that no valid checkpoint, or
+ * no `audit.pruned` event of the retained chain, vouches for; `unsigned_tail`: an export whose
+ * last events no signed checkpoint covers (offline verification only: in the database the tail
+ * after the newest checkpoint is normal and only counted, as `unsigned`).
  */
-export type ChainProblem = 'altered' | 'missing' | 'reordered' | 'truncated' | 'forged_checkpoint' | 'unanchored_base';
+export type ChainProblem = 'altered' | 'missing' | 'reordered' | 'truncated' | 'forged_checkpoint' | 'unanchored_base' | 'unsigned_tail';
 
 export type ChainReport =
   | {
@@ -72,6 +100,10 @@ export type ChainReport =
       /** Checkpoints checked, and the highest seq one of them vouches for (set when there are any). */
       checkpoints?: number;
       signedThrough?: number;
+      /** Events after the newest valid checkpoint (database verification; set when there are any). */
+      unsigned?: number;
+      /** Set for a retention archive: a piece of the chain, whose base the next piece's `audit.pruned` records. */
+      segment?: true;
     }
   | { ok: false; chainId: string; seq: number; problem: ChainProblem; message: string };
 
@@ -93,12 +125,25 @@ export interface CheckedCheckpoint {
   reason?: string;
 }
 
+/** How a {@link ChainWalker} judges a pruned chain's base. */
+export interface WalkerOptions {
+  /**
+   * Require, when the base is above 0, that the newest `audit.pruned` event walked records
+   * pruning through exactly the base (`detail.to`): a base moved up by deleting events is then
+   * `unanchored_base` even when a checkpoint of the new base exists. True for a retained chain
+   * (the database, an export); false for a retention archive, a piece whose base the
+   * `audit.pruned` event of a later piece records.
+   */
+  requirePrunedEvent?: boolean;
+}
+
 /**
  * Walks one chain's events and checkpoints in `seq` order (a checkpoint right after the event it
- * vouches for) and reports the first break: an edited event (`altered`), a gap (`missing`), an
- * event whose predecessor is not the one it was chained to (`reordered`), fewer events than the
- * head or a signed checkpoint says (`truncated`), a checkpoint that does not verify
- * (`forged_checkpoint`), or a pruned chain's base no checkpoint vouches for (`unanchored_base`).
+ * vouches for) and reports the first break: an edited event or one naming another chain
+ * (`altered`), a gap (`missing`), an event whose predecessor is not the one it was chained to
+ * (`reordered`), fewer events than the head or a signed checkpoint says (`truncated`), a
+ * checkpoint that does not verify (`forged_checkpoint`), or a pruned chain's base that no
+ * checkpoint, or no `audit.pruned` event, vouches for (`unanchored_base`).
  * Pure and incremental, so a chain of any length streams through it.
  */
 export class ChainWalker {
@@ -110,10 +155,13 @@ export class ChainWalker {
   private checkpoints = 0;
   private signedThrough = 0;
   private problem: ChainReport | undefined;
+  /** `detail.to` of the newest `audit.pruned` event walked. */
+  private prunedTo: number | undefined;
 
   constructor(
     readonly chainId: string,
     private readonly base: ChainBase = { seq: 0, hash: GENESIS_HASH },
+    private readonly options: WalkerOptions = {},
   ) {
     this.expectedSeq = base.seq + 1;
     this.prevHash = base.hash;
@@ -126,6 +174,11 @@ export class ChainWalker {
     return this.expectedSeq;
   }
 
+  /** The highest seq a valid checkpoint vouches for so far (the base when none does). */
+  get signedSeq(): number {
+    return this.signedThrough;
+  }
+
   /** Feeds the next event; returns false once a problem is found (further input is ignored). */
   push(event: AuditEventsTable): boolean {
     if (this.problem) return false;
@@ -136,9 +189,12 @@ export class ChainWalker {
       this.problem = this.fail(seq, 'missing', `event ${seq} is missing (next present is ${event.seq})`);
     } else if (event.prev_hash !== this.prevHash) {
       this.problem = this.fail(seq, 'reordered', `event ${seq} does not follow event ${seq - 1}`);
+    } else if (event.chain_id !== this.chainId) {
+      this.problem = this.fail(seq, 'altered', `event ${seq} names chain ${event.chain_id}, not ${this.chainId}`);
     } else if (computeEventHash(this.prevHash, event) !== event.hash) {
       this.problem = this.fail(seq, 'altered', `event ${seq} was altered after it was written`);
     } else {
+      if (event.kind === 'audit.pruned') this.prunedTo = prunedThrough(event.detail);
       this.prevHash = event.hash;
       this.expectedSeq += 1;
       while (!this.problem && this.pending[0]?.seq === seq) this.check(this.pending.shift() as CheckedCheckpoint);
@@ -169,6 +225,10 @@ export class ChainWalker {
   finish(head?: { seq: number; hash: string }): ChainReport {
     if (this.problem) return this.problem;
     if (!this.anchored) return this.unanchored();
+    if (this.options.requirePrunedEvent && this.base.seq > 0 && this.prunedTo !== this.base.seq) {
+      const seq = this.base.seq;
+      return this.fail(seq, 'unanchored_base', `events up to ${seq} are gone but no audit.pruned event of the chain records pruning them`);
+    }
     const last = this.expectedSeq - 1;
     const beyond = this.pending[0];
     if (beyond && !beyond.valid) return this.forged(beyond);
@@ -229,14 +289,25 @@ export class ChainWalker {
   }
 }
 
+/** `detail.to` of an `audit.pruned` event, when it is a number. */
+function prunedThrough(detail: string | null): number | undefined {
+  if (!detail) return undefined;
+  try {
+    const to = (JSON.parse(detail) as { to?: unknown }).to;
+    return typeof to === 'number' ? to : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** {@link ChainWalker} over events (and optionally checkpoints) already in memory. */
 export function verifyChain(
   chainId: string,
   events: Iterable<AuditEventsTable>,
   head?: { seq: number; hash: string },
-  options: { base?: ChainBase; checkpoints?: readonly CheckedCheckpoint[] } = {},
+  options: { base?: ChainBase; checkpoints?: readonly CheckedCheckpoint[] } & WalkerOptions = {},
 ): ChainReport {
-  const walker = new ChainWalker(chainId, options.base);
+  const walker = new ChainWalker(chainId, options.base, { requirePrunedEvent: options.requirePrunedEvent ?? false });
   const checkpoints = [...(options.checkpoints ?? [])].sort((a, b) => a.seq - b.seq);
   let next = 0;
   const feedUpTo = (seq: number): boolean => {

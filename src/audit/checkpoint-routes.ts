@@ -10,6 +10,7 @@ import type { Organizations } from '../tenancy/organizations.js';
 import type { AuditCheckpoints } from './checkpoints.js';
 import { type AuditExport, toJsonLine } from './export.js';
 import { PLATFORM_CHAIN } from './kinds.js';
+import { AuditEvents } from './store.js';
 import { signingKeySet } from './verify.js';
 
 const Checkpoint = Type.Object(
@@ -67,11 +68,12 @@ export const auditIntegrityRoutes: FastifyPluginAsyncTypebox<AuditIntegrityRoute
 ) => {
   const tags = ['audit'];
   const security = [{ adminKey: [] }];
+  const events = new AuditEvents(db);
 
   /** A chain id from `platform`, an organization id (a deleted organization's chain stays readable) or a slug. */
   const resolveChain = async (ref: string): Promise<string> => {
     const chainId = ref === PLATFORM_CHAIN || ref.startsWith('org_') ? ref : (await organizations.require(ref)).id;
-    if (!(await exporter.head(chainId))) throw new NotFoundError('audit chain');
+    if (!(await events.head(chainId))) throw new NotFoundError('audit chain');
     return chainId;
   };
 
@@ -138,7 +140,7 @@ export const auditIntegrityRoutes: FastifyPluginAsyncTypebox<AuditIntegrityRoute
         security,
         summary: 'One audit chain as JSON Lines (application/x-ndjson), streamed',
         description:
-          'A first line `{"type":"chain",…}` naming the chain, its retained base and its head; then every event by ascending seq (`{"type":"event",…}`, all columns as stored), each followed by its signed checkpoint when it has one (`{"type":"checkpoint",…}`). Verifies offline with `mandate audit verify --file … --jwks …`.',
+          'A first line `{"type":"chain",…}` naming the chain, its retained base and its head; then every event by ascending seq (`{"type":"event",…}`, all columns as stored), each followed by its signed checkpoint when it has one (`{"type":"checkpoint",…}`); a checkpoint of the head is signed for the export, so it ends with one. Verifies offline with `mandate audit verify --file … --jwks …`.',
         querystring: Type.Object({ org: ChainRef }),
         produces: ['application/x-ndjson'],
         response: { 200: Type.Unknown({ description: 'JSON Lines, one chain (see the description).' }), ...errorResponses },
@@ -146,10 +148,10 @@ export const auditIntegrityRoutes: FastifyPluginAsyncTypebox<AuditIntegrityRoute
     },
     async (request, reply) => {
       const chainId = await resolveChain(request.query.org);
-      const head = await exporter.head(chainId);
-      if (!head) throw new NotFoundError('audit chain');
+      const exported = await exporter.chain(chainId);
+      if (!exported) throw new NotFoundError('audit chain');
       const lines = (async function* () {
-        for await (const line of exporter.chain(chainId, head)) yield toJsonLine(line);
+        for await (const line of exported.lines) yield toJsonLine(line);
       })();
       return reply
         .type('application/x-ndjson')

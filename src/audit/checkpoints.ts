@@ -28,16 +28,20 @@ export interface ChainStatus {
 
 /**
  * Signed checkpoints: a compact JWS by the active signing key over a chain's `(seq, hash)`.
- * Once a third party holds a copy, an event before it cannot be changed, and the chain cannot be
- * cut back past it, without the verifier noticing, even by someone who can rewrite the whole
- * database. Inserts ignore a checkpoint that exists, so nodes may race to sign the same head.
+ * Against someone who can edit audit rows but not the signing keys, an event before a checkpoint
+ * cannot be changed, and the chain cannot be cut back past it, without verification noticing.
+ * Someone who can write the whole database can also insert a signing key of their own and
+ * re-sign rewritten checkpoints: only verification against a JWKS kept outside Mandate
+ * (`mandate audit verify --jwks`), or checkpoint copies a third party holds, catches that.
+ * Inserts ignore a checkpoint that exists, so nodes may race to sign the same head.
  */
 export class AuditCheckpoints {
   constructor(
     private readonly db: Kysely<Database>,
     private readonly keyRing: KeyRing,
     private readonly clock: Clock,
-    private readonly issuer: string,
+    /** The `iss` of every checkpoint signed here; verification in the database expects it. */
+    readonly issuer: string,
   ) {}
 
   /** Signs `(seq, hash)` of a chain and stores it; returns the stored checkpoint (an earlier signature wins a race). */

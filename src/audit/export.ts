@@ -1,10 +1,14 @@
+import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Kysely } from 'kysely';
 import type { AuditCheckpointsTable, AuditEventsTable, Database } from '../store/schema.js';
 import type { ChainBase } from './chain.js';
-import { EXTENSION_COLUMNS } from './chain.js';
+import { CORE_COLUMNS, EXTENSION_COLUMNS } from './chain.js';
 import type { AuditCheckpoints } from './checkpoints.js';
+import { AuditEvents, type StoredHead } from './store.js';
+
+export type { StoredHead } from './store.js';
 
 /** The `format` of an export's first line; bumped if a line's shape ever changes incompatibly. */
 export const EXPORT_FORMAT = 'mandate-audit-chain/1';
@@ -21,6 +25,11 @@ export interface ChainLine {
   base_hash: string;
   head_seq: number;
   head_hash: string;
+  /**
+   * Set on a retention archive: a piece of the chain ending at a checkpoint. Its base is vouched
+   * for by its checkpoint only; the `audit.pruned` event recording it lies in a later piece.
+   */
+  segment?: true;
 }
 
 /** One event with every column as stored: `detail` and `act` stay the canonical JSON strings that were hashed. */
@@ -38,43 +47,14 @@ export type CheckpointLine = { type: 'checkpoint' } & AuditCheckpointsTable;
  *    the checkpoint of `base_seq`, which anchors a pruned chain, comes right after the first line;
  * 3. any checkpoint beyond `head_seq`: evidence that events were cut off the end.
  *
- * Verifying needs only this file and the issuer's JWKS (`mandate audit verify --file … --jwks …`):
- * each event's hash is recomputed from the line's fields (audit/chain.ts), each checkpoint's JWS
- * is verified, and the chain must reach `head_seq`. Retention archives use the same format.
+ * An export ends with a checkpoint of `head_seq`, signed when it was exported. Verifying needs
+ * only this file and the issuer's JWKS (`mandate audit verify --file … --jwks …`): each event's
+ * hash is recomputed from the line's fields (audit/chain.ts), each checkpoint's JWS is verified,
+ * the chain must reach `head_seq`, a checkpoint must vouch for `head_seq` (else `unsigned_tail`),
+ * and a pruned chain must hold the `audit.pruned` event recording its base. Retention archives use
+ * the same format, marked `segment`.
  */
 export type ExportLine = ChainLine | EventLine | CheckpointLine;
-
-/** A chain head row with its retained base. */
-export interface StoredHead {
-  seq: number;
-  hash: string;
-  base_seq: number;
-  base_hash: string;
-}
-
-const CORE_COLUMNS = [
-  'chain_id',
-  'seq',
-  'id',
-  'org_id',
-  'at',
-  'kind',
-  'correlation_id',
-  'request_id',
-  'actor_id',
-  'agent_id',
-  'subject_id',
-  'tool',
-  'action',
-  'result',
-  'classification',
-  'jti',
-  'scope',
-  'grant_id',
-  'detail',
-  'prev_hash',
-  'hash',
-] as const satisfies readonly (keyof AuditEventsTable)[];
 
 /** An event row as a line, columns in a fixed order and extension columns present (null when unset). */
 export function eventLine(row: AuditEventsTable): EventLine {
@@ -88,36 +68,52 @@ export function checkpointLine(row: AuditCheckpointsTable): CheckpointLine {
   return { type: 'checkpoint', chain_id: row.chain_id, seq: row.seq, hash: row.hash, at: row.at, kid: row.kid, jws: row.jws };
 }
 
+/** A chain being exported: the head it stops at, the checkpoint signed there, and its lines. */
+export interface ChainExport {
+  head: StoredHead;
+  /** The checkpoint of `head.seq` (undefined only for an empty chain). */
+  checkpoint: AuditCheckpointsTable | undefined;
+  lines: AsyncGenerator<ExportLine>;
+}
+
 /** Reads chains out of the database as {@link ExportLine}s, streamed in pages. */
 export class AuditExport {
-  constructor(
-    private readonly db: Kysely<Database>,
-    private readonly checkpoints: AuditCheckpoints,
-  ) {}
+  private readonly events: AuditEvents;
 
-  async head(chainId: string): Promise<StoredHead | undefined> {
-    return this.db
-      .selectFrom('audit_chain_heads')
-      .select(['seq', 'hash', 'base_seq', 'base_hash'])
-      .where('chain_id', '=', chainId)
-      .executeTakeFirst();
+  constructor(
+    db: Kysely<Database>,
+    private readonly checkpoints: AuditCheckpoints,
+  ) {
+    this.events = new AuditEvents(db);
   }
 
-  async chainIds(): Promise<string[]> {
-    const rows = await this.db.selectFrom('audit_chain_heads').select('chain_id').orderBy('chain_id').execute();
-    return rows.map((r) => r.chain_id);
+  /** The `iss` the checkpoints signed here name. */
+  get issuer(): string {
+    return this.checkpoints.issuer;
   }
 
   /**
-   * A whole chain as it stands: from its base to the head read first, so events appended while
-   * the export runs are left for the next one. A checkpoint beyond that head is included only if
-   * the head has still not reached it: then events it vouches for are gone.
+   * Exports a chain as it stands (undefined when there is no such chain): signs a checkpoint of
+   * its head first (an existing one is reused), so the export ends with a signed checkpoint of
+   * `head_seq` and verifies offline without an unsigned tail.
    */
-  async *chain(chainId: string, head: StoredHead): AsyncGenerator<ExportLine> {
+  async chain(chainId: string): Promise<ChainExport | undefined> {
+    const head = await this.events.head(chainId);
+    if (!head) return undefined;
+    const checkpoint = head.seq > 0 ? await this.checkpoints.sign(chainId, head.seq, head.hash) : undefined;
+    return { head, checkpoint, lines: this.lines(chainId, head) };
+  }
+
+  /**
+   * A whole chain as it stands, without signing anything: from its base to `head`, so events
+   * appended while the export runs are left for the next one. A checkpoint beyond that head is
+   * included only if the head has still not reached it: then events it vouches for are gone.
+   */
+  async *lines(chainId: string, head: StoredHead): AsyncGenerator<ExportLine> {
     yield this.chainLine(chainId, { seq: head.base_seq, hash: head.base_hash }, head);
     let current: number | undefined;
     const beyondHead = async (checkpoint: AuditCheckpointsTable): Promise<boolean> => {
-      current ??= (await this.head(chainId))?.seq ?? 0;
+      current ??= (await this.events.head(chainId))?.seq ?? 0;
       return checkpoint.seq > current;
     };
     for await (const line of this.merge(chainId, head.base_seq, head.seq)) {
@@ -128,7 +124,7 @@ export class AuditExport {
 
   /** Events `(base.seq, to.seq]` and their checkpoints, for a retention archive. */
   async *segment(chainId: string, base: ChainBase, to: { seq: number; hash: string }): AsyncGenerator<ExportLine> {
-    yield this.chainLine(chainId, base, to);
+    yield { ...this.chainLine(chainId, base, to), segment: true };
     yield* this.merge(chainId, base.seq, to.seq, to.seq);
   }
 
@@ -148,7 +144,7 @@ export class AuditExport {
   private async *merge(chainId: string, baseSeq: number, toSeq: number, checkpointsThrough?: number): AsyncGenerator<ExportLine> {
     const checkpoints = this.checkpoints.stream(chainId, Math.max(baseSeq, 1), checkpointsThrough);
     let next = await checkpoints.next();
-    for await (const event of this.events(chainId, baseSeq, toSeq)) {
+    for await (const event of this.events.chain(chainId, { after: baseSeq, through: toSeq })) {
       while (!next.done && next.value.seq < event.seq) {
         yield checkpointLine(next.value);
         next = await checkpoints.next();
@@ -156,25 +152,6 @@ export class AuditExport {
       yield eventLine(event);
     }
     for (; !next.done; next = await checkpoints.next()) yield checkpointLine(next.value);
-  }
-
-  private async *events(chainId: string, afterSeq: number, toSeq: number, pageSize = 1000): AsyncGenerator<AuditEventsTable> {
-    let after = afterSeq;
-    while (after < toSeq) {
-      const page = await this.db
-        .selectFrom('audit_events')
-        .selectAll()
-        .where('chain_id', '=', chainId)
-        .where('seq', '>', after)
-        .where('seq', '<=', toSeq)
-        .orderBy('seq')
-        .limit(pageSize)
-        .execute();
-      yield* page;
-      const last = page.at(-1);
-      if (!last || page.length < pageSize) return;
-      after = last.seq;
-    }
   }
 }
 
@@ -184,12 +161,14 @@ export function toJsonLine(line: ExportLine): string {
 
 /**
  * Writes lines to `file` durably: into a temporary file that is fsynced, then renamed over
- * `file`, then the directory fsynced, so a crash leaves the old file or the whole new one.
+ * `file`, then the directory fsynced, so a crash leaves the old file or the whole new one. The
+ * temporary name is random and created exclusively, so writers sharing a directory (containers
+ * with the same pid) never write into one file.
  */
 export async function writeJsonlDurably(file: string, lines: AsyncIterable<string>): Promise<void> {
   fs.mkdirSync(path.dirname(file), { recursive: true });
-  const temporary = `${file}.${process.pid}.tmp`;
-  const handle = await fs.promises.open(temporary, 'w', 0o600);
+  const temporary = `${file}.${randomBytes(8).toString('hex')}.tmp`;
+  const handle = await fs.promises.open(temporary, 'wx', 0o600);
   try {
     let buffer = '';
     for await (const line of lines) {

@@ -55,6 +55,15 @@ export const AUDIT_KINDS = [
   'audit.pruned',
   'audit_sink.created',
   'audit_sink.deleted',
+  'vault_connection.created',
+  'vault_connection.deleted',
+  'vault.link_created',
+  'vault.connected',
+  'vault.accessed',
+  'vault.refreshed',
+  'vault.refresh_failed',
+  'vault.refused',
+  'vault.disconnected',
 ] as const;
 
 export type AuditKind = (typeof AUDIT_KINDS)[number];

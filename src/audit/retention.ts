@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import path from 'node:path';
 import type { Clock } from '../clock.js';
 import type { Store } from '../store/store.js';
@@ -6,6 +7,7 @@ import type { AuditContext, AuditLog } from './audit-log.js';
 import type { ChainReport } from './chain.js';
 import type { AuditCheckpoints } from './checkpoints.js';
 import { type AuditExport, toJsonLine, writeJsonlDurably } from './export.js';
+import { AuditEvents } from './store.js';
 import { LineVerifier, signingKeySet } from './verify.js';
 
 const DAY_MS = 86_400_000;
@@ -49,7 +51,11 @@ export interface AuditRetentionDeps {
  * from its base. Organizations without the setting keep everything.
  */
 export class AuditRetention {
-  constructor(private readonly deps: AuditRetentionDeps) {}
+  private readonly events: AuditEvents;
+
+  constructor(private readonly deps: AuditRetentionDeps) {
+    this.events = new AuditEvents(deps.store.db);
+  }
 
   /**
    * Prunes every organization with a retention setting (or only `orgId`). One chain failing
@@ -71,24 +77,18 @@ export class AuditRetention {
   /** Archives and deletes one chain's events older than `days`; undefined when there are none. */
   async prune(chainId: string, days: number, context: AuditContext = {}): Promise<PruneResult | undefined> {
     const { store, checkpoints, exporter, clock } = this.deps;
-    const head = await exporter.head(chainId);
+    const head = await this.events.head(chainId);
     if (!head) return undefined;
     const base = { seq: head.base_seq, hash: head.base_hash };
     const cutoff = new Date(clock.now() - days * DAY_MS).toISOString();
-    // A webhook sink still owed events holds retention back: at-least-once includes "before pruning".
-    const owed = await store.db
-      .selectFrom('audit_sinks')
-      .select((eb) => eb.fn.min('delivered_seq').as('seq'))
-      .where('chain_id', '=', chainId)
-      .where('status', '=', 'active')
-      .executeTakeFirst();
+    const held = await this.heldBySinks(chainId);
     let oldestQuery = store.db
       .selectFrom('audit_events')
       .select(['seq', 'hash'])
       .where('chain_id', '=', chainId)
       .where('org_id', '=', chainId)
       .where('at', '<', cutoff);
-    if (owed?.seq !== null && owed?.seq !== undefined) oldestQuery = oldestQuery.where('seq', '<=', Number(owed.seq));
+    if (held !== undefined) oldestQuery = oldestQuery.where('seq', '<=', held);
     const oldest = await oldestQuery.orderBy('at', 'desc').orderBy('seq', 'desc').limit(1).executeTakeFirst();
     if (!oldest || oldest.seq <= base.seq) return undefined;
     // The newest checkpoint whose event is older than the cutoff becomes the base; sign one if none is.
@@ -101,19 +101,23 @@ export class AuditRetention {
     // The pruned range is immutable, so the archive is written and fsynced before the transaction:
     // a long export never holds the chain head lock (on SQLite, the only writer). It is verified
     // as it is written; a broken range is refused rather than deleted.
-    const verifier = new LineVerifier(await signingKeySet(store.db));
+    const verifier = new LineVerifier(await signingKeySet(store.db), { issuer: checkpoints.issuer, requireSignedHead: true });
+    const sha256 = createHash('sha256');
     await writeJsonlDurably(
       file,
       (async function* () {
         for await (const line of exporter.segment(chainId, base, { seq: target.seq, hash: target.hash })) {
           if (!(await verifier.push(line))) throw new ChainBrokenError(verifier.finish());
-          yield toJsonLine(line);
+          const text = toJsonLine(line);
+          sha256.update(text, 'utf8');
+          yield text;
         }
         const report = verifier.finish();
         if (!report.ok) throw new ChainBrokenError(report);
       })(),
     );
 
+    const archiveSha256 = sha256.digest('hex');
     const pruned = await inTransaction(store, async (trx) => {
       const locked = await this.lockHead(trx, chainId);
       // Another node pruned meanwhile: its archive covers these events.
@@ -122,12 +126,42 @@ export class AuditRetention {
       await trx.updateTable('audit_chain_heads').set({ base_seq: to, base_hash: target.hash }).where('chain_id', '=', chainId).execute();
       await this.deps.audit.append(
         trx,
-        { kind: 'audit.pruned', orgId: chainId, detail: { from, to, archive: path.basename(file), cutoff, retention_days: days } },
+        {
+          kind: 'audit.pruned',
+          orgId: chainId,
+          detail: { from, to, archive: path.basename(file), archive_sha256: archiveSha256, cutoff, retention_days: days },
+        },
         context,
       );
       return true;
     });
     return pruned ? { chainId, from, to, archive: file } : undefined;
+  }
+
+  /**
+   * The highest seq a chain's webhook sinks allow to prune, or undefined when none holds it
+   * back: an active sink is still owed the events after its `delivered_seq` (at-least-once
+   * includes "before pruning"), and a dead-lettered batch, which `delivered_seq` has moved past,
+   * was never received, so nothing from its first event on is pruned while the dead letter stays.
+   */
+  private async heldBySinks(chainId: string): Promise<number | undefined> {
+    const db = this.deps.store.db;
+    const owed = await db
+      .selectFrom('audit_sinks')
+      .select((eb) => eb.fn.min('delivered_seq').as('seq'))
+      .where('chain_id', '=', chainId)
+      .where('status', '=', 'active')
+      .executeTakeFirst();
+    const dead = await db
+      .selectFrom('audit_sink_dead_letters as d')
+      .innerJoin('audit_sinks as s', 's.id', 'd.sink_id')
+      .select((eb) => eb.fn.min('d.from_seq').as('seq'))
+      .where('s.chain_id', '=', chainId)
+      .executeTakeFirst();
+    const limits = [owed?.seq, dead?.seq === null || dead?.seq === undefined ? null : Number(dead.seq) - 1]
+      .filter((seq) => seq !== null && seq !== undefined)
+      .map(Number);
+    return limits.length > 0 ? Math.min(...limits) : undefined;
   }
 
   /** Organizations whose settings name a retention, with it. */

@@ -1,6 +1,14 @@
 import type { Kysely } from 'kysely';
 import type { AuditEventsTable, Database } from '../store/schema.js';
 
+/** A chain head row with its retained base. */
+export interface StoredHead {
+  seq: number;
+  hash: string;
+  base_seq: number;
+  base_hash: string;
+}
+
 export interface AuditQuery {
   orgId?: string;
   kind?: string;
@@ -64,18 +72,13 @@ export class AuditEvents {
     return (await query.execute()).map((m) => m.id);
   }
 
-  /** Every event of one chain in `seq` order, streamed in pages so a long chain fits in memory. */
-  async *chain(chainId: string, pageSize = 1000): AsyncGenerator<AuditEventsTable> {
-    let after = 0;
+  /** One chain's events in `seq` order (after `after`, through `through`), streamed in pages so a long chain fits in memory. */
+  async *chain(chainId: string, range: { after?: number; through?: number } = {}, pageSize = 1000): AsyncGenerator<AuditEventsTable> {
+    let after = range.after ?? 0;
     for (;;) {
-      const page = await this.db
-        .selectFrom('audit_events')
-        .selectAll()
-        .where('chain_id', '=', chainId)
-        .where('seq', '>', after)
-        .orderBy('seq')
-        .limit(pageSize)
-        .execute();
+      let query = this.db.selectFrom('audit_events').selectAll().where('chain_id', '=', chainId).where('seq', '>', after);
+      if (range.through !== undefined) query = query.where('seq', '<=', range.through);
+      const page = await query.orderBy('seq').limit(pageSize).execute();
       yield* page;
       const last = page.at(-1);
       if (!last || page.length < pageSize) return;
@@ -83,12 +86,25 @@ export class AuditEvents {
     }
   }
 
-  async head(chainId: string): Promise<{ seq: number; hash: string } | undefined> {
-    return this.db.selectFrom('audit_chain_heads').select(['seq', 'hash']).where('chain_id', '=', chainId).executeTakeFirst();
+  /** A chain's head and its retained base (`base_seq` 0 and the genesis hash until it is pruned). */
+  async head(chainId: string): Promise<StoredHead | undefined> {
+    return this.db
+      .selectFrom('audit_chain_heads')
+      .select(['seq', 'hash', 'base_seq', 'base_hash'])
+      .where('chain_id', '=', chainId)
+      .executeTakeFirst();
   }
 
+  /**
+   * Every chain id: those with a head and those with a signed checkpoint, so a chain whose head
+   * row and events were deleted still shows up (and fails verification) while its checkpoints remain.
+   */
   async chainIds(): Promise<string[]> {
-    const rows = await this.db.selectFrom('audit_chain_heads').select('chain_id').orderBy('chain_id').execute();
-    return rows.map((r) => r.chain_id);
+    const rows = await this.db
+      .selectFrom('audit_chain_heads')
+      .select('chain_id')
+      .union(this.db.selectFrom('audit_checkpoints').select('chain_id'))
+      .execute();
+    return [...new Set(rows.map((r) => r.chain_id))].sort();
   }
 }

@@ -1,10 +1,15 @@
+import fs from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
 import { createLocalJWKSet } from 'jose';
-import { describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SigningAlg } from '../config.js';
 import { generateSigningKey, importPrivateKey, signCompactJws } from '../crypto/signing-key.js';
 import { CHECKPOINT_TYP } from './checkpoints.js';
 import { EXPORT_FORMAT, type ExportLine } from './export.js';
-import { checkCheckpoint, verifyLines } from './verify.js';
+import { checkCheckpoint, checkpointKeys, loadJwks, UnusableJwksError, verifyLines } from './verify.js';
 
 const CHAIN = 'org_01h0000000000000000000000';
 const HASH = 'a'.repeat(64);
@@ -51,6 +56,18 @@ describe.each(['ES256', 'EdDSA'] as const)('checkCheckpoint (%s)', (alg) => {
     expect(await check(real.sign(payload, 'at+jwt'))).toBe(false);
   });
 
+  it('refuses another issuer when one is expected, and skips the check when none is', async () => {
+    const { jwks, sign } = await signer(alg);
+    const keys = createLocalJWKSet(jwks);
+    const checkpoint = { seq: 7, hash: HASH, jws: sign(payload) };
+    expect((await checkCheckpoint(CHAIN, checkpoint, keys, { issuer: 'https://auth.test' })).valid).toBe(true);
+    expect(await checkCheckpoint(CHAIN, checkpoint, keys, { issuer: 'https://other.test' })).toMatchObject({
+      valid: false,
+      reason: 'it was not issued by https://other.test',
+    });
+    expect((await checkCheckpoint(CHAIN, checkpoint, keys)).valid).toBe(true);
+  });
+
   it.each([
     ['chain', { chain_id: 'org_other' }],
     ['seq', { seq: 8 }],
@@ -77,16 +94,75 @@ describe('verifyLines', () => {
   };
 
   it('accepts an empty chain and refuses input that does not start with the chain line', async () => {
-    expect(await verifyLines(from([chainLine]), { keys: [] })).toEqual({ ok: true, chainId: CHAIN, events: 0 });
-    expect(await verifyLines(from([]), { keys: [] })).toMatchObject({ ok: false, problem: 'altered' });
-    expect(await verifyLines(from([{ ...chainLine, format: 'other/9' } as unknown as ExportLine]), { keys: [] })).toMatchObject({
+    const { jwks } = await signer('ES256');
+    expect(await verifyLines(from([chainLine]), jwks)).toEqual({ ok: true, chainId: CHAIN, events: 0 });
+    expect(await verifyLines(from([]), jwks)).toMatchObject({ ok: false, problem: 'altered' });
+    expect(await verifyLines(from([{ ...chainLine, format: 'other/9' } as unknown as ExportLine]), jwks)).toMatchObject({
       ok: false,
     });
+  });
+
+  it.each([
+    ['no keys', { keys: [] }],
+    ['only a symmetric key', { keys: [{ kty: 'oct', k: 'c2VjcmV0' }] }],
+    ['only an encryption key', { keys: [{ kty: 'EC', crv: 'P-256', x: 'x', y: 'y', use: 'enc' }] }],
+    ['only an RSA key', { keys: [{ kty: 'RSA', n: 'n', e: 'AQAB' }] }],
+    ['no keys array', {} as { keys: [] }],
+  ])('refuses a JWKS with %s instead of verifying', async (_label, jwks) => {
+    expect(() => checkpointKeys(jwks)).toThrow(UnusableJwksError);
+    await expect(verifyLines(from([chainLine]), jwks)).rejects.toThrow(/no usable public signing key/);
   });
 
   it('refuses a checkpoint of another chain', async () => {
     const { jwks, sign } = await signer('ES256');
     const line: ExportLine = { type: 'checkpoint', chain_id: 'org_other', seq: 1, hash: HASH, at: '', kid: '', jws: sign(payload) };
     expect(await verifyLines(from([chainLine, line]), jwks)).toMatchObject({ ok: false, problem: 'forged_checkpoint', seq: 1 });
+  });
+});
+
+describe('loadJwks', () => {
+  let dir: string;
+  let server: http.Server;
+  let base: string;
+  const jwks = { keys: [{ kty: 'OKP', crv: 'Ed25519', x: 'AAAA' }] };
+
+  beforeAll(async () => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mandate-jwks-'));
+    server = http.createServer((request, response) => {
+      if (request.url === '/huge') {
+        response.writeHead(200, { 'content-type': 'application/json' });
+        response.end(`{"keys":[],"pad":"${'x'.repeat(2 << 20)}"}`);
+        return;
+      }
+      response.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(jwks));
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+  afterAll(async () => {
+    await new Promise((resolve) => server.close(resolve));
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('reads a file, and http only from the local machine', async () => {
+    const file = path.join(dir, 'jwks.json');
+    fs.writeFileSync(file, JSON.stringify(jwks));
+    expect(await loadJwks(file)).toEqual(jwks);
+    expect(await loadJwks(`${base}/jwks`)).toEqual(jwks);
+    expect(await loadJwks(`${base.replace('127.0.0.1', 'localhost')}/jwks`)).toEqual(jwks);
+  });
+
+  it.each(['http://auth.example.com/jwks', 'http://10.0.0.1/jwks', 'ftp://auth.example.com/jwks'])(
+    'refuses %s: a remote JWKS needs https',
+    async (url) => {
+      await expect(loadJwks(url)).rejects.toThrow(/must be https/);
+    },
+  );
+
+  it('refuses a JWKS over 1 MB, from a URL or a file', async () => {
+    await expect(loadJwks(`${base}/huge`)).rejects.toThrow(/over 1 MB/);
+    const file = path.join(dir, 'huge.json');
+    fs.writeFileSync(file, `{"keys":[],"pad":"${'x'.repeat(2 << 20)}"}`);
+    await expect(loadJwks(file)).rejects.toThrow(/over 1 MB/);
   });
 });
