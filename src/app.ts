@@ -38,6 +38,7 @@ import { opsRoutes } from './ops/routes.js';
 import { createServices, type Services } from './services.js';
 import type { Store } from './store/store.js';
 import { tenancyRoutes } from './tenancy/routes.js';
+import { connectedAccountRoutes, connectionRoutes, vaultPageRoutes } from './vault/routes.js';
 
 /** Everything one Mandate node is built from; nothing global, so a test can run several. */
 export interface AppOptions {
@@ -193,6 +194,19 @@ export async function buildApp(options: AppOptions): Promise<Mandate> {
     adminKeys,
     accessTokens: services.accessTokens,
   });
+  await app.register(connectedAccountRoutes, {
+    prefix: '/v1',
+    accounts: services.connectedAccounts,
+    owners: services.accountOwners,
+    tools: services.toolExecution,
+    adminKeys,
+    accessTokens: services.accessTokens,
+  });
+  await app.register(vaultPageRoutes, {
+    accounts: services.connectedAccounts,
+    secureCookies: config.issuer.startsWith('https:'),
+    rateLimit: rateLimitPerIp,
+  });
   await app.register(elevationRoutes, { prefix: '/v1', elevations: services.elevations, sessions: services.sessions });
   await app.register(sessionRoutes, {
     prefix: '/v1',
@@ -215,6 +229,7 @@ export async function buildApp(options: AppOptions): Promise<Mandate> {
         organizations,
       });
       await v1.register(auditSinkRoutes, { sinks: services.auditSinks });
+      await v1.register(connectionRoutes, { connections: services.connections });
       await v1.register(resourceRoutes, { resources });
       await v1.register(clientRoutes, { clients });
       await v1.register(agentRoutes, { agents: services.agents });

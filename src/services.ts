@@ -41,6 +41,10 @@ import { RevokedAccessTokens } from './oauth/tokens/revoked-tokens.js';
 import type { Store } from './store/store.js';
 import { Members } from './tenancy/members.js';
 import { Organizations } from './tenancy/organizations.js';
+import { ConnectedAccounts } from './vault/accounts.js';
+import { Connections } from './vault/connections.js';
+import { AccountOwners } from './vault/owner.js';
+import { ToolExecution } from './vault/tool-execution.js';
 
 /** The capabilities' services, wired once from explicit dependencies (DESIGN.md §3.8). */
 export interface Services {
@@ -81,6 +85,10 @@ export interface Services {
   liveTokens: LiveTokens;
   intents: Intents;
   runs: Runs;
+  connections: Connections;
+  connectedAccounts: ConnectedAccounts;
+  accountOwners: AccountOwners;
+  toolExecution: ToolExecution;
 }
 
 export interface ServiceDeps {
@@ -140,9 +148,36 @@ export function createServices({ config, store, clock, envelope, bus }: ServiceD
   });
   const principals = new PrincipalResolver({ store, accessTokens, liveTokens, grants, organizations, clock });
   const runs = new Runs({ store, audit, principals, clock });
+  const intents = new Intents({ store, audit, auditBatcher, principals, runs, clock });
+  const decisions = new Decisions({ roles, organizations, liveTokens, killSwitch, auditBatcher, conditions });
+  const allowLoopback = config.devAllowLoopbackFetch;
+  const connections = new Connections({ store, organizations, audit, envelope, clock, allowLoopback });
+  const connectedAccounts = new ConnectedAccounts({
+    store,
+    connections,
+    audit,
+    auditBatcher,
+    envelope,
+    clock,
+    issuer: config.issuer,
+    allowLoopback,
+  });
+  const accountOwners = new AccountOwners({ store, organizations, liveTokens, auditBatcher });
   return {
     runs,
-    intents: new Intents({ store, audit, auditBatcher, principals, runs, clock }),
+    intents,
+    connections,
+    connectedAccounts,
+    accountOwners,
+    toolExecution: new ToolExecution({
+      store,
+      accounts: connectedAccounts,
+      connections,
+      owners: accountOwners,
+      decisions,
+      intents,
+      allowLoopback,
+    }),
     agents,
     killSwitch,
     roles,
@@ -150,14 +185,7 @@ export function createServices({ config, store, clock, envelope, bus }: ServiceD
     conditions,
     agentUsage: new AgentUsage(store, clock),
     liveTokens,
-    decisions: new Decisions({
-      roles,
-      organizations,
-      liveTokens,
-      killSwitch,
-      auditBatcher,
-      conditions,
-    }),
+    decisions,
     audit,
     auditEvents: new AuditEvents(store.db),
     auditCheckpoints,

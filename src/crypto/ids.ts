@@ -22,7 +22,8 @@ export type IdPrefix =
   | 'prm'
   | 'elv'
   | 'run'
-  | 'snk';
+  | 'snk'
+  | 'con';
 
 const CROCKFORD = '0123456789abcdefghjkmnpqrstvwxyz';
 

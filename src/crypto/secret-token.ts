@@ -1,7 +1,17 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 
 /** Prefixes that let secret scanners recognise Mandate's tokens (DESIGN.md §3.3). */
-export type SecretPrefix = 'mnd_ak_' | 'mnd_rt_' | 'mnd_st_' | 'mnd_imp_' | 'mnd_cs_' | 'mnd_ac_' | 'mnd_csrf_' | 'mnd_rat_';
+export type SecretPrefix =
+  | 'mnd_ak_'
+  | 'mnd_rt_'
+  | 'mnd_st_'
+  | 'mnd_imp_'
+  | 'mnd_cs_'
+  | 'mnd_ac_'
+  | 'mnd_csrf_'
+  | 'mnd_rat_'
+  | 'mnd_vl_'
+  | 'mnd_vs_';
 
 /** A new opaque secret: prefix + 256 random bits, base64url. */
 export function newSecret(prefix: SecretPrefix): string {

@@ -10,6 +10,8 @@ export const API_ERRORS = {
   not_found: 404,
   method_not_allowed: 405,
   conflict: 409,
+  /** A connected account whose refresh the provider refused: send the user a new authorization link. */
+  reauthorization_required: 409,
   payload_too_large: 413,
   unsupported_media_type: 415,
   rate_limited: 429,

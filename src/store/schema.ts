@@ -33,6 +33,69 @@ export interface Database {
   audit_sinks: AuditSinksTable;
   audit_sink_dead_letters: AuditSinkDeadLettersTable;
   runs: RunsTable;
+  vault_connections: VaultConnectionsTable;
+  connected_accounts: ConnectedAccountsTable;
+  vault_authorization_links: VaultAuthorizationLinksTable;
+}
+
+/** An organization's OAuth app at a third-party provider (token vault). */
+export interface VaultConnectionsTable {
+  id: string;
+  org_id: string;
+  /** Unique in the organization; what agents name (`connectionName`). */
+  name: string;
+  /** Catalog key (vault/providers/catalog.ts), or `generic`. */
+  provider: string;
+  client_id: string;
+  /** The app's client secret, sealed with the master key (crypto/envelope.ts). */
+  client_secret_ciphertext: string;
+  /** Space-delimited: the scopes users may be asked for. */
+  scopes: string;
+  /** JSON: endpoint overrides (a self-hosted GitHub) or a generic provider's endpoints. */
+  overrides: string | null;
+  created_at: string;
+  updated_at: string;
+}
+
+export type ConnectedAccountStatus = 'pending' | 'active' | 'expired' | 'revoked' | 'reauthorization_required';
+
+/** One user's account at a provider, through one connection; tokens sealed with the master key. */
+export interface ConnectedAccountsTable {
+  id: string;
+  org_id: string;
+  connection_id: string;
+  /** The user it belongs to (a member id). */
+  identifier: string;
+  status: ConnectedAccountStatus;
+  scopes: string;
+  access_token_ciphertext: string | null;
+  refresh_token_ciphertext: string | null;
+  expires_at: string | null;
+  /** Which node refreshes now, and until when (one refresh at a time, cluster-wide). */
+  refresh_lease_owner: string | null;
+  refresh_lease_until: string | null;
+  last_refreshed_at: string | null;
+  last_error: string | null;
+  created_at: string;
+  updated_at: string;
+}
+
+/** An authorization link: single use, short-lived, stored by the SHA-256 of its token. */
+export interface VaultAuthorizationLinksTable {
+  id: string;
+  org_id: string;
+  connection_id: string;
+  identifier: string;
+  scopes: string;
+  /** SHA-256 of the OAuth `state` sent to the provider, once the link was opened. */
+  state_hash: string | null;
+  code_verifier_ciphertext: string | null;
+  /** SHA-256 of the cookie that binds the callback to the browser that opened the link. */
+  browser_hash: string | null;
+  expires_at: string;
+  started_at: string | null;
+  completed_at: string | null;
+  created_at: string;
 }
 
 export interface PolicySetsTable {

@@ -11,6 +11,7 @@ import * as policies from './0009-policies.js';
 import * as agentUsage from './0010-agent-usage.js';
 import * as auditTrail from './0011-audit-trail.js';
 import * as auditSinks from './0012-audit-sinks.js';
+import * as vault from './0013-vault.js';
 
 /** Every migration, in order. One set for SQLite and PostgreSQL; names never change once released. */
 export const migrations: Record<string, Migration> = {
@@ -26,4 +27,5 @@ export const migrations: Record<string, Migration> = {
   '0010-agent-usage': agentUsage,
   '0011-audit-trail': auditTrail,
   '0012-audit-sinks': auditSinks,
+  '0013-vault': vault,
 };

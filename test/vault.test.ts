@@ -1,0 +1,241 @@
+import { decodeJwt } from 'jose';
+import type { Browser } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { keyIdOf } from '../src/crypto/envelope.js';
+import type { MandateNode } from '../src/node.js';
+import { launchChromium } from './support/browser.js';
+import { CODE_MCP, type CodeFlowFixture, createCodeFlowFixture, obtainUserTokens } from './support/code-flow.js';
+import { type CustomerLoginApp, startCustomerLoginApp } from './support/customer-login-app.js';
+import { dialects } from './support/databases.js';
+import { adminHeaders, createTestDatabase, startListeningNode, startTestNode, type TestDatabase } from './support/nodes.js';
+import { startThirdPartyProvider, type ThirdPartyProvider } from './support/third-party-provider.js';
+import { completeAuthorizationInBrowser } from './support/vault-browser.js';
+
+type Json = { [key: string]: unknown };
+const TTL = 3;
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+describe.each(dialects)('token vault on %s', (dialect) => {
+  let db: TestDatabase;
+  let node: MandateNode;
+  let second: MandateNode | undefined;
+  let issuer: string;
+  let loginApp: CustomerLoginApp;
+  let fx: CodeFlowFixture;
+  let provider: ThirdPartyProvider;
+  let browser: Browser;
+  let john: Json & { id: string };
+  let mary: Json & { id: string };
+  let token: string;
+
+  const admin = async (method: 'GET' | 'POST' | 'PATCH' | 'DELETE', url: string, payload?: object) =>
+    node.app.inject({ method, url, headers: adminHeaders, ...(payload && { payload }) });
+  const asAgent = (method: 'GET' | 'POST' | 'DELETE', url: string, payload?: object, on: MandateNode = node, bearer = token) =>
+    on.app.inject({ method, url, headers: { authorization: `Bearer ${bearer}` }, ...(payload && { payload }) });
+  const events = async (query: string): Promise<Json[]> => (await admin('GET', `/v1/audit/events?limit=200&${query}`)).json().data;
+
+  beforeAll(async () => {
+    db = await createTestDatabase(dialect);
+    ({ node, issuer } = await startListeningNode(db, { config: { devAllowLoopbackFetch: true } }));
+    provider = await startThirdPartyProvider({
+      redirectUri: `${issuer}/vault/callback`,
+      accessTokenTtlSeconds: TTL,
+      tokenEndpointAuthMethod: 'client_secret_post',
+    });
+    browser = await launchChromium();
+    loginApp = await startCustomerLoginApp({ sub: 'u-1', email: 'john@xcorp.test', name: 'John' });
+    fx = await createCodeFlowFixture(node, loginApp);
+    john = (await admin('GET', '/v1/organizations/xcorp/members?email=john@xcorp.test')).json().data[0];
+    mary = (await admin('POST', '/v1/organizations/xcorp/members', { email: 'mary@xcorp.test' })).json();
+    // The agent's consent covers GitHub through Mandate: scopes of the resource it holds a token for.
+    const resource = (await admin('GET', '/v1/resources')).json().data.find((r: Json) => r.identifier === CODE_MCP);
+    await admin('PATCH', `/v1/resources/${resource.id}`, {
+      scopes: [
+        { name: 'calendar.read', description: 'See your calendar events' },
+        { name: 'calendar.write', description: 'Create and change calendar events' },
+        { name: 'github.read', description: 'Read your GitHub issues' },
+        { name: 'github.write', description: 'Open GitHub issues as you' },
+      ],
+    });
+    await admin('PATCH', `/v1/organizations/xcorp/clients/${fx.publicClient}`, {
+      scope: 'calendar.read calendar.write github.read github.write',
+    });
+    const role = (
+      await admin('POST', '/v1/organizations/xcorp/roles', {
+        name: 'Engineer',
+        permissions: [
+          { tool: 'github', action: 'read' },
+          { tool: 'github', action: 'write' },
+        ],
+      })
+    ).json();
+    await admin('POST', `/v1/organizations/xcorp/roles/${role.id}/bindings`, { member_id: john.id });
+    const connection = await admin('POST', '/v1/organizations/xcorp/connections', {
+      name: 'github',
+      provider: 'github',
+      client_id: provider.client.id,
+      client_secret: provider.client.secret,
+      scopes: ['repo', 'read:user'],
+      endpoints: {
+        authorization_url: provider.authorizationUrl,
+        token_url: provider.tokenUrl,
+        revocation_url: provider.revocationUrl,
+        api_base_url: provider.apiBaseUrl,
+      },
+    });
+    expect(connection.statusCode, connection.body).toBe(201);
+    token = (await obtainUserTokens(node, fx, { scope: 'github.read github.write' })).access_token;
+  });
+  afterAll(async () => {
+    await second?.shutdown();
+    await node?.shutdown();
+    await browser?.close();
+    await provider?.close();
+    await loginApp?.close();
+    await db?.dispose();
+  });
+
+  it('connects John’s account through a link he completes in the browser, then acts as him through a tool', async () => {
+    const linkRes = await asAgent('POST', '/v1/connected-accounts/authorization-link', { connection: 'github' });
+    expect(linkRes.statusCode, linkRes.body).toBe(201);
+    const { link } = linkRes.json();
+    expect((await asAgent('GET', `/v1/connected-accounts/github/${john.id}?token=false`)).json().status).toBe('pending');
+
+    const landed = await completeAuthorizationInBrowser(link, 'john', { browser });
+    expect(landed).toContain('Account connected');
+    // The link is single use.
+    expect((await node.app.inject({ method: 'GET', url: new URL(link).pathname })).statusCode).toBe(400);
+
+    const created = await asAgent('POST', '/v1/tools/execute', {
+      tool_name: 'github_issue_create',
+      tool_input: { owner: 'xcorp', repo: 'api', title: 'Rotate the staging keys', body: 'Filed by the agent for John' },
+    });
+    expect(created.statusCode, created.body).toBe(200);
+    expect(created.json()).toMatchObject({ status: 201, body: { title: 'Rotate the staging keys', user: { login: 'john' } } });
+    const number = (created.json().body as Json).number;
+    const read = await asAgent('POST', '/v1/tools/execute', {
+      tool_name: 'github_issue_get',
+      tool_input: { owner: 'xcorp', repo: 'api', issue_number: number },
+    });
+    expect(read.json()).toMatchObject({ status: 200, body: { number, title: 'Rotate the staging keys' } });
+    expect(provider.issues('john').map((i) => i.title)).toEqual(['Rotate the staging keys']);
+
+    const trail = await events(`org=xcorp&member=${john.id}&tool=github`);
+    expect(trail.filter((e) => e.kind === 'tool.outcome').map((e) => [e.action, e.result])).toEqual([
+      ['write', 'success'],
+      ['read', 'success'],
+    ]);
+    expect(trail.some((e) => e.kind === 'vault.connected')).toBe(true);
+  });
+
+  it('keeps the provider’s tokens and the app secret out of the database in clear text', async () => {
+    const db$ = node.runtime.store.db;
+    const rows = JSON.stringify(
+      await Promise.all([
+        db$.selectFrom('vault_connections').selectAll().execute(),
+        db$.selectFrom('connected_accounts').selectAll().execute(),
+        db$.selectFrom('vault_authorization_links').selectAll().execute(),
+        db$.selectFrom('audit_events').selectAll().execute(),
+      ]),
+    );
+    expect(provider.tokensUsed().length).toBeGreaterThan(0);
+    for (const secret of [provider.client.secret, ...provider.tokensUsed()]) expect(rows).not.toContain(secret);
+    expect(rows).toContain('access_token_ciphertext');
+  });
+
+  it('refreshes an expiring token exactly once for 50 concurrent readers, on one node and across two', async () => {
+    const readers = async (nodes: MandateNode[]) => {
+      const answers = await Promise.all(
+        Array.from({ length: 50 }, (_, i) =>
+          asAgent('GET', `/v1/connected-accounts/github/${john.id}`, undefined, nodes[i % nodes.length]),
+        ),
+      );
+      for (const a of answers) expect(a.statusCode, a.body).toBe(200);
+      return new Set(answers.map((a) => a.json().access_token));
+    };
+    await sleep(TTL * 1000);
+    let before = provider.refreshCount();
+    const tokens = await readers([node]);
+    expect(provider.refreshCount() - before).toBe(1);
+    expect(tokens.size).toBe(1);
+    // The live token works at the provider's API.
+    const [live] = [...tokens];
+    expect(provider.tokensUsed()).not.toContain(live);
+
+    if (dialect === 'postgres') {
+      second = await startTestNode(db, { config: { issuer, devAllowLoopbackFetch: true } });
+      await sleep(TTL * 1000);
+      before = provider.refreshCount();
+      const across = await readers([node, second]);
+      expect(provider.refreshCount() - before).toBe(1);
+      expect(across.size).toBe(1);
+    }
+  });
+
+  it('refuses and records cross-user, cross-organization and revoked-grant attempts', async () => {
+    const crossUser = await asAgent('GET', `/v1/connected-accounts/github/${mary.id}`);
+    expect(crossUser.statusCode).toBe(403);
+    await admin('POST', '/v1/organizations', { slug: 'ycorp', name: 'YCorp' });
+    const crossOrg = await asAgent('POST', '/v1/connected-accounts/authorization-link', { connection: 'github', organization: 'ycorp' });
+    expect(crossOrg.statusCode).toBe(403);
+    const crossTool = await asAgent('POST', '/v1/tools/execute', {
+      tool_name: 'github_issue_get',
+      identifier: mary.id,
+      tool_input: { owner: 'x', repo: 'y', issue_number: 1 },
+    });
+    expect(crossTool.statusCode).toBe(403);
+
+    const grant = String(decodeJwt(token).auth_event_id);
+    expect((await admin('DELETE', `/v1/organizations/xcorp/grants/${grant}`)).statusCode).toBe(204);
+    const revoked = await asAgent('GET', `/v1/connected-accounts/github/${john.id}`);
+    expect(revoked.statusCode).toBe(403);
+    const refused = await events('org=xcorp&kind=vault.refused');
+    expect(refused.map((e) => e.error_code)).toEqual(['cross_user', 'cross_organization', 'cross_user', 'grant_revoked']);
+    expect(refused.every((e) => e.result === 'failure')).toBe(true);
+    token = (await obtainUserTokens(node, fx, { scope: 'github.read github.write' })).access_token;
+  });
+
+  it('marks the account reauthorization_required when the provider refuses the refresh, with a clear error', async () => {
+    provider.refuseRefresh(true);
+    try {
+      await sleep(TTL * 1000);
+      const res = await asAgent('GET', `/v1/connected-accounts/github/${john.id}`);
+      expect(res.statusCode).toBe(409);
+      expect(res.json()).toMatchObject({ error: 'reauthorization_required' });
+      expect(res.body).not.toContain('access_token');
+      expect((await asAgent('GET', `/v1/connected-accounts/github/${john.id}?token=false`)).json().status).toBe('reauthorization_required');
+    } finally {
+      provider.refuseRefresh(false);
+    }
+  });
+
+  it('disconnects: the provider revokes the tokens and Mandate deletes them', async () => {
+    const { link } = (await asAgent('POST', '/v1/connected-accounts/authorization-link', { connection: 'github' })).json();
+    expect(await completeAuthorizationInBrowser(link, 'john', { browser })).toContain('Account connected');
+
+    // The master key rotates: a node with the new key (and the old one to open old ciphertexts) re-seals as it reads.
+    const newKey = Buffer.alloc(32, 9);
+    const rotated = await startTestNode(db, {
+      config: { issuer, devAllowLoopbackFetch: true, masterKey: newKey, previousMasterKeys: [db.masterKey] },
+    });
+    const row = () =>
+      node.runtime.store.db.selectFrom('connected_accounts').selectAll().where('identifier', '=', john.id).executeTakeFirstOrThrow();
+    try {
+      expect((await asAgent('GET', `/v1/connected-accounts/github/${john.id}`, undefined, rotated)).statusCode).toBe(200);
+      const resealed = await row();
+      expect(resealed.access_token_ciphertext?.split('.')[1]).toBe(keyIdOf(newKey));
+      expect(resealed.refresh_token_ciphertext?.split('.')[1]).toBe(keyIdOf(newKey));
+
+      const revocations = provider.revocations();
+      const res = await asAgent('DELETE', `/v1/connected-accounts/github/${john.id}`, undefined, rotated);
+      expect(res.statusCode).toBe(200);
+      expect(res.json().status).toBe('revoked');
+      expect(provider.revocations()).toBeGreaterThan(revocations);
+      const gone = await row();
+      expect([gone.access_token_ciphertext, gone.refresh_token_ciphertext]).toEqual([null, null]);
+      expect((await asAgent('GET', `/v1/connected-accounts/github/${john.id}`)).statusCode).toBe(409);
+    } finally {
+      await rotated.shutdown();
+    }
+  });
+});
