@@ -1,6 +1,7 @@
 import { decodeJwt } from 'jose';
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ActionForbiddenError, MandateActions, ReauthorizationRequiredError } from '../sdk/src/index.js';
 import { keyIdOf } from '../src/crypto/envelope.js';
 import type { MandateNode } from '../src/node.js';
 import { launchChromium } from './support/browser.js';
@@ -96,33 +97,46 @@ describe.each(dialects)('token vault on %s', (dialect) => {
   });
 
   it('connects John’s account through a link he completes in the browser, then acts as him through a tool', async () => {
-    const linkRes = await asAgent('POST', '/v1/connected-accounts/authorization-link', { connection: 'github' });
-    expect(linkRes.statusCode, linkRes.body).toBe(201);
-    const { link } = linkRes.json();
-    expect((await asAgent('GET', `/v1/connected-accounts/github/${john.id}?token=false`)).json().status).toBe('pending');
+    // The agent's code, through the SDK, with the user's token it acts under.
+    const actions = new MandateActions({ issuer, credential: token });
+    const { link } = await actions.getAuthorizationLink({ connectionName: 'github' });
+    expect((await actions.getConnectedAccount({ connectionName: 'github', identifier: john.id, withToken: false })).status).toBe('pending');
 
     const landed = await completeAuthorizationInBrowser(link, 'john', { browser });
     expect(landed).toContain('Account connected');
     // The link is single use.
     expect((await node.app.inject({ method: 'GET', url: new URL(link).pathname })).statusCode).toBe(400);
 
-    const created = await asAgent('POST', '/v1/tools/execute', {
-      tool_name: 'github_issue_create',
-      tool_input: { owner: 'xcorp', repo: 'api', title: 'Rotate the staging keys', body: 'Filed by the agent for John' },
+    const created = await actions.executeTool<{ number: number }>({
+      toolName: 'github_issue_create',
+      toolInput: { owner: 'xcorp', repo: 'api', title: 'Rotate the staging keys', body: 'Filed by the agent for John' },
     });
-    expect(created.statusCode, created.body).toBe(200);
-    expect(created.json()).toMatchObject({ status: 201, body: { title: 'Rotate the staging keys', user: { login: 'john' } } });
-    const number = (created.json().body as Json).number;
-    const read = await asAgent('POST', '/v1/tools/execute', {
-      tool_name: 'github_issue_get',
-      tool_input: { owner: 'xcorp', repo: 'api', issue_number: number },
+    expect(created).toMatchObject({ status: 201, body: { title: 'Rotate the staging keys', user: { login: 'john' } } });
+    const read = await actions.executeTool({
+      toolName: 'github_issue_get',
+      toolInput: { owner: 'xcorp', repo: 'api', issue_number: created.body.number },
     });
-    expect(read.json()).toMatchObject({ status: 200, body: { number, title: 'Rotate the staging keys' } });
+    expect(read).toMatchObject({ status: 200, body: { number: created.body.number, title: 'Rotate the staging keys' } });
     expect(provider.issues('john').map((i) => i.title)).toEqual(['Rotate the staging keys']);
+    await expect(
+      actions.executeTool({ toolName: 'github_issue_create', toolInput: { owner: 'xcorp', repo: 'api' } }),
+    ).rejects.toMatchObject({
+      status: 400,
+      code: 'invalid_request',
+    });
+
+    // The raw proxy reaches only the provider's API base.
+    const me = await asAgent('POST', `/v1/connected-accounts/github/${john.id}/proxy`, { method: 'GET', path: '/user' });
+    expect(me.json()).toMatchObject({ status: 200, body: { login: 'john' } });
+    for (const path of ['/../token', '/%2e%2e/token', '//evil.example/x', 'https://evil.example/']) {
+      const escaped = await asAgent('POST', `/v1/connected-accounts/github/${john.id}/proxy`, { method: 'GET', path });
+      expect(escaped.statusCode, path).toBe(400);
+    }
 
     const trail = await events(`org=xcorp&member=${john.id}&tool=github`);
     expect(trail.filter((e) => e.kind === 'tool.outcome').map((e) => [e.action, e.result])).toEqual([
       ['write', 'success'],
+      ['read', 'success'],
       ['read', 'success'],
     ]);
     expect(trail.some((e) => e.kind === 'vault.connected')).toBe(true);
@@ -173,8 +187,9 @@ describe.each(dialects)('token vault on %s', (dialect) => {
   });
 
   it('refuses and records cross-user, cross-organization and revoked-grant attempts', async () => {
-    const crossUser = await asAgent('GET', `/v1/connected-accounts/github/${mary.id}`);
-    expect(crossUser.statusCode).toBe(403);
+    await expect(
+      new MandateActions({ issuer, credential: token }).getConnectedAccount({ connectionName: 'github', identifier: mary.id }),
+    ).rejects.toBeInstanceOf(ActionForbiddenError);
     await admin('POST', '/v1/organizations', { slug: 'ycorp', name: 'YCorp' });
     const crossOrg = await asAgent('POST', '/v1/connected-accounts/authorization-link', { connection: 'github', organization: 'ycorp' });
     expect(crossOrg.statusCode).toBe(403);
@@ -199,6 +214,10 @@ describe.each(dialects)('token vault on %s', (dialect) => {
     provider.refuseRefresh(true);
     try {
       await sleep(TTL * 1000);
+      const actions = new MandateActions({ issuer, credential: token });
+      await expect(actions.getConnectedAccount({ connectionName: 'github', identifier: john.id })).rejects.toBeInstanceOf(
+        ReauthorizationRequiredError,
+      );
       const res = await asAgent('GET', `/v1/connected-accounts/github/${john.id}`);
       expect(res.statusCode).toBe(409);
       expect(res.json()).toMatchObject({ error: 'reauthorization_required' });

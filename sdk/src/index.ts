@@ -5,6 +5,15 @@
  */
 
 export {
+  ActionForbiddenError,
+  type ConnectedAccount,
+  MandateActionError,
+  MandateActions,
+  type MandateActionsOptions,
+  ReauthorizationRequiredError,
+  type ToolExecution,
+} from './actions.js';
+export {
   type AuditPrincipals,
   errorCodeOf,
   MandateAudit,

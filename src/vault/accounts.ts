@@ -280,7 +280,7 @@ export class ConnectedAccounts {
     const connection = await this.deps.connections.resolve(owner.orgId, connectionName);
     let account = await this.account(this.deps.store.db, connection.row.id, owner.identifier);
     if (!account) throw new NotFoundError('connected account');
-    if (account.status !== 'active' && account.status !== 'expired') throw accountUnusable(account.status);
+    if (account.status !== 'active') throw accountUnusable(account.status);
     if (this.expiring(account)) account = await this.refreshOnce(connection, account, owner, context);
     if (!account.access_token_ciphertext) throw accountUnusable(account.status);
     await this.resealIfOld(account);
@@ -420,7 +420,7 @@ export class ConnectedAccounts {
         if (current.status === 'active' && !this.expiring(current)) return this.releaseLease(current);
         return this.refreshHeld(connection, current, owner, context);
       }
-      if (current.status !== 'active' && current.status !== 'expired') throw accountUnusable(current.status);
+      if (current.status !== 'active') throw accountUnusable(current.status);
       if (!this.expiring(current)) return current;
       if (Date.now() > deadline) throw new ApiError('server_error', 'the refresh of this account did not finish in time');
       await new Promise((resolve) => setTimeout(resolve, LEASE_POLL_MS));
@@ -436,8 +436,13 @@ export class ConnectedAccounts {
     const at = isoAt(this.deps.clock);
     const trail = { ...this.trail(owner), tool: connection.provider.name, detail: { connection: connection.row.name } };
     if (!account.refresh_token_ciphertext) {
-      await this.markReauthorization(account, 'the provider issued no refresh token', trail, context);
-      throw accountUnusable('reauthorization_required');
+      // Nothing to refresh with: the token simply ran out.
+      await this.deps.store.db
+        .updateTable('connected_accounts')
+        .set({ status: 'expired', refresh_lease_owner: null, refresh_lease_until: null, updated_at: at })
+        .where('id', '=', account.id)
+        .execute();
+      throw accountUnusable('expired');
     }
     let tokens: ProviderTokens;
     try {
@@ -587,5 +592,10 @@ export function accountUnusable(status: ConnectedAccountsTable['status']): ApiEr
       'the provider refused to refresh this account: the user must connect it again through a new authorization link',
     );
   if (status === 'pending') return new ApiError('conflict', 'the user has not finished connecting this account yet');
+  if (status === 'expired')
+    return new ApiError(
+      'reauthorization_required',
+      'the access token expired and the provider issued no refresh token: the user must connect the account again',
+    );
   return new ApiError('conflict', `the connected account is ${status}`);
 }
