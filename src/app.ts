@@ -197,13 +197,14 @@ export async function buildApp(options: AppOptions): Promise<Mandate> {
   await app.register(connectedAccountRoutes, {
     prefix: '/v1',
     accounts: services.connectedAccounts,
+    links: services.authorizationLinks,
     owners: services.accountOwners,
     tools: services.toolExecution,
     adminKeys,
     accessTokens: services.accessTokens,
   });
   await app.register(vaultPageRoutes, {
-    accounts: services.connectedAccounts,
+    links: services.authorizationLinks,
     secureCookies: config.issuer.startsWith('https:'),
     rateLimit: rateLimitPerIp,
   });

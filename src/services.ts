@@ -42,6 +42,7 @@ import type { Store } from './store/store.js';
 import { Members } from './tenancy/members.js';
 import { Organizations } from './tenancy/organizations.js';
 import { ConnectedAccounts } from './vault/accounts.js';
+import { AuthorizationLinks } from './vault/authorization-links.js';
 import { Connections } from './vault/connections.js';
 import { AccountOwners } from './vault/owner.js';
 import { ToolExecution } from './vault/tool-execution.js';
@@ -87,6 +88,7 @@ export interface Services {
   runs: Runs;
   connections: Connections;
   connectedAccounts: ConnectedAccounts;
+  authorizationLinks: AuthorizationLinks;
   accountOwners: AccountOwners;
   toolExecution: ToolExecution;
 }
@@ -159,7 +161,6 @@ export function createServices({ config, store, clock, envelope, bus }: ServiceD
     auditBatcher,
     envelope,
     clock,
-    issuer: config.issuer,
     allowLoopback,
   });
   const accountOwners = new AccountOwners({ store, organizations, liveTokens, auditBatcher });
@@ -168,6 +169,7 @@ export function createServices({ config, store, clock, envelope, bus }: ServiceD
     intents,
     connections,
     connectedAccounts,
+    authorizationLinks: new AuthorizationLinks({ store, connections, audit, envelope, clock, issuer: config.issuer, allowLoopback }),
     accountOwners,
     toolExecution: new ToolExecution({
       store,

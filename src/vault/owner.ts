@@ -5,7 +5,7 @@ import { ApiError, InvalidRequestError, NotFoundError } from '../http/errors.js'
 import type { LiveTokens } from '../oauth/tokens/live-tokens.js';
 import type { Store } from '../store/store.js';
 import type { Organizations } from '../tenancy/organizations.js';
-import type { AccountOwner } from './accounts.js';
+import type { AccountOwner } from './account-records.js';
 
 /**
  * Whose connected accounts a caller reaches. An admin-key holder names the organization and the

@@ -8,7 +8,8 @@ import { ErrorBody, errorResponses, OrgParams } from '../http/common-schemas.js'
 import { auditContextOf } from '../http/request-context.js';
 import type { AccessTokens } from '../oauth/tokens/access-token.js';
 import { html, page, pageSecurityHeaders } from '../ui/html.js';
-import { type ConnectedAccounts, VaultLinkError } from './accounts.js';
+import type { ConnectedAccounts } from './accounts.js';
+import { type AuthorizationLinks, VaultLinkError } from './authorization-links.js';
 import type { Connections } from './connections.js';
 import type { AccountOwners } from './owner.js';
 import type { ToolExecution } from './tool-execution.js';
@@ -116,11 +117,12 @@ export const connectionRoutes: FastifyPluginAsyncTypebox<{ connections: Connecti
 /** Connected accounts and tools: an admin key naming the user, or the agent's token for the user. */
 export const connectedAccountRoutes: FastifyPluginAsyncTypebox<{
   accounts: ConnectedAccounts;
+  links: AuthorizationLinks;
   owners: AccountOwners;
   tools: ToolExecution;
   adminKeys: AdminKeys;
   accessTokens: AccessTokens;
-}> = async (app, { accounts, owners, tools, adminKeys, accessTokens }) => {
+}> = async (app, { accounts, links, owners, tools, adminKeys, accessTokens }) => {
   app.addHook('onRequest', callerHook(adminKeys, accessTokens));
   const tags = ['vault'];
   const security: Record<string, string[]>[] = [{ adminKey: [] }, { accessToken: [] }];
@@ -154,7 +156,7 @@ export const connectedAccountRoutes: FastifyPluginAsyncTypebox<{
     async (request, reply) => {
       const { caller, context } = callerOf(request);
       const owner = await owners.resolve(caller, request.body, context);
-      return reply.code(201).send(await accounts.createLink(owner, request.body, context));
+      return reply.code(201).send(await links.createLink(owner, request.body, context));
     },
   );
   app.get(
@@ -280,10 +282,10 @@ export const VAULT_COOKIE = 'mandate_vault';
 
 /** The pages the user's browser visits: the start of an authorization link, and the provider's return. */
 export const vaultPageRoutes: FastifyPluginAsyncTypebox<{
-  accounts: ConnectedAccounts;
+  links: AuthorizationLinks;
   secureCookies: boolean;
   rateLimit: { max: number; windowSeconds: number };
-}> = async (app, { accounts, secureCookies, rateLimit }) => {
+}> = async (app, { links, secureCookies, rateLimit }) => {
   await app.register(cookie);
   const errorPage = (message: string) =>
     page('Could not connect the account', html`<h1>Could not connect the account</h1><p>${message}</p>`);
@@ -295,7 +297,7 @@ export const vaultPageRoutes: FastifyPluginAsyncTypebox<{
     },
     async (request, reply) => {
       try {
-        const { redirect, browserCookie } = await accounts.start(request.params.token);
+        const { redirect, browserCookie } = await links.start(request.params.token);
         // Lax: the provider's redirect back is a top-level GET, which Lax cookies accompany.
         reply.setCookie(VAULT_COOKIE, browserCookie, {
           path: '/vault',
@@ -326,7 +328,7 @@ export const vaultPageRoutes: FastifyPluginAsyncTypebox<{
     },
     async (request, reply) => {
       try {
-        const done = await accounts.callback(request.query, request.cookies?.[VAULT_COOKIE], auditContextOf(request));
+        const done = await links.callback(request.query, request.cookies?.[VAULT_COOKIE], auditContextOf(request));
         reply.clearCookie(VAULT_COOKIE, { path: '/vault' });
         return reply
           .headers(pageSecurityHeaders())
