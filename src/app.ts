@@ -4,6 +4,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type RawServerDefault } from 'fastify';
 import type { Logger } from 'pino';
 import { agentRoutes } from './agents/routes.js';
+import { approvalRoutes, approvalTypeRoutes } from './approvals/routes.js';
 import { auditIntegrityRoutes } from './audit/checkpoint-routes.js';
 import { intentRoutes } from './audit/intent-routes.js';
 import { auditRoutes } from './audit/routes.js';
@@ -26,6 +27,7 @@ import { authorizeRoutes } from './oauth/authorize/routes.js';
 import { registrationRoutes } from './oauth/clients/registration-routes.js';
 import { clientRoutes } from './oauth/clients/routes.js';
 import { authorizationCodeGrant } from './oauth/grants/authorization-code.js';
+import { cibaGrant } from './oauth/grants/ciba.js';
 import { clientCredentialsGrant } from './oauth/grants/client-credentials.js';
 import { refreshTokenGrant } from './oauth/grants/refresh-token.js';
 import { createGrantRegistry } from './oauth/grants/registry.js';
@@ -121,6 +123,7 @@ export async function buildApp(options: AppOptions): Promise<Mandate> {
       audit: services.audit,
       grantTtlSeconds: config.grantTtlSeconds,
     }),
+    cibaGrant({ approvals: services.approvals, accessTokens: services.accessTokens, auditBatcher: services.auditBatcher }),
   ]);
 
   const app = Fastify<RawServerDefault, IncomingMessage, ServerResponse, FastifyBaseLogger>({
@@ -177,6 +180,7 @@ export async function buildApp(options: AppOptions): Promise<Mandate> {
     liveTokens: services.liveTokens,
     auditBatcher: services.auditBatcher,
     agentUsage: services.agentUsage,
+    approvals: services.approvals,
     rateLimit: rateLimitPerIp,
   });
   await app.register(authorizeRoutes, {
@@ -208,6 +212,7 @@ export async function buildApp(options: AppOptions): Promise<Mandate> {
     secureCookies: config.issuer.startsWith('https:'),
     rateLimit: rateLimitPerIp,
   });
+  await app.register(approvalRoutes, { prefix: '/v1', approvals: services.approvals, sessions: services.sessions });
   await app.register(elevationRoutes, { prefix: '/v1', elevations: services.elevations, sessions: services.sessions });
   await app.register(sessionRoutes, {
     prefix: '/v1',
@@ -231,6 +236,7 @@ export async function buildApp(options: AppOptions): Promise<Mandate> {
       });
       await v1.register(auditSinkRoutes, { sinks: services.auditSinks });
       await v1.register(connectionRoutes, { connections: services.connections });
+      await v1.register(approvalTypeRoutes, { approvals: services.approvals });
       await v1.register(resourceRoutes, { resources });
       await v1.register(clientRoutes, { clients });
       await v1.register(agentRoutes, { agents: services.agents });

@@ -2,6 +2,7 @@ import { AdminKeys } from './admin-keys/admin-keys.js';
 import { Agents } from './agents/agents.js';
 import { KillSwitch } from './agents/kill-switch.js';
 import { AgentUsage } from './agents/usage.js';
+import { Approvals } from './approvals/approvals.js';
 import { AuditLog } from './audit/audit-log.js';
 import { AuditBatcher } from './audit/batcher.js';
 import { AuditCheckpoints } from './audit/checkpoints.js';
@@ -88,6 +89,7 @@ export interface Services {
   runs: Runs;
   connections: Connections;
   connectedAccounts: ConnectedAccounts;
+  approvals: Approvals;
   authorizationLinks: AuthorizationLinks;
   accountOwners: AccountOwners;
   toolExecution: ToolExecution;
@@ -167,6 +169,7 @@ export function createServices({ config, store, clock, envelope, bus }: ServiceD
   return {
     runs,
     intents,
+    approvals: new Approvals({ store, organizations, resources, roles, agents, audit, clock }),
     connections,
     connectedAccounts,
     authorizationLinks: new AuthorizationLinks({ store, connections, audit, envelope, clock, issuer: config.issuer, allowLoopback }),

@@ -56,11 +56,14 @@ describe('discovery over real HTTP', () => {
         'revocation_endpoint_auth_methods_supported',
         'registration_endpoint',
         'client_id_metadata_document_supported',
+        'backchannel_authentication_endpoint',
+        'backchannel_token_delivery_modes_supported',
+        'backchannel_user_code_parameter_supported',
       ].sort(),
     );
     expect((await fetch(String(oauth.jwks_uri))).status).toBe(200);
     // Every advertised POST endpoint exists and answers an empty request with an OAuth error.
-    for (const key of ['token_endpoint', 'introspection_endpoint', 'revocation_endpoint']) {
+    for (const key of ['token_endpoint', 'introspection_endpoint', 'revocation_endpoint', 'backchannel_authentication_endpoint']) {
       const res = await fetch(String(oauth[key]), {
         method: 'POST',
         headers: { 'content-type': 'application/x-www-form-urlencoded' },

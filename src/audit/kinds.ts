@@ -64,6 +64,11 @@ export const AUDIT_KINDS = [
   'vault.refresh_failed',
   'vault.refused',
   'vault.disconnected',
+  'approval_type.created',
+  'approval.requested',
+  'approval.approved',
+  'approval.denied',
+  'approval.refused',
 ] as const;
 
 export type AuditKind = (typeof AUDIT_KINDS)[number];

@@ -23,7 +23,8 @@ export type IdPrefix =
   | 'elv'
   | 'run'
   | 'snk'
-  | 'con';
+  | 'con'
+  | 'apr';
 
 const CROCKFORD = '0123456789abcdefghjkmnpqrstvwxyz';
 

@@ -11,7 +11,8 @@ export type SecretPrefix =
   | 'mnd_csrf_'
   | 'mnd_rat_'
   | 'mnd_vl_'
-  | 'mnd_vs_';
+  | 'mnd_vs_'
+  | 'mnd_ar_';
 
 /** A new opaque secret: prefix + 256 random bits, base64url. */
 export function newSecret(prefix: SecretPrefix): string {

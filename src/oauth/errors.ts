@@ -15,7 +15,15 @@ export type OAuthErrorCode =
   | 'invalid_client_metadata'
   | 'invalid_token'
   | 'access_denied'
-  | 'server_error';
+  | 'server_error'
+  // OpenID CIBA Core §13 (authentication request) and §11 (token request).
+  | 'unknown_user_id'
+  | 'invalid_binding_message'
+  | 'authorization_pending'
+  | 'slow_down'
+  | 'expired_token'
+  // RFC 9396 §5.
+  | 'invalid_authorization_details';
 
 /** Base of every protocol error: the RFC code, a status, and a description safe to show the client. */
 export class OAuthError extends Error {
@@ -99,5 +107,12 @@ export class InvalidRedirectUri extends OAuthError {
 export class InvalidToken extends OAuthError {
   constructor(description: string) {
     super('invalid_token', description, 401);
+  }
+}
+
+/** CIBA Core §11: the token endpoint's answers while a backchannel request waits or ends. */
+export class CibaPollError extends OAuthError {
+  constructor(error: 'authorization_pending' | 'slow_down' | 'expired_token' | 'access_denied', description: string) {
+    super(error, description, 400);
   }
 }

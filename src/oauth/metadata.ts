@@ -3,7 +3,7 @@ import type { KeyRing } from '../crypto/key-ring.js';
 import type { RateLimit } from '../http/rate-limit.js';
 import { AUTHORIZATION_PATH } from './authorize/routes.js';
 import { REGISTRATION_PATH } from './clients/registration-routes.js';
-import { INTROSPECTION_PATH, PAR_PATH, REVOCATION_PATH, TOKEN_PATH } from './tokens/routes.js';
+import { BC_AUTHORIZE_PATH, INTROSPECTION_PATH, PAR_PATH, REVOCATION_PATH, TOKEN_PATH } from './tokens/routes.js';
 
 /** Where the JWK Set is served; other endpoints register their paths as they land. */
 export const JWKS_PATH = '/oauth2/jwks';
@@ -28,7 +28,17 @@ export function serverMetadata(
     response_modes_supported: ['query'],
     token_endpoint: `${issuer}${TOKEN_PATH}`,
     token_endpoint_auth_methods_supported: clientAuthMethods,
-    grant_types_supported: ['authorization_code', 'refresh_token', 'client_credentials', 'urn:ietf:params:oauth:grant-type:token-exchange'],
+    grant_types_supported: [
+      'authorization_code',
+      'refresh_token',
+      'client_credentials',
+      'urn:ietf:params:oauth:grant-type:token-exchange',
+      'urn:openid:params:grant-type:ciba',
+    ],
+    // OpenID CIBA Core §4: poll mode; the user is named by login_hint, no user code.
+    backchannel_authentication_endpoint: `${issuer}${BC_AUTHORIZE_PATH}`,
+    backchannel_token_delivery_modes_supported: ['poll'],
+    backchannel_user_code_parameter_supported: false,
     introspection_endpoint: `${issuer}${INTROSPECTION_PATH}`,
     introspection_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post', 'private_key_jwt'],
     token_endpoint_auth_signing_alg_values_supported: ['ES256', 'ES384', 'RS256', 'PS256', 'EdDSA'],

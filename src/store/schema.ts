@@ -36,6 +36,55 @@ export interface Database {
   vault_connections: VaultConnectionsTable;
   connected_accounts: ConnectedAccountsTable;
   vault_authorization_links: VaultAuthorizationLinksTable;
+  authorization_detail_types: AuthorizationDetailTypesTable;
+  approval_requests: ApprovalRequestsTable;
+  approval_votes: ApprovalVotesTable;
+}
+
+/** An RFC 9396 authorization details type an organization accepts, and who approves it. */
+export interface AuthorizationDetailTypesTable {
+  org_id: string;
+  type: string;
+  description: string;
+  /** JSON Schema of one authorization details object of this type. */
+  schema: string;
+  /** JSON: approvals/policy.ts ApprovalPolicy. */
+  policy: string;
+  created_at: string;
+}
+
+/** A CIBA request waiting for a person (OpenID CIBA Core 1.0). */
+export interface ApprovalRequestsTable {
+  id: string;
+  org_id: string;
+  /** SHA-256 of the auth_req_id handed to the client. */
+  auth_req_hash: string;
+  client_id: string;
+  agent_id: string | null;
+  /** The user the agent wants to act for. */
+  member_id: string;
+  resource: string;
+  scope: string;
+  /** JSON array (RFC 9396 §2), as validated. */
+  authorization_details: string;
+  binding_message: string | null;
+  /** JSON: the policy in force when requested (approvers, separation of duties, N of M). */
+  policy: string;
+  status: 'pending' | 'approved' | 'denied' | 'expired' | 'consumed';
+  interval_seconds: number;
+  /** The client may not poll before this (CIBA §11 slow_down). */
+  next_poll_at: string | null;
+  expires_at: string;
+  created_at: string;
+  decided_at: string | null;
+  consumed_at: string | null;
+}
+
+export interface ApprovalVotesTable {
+  request_id: string;
+  member_id: string;
+  decision: 'approve' | 'deny';
+  at: string;
 }
 
 /** An organization's OAuth app at a third-party provider (token vault). */

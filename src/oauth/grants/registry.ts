@@ -9,6 +9,8 @@ export interface TokenResponse {
   scope: string;
   refresh_token?: string;
   issued_token_type?: string;
+  /** RFC 9396 §7: what the token is for, as granted. */
+  authorization_details?: Record<string, unknown>[];
 }
 
 export interface TokenRequest {

@@ -17,6 +17,8 @@ export interface AccessTokenClaims {
   /** The grant (consent event) the token derives from; absent for client_credentials. */
   auth_event_id?: string;
   act?: { sub: string; act?: AccessTokenClaims['act'] };
+  /** RFC 9396 §9.1: exactly what a person approved (CIBA tokens). */
+  authorization_details?: Record<string, unknown>[];
   jti: string;
   iat: number;
   exp: number;

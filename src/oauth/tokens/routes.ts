@@ -2,6 +2,7 @@ import formbody from '@fastify/formbody';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import type { KillSwitch } from '../../agents/kill-switch.js';
 import type { AgentUsage } from '../../agents/usage.js';
+import type { Approvals } from '../../approvals/approvals.js';
 import type { AuditBatcher } from '../../audit/batcher.js';
 import type { RateLimit } from '../../http/rate-limit.js';
 import { auditContextOf } from '../../http/request-context.js';
@@ -21,6 +22,7 @@ export const TOKEN_PATH = '/oauth2/token';
 export const INTROSPECTION_PATH = '/oauth2/introspect';
 export const REVOCATION_PATH = '/oauth2/revoke';
 export const PAR_PATH = '/oauth2/par';
+export const BC_AUTHORIZE_PATH = '/oauth2/bc-authorize';
 
 export interface TokenRouteOptions {
   grantTypes: GrantRegistry;
@@ -35,6 +37,7 @@ export interface TokenRouteOptions {
   liveTokens: LiveTokens;
   auditBatcher: AuditBatcher;
   agentUsage: AgentUsage;
+  approvals: Approvals;
   rateLimit: RateLimit;
 }
 
@@ -96,6 +99,19 @@ export async function tokenRoutes(app: FastifyInstance, options: TokenRouteOptio
     options.agentUsage.record(client.agentId);
     return noStore(reply).send(response);
   });
+
+  // OpenID CIBA Core §7: an agent's client asks for a token that a person must approve first.
+  app.post(
+    BC_AUTHORIZE_PATH,
+    { config, schema: { tags, summary: 'Backchannel authentication (OpenID CIBA Core §7)' } },
+    async (request, reply) => {
+      const { params, resources } = readFormParams(request.body);
+      const client = await clientAuth.authenticate(request.headers.authorization, params);
+      requireConfidential(client);
+      if (options.killSwitch.isStopped(client.agentId)) throw new UnauthorizedClient('the agent is suspended');
+      return noStore(reply).send(await options.approvals.request(client, params, resources, auditContextOf(request)));
+    },
+  );
 
   app.post(PAR_PATH, { config, schema: { tags, summary: 'Pushed authorization request (RFC 9126)' } }, async (request, reply) => {
     const { params } = readFormParams(request.body);

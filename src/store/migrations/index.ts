@@ -12,6 +12,7 @@ import * as agentUsage from './0010-agent-usage.js';
 import * as auditTrail from './0011-audit-trail.js';
 import * as auditSinks from './0012-audit-sinks.js';
 import * as vault from './0013-vault.js';
+import * as approvals from './0014-approvals.js';
 
 /** Every migration, in order. One set for SQLite and PostgreSQL; names never change once released. */
 export const migrations: Record<string, Migration> = {
@@ -28,4 +29,5 @@ export const migrations: Record<string, Migration> = {
   '0011-audit-trail': auditTrail,
   '0012-audit-sinks': auditSinks,
   '0013-vault': vault,
+  '0014-approvals': approvals,
 };

@@ -1,0 +1,63 @@
+import { type Approvals, CIBA_GRANT_TYPE } from '../../approvals/approvals.js';
+import type { AuditBatcher } from '../../audit/batcher.js';
+import { UnauthorizedClient } from '../errors.js';
+import type { AccessTokens } from '../tokens/access-token.js';
+import type { GrantHandler, TokenRequest, TokenResponse } from './registry.js';
+
+/** Single-purpose tokens live briefly: long enough to do the one approved thing. */
+const CIBA_TOKEN_TTL_SECONDS = 300;
+
+export interface CibaGrantDeps {
+  approvals: Approvals;
+  accessTokens: AccessTokens;
+  auditBatcher: AuditBatcher;
+}
+
+/**
+ * OpenID CIBA Core §10-11, poll mode: the client trades its `auth_req_id` for a token once a
+ * person approved. The token acts for the user, names the agent, and carries exactly the approved
+ * `authorization_details` (RFC 9396 §9.1); the approval is consumed by it (a second use is refused).
+ */
+export function cibaGrant(deps: CibaGrantDeps): GrantHandler {
+  return {
+    grantType: CIBA_GRANT_TYPE,
+    parameters: ['auth_req_id'],
+    async handle({ client, params, audit }: TokenRequest): Promise<TokenResponse> {
+      if (!client.grantTypes.has(CIBA_GRANT_TYPE)) throw new UnauthorizedClient(`this client may not use ${CIBA_GRANT_TYPE}`);
+      const { request, details } = await deps.approvals.redeem(client, params.auth_req_id);
+      const { token, claims } = deps.accessTokens.mint(
+        {
+          sub: request.member_id,
+          aud: request.resource,
+          client_id: client.id,
+          scope: request.scope,
+          org_id: request.org_id,
+          ...(request.agent_id && { agent_id: request.agent_id }),
+          authorization_details: details,
+        },
+        CIBA_TOKEN_TTL_SECONDS,
+      );
+      await deps.auditBatcher.record(
+        {
+          kind: 'token.issued',
+          orgId: request.org_id,
+          actorId: request.agent_id ?? client.id,
+          agentId: request.agent_id,
+          subjectId: request.member_id,
+          clientId: client.id,
+          jti: claims.jti,
+          scope: request.scope,
+          detail: { grant_type: CIBA_GRANT_TYPE, approval: request.id, authorization_details: details },
+        },
+        audit,
+      );
+      return {
+        access_token: token,
+        token_type: 'Bearer',
+        expires_in: CIBA_TOKEN_TTL_SECONDS,
+        scope: request.scope,
+        authorization_details: details,
+      };
+    },
+  };
+}

@@ -1,0 +1,220 @@
+import { decodeJwt } from 'jose';
+import * as client from 'openid-client';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { MandateNode } from '../src/node.js';
+import { FrozenClock } from './support/clock.js';
+import { createXcorp } from './support/code-flow.js';
+import { type CustomerLoginApp, startCustomerLoginApp } from './support/customer-login-app.js';
+import { dialects } from './support/databases.js';
+import { adminHeaders, createTestDatabase, startListeningNode, type TestDatabase } from './support/nodes.js';
+import { basic } from './support/oauth-fixtures.js';
+
+type Json = { [key: string]: unknown };
+const PAYMENTS = 'https://payments.xcorp.test/';
+const CIBA = 'urn:openid:params:grant-type:ciba';
+const refund = { type: 'refund', action: 'issue', amount: '120.00', currency: 'EUR', order: 'ORD-7731', recipient: 'jane@customer.test' };
+
+describe.each(dialects)('approvals through CIBA on %s', (dialect) => {
+  let db: TestDatabase;
+  let node: MandateNode;
+  let issuer: string;
+  let clock: FrozenClock;
+  let loginApp: CustomerLoginApp;
+  let agentClient: { client_id: string; client_secret: string };
+  let config: client.Configuration;
+  const sessions: Record<string, string> = {};
+  const members: Record<string, string> = {};
+
+  const admin = async (method: 'GET' | 'POST', url: string, payload?: object): Promise<Json> => {
+    const res = await node.app.inject({ method, url, headers: adminHeaders, ...(payload && { payload }) });
+    if (res.statusCode >= 300) throw new Error(`${url}: ${res.statusCode} ${res.body}`);
+    return res.statusCode === 204 ? {} : res.json();
+  };
+  const as = (who: string, method: 'GET' | 'POST', url: string) =>
+    node.app.inject({ method, url, headers: { authorization: `Bearer ${sessions[who]}` } });
+  const ask = (details: object[], extra: Record<string, string> = {}) =>
+    client.initiateBackchannelAuthentication(config, {
+      scope: 'payments.refund',
+      login_hint: 'john@xcorp.test',
+      binding_message: 'Refund ORD-7731',
+      resource: PAYMENTS,
+      authorization_details: JSON.stringify(details),
+      ...extra,
+    });
+  const pendingId = async (who: string): Promise<string> => {
+    const list = (await as(who, 'GET', '/v1/approvals')).json().data as Json[];
+    return String(list.at(-1)?.id);
+  };
+  const tokenRequest = (authReqId: string) =>
+    node.app.inject({
+      method: 'POST',
+      url: '/oauth2/token',
+      headers: {
+        authorization: basic(agentClient.client_id, agentClient.client_secret),
+        'content-type': 'application/x-www-form-urlencoded',
+      },
+      payload: new URLSearchParams({ grant_type: CIBA, auth_req_id: authReqId }).toString(),
+    });
+
+  beforeAll(async () => {
+    db = await createTestDatabase(dialect);
+    clock = new FrozenClock(Date.now());
+    ({ node, issuer } = await startListeningNode(db, { clock }));
+    loginApp = await startCustomerLoginApp({ sub: 'u-0', email: 'x@xcorp.test', name: 'X' });
+    await createXcorp(node, loginApp);
+    await admin('POST', '/v1/resources', {
+      identifier: PAYMENTS,
+      name: 'Payments',
+      scopes: [{ name: 'payments.refund', description: 'Refund orders' }],
+    });
+    for (const name of ['john', 'alice', 'bob', 'carol', 'dave']) {
+      const attested = await node.app.inject({
+        method: 'POST',
+        url: '/v1/sessions/attest',
+        payload: { organization: 'xcorp', token: await loginApp.mint({ sub: `u-${name}`, email: `${name}@xcorp.test`, name }) },
+      });
+      sessions[name] = attested.json().session_token;
+    }
+    const list = (await admin('GET', '/v1/organizations/xcorp/members?limit=100')).data as Json[];
+    for (const m of list) members[String(m.email).split('@')[0] as string] = String(m.id);
+    const approver = await admin('POST', '/v1/organizations/xcorp/roles', {
+      name: 'Payments approver',
+      permissions: [{ tool: 'payments', action: 'approve' }],
+    });
+    for (const name of ['alice', 'bob', 'carol', 'dave', 'john'])
+      await admin('POST', `/v1/organizations/xcorp/roles/${approver.id}/bindings`, { member_id: members[name] });
+    const agent = await admin('POST', '/v1/organizations/xcorp/agents', {
+      name: 'Refund bot',
+      purpose: 'refunds',
+      owner_member_id: members.bob,
+      environment: 'prod',
+    });
+    agentClient = (await admin('POST', '/v1/organizations/xcorp/clients', {
+      client_name: 'Refund bot',
+      client_type: 'confidential',
+      grant_types: [CIBA],
+      scope: 'payments.refund',
+      resources: [PAYMENTS],
+      agent_id: agent.id,
+    })) as typeof agentClient;
+    const schema = {
+      type: 'object',
+      required: ['type', 'action', 'amount', 'currency', 'order'],
+      additionalProperties: false,
+      properties: {
+        type: { const: 'refund' },
+        action: { enum: ['issue'] },
+        amount: { type: 'string', pattern: '^[0-9]+\\.[0-9]{2}$' },
+        currency: { enum: ['EUR', 'USD'] },
+        order: { type: 'string', maxLength: 40 },
+        recipient: { type: 'string', format: 'email' },
+      },
+    };
+    await admin('POST', '/v1/organizations/xcorp/authorization-detail-types', {
+      type: 'refund',
+      description: 'Refund an order',
+      schema,
+      approvers: 'role',
+      tools: ['payments'],
+      forbid_requester: true,
+    });
+    await admin('POST', '/v1/organizations/xcorp/authorization-detail-types', {
+      type: 'bulk_export',
+      description: 'Export a whole dataset',
+      schema: {
+        type: 'object',
+        required: ['type', 'dataset'],
+        properties: { type: { const: 'bulk_export' }, dataset: { type: 'string' } },
+      },
+      approvers: 'role',
+      tools: ['payments'],
+      required: 2,
+    });
+    config = await client.discovery(
+      new URL(issuer),
+      agentClient.client_id,
+      agentClient.client_secret,
+      client.ClientSecretBasic(agentClient.client_secret),
+      {
+        execute: [client.allowInsecureRequests],
+      },
+    );
+  });
+  afterAll(async () => {
+    await node?.shutdown();
+    await loginApp?.close();
+    await db?.dispose();
+  });
+
+  it('runs a poll-mode request with openid-client: approved once, the token carries exactly what was approved', async () => {
+    const started = await ask([refund]);
+    expect(started.interval).toBeGreaterThan(0);
+    const early = await tokenRequest(started.auth_req_id);
+    expect(early.json()).toMatchObject({ error: 'authorization_pending' });
+    expect((await tokenRequest(started.auth_req_id)).json()).toMatchObject({ error: 'slow_down' });
+
+    const id = await pendingId('alice');
+    const shown = (await as('alice', 'GET', `/v1/approvals/${id}`)).json();
+    expect(shown).toMatchObject({
+      authorization_details: [refund],
+      binding_message: 'Refund ORD-7731',
+      member_id: members.john,
+      status: 'pending',
+    });
+    expect((await as('alice', 'POST', `/v1/approvals/${id}/approve`)).json().status).toBe('approved');
+
+    const tokens = await client.pollBackchannelAuthenticationGrant(config, { ...started, interval: 1 });
+    const claims = decodeJwt(tokens.access_token);
+    expect(claims).toMatchObject({ sub: members.john, aud: PAYMENTS, scope: 'payments.refund', authorization_details: [refund] });
+    expect(claims.authorization_details).toEqual(shown.authorization_details);
+    expect(Number(claims.exp) - Number(claims.iat)).toBeLessThanOrEqual(300);
+
+    const again = await tokenRequest(started.auth_req_id);
+    expect(again.statusCode).toBe(400);
+    expect(again.json()).toMatchObject({ error: 'invalid_grant' });
+  });
+
+  it('answers access_denied after a denial and expired_token after expiry', async () => {
+    const denied = await ask([refund]);
+    await as('alice', 'POST', `/v1/approvals/${await pendingId('alice')}/deny`);
+    await expect(client.pollBackchannelAuthenticationGrant(config, { ...denied, interval: 1 })).rejects.toMatchObject({
+      error: 'access_denied',
+    });
+
+    const expiring = await ask([refund], { requested_expiry: '30' });
+    clock.advance(31);
+    expect((await tokenRequest(expiring.auth_req_id)).json()).toMatchObject({ error: 'expired_token' });
+  });
+
+  it('refuses bad requests with the standard errors', async () => {
+    await expect(ask([{ ...refund, amount: '12' }])).rejects.toMatchObject({ error: 'invalid_authorization_details' });
+    await expect(ask([{ type: 'wire_transfer', amount: '1.00' }])).rejects.toMatchObject({ error: 'invalid_authorization_details' });
+    await expect(ask([refund], { login_hint: 'nobody@xcorp.test' })).rejects.toMatchObject({ error: 'unknown_user_id' });
+    await expect(ask([refund], { resource: 'https://elsewhere.test/' })).rejects.toMatchObject({ error: 'invalid_target' });
+  });
+
+  it('keeps separation of duties: neither the agent’s owner nor the requester approves, and N of M needs N people', async () => {
+    await ask([refund]);
+    const id = await pendingId('alice');
+    for (const who of ['bob', 'john']) {
+      const res = await as(who, 'POST', `/v1/approvals/${id}/approve`);
+      expect(res.statusCode, who).toBe(403);
+    }
+    const refused = (await admin('GET', '/v1/audit/events?org=xcorp&kind=approval.refused')).data as Json[];
+    expect(refused.map((e) => [e.actor_id, e.error_code])).toEqual([
+      [members.bob, 'separation_of_duties'],
+      [members.john, 'separation_of_duties'],
+    ]);
+    expect((await as('bob', 'GET', '/v1/approvals')).json().data).toEqual([]);
+
+    const bulk = await ask([{ type: 'bulk_export', dataset: 'customers' }]);
+    const bulkId = await pendingId('carol');
+    expect((await as('carol', 'POST', `/v1/approvals/${bulkId}/approve`)).json()).toMatchObject({ status: 'pending', approvals: 1 });
+    expect((await as('carol', 'POST', `/v1/approvals/${bulkId}/approve`)).statusCode).toBe(409);
+    clock.advance(10);
+    expect((await tokenRequest(bulk.auth_req_id)).json()).toMatchObject({ error: 'authorization_pending' });
+    expect((await as('dave', 'POST', `/v1/approvals/${bulkId}/approve`)).json()).toMatchObject({ status: 'approved', approvals: 2 });
+    clock.advance(10);
+    expect((await tokenRequest(bulk.auth_req_id)).statusCode).toBe(200);
+  });
+});
