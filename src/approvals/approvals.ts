@@ -157,7 +157,8 @@ export class Approvals {
       .executeTakeFirst();
     if (member?.status !== 'active') throw new OAuthError('unknown_user_id', 'login_hint names no active member of the organization');
     const binding = params.binding_message;
-    if (binding !== undefined && (binding.length > 100 || /[\u0000-\u001f\u007f]/.test(binding)))
+    // Shown to the user beside the request (CIBA §7.1): short, and without control characters.
+    if (binding !== undefined && (binding.length > 100 || [...binding].some((c) => c.charCodeAt(0) < 0x20 || c.charCodeAt(0) === 0x7f)))
       throw new OAuthError('invalid_binding_message', 'binding_message must be at most 100 printable characters');
     const resource = await checkResource(this.deps.resources, client, resources);
     const scope = checkScope(params.scope, client, resource).join(' ');
