@@ -4,6 +4,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type RawServerDefault } from 'fastify';
 import type { Logger } from 'pino';
 import { agentRoutes } from './agents/routes.js';
+import { approvalsInboxRoutes } from './approvals/inbox-routes.js';
 import { approvalRoutes, approvalTypeRoutes } from './approvals/routes.js';
 import { auditIntegrityRoutes } from './audit/checkpoint-routes.js';
 import { intentRoutes } from './audit/intent-routes.js';
@@ -213,6 +214,11 @@ export async function buildApp(options: AppOptions): Promise<Mandate> {
     rateLimit: rateLimitPerIp,
   });
   await app.register(approvalRoutes, { prefix: '/v1', approvals: services.approvals, sessions: services.sessions });
+  await app.register(approvalsInboxRoutes, {
+    approvals: services.approvals,
+    sessions: services.sessions,
+    csrfKey: options.envelope.deriveKey('approvals-inbox-csrf'),
+  });
   await app.register(elevationRoutes, { prefix: '/v1', elevations: services.elevations, sessions: services.sessions });
   await app.register(sessionRoutes, {
     prefix: '/v1',

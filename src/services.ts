@@ -169,7 +169,7 @@ export function createServices({ config, store, clock, envelope, bus }: ServiceD
   return {
     runs,
     intents,
-    approvals: new Approvals({ store, organizations, resources, roles, agents, audit, clock }),
+    approvals: new Approvals({ store, organizations, resources, roles, agents, audit, clock, issuer: config.issuer, allowLoopback }),
     connections,
     connectedAccounts,
     authorizationLinks: new AuthorizationLinks({ store, connections, audit, envelope, clock, issuer: config.issuer, allowLoopback }),

@@ -1,7 +1,10 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { decodeJwt } from 'jose';
 import * as client from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { MandateNode } from '../src/node.js';
+import { launchChromium } from './support/browser.js';
 import { FrozenClock } from './support/clock.js';
 import { createXcorp } from './support/code-flow.js';
 import { type CustomerLoginApp, startCustomerLoginApp } from './support/customer-login-app.js';
@@ -23,6 +26,8 @@ describe.each(dialects)('approvals through CIBA on %s', (dialect) => {
   let agentClient: { client_id: string; client_secret: string };
   let config: client.Configuration;
   const sessions: Record<string, string> = {};
+  let webhook: http.Server;
+  const notified: Json[] = [];
   const members: Record<string, string> = {};
 
   const admin = async (method: 'GET' | 'POST', url: string, payload?: object): Promise<Json> => {
@@ -59,9 +64,27 @@ describe.each(dialects)('approvals through CIBA on %s', (dialect) => {
   beforeAll(async () => {
     db = await createTestDatabase(dialect);
     clock = new FrozenClock(Date.now());
-    ({ node, issuer } = await startListeningNode(db, { clock }));
+    ({ node, issuer } = await startListeningNode(db, { clock, config: { devAllowLoopbackFetch: true } }));
+    webhook = http.createServer((req, res) => {
+      let body = '';
+      req.on('data', (chunk: Buffer) => {
+        body += chunk.toString();
+      });
+      req.on('end', () => {
+        notified.push(JSON.parse(body) as Json);
+        res.writeHead(204).end();
+      });
+    });
+    await new Promise<void>((resolve) => webhook.listen(0, '127.0.0.1', resolve));
     loginApp = await startCustomerLoginApp({ sub: 'u-0', email: 'x@xcorp.test', name: 'X' });
     await createXcorp(node, loginApp);
+    const hook = `http://127.0.0.1:${(webhook.address() as AddressInfo).port}/approvals`;
+    await node.app.inject({
+      method: 'PATCH',
+      url: '/v1/organizations/xcorp',
+      headers: adminHeaders,
+      payload: { settings: { approvals_webhook_url: hook } },
+    });
     await admin('POST', '/v1/resources', {
       identifier: PAYMENTS,
       name: 'Payments',
@@ -143,6 +166,7 @@ describe.each(dialects)('approvals through CIBA on %s', (dialect) => {
   afterAll(async () => {
     await node?.shutdown();
     await loginApp?.close();
+    await new Promise((resolve) => webhook?.close(resolve));
     await db?.dispose();
   });
 
@@ -154,6 +178,14 @@ describe.each(dialects)('approvals through CIBA on %s', (dialect) => {
     expect((await tokenRequest(started.auth_req_id)).json()).toMatchObject({ error: 'slow_down' });
 
     const id = await pendingId('alice');
+    // The organization's approvers heard of it through its webhook, beside the inbox.
+    for (let i = 0; i < 50 && notified.length === 0; i++) await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(notified[0]).toMatchObject({
+      type: 'approval.requested',
+      id,
+      authorization_details: [refund],
+      inbox_url: `${issuer}/approvals`,
+    });
     const shown = (await as('alice', 'GET', `/v1/approvals/${id}`)).json();
     expect(shown).toMatchObject({
       authorization_details: [refund],
@@ -161,7 +193,22 @@ describe.each(dialects)('approvals through CIBA on %s', (dialect) => {
       member_id: members.john,
       status: 'pending',
     });
-    expect((await as('alice', 'POST', `/v1/approvals/${id}/approve`)).json().status).toBe('approved');
+
+    // Alice approves on the inbox page, in Chromium, seeing what the token will carry.
+    const browser = await launchChromium();
+    try {
+      const context = await browser.newContext();
+      await context.addCookies([{ name: 'mandate_session', value: String(sessions.alice), url: issuer, httpOnly: true, sameSite: 'Lax' }]);
+      const page = await context.newPage();
+      await page.goto(`${issuer}/approvals`);
+      const request = page.getByRole('article', { name: 'Refund ORD-7731' });
+      for (const value of ['120.00', 'EUR', 'ORD-7731', 'jane@customer.test']) expect(await request.textContent()).toContain(value);
+      await Promise.all([page.waitForURL(/\/approvals\/apr_/), request.getByRole('button', { name: 'Approve' }).click()]);
+      expect(await page.getByRole('status').textContent()).toContain('You approved');
+    } finally {
+      await browser.close();
+    }
+    expect((await as('alice', 'GET', `/v1/approvals/${id}`)).json().status).toBe('approved');
 
     const tokens = await client.pollBackchannelAuthenticationGrant(config, { ...started, interval: 1 });
     const claims = decodeJwt(tokens.access_token);

@@ -6,6 +6,7 @@ import { type Clock, isoAt } from '../clock.js';
 import { newId } from '../crypto/ids.js';
 import { hashSecret, newSecret } from '../crypto/secret-token.js';
 import { ApiError, ConflictError, InvalidRequestError, NotFoundError } from '../http/errors.js';
+import { outboundRequest } from '../http/outbound-request.js';
 import type { ActiveSession } from '../identity/sessions.js';
 import type { RegisteredClient } from '../oauth/clients/authenticate.js';
 import { CibaPollError, InvalidGrant, InvalidRequest, OAuthError, UnauthorizedClient } from '../oauth/errors.js';
@@ -80,6 +81,10 @@ export class Approvals {
       agents: Agents;
       audit: AuditLog;
       clock: Clock;
+      issuer: string;
+      /** Development only: webhooks to http:// and loopback. */
+      allowLoopback: boolean;
+      logger?: { warn(object: object, message: string): void };
     },
   ) {}
 
@@ -206,7 +211,48 @@ export class Approvals {
         context,
       );
     });
+    void this.notify(row, details);
     return { auth_req_id: authReqId, expires_in: expiresIn, interval: POLL_INTERVAL_SECONDS };
+  }
+
+  /**
+   * Tells the organization's approvers a request waits (its `approvals_webhook_url`: a chat bot,
+   * an on-call tool), beside the inbox page. Best effort: a failure is logged, the request stands.
+   */
+  private async notify(row: ApprovalRequestsTable, details: Record<string, unknown>[]): Promise<void> {
+    const org = await this.deps.organizations.require(row.org_id).catch(() => undefined);
+    const url = org ? (JSON.parse(org.settings) as { approvals_webhook_url?: string }).approvals_webhook_url : undefined;
+    if (!url) return;
+    const body = JSON.stringify({
+      type: 'approval.requested',
+      id: row.id,
+      org_id: row.org_id,
+      member_id: row.member_id,
+      agent_id: row.agent_id,
+      client_id: row.client_id,
+      authorization_details: details,
+      binding_message: row.binding_message,
+      expires_at: row.expires_at,
+      inbox_url: `${this.deps.issuer}/approvals`,
+    });
+    try {
+      const response = await outboundRequest({
+        method: 'POST',
+        url: new URL(url),
+        headers: { 'content-type': 'application/json' },
+        body,
+        allowLoopback: this.deps.allowLoopback,
+        timeoutMs: 5_000,
+        maxBytes: 64 * 1024,
+      });
+      if (response.status >= 300)
+        this.deps.logger?.warn({ request: row.id, status: response.status }, 'approvals webhook refused the notification');
+    } catch (error) {
+      this.deps.logger?.warn(
+        { request: row.id, err: error instanceof Error ? error.message : String(error) },
+        'approvals webhook unreachable',
+      );
+    }
   }
 
   /** Pending requests of the member's organization that this member may decide. */

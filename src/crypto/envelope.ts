@@ -1,4 +1,4 @@
-import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHash, hkdfSync, randomBytes } from 'node:crypto';
 
 const TAG_BYTES = 16;
 const BASE64URL = /^[A-Za-z0-9_-]*$/;
@@ -22,6 +22,14 @@ export class Envelope {
     this.currentKeyId = keyIdOf(current);
     this.keys = new Map([[this.currentKeyId, current]]);
     for (const key of previous) this.keys.set(keyIdOf(key), key);
+  }
+
+  /**
+   * A key for another purpose (HKDF-SHA256, RFC 5869, from the current master key), identical on
+   * every node that shares the master key: e.g. the approvals inbox's CSRF tokens.
+   */
+  deriveKey(purpose: string): Buffer {
+    return Buffer.from(hkdfSync('sha256', this.keys.get(this.currentKeyId) as Buffer, Buffer.alloc(0), `mandate:${purpose}`, 32));
   }
 
   /** Seals `plaintext`; `context` is bound as associated data so a ciphertext cannot be moved to another row. */

@@ -33,12 +33,51 @@ export const OrganizationSettings = Type.Object(
           'Agents allowed to act for this organization’s users by token exchange; unset: every active agent of the organization.',
       }),
     ),
+    approvals_webhook_url: Type.Optional(
+      Type.String({
+        format: 'uri',
+        maxLength: 2000,
+        description:
+          'Where Mandate POSTs each new approval request (CIBA) so approvers hear of it: https only, never a private address. Unset: the approvals inbox only.',
+      }),
+    ),
     audit_retention_days: Type.Optional(
       Type.Integer({
         minimum: 1,
         maximum: 36_500,
         description:
           'Days audit events are kept in the database; older ones are archived to MANDATE_AUDIT_ARCHIVE_DIR (verifiable offline) and deleted. Unset: kept forever.',
+      }),
+    ),
+    anomaly_responses: Type.Optional(
+      Type.Record(
+        Type.Union([
+          Type.Literal('rate_spike'),
+          Type.Literal('denied_burst'),
+          Type.Literal('bulk_export'),
+          Type.Literal('first_tool_use'),
+          Type.Literal('outside_environment'),
+        ]),
+        Type.Union([Type.Literal('alert'), Type.Literal('downscope'), Type.Literal('require_approval'), Type.Literal('suspend')]),
+        {
+          description:
+            'What Mandate does when an anomaly rule fires for an agent, per rule: alert (audit event and webhook only, the default), downscope (its new tokens carry read scopes only), require_approval (every allow becomes approval_required), suspend (the kill switch).',
+        },
+      ),
+    ),
+    anomaly_webhook_url: Type.Optional(
+      Type.String({
+        format: 'uri',
+        maxLength: 2000,
+        description: 'Where Mandate POSTs each anomaly finding (JSON): https only, never a private address. Unset: the audit event only.',
+      }),
+    ),
+    agent_rate_limit_per_minute: Type.Optional(
+      Type.Integer({
+        minimum: 1,
+        maximum: 1_000_000,
+        description:
+          'Most token requests, and most authorization checks, one agent may make per minute on each node; over it: 429. Unset: no per-agent limit.',
       }),
     ),
   },

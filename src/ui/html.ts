@@ -32,7 +32,11 @@ const STYLE = `
   .warning { background: #fff4e5; border-left: 4px solid #f0a020; padding: .6rem .8rem; }
   .actions { display: flex; gap: .75rem; margin-top: 1.5rem; }
   button { font: inherit; padding: .6rem 1.2rem; border-radius: 8px; border: 1px solid #889; background: #fff; cursor: pointer; }
-  button[value=allow] { background: #1f5fd6; color: #fff; border-color: #1f5fd6; }
+  button[value=allow], button[value=approve] { background: #1f5fd6; color: #fff; border-color: #1f5fd6; }
+  .notice { background: #e8f5ec; border-left: 4px solid #2e8b57; padding: .6rem .8rem; }
+  article { border-top: 1px solid #dde; margin-top: 1.5rem; padding-top: 1rem; }
+  h2 { font-size: 1.15rem; } h3 { font-size: 1rem; margin-bottom: .3rem; }
+  dl { margin: .3rem 0; } dt { font-weight: 600; } dd { margin: 0 0 .4rem 1rem; overflow-wrap: anywhere; }
   button:focus-visible { outline: 3px solid #f0a020; outline-offset: 2px; }
   .muted { color: #555; font-size: .9rem; }`;
 
