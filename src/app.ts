@@ -204,12 +204,14 @@ export async function buildApp(options: AppOptions): Promise<Mandate> {
     accounts: services.connectedAccounts,
     links: services.authorizationLinks,
     owners: services.accountOwners,
+    audience: `${config.issuer}/vault`,
     tools: services.toolExecution,
     adminKeys,
     accessTokens: services.accessTokens,
   });
   await app.register(vaultPageRoutes, {
     links: services.authorizationLinks,
+    sessions: services.sessions,
     secureCookies: config.issuer.startsWith('https:'),
     rateLimit: rateLimitPerIp,
   });

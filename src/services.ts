@@ -165,7 +165,7 @@ export function createServices({ config, store, clock, envelope, bus }: ServiceD
     clock,
     allowLoopback,
   });
-  const accountOwners = new AccountOwners({ store, organizations, liveTokens, auditBatcher });
+  const accountOwners = new AccountOwners({ store, organizations, liveTokens, auditBatcher, decisions, connections });
   return {
     runs,
     intents,
@@ -179,7 +179,6 @@ export function createServices({ config, store, clock, envelope, bus }: ServiceD
       accounts: connectedAccounts,
       connections,
       owners: accountOwners,
-      decisions,
       intents,
       allowLoopback,
     }),

@@ -14,6 +14,7 @@ import { completeAuthorizationInBrowser } from './support/vault-browser.js';
 
 type Json = { [key: string]: unknown };
 const TTL = 3;
+const GITHUB_SCOPES = 'github.read github.write github.export github.admin';
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 describe.each(dialects)('token vault on %s', (dialect) => {
@@ -33,13 +34,15 @@ describe.each(dialects)('token vault on %s', (dialect) => {
     node.app.inject({ method, url, headers: adminHeaders, ...(payload && { payload }) });
   const asAgent = (method: 'GET' | 'POST' | 'DELETE', url: string, payload?: object, on: MandateNode = node, bearer = token) =>
     on.app.inject({ method, url, headers: { authorization: `Bearer ${bearer}` }, ...(payload && { payload }) });
+  const vaultToken = async (scope: string) => (await obtainUserTokens(node, fx, { scope, resource: `${issuer}/vault` })).access_token;
+  const johnSession = () => [{ name: 'mandate_session', value: fx.sessionToken, url: issuer }];
   const events = async (query: string): Promise<Json[]> => (await admin('GET', `/v1/audit/events?limit=200&${query}`)).json().data;
 
   beforeAll(async () => {
     db = await createTestDatabase(dialect);
     ({ node, issuer } = await startListeningNode(db, { config: { devAllowLoopbackFetch: true } }));
     provider = await startThirdPartyProvider({
-      redirectUri: `${issuer}/vault/callback`,
+      redirectUri: 'http://127.0.0.1/vault/callback/unset',
       accessTokenTtlSeconds: TTL,
       tokenEndpointAuthMethod: 'client_secret_post',
     });
@@ -48,26 +51,21 @@ describe.each(dialects)('token vault on %s', (dialect) => {
     fx = await createCodeFlowFixture(node, loginApp);
     john = (await admin('GET', '/v1/organizations/xcorp/members?email=john@xcorp.test')).json().data[0];
     mary = (await admin('POST', '/v1/organizations/xcorp/members', { email: 'mary@xcorp.test' })).json();
-    // The agent's consent covers GitHub through Mandate: scopes of the resource it holds a token for.
-    const resource = (await admin('GET', '/v1/resources')).json().data.find((r: Json) => r.identifier === CODE_MCP);
-    await admin('PATCH', `/v1/resources/${resource.id}`, {
-      scopes: [
-        { name: 'calendar.read', description: 'See your calendar events' },
-        { name: 'calendar.write', description: 'Create and change calendar events' },
-        { name: 'github.read', description: 'Read your GitHub issues' },
-        { name: 'github.write', description: 'Open GitHub issues as you' },
-      ],
+    // The vault is a resource of its own (`<issuer>/vault`): agents hold a token for it, whose
+    // consented scopes bound what they do with the user's GitHub account.
+    await admin('POST', '/v1/resources', {
+      identifier: `${issuer}/vault`,
+      name: 'Mandate token vault',
+      scopes: ['read', 'write', 'export', 'admin'].map((action) => ({ name: `github.${action}`, description: `GitHub: ${action}` })),
     });
     await admin('PATCH', `/v1/organizations/xcorp/clients/${fx.publicClient}`, {
-      scope: 'calendar.read calendar.write github.read github.write',
+      scope: `calendar.read calendar.write ${GITHUB_SCOPES}`,
+      resources: [CODE_MCP, `${issuer}/vault`],
     });
     const role = (
       await admin('POST', '/v1/organizations/xcorp/roles', {
         name: 'Engineer',
-        permissions: [
-          { tool: 'github', action: 'read' },
-          { tool: 'github', action: 'write' },
-        ],
+        permissions: ['read', 'write', 'export', 'admin'].map((action) => ({ tool: 'github', action })),
       })
     ).json();
     await admin('POST', `/v1/organizations/xcorp/roles/${role.id}/bindings`, { member_id: john.id });
@@ -85,7 +83,8 @@ describe.each(dialects)('token vault on %s', (dialect) => {
       },
     });
     expect(connection.statusCode, connection.body).toBe(201);
-    token = (await obtainUserTokens(node, fx, { scope: 'github.read github.write' })).access_token;
+    await provider.setRedirectUri(`${issuer}/vault/callback/${connection.json().id}`);
+    token = await vaultToken(GITHUB_SCOPES);
   });
   afterAll(async () => {
     await second?.shutdown();
@@ -102,10 +101,38 @@ describe.each(dialects)('token vault on %s', (dialect) => {
     const { link } = await actions.getAuthorizationLink({ connectionName: 'github' });
     expect((await actions.getConnectedAccount({ connectionName: 'github', identifier: john.id, withToken: false })).status).toBe('pending');
 
-    const landed = await completeAuthorizationInBrowser(link, 'john', { browser });
+    const landed = await completeAuthorizationInBrowser(link, 'john', { browser, cookies: johnSession() });
     expect(landed).toContain('Account connected');
-    // The link is single use.
-    expect((await node.app.inject({ method: 'GET', url: new URL(link).pathname })).statusCode).toBe(400);
+    // The link is single use, and only for John: without his session it is not even consumed.
+    const { link: unopened } = await actions.getAuthorizationLink({ connectionName: 'github' });
+    expect((await node.app.inject({ method: 'GET', url: new URL(unopened).pathname })).statusCode).toBe(401);
+    expect(
+      (await node.app.inject({ method: 'GET', url: new URL(link).pathname, cookies: { mandate_session: fx.sessionToken } })).statusCode,
+    ).toBe(400);
+    expect(
+      (await node.app.inject({ method: 'GET', url: new URL(unopened).pathname, cookies: { mandate_session: fx.sessionToken } })).statusCode,
+    ).toBe(302);
+
+    // A token minted for another resource (here the calendar MCP server) is not a key to the vault.
+    const passthrough = (await obtainUserTokens(node, fx, { scope: 'calendar.read' })).access_token;
+    expect((await asAgent('GET', `/v1/connected-accounts/github/${john.id}`, undefined, node, passthrough)).statusCode).toBe(401);
+    // Without `github.export` consented, the agent may act through tools but never take the raw token.
+    // (Consent is incremental, so the grant holds every scope John approved; a refresh narrows the token, RFC 6749 §6.)
+    const { refresh_token } = await obtainUserTokens(node, fx, { scope: GITHUB_SCOPES, resource: `${issuer}/vault` });
+    const narrowed = await node.app.inject({
+      method: 'POST',
+      url: '/oauth2/token',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      payload: new URLSearchParams({
+        grant_type: 'refresh_token',
+        refresh_token,
+        client_id: fx.publicClient,
+        scope: 'github.read github.write',
+      }).toString(),
+    });
+    const noExport = narrowed.json().access_token as string;
+    expect(decodeJwt(noExport).scope).toBe('github.read github.write');
+    expect((await asAgent('GET', `/v1/connected-accounts/github/${john.id}`, undefined, node, noExport)).statusCode).toBe(403);
 
     const created = await actions.executeTool<{ number: number }>({
       toolName: 'github_issue_create',
@@ -137,7 +164,7 @@ describe.each(dialects)('token vault on %s', (dialect) => {
     expect(trail.filter((e) => e.kind === 'tool.outcome').map((e) => [e.action, e.result])).toEqual([
       ['write', 'success'],
       ['read', 'success'],
-      ['read', 'success'],
+      ['admin', 'success'],
     ]);
     expect(trail.some((e) => e.kind === 'vault.connected')).toBe(true);
   });
@@ -207,7 +234,7 @@ describe.each(dialects)('token vault on %s', (dialect) => {
     const refused = await events('org=xcorp&kind=vault.refused');
     expect(refused.map((e) => e.error_code)).toEqual(['cross_user', 'cross_organization', 'cross_user', 'grant_revoked']);
     expect(refused.every((e) => e.result === 'failure')).toBe(true);
-    token = (await obtainUserTokens(node, fx, { scope: 'github.read github.write' })).access_token;
+    token = await vaultToken(GITHUB_SCOPES);
   });
 
   it('marks the account reauthorization_required when the provider refuses the refresh, with a clear error', async () => {
@@ -230,7 +257,7 @@ describe.each(dialects)('token vault on %s', (dialect) => {
 
   it('disconnects: the provider revokes the tokens and Mandate deletes them', async () => {
     const { link } = (await asAgent('POST', '/v1/connected-accounts/authorization-link', { connection: 'github' })).json();
-    expect(await completeAuthorizationInBrowser(link, 'john', { browser })).toContain('Account connected');
+    expect(await completeAuthorizationInBrowser(link, 'john', { browser, cookies: johnSession() })).toContain('Account connected');
 
     // The master key rotates: a node with the new key (and the old one to open old ciphertexts) re-seals as it reads.
     const newKey = Buffer.alloc(32, 9);

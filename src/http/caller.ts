@@ -20,7 +20,12 @@ declare module 'fastify' {
 
 const CHALLENGE = 'Bearer realm="mandate"';
 
-export function callerHook(adminKeys: AdminKeys, accessTokens: AccessTokens) {
+/**
+ * `audience`, when set, confines token callers to tokens minted for that resource (RFC 8707): the
+ * token vault hands out users' provider credentials, so a token a resource server received for
+ * itself must not be replayable there (no token passthrough).
+ */
+export function callerHook(adminKeys: AdminKeys, accessTokens: AccessTokens, options: { audience?: string } = {}) {
   return async (request: FastifyRequest): Promise<void> => {
     const bearer = /^Bearer ([A-Za-z0-9._~+/-]+=*)$/i.exec(request.headers.authorization ?? '')?.[1];
     if (!bearer) {
@@ -38,6 +43,11 @@ export function callerHook(adminKeys: AdminKeys, accessTokens: AccessTokens) {
     } else {
       // Signature, issuer and expiry only: a token whose grant was revoked still gets its attempt recorded.
       const claims = accessTokens.verify(bearer);
+      if (claims && options.audience !== undefined && claims.aud !== options.audience) {
+        throw new ApiError('unauthorized', `the token is not for ${options.audience}`, {
+          headers: { 'www-authenticate': `${CHALLENGE}, error="invalid_token", error_description="wrong audience"` },
+        });
+      }
       if (claims) {
         request.caller = { kind: 'token', token: bearer, claims };
         return;

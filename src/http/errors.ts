@@ -16,6 +16,8 @@ export const API_ERRORS = {
   unsupported_media_type: 415,
   rate_limited: 429,
   server_error: 500,
+  /** A third party (a provider of the token vault) failed or is unreachable; nothing was changed. */
+  provider_unavailable: 502,
   not_ready: 503,
 } as const;
 

@@ -98,6 +98,12 @@ describe('redactUrl', () => {
     return new URLSearchParams(url.slice(url.indexOf('?') + 1));
   }
 
+  it('hides the secret a vault authorization link carries in its path', () => {
+    const link = `/vault/authorize/mnd_vl_${'a'.repeat(43)}`;
+    expect(redactUrl(link)).toBe('/vault/authorize/[redacted]');
+    expect(redactUrl(`${link}?x=1`)).not.toContain('mnd_vl_');
+  });
+
   it('replaces the values of code, token and client_secret but keeps state', () => {
     const url = redactUrl('/oauth/callback?code=AUTHCODE123&state=xyz&token=TOK456&client_secret=CS789');
     expect(url.startsWith('/oauth/callback?')).toBe(true);

@@ -3,7 +3,7 @@ import pino, { type DestinationStream, type Logger, type LoggerOptions } from 'p
 
 /** Field names whose values never reach a log line: secrets, tokens, credentials, cookies. */
 const SENSITIVE_KEY =
-  /secret|token|password|passwd|authorization|cookie|api[-_]?key|private|assertion|^code$|verifier|credential|totp|otp$/i;
+  /secret|token|password|passwd|authorization|cookie|api[-_]?key|private|assertion|^code$|auth_req_id|verifier|credential|totp|otp$/i;
 const REDACTED = '[redacted]';
 
 /**
@@ -47,7 +47,9 @@ export function redactSecrets(value: unknown, depth = 0): unknown {
 }
 
 /** A URL with the values of sensitive query parameters (`?code=`, `?token=`) replaced. */
-export function redactUrl(url: string): string {
+export function redactUrl(raw: string): string {
+  // A vault authorization link carries its bearer secret in the path.
+  const url = raw.replace(/\/vault\/authorize\/[^/?]+/, `/vault/authorize/${REDACTED}`);
   const q = url.indexOf('?');
   if (q < 0) return url;
   const params = new URLSearchParams(url.slice(q + 1));

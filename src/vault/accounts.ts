@@ -19,7 +19,7 @@ import {
   view,
 } from './account-records.js';
 import type { Connections, ResolvedConnection } from './connections.js';
-import { ProviderRefusedError, ProviderUnavailableError, refreshAccessToken, revokeAtProvider } from './provider-client.js';
+import { grantIsGone, ProviderRefusedError, ProviderUnavailableError, refreshAccessToken, revokeAtProvider } from './provider-client.js';
 import type { ProviderTokens } from './providers/types.js';
 
 const LEASE_SECONDS = 30;
@@ -34,7 +34,6 @@ const REFRESH_SKEW_SECONDS = 60;
  */
 export class ConnectedAccounts {
   private readonly refreshing = new Map<string, Promise<ConnectedAccountsTable>>();
-  private readonly nodeId = randomBytes(8).toString('hex');
 
   constructor(
     private readonly deps: {
@@ -89,36 +88,25 @@ export class ConnectedAccounts {
     const connection = await this.deps.connections.resolve(owner.orgId, connectionName);
     const account = await findAccount(this.deps.store.db, connection.row.id, owner.identifier);
     if (!account) throw new NotFoundError('connected account');
-    let revoked = false;
-    for (const [column, hint] of [
-      ['refresh_token_ciphertext', 'refresh_token'],
-      ['access_token_ciphertext', 'access_token'],
-    ] as const) {
-      const sealed = account[column];
-      if (sealed)
-        revoked =
-          (await revokeAtProvider(
-            connection,
-            this.deps.envelope.open(sealed, tokenContext(account.id, hint === 'access_token' ? 'access' : 'refresh')),
-            hint,
-            this.callOptions,
-          )) || revoked;
-    }
     const at = isoAt(this.deps.clock);
+    // Revoked in the database first: a refresh in flight then finds the account gone and drops
+    // what it obtained (refreshHeld), instead of bringing the account back.
     const updated = await inTransaction(this.deps.store, async (trx) => {
       await trx
         .updateTable('connected_accounts')
         .set({ status: 'revoked', access_token_ciphertext: null, refresh_token_ciphertext: null, expires_at: null, updated_at: at })
         .where('id', '=', account.id)
         .execute();
+      await trx
+        .updateTable('vault_authorization_links')
+        .set({ completed_at: at })
+        .where('connection_id', '=', connection.row.id)
+        .where('identifier', '=', owner.identifier)
+        .where('completed_at', 'is', null)
+        .execute();
       await this.deps.audit.append(
         trx,
-        {
-          ...accountTrail(owner),
-          kind: 'vault.disconnected',
-          tool: connection.provider.name,
-          detail: { connection: connectionName, revoked_at_provider: revoked },
-        },
+        { ...accountTrail(owner), kind: 'vault.disconnected', tool: connection.provider.name, detail: { connection: connectionName } },
         context,
       );
       return {
@@ -130,7 +118,27 @@ export class ConnectedAccounts {
         updated_at: at,
       };
     });
+    await this.revokeTokens(connection, account);
     return view(updated, connection);
+  }
+
+  /** Asks the provider to forget an account's tokens (RFC 7009, where it offers it); best effort. */
+  private async revokeTokens(
+    connection: ResolvedConnection,
+    account: Pick<ConnectedAccountsTable, 'id' | 'access_token_ciphertext' | 'refresh_token_ciphertext'>,
+  ): Promise<void> {
+    for (const [sealed, kind] of [
+      [account.refresh_token_ciphertext, 'refresh'],
+      [account.access_token_ciphertext, 'access'],
+    ] as const) {
+      if (sealed)
+        await revokeAtProvider(
+          connection,
+          this.deps.envelope.open(sealed, tokenContext(account.id, kind)),
+          `${kind}_token`,
+          this.callOptions,
+        );
+    }
   }
 
   /** After a master-key rotation, tokens sealed by the old key are sealed again by the new one as they are read. */
@@ -188,10 +196,12 @@ export class ConnectedAccounts {
     const deadline = Date.now() + (LEASE_SECONDS + 5) * 1000;
     for (;;) {
       const now = isoAt(this.deps.clock);
+      // A lease names one attempt, not a node: every later write of this refresh is conditional on it.
+      const lease = randomBytes(12).toString('base64url');
       const leased = await db
         .updateTable('connected_accounts')
         .set({
-          refresh_lease_owner: this.nodeId,
+          refresh_lease_owner: lease,
           refresh_lease_until: new Date(this.deps.clock.now() + LEASE_SECONDS * 1000).toISOString(),
         })
         .where('id', '=', accountId)
@@ -201,8 +211,8 @@ export class ConnectedAccounts {
       if (!current) throw new NotFoundError('connected account');
       if (Number(leased.numUpdatedRows) === 1) {
         // Another node may have refreshed between our read and the lease.
-        if (current.status === 'active' && !this.expiring(current)) return this.releaseLease(current);
-        return this.refreshHeld(connection, current, owner, context);
+        if (current.status === 'active' && !this.expiring(current)) return this.releaseLease(current, lease);
+        return this.refreshHeld(connection, current, owner, lease, context);
       }
       if (current.status !== 'active') throw accountUnusable(current.status);
       if (!this.expiring(current)) return current;
@@ -215,6 +225,7 @@ export class ConnectedAccounts {
     connection: ResolvedConnection,
     account: ConnectedAccountsTable,
     owner: AccountOwner,
+    lease: string,
     context: AuditContext,
   ): Promise<ConnectedAccountsTable> {
     const at = isoAt(this.deps.clock);
@@ -225,6 +236,8 @@ export class ConnectedAccounts {
         .updateTable('connected_accounts')
         .set({ status: 'expired', refresh_lease_owner: null, refresh_lease_until: null, updated_at: at })
         .where('id', '=', account.id)
+        .where('refresh_lease_owner', '=', lease)
+        .where('status', '=', 'active')
         .execute();
       throw accountUnusable('expired');
     }
@@ -236,17 +249,15 @@ export class ConnectedAccounts {
         this.callOptions,
       );
     } catch (error) {
-      if (error instanceof ProviderRefusedError) {
-        await this.markReauthorization(account, `${error.code}: ${error.message}`.slice(0, 300), trail, context);
+      if (grantIsGone(error)) {
+        await this.markReauthorization(account, lease, `${error.code}: ${error.message}`.slice(0, 300), trail, context);
         throw accountUnusable('reauthorization_required');
       }
-      await this.releaseLease(account);
-      throw new ApiError(
-        'server_error',
-        `the provider could not refresh the token: ${error instanceof ProviderUnavailableError ? error.message : 'error'}`,
-      );
+      await this.releaseLease(account, lease);
+      const reason = error instanceof ProviderUnavailableError || error instanceof ProviderRefusedError ? error.message : 'error';
+      throw new ApiError('provider_unavailable', `the provider could not refresh the token now (${reason}); the account is kept`);
     }
-    return inTransaction(this.deps.store, async (trx) => {
+    const stored = await inTransaction(this.deps.store, async (trx) => {
       const changes = {
         status: 'active' as const,
         ...sealTokens(this.deps.envelope, this.deps.clock, account.id, tokens, account.refresh_token_ciphertext),
@@ -257,7 +268,15 @@ export class ConnectedAccounts {
         refresh_lease_until: null,
         updated_at: at,
       };
-      await trx.updateTable('connected_accounts').set(changes).where('id', '=', account.id).execute();
+      // Only while this attempt still holds the lease and the account was not disconnected meanwhile.
+      const written = await trx
+        .updateTable('connected_accounts')
+        .set(changes)
+        .where('id', '=', account.id)
+        .where('refresh_lease_owner', '=', lease)
+        .where('status', '=', 'active')
+        .executeTakeFirst();
+      if (Number(written.numUpdatedRows) !== 1) return undefined;
       await this.deps.audit.append(
         trx,
         { ...trail, kind: 'vault.refreshed', detail: { ...trail.detail, rotated: Boolean(tokens.refreshToken) } },
@@ -265,10 +284,15 @@ export class ConnectedAccounts {
       );
       return { ...account, ...changes };
     });
+    if (stored) return stored;
+    // Disconnected (or taken over) while the provider answered: what it issued must not live on.
+    await this.revokeTokens(connection, { id: account.id, ...sealTokens(this.deps.envelope, this.deps.clock, account.id, tokens, null) });
+    throw new ApiError('conflict', 'the account changed while it was being refreshed');
   }
 
   private async markReauthorization(
     account: ConnectedAccountsTable,
+    lease: string,
     reason: string,
     trail: ReturnType<typeof accountTrail> & { tool: string; detail: Record<string, unknown> },
     context: AuditContext,
@@ -288,6 +312,8 @@ export class ConnectedAccounts {
           updated_at: at,
         })
         .where('id', '=', account.id)
+        .where('refresh_lease_owner', '=', lease)
+        .where('status', '=', 'active')
         .execute();
       await this.deps.audit.append(
         trx,
@@ -303,12 +329,12 @@ export class ConnectedAccounts {
     });
   }
 
-  private async releaseLease(account: ConnectedAccountsTable): Promise<ConnectedAccountsTable> {
+  private async releaseLease(account: ConnectedAccountsTable, lease: string): Promise<ConnectedAccountsTable> {
     await this.deps.store.db
       .updateTable('connected_accounts')
       .set({ refresh_lease_owner: null, refresh_lease_until: null })
       .where('id', '=', account.id)
-      .where('refresh_lease_owner', '=', this.nodeId)
+      .where('refresh_lease_owner', '=', lease)
       .execute();
     return { ...account, refresh_lease_owner: null, refresh_lease_until: null };
   }

@@ -7,14 +7,20 @@ import { hashSecret, newSecret, secretMatches } from '../crypto/secret-token.js'
 import { InvalidRequestError, NotFoundError } from '../http/errors.js';
 import type { Store } from '../store/store.js';
 import { type Executor, inTransaction } from '../store/transaction.js';
-import { type AccountOwner, accountTrail, findAccount, sealTokens, sha256 } from './account-records.js';
+import { type AccountOwner, accountTrail, findAccount, sealTokens, sha256, tokenContext } from './account-records.js';
 import type { Connections } from './connections.js';
-import { exchangeCode } from './provider-client.js';
+import { exchangeCode, revokeAtProvider } from './provider-client.js';
 import type { ProviderTokens } from './providers/types.js';
 
-/** A link or callback the user's browser brought that Mandate cannot complete. */
+/** A link or callback the user's browser brought that Mandate cannot complete; `status` for the page. */
 export class VaultLinkError extends Error {
   override name = 'VaultLinkError';
+  constructor(
+    message: string,
+    readonly status = 400,
+  ) {
+    super(message);
+  }
 }
 
 const LINK_TTL_SECONDS = 600;
@@ -38,8 +44,12 @@ export class AuthorizationLinks {
     },
   ) {}
 
-  get callbackUrl(): string {
-    return `${this.deps.issuer}/vault/callback`;
+  /**
+   * One redirect URI per connection (RFC 9700 §4.4.2, mix-up defence): a code returned for one
+   * connection can never be redeemed at another connection's token endpoint.
+   */
+  callbackUrl(connectionId: string): string {
+    return `${this.deps.issuer}/vault/callback/${connectionId}`;
   }
 
   async createLink(
@@ -119,9 +129,15 @@ export class AuthorizationLinks {
   /**
    * The user opened the link: single use, then off to the provider with `state` and PKCE S256
    * (RFC 7636). The returned cookie binds the callback to this browser, so a code cannot be
-   * injected into someone else's link.
+   * injected into someone else's link. Only the user the link is for, signed in to Mandate, may
+   * open it: an agent (or a colleague) cannot complete a link with their own provider account,
+   * nor have someone else's browser complete theirs. A link opened without that session is not
+   * consumed (a chat unfurler or mail scanner cannot burn it).
    */
-  async start(token: string): Promise<{ redirect: string; browserCookie: string }> {
+  async start(
+    token: string,
+    session: { orgId: string; memberId: string } | undefined,
+  ): Promise<{ redirect: string; browserCookie: string }> {
     const link = await this.deps.store.db
       .selectFrom('vault_authorization_links')
       .selectAll()
@@ -129,6 +145,9 @@ export class AuthorizationLinks {
       .executeTakeFirst();
     if (!link || link.expires_at <= isoAt(this.deps.clock))
       throw new VaultLinkError('This link is not valid or has expired. Ask for a new one.');
+    if (!session) throw new VaultLinkError('Sign in to your organization’s app first, then open this link again.', 401);
+    if (session.orgId !== link.org_id || session.memberId !== link.identifier)
+      throw new VaultLinkError('This link is for another user: only they can connect their account with it.', 403);
     const connection = await this.deps.connections.resolveById(link.connection_id);
     const state = newSecret('mnd_vs_');
     const verifier = randomBytes(32).toString('base64url');
@@ -149,7 +168,7 @@ export class AuthorizationLinks {
     const url = new URL(provider.authorizationUrl);
     url.searchParams.set('response_type', 'code');
     url.searchParams.set('client_id', connection.row.client_id);
-    url.searchParams.set('redirect_uri', this.callbackUrl);
+    url.searchParams.set('redirect_uri', this.callbackUrl(connection.row.id));
     url.searchParams.set(provider.scopeParam ?? 'scope', link.scopes.split(' ').join(provider.scopeSeparator));
     url.searchParams.set('state', state);
     if (provider.pkce) {
@@ -162,6 +181,7 @@ export class AuthorizationLinks {
 
   /** The provider sent the browser back: exchange the code once, store the tokens sealed. */
   async callback(
+    connectionId: string,
     query: { code?: string | undefined; state?: string | undefined; error?: string | undefined },
     browserCookie: string | undefined,
     context: AuditContext,
@@ -172,7 +192,7 @@ export class AuthorizationLinks {
       .selectAll()
       .where('state_hash', '=', sha256(query.state))
       .executeTakeFirst();
-    if (!link || link.completed_at || link.expires_at <= isoAt(this.deps.clock))
+    if (!link || link.completed_at || link.expires_at <= isoAt(this.deps.clock) || link.connection_id !== connectionId)
       throw new VaultLinkError('This authorization is not valid any more. Ask for a new link.');
     if (!browserCookie || !link.browser_hash || !secretMatches(browserCookie, link.browser_hash))
       throw new VaultLinkError('Finish connecting in the browser that opened the link.');
@@ -189,14 +209,14 @@ export class AuthorizationLinks {
     try {
       tokens = await exchangeCode(
         connection,
-        { code: query.code, redirectUri: this.callbackUrl, codeVerifier: verifier },
+        { code: query.code, redirectUri: this.callbackUrl(connection.row.id), codeVerifier: verifier },
         { allowLoopback: this.deps.allowLoopback },
       );
     } catch (error) {
       await this.completeLink(this.deps.store.db, link.id);
       throw new VaultLinkError(`The provider refused the connection: ${error instanceof Error ? error.message : 'error'}.`);
     }
-    await inTransaction(this.deps.store, async (trx) => {
+    const replaced = await inTransaction(this.deps.store, async (trx) => {
       if (!(await this.completeLink(trx, link.id))) throw new VaultLinkError('This authorization was already completed.');
       const account = await findAccount(trx, connection.row.id, link.identifier);
       if (!account) throw new NotFoundError('connected account');
@@ -222,7 +242,18 @@ export class AuthorizationLinks {
         },
         context,
       );
+      return account;
     });
+    // Reconnecting replaces the account's tokens: the provider forgets the old ones too.
+    for (const [sealed, kind] of [
+      [replaced.refresh_token_ciphertext, 'refresh'],
+      [replaced.access_token_ciphertext, 'access'],
+    ] as const) {
+      if (sealed)
+        await revokeAtProvider(connection, this.deps.envelope.open(sealed, tokenContext(replaced.id, kind)), `${kind}_token`, {
+          allowLoopback: this.deps.allowLoopback,
+        });
+    }
     return { connection: connection.row.name, provider: connection.provider.displayName };
   }
 

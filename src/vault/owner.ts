@@ -1,11 +1,13 @@
 import type { AuditContext } from '../audit/audit-log.js';
 import type { AuditBatcher } from '../audit/batcher.js';
+import type { Decisions } from '../authz/decisions.js';
 import type { Caller } from '../http/caller.js';
 import { ApiError, InvalidRequestError, NotFoundError } from '../http/errors.js';
 import type { LiveTokens } from '../oauth/tokens/live-tokens.js';
 import type { Store } from '../store/store.js';
 import type { Organizations } from '../tenancy/organizations.js';
 import type { AccountOwner } from './account-records.js';
+import type { Connections } from './connections.js';
 
 /**
  * Whose connected accounts a caller reaches. An admin-key holder names the organization and the
@@ -14,7 +16,44 @@ import type { AccountOwner } from './account-records.js';
  * else is refused and recorded.
  */
 export class AccountOwners {
-  constructor(private readonly deps: { store: Store; organizations: Organizations; liveTokens: LiveTokens; auditBatcher: AuditBatcher }) {}
+  constructor(
+    private readonly deps: {
+      store: Store;
+      organizations: Organizations;
+      liveTokens: LiveTokens;
+      auditBatcher: AuditBatcher;
+      decisions: Decisions;
+      connections: Connections;
+    },
+  ) {}
+
+  /** {@link authorize} on the provider of a connection: its catalog name is the permission's tool. */
+  async authorizeOn(
+    caller: Caller,
+    owner: AccountOwner,
+    connectionName: string,
+    action: 'read' | 'write' | 'export' | 'admin',
+    context: AuditContext,
+  ): Promise<void> {
+    const connection = await this.deps.connections.resolve(owner.orgId, connectionName);
+    await this.authorize(caller, owner, { tool: connection.provider.name, action }, 'confidential', context);
+  }
+
+  /**
+   * The delegation decision (user AND agent AND consent) for what the caller is about to do with
+   * the user's account; anything but `allow` is refused (the decision itself is audited).
+   */
+  async authorize(
+    caller: Caller,
+    owner: AccountOwner,
+    permission: { tool: string; action: string },
+    classification: 'public' | 'internal' | 'confidential' | 'regulated',
+    context: AuditContext,
+  ): Promise<void> {
+    const who = caller.kind === 'token' ? { token: caller.token } : { organization: owner.orgId, member_id: owner.identifier };
+    const decision = await this.deps.decisions.check({ ...who, ...permission, context: { environment: 'prod', classification } }, context);
+    if (decision.decision !== 'allow') throw new ApiError('forbidden', `not allowed: ${decision.reasons.join('; ')}`);
+  }
 
   async resolve(
     caller: Caller,

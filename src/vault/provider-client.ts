@@ -1,6 +1,7 @@
 import { basicAuthorization } from '../../sdk/src/introspect.js';
 import { OutboundRequestError, outboundRequest } from '../http/outbound-request.js';
 import type { ResolvedConnection } from './connections.js';
+import { ProviderResponseError } from './providers/errors.js';
 import { NORMALIZERS, normalizeTokenResponse } from './providers/normalizers.js';
 import type { ProviderTokens } from './providers/types.js';
 
@@ -26,6 +27,24 @@ export interface ProviderCallOptions {
 }
 
 const TOKEN_RESPONSE_LIMIT = 64 * 1024;
+
+/**
+ * The answers that mean the grant itself is gone (RFC 6749 §5.2 `invalid_grant`, and the
+ * providers' own words for it): only these end a connected account. Anything else (a rotated app
+ * secret, `temporarily_unavailable`, a rate limit, a 5xx) is transient and keeps the tokens.
+ */
+const GRANT_GONE = new Set([
+  'invalid_grant',
+  'bad_refresh_token',
+  'invalid_refresh_token',
+  'BAD_REFRESH_TOKEN',
+  'token_revoked',
+  'token_expired',
+]);
+
+export function grantIsGone(error: unknown): error is ProviderRefusedError {
+  return error instanceof ProviderRefusedError && GRANT_GONE.has(error.code);
+}
 
 /**
  * A token or revocation request body with the app's credentials, as the entry wants them: a form
@@ -78,13 +97,14 @@ async function tokenRequest(
   } catch {
     throw new ProviderUnavailableError(`the provider answered HTTP ${response.status} without JSON`);
   }
+  if (response.status >= 500) throw new ProviderUnavailableError(`the provider answered HTTP ${response.status}`);
   if (typeof body.error === 'string') throw new ProviderRefusedError(body.error, String(body.error_description ?? body.error));
   if (response.status >= 400) throw new ProviderUnavailableError(`the provider answered HTTP ${response.status}`);
   try {
     return normalizeTokenResponse(provider, body);
   } catch (error) {
-    const code = (error as { code?: unknown }).code;
-    if (typeof code === 'string') throw new ProviderRefusedError(code, error instanceof Error ? error.message : code);
+    if (error instanceof ProviderResponseError && error.error !== 'invalid_token_response')
+      throw new ProviderRefusedError(error.error, error.message);
     throw new ProviderUnavailableError(error instanceof Error ? error.message : 'unusable token response');
   }
 }

@@ -6,6 +6,8 @@ import type { AdminKeys } from '../admin-keys/admin-keys.js';
 import { type Caller, callerHook } from '../http/caller.js';
 import { ErrorBody, errorResponses, OrgParams } from '../http/common-schemas.js';
 import { auditContextOf } from '../http/request-context.js';
+import type { Sessions } from '../identity/sessions.js';
+import { SESSION_COOKIE } from '../oauth/authorize/routes.js';
 import type { AccessTokens } from '../oauth/tokens/access-token.js';
 import { html, page, pageSecurityHeaders } from '../ui/html.js';
 import type { ConnectedAccounts } from './accounts.js';
@@ -122,8 +124,10 @@ export const connectedAccountRoutes: FastifyPluginAsyncTypebox<{
   tools: ToolExecution;
   adminKeys: AdminKeys;
   accessTokens: AccessTokens;
-}> = async (app, { accounts, links, owners, tools, adminKeys, accessTokens }) => {
-  app.addHook('onRequest', callerHook(adminKeys, accessTokens));
+  /** The resource agents' tokens must be for (`<issuer>/vault`). */
+  audience: string;
+}> = async (app, { accounts, links, owners, tools, adminKeys, accessTokens, audience }) => {
+  app.addHook('onRequest', callerHook(adminKeys, accessTokens, { audience }));
   const tags = ['vault'];
   const security: Record<string, string[]>[] = [{ adminKey: [] }, { accessToken: [] }];
   app.post(
@@ -156,6 +160,8 @@ export const connectedAccountRoutes: FastifyPluginAsyncTypebox<{
     async (request, reply) => {
       const { caller, context } = callerOf(request);
       const owner = await owners.resolve(caller, request.body, context);
+      // Connecting an account lets agents act in it: the same permission as acting.
+      await owners.authorizeOn(caller, owner, request.body.connection, 'write', context);
       return reply.code(201).send(await links.createLink(owner, request.body, context));
     },
   );
@@ -173,9 +179,10 @@ export const connectedAccountRoutes: FastifyPluginAsyncTypebox<{
     async (request) => {
       const { caller, context } = callerOf(request);
       const owner = await owners.resolve(caller, { ...request.query, identifier: request.params.identifier }, context);
-      return request.query.token === false
-        ? accounts.status(owner, request.params.connection)
-        : accounts.live(owner, request.params.connection, context);
+      if (request.query.token === false) return accounts.status(owner, request.params.connection);
+      // The raw provider credential leaves Mandate: that is an export of it.
+      await owners.authorizeOn(caller, owner, request.params.connection, 'export', context);
+      return accounts.live(owner, request.params.connection, context);
     },
   );
   app.delete(
@@ -192,6 +199,7 @@ export const connectedAccountRoutes: FastifyPluginAsyncTypebox<{
     async (request) => {
       const { caller, context } = callerOf(request);
       const owner = await owners.resolve(caller, { ...request.query, identifier: request.params.identifier }, context);
+      await owners.authorizeOn(caller, owner, request.params.connection, 'write', context);
       return accounts.disconnect(owner, request.params.connection, context);
     },
   );
@@ -283,9 +291,10 @@ export const VAULT_COOKIE = 'mandate_vault';
 /** The pages the user's browser visits: the start of an authorization link, and the provider's return. */
 export const vaultPageRoutes: FastifyPluginAsyncTypebox<{
   links: AuthorizationLinks;
+  sessions: Sessions;
   secureCookies: boolean;
   rateLimit: { max: number; windowSeconds: number };
-}> = async (app, { links, secureCookies, rateLimit }) => {
+}> = async (app, { links, sessions, secureCookies, rateLimit }) => {
   await app.register(cookie);
   const errorPage = (message: string) =>
     page('Could not connect the account', html`<h1>Could not connect the account</h1><p>${message}</p>`);
@@ -297,7 +306,9 @@ export const vaultPageRoutes: FastifyPluginAsyncTypebox<{
     },
     async (request, reply) => {
       try {
-        const { redirect, browserCookie } = await links.start(request.params.token);
+        const credential = request.cookies?.[SESSION_COOKIE];
+        const session = credential ? await sessions.authenticate(credential).catch(() => undefined) : undefined;
+        const { redirect, browserCookie } = await links.start(request.params.token, session);
         // Lax: the provider's redirect back is a top-level GET, which Lax cookies accompany.
         reply.setCookie(VAULT_COOKIE, browserCookie, {
           path: '/vault',
@@ -309,15 +320,16 @@ export const vaultPageRoutes: FastifyPluginAsyncTypebox<{
         return reply.code(302).header('cache-control', 'no-store').header('referrer-policy', 'no-referrer').redirect(redirect);
       } catch (error) {
         if (!(error instanceof VaultLinkError)) throw error;
-        return reply.code(400).headers(pageSecurityHeaders()).send(errorPage(error.message));
+        return reply.code(error.status).headers(pageSecurityHeaders()).send(errorPage(error.message));
       }
     },
   );
   app.get(
-    '/vault/callback',
+    '/vault/callback/:connection',
     {
       schema: {
         hide: true,
+        params: Type.Object({ connection: Type.String({ pattern: '^con_[0-9a-z]{26}$' }) }),
         querystring: Type.Object({
           code: Type.Optional(Type.String({ maxLength: 4096 })),
           state: Type.Optional(Type.String({ maxLength: 200 })),
@@ -328,7 +340,12 @@ export const vaultPageRoutes: FastifyPluginAsyncTypebox<{
     },
     async (request, reply) => {
       try {
-        const done = await links.callback(request.query, request.cookies?.[VAULT_COOKIE], auditContextOf(request));
+        const done = await links.callback(
+          request.params.connection,
+          request.query,
+          request.cookies?.[VAULT_COOKIE],
+          auditContextOf(request),
+        );
         reply.clearCookie(VAULT_COOKIE, { path: '/vault' });
         return reply
           .headers(pageSecurityHeaders())
@@ -340,7 +357,7 @@ export const vaultPageRoutes: FastifyPluginAsyncTypebox<{
           );
       } catch (error) {
         if (!(error instanceof VaultLinkError)) throw error;
-        return reply.code(400).headers(pageSecurityHeaders()).send(errorPage(error.message));
+        return reply.code(error.status).headers(pageSecurityHeaders()).send(errorPage(error.message));
       }
     },
   );

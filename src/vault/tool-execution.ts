@@ -1,6 +1,5 @@
 import type { AuditContext } from '../audit/audit-log.js';
 import type { Intents } from '../audit/intents.js';
-import type { Decisions } from '../authz/decisions.js';
 import type { Caller } from '../http/caller.js';
 import { ApiError, InvalidRequestError, NotFoundError } from '../http/errors.js';
 import { OutboundRequestError, outboundRequest } from '../http/outbound-request.js';
@@ -40,7 +39,6 @@ export class ToolExecution {
       accounts: ConnectedAccounts;
       connections: Connections;
       owners: AccountOwners;
-      decisions: Decisions;
       intents: Intents;
       allowLoopback: boolean;
     },
@@ -87,15 +85,16 @@ export class ToolExecution {
     if (!(METHODS as readonly string[]).includes(method)) throw new InvalidRequestError(`method must be one of ${METHODS.join(', ')}`);
     const owner = await this.deps.owners.resolve(caller, input, context);
     const connection = await this.deps.connections.resolve(owner.orgId, connectionName);
-    // Reading is `read`; anything that changes the provider's data is `write`.
-    const permission = { tool: connection.provider.name, action: method === 'GET' ? ('read' as const) : ('write' as const) };
+    // A raw request can do anything the provider's API allows, whatever its method (GET may write,
+    // GraphQL goes through one URL): it needs `admin` on the provider, at the highest usual classification.
+    const permission = { tool: connection.provider.name, action: 'admin' as const };
     const request: ApiRequest = {
       method,
       path: input.path,
       ...(input.query && { query: input.query }),
       ...(input.body !== undefined && { body: input.body }),
     };
-    return this.run(caller, owner, connection, permission, 'internal', request, { proxy: `${method} ${input.path}` }, context);
+    return this.run(caller, owner, connection, permission, 'confidential', request, { proxy: `${method} ${input.path}` }, context);
   }
 
   private async run(
@@ -114,17 +113,8 @@ export class ToolExecution {
     } catch (error) {
       throw new InvalidRequestError(error instanceof Error ? error.message : 'the path leaves the provider API');
     }
+    await this.deps.owners.authorize(caller, owner, permission, classification, context);
     const principals = caller.kind === 'token' ? {} : { organization: owner.orgId, member_id: owner.identifier };
-    const decision = await this.deps.decisions.check(
-      {
-        ...(caller.kind === 'token' ? { token: caller.token } : principals),
-        tool: permission.tool,
-        action: permission.action,
-        context: { environment: 'prod', classification },
-      },
-      context,
-    );
-    if (decision.decision !== 'allow') throw new ApiError('forbidden', `not allowed: ${decision.reasons.join('; ')}`);
     const intent = await this.deps.intents.open(
       {
         ...principals,
@@ -159,9 +149,11 @@ export class ToolExecution {
     } catch (error) {
       const code = error instanceof ApiError ? error.code : error instanceof OutboundRequestError ? 'provider_unreachable' : 'failed';
       await this.deps.intents.complete(intent.id, { result: 'failure', error_code: code }, context, caller);
-      throw error instanceof ApiError
-        ? error
-        : new ApiError('server_error', `the provider API could not be called: ${error instanceof Error ? error.message : 'error'}`);
+      if (error instanceof ApiError) throw error;
+      // Only the outbound failure is described to the caller; anything else stays in the log.
+      if (error instanceof OutboundRequestError)
+        throw new ApiError('provider_unavailable', `the provider API could not be reached: ${error.message}`);
+      throw error;
     }
     const ok = status >= 200 && status < 300;
     await this.deps.intents.complete(

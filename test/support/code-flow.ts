@@ -93,7 +93,7 @@ export function authorizeUrl(params: Record<string, string | undefined>): string
 export async function obtainCode(
   node: MandateNode,
   fx: CodeFlowFixture,
-  options: { clientId?: string; redirectUri?: string; scope?: string; prompt?: string } = {},
+  options: { clientId?: string; redirectUri?: string; scope?: string; prompt?: string; resource?: string } = {},
 ): Promise<{ code: string; verifier: string; redirectUri: string }> {
   const { verifier, challenge } = pkcePair();
   const redirectUri = options.redirectUri ?? LOOPBACK_REDIRECT;
@@ -105,7 +105,7 @@ export async function obtainCode(
       client_id: options.clientId ?? fx.publicClient,
       redirect_uri: redirectUri,
       scope: options.scope ?? 'calendar.read calendar.write',
-      resource: CODE_MCP,
+      resource: options.resource ?? CODE_MCP,
       code_challenge: challenge,
       code_challenge_method: 'S256',
       state: 'st-1',
@@ -135,7 +135,7 @@ export async function obtainCode(
 export async function obtainUserTokens(
   node: MandateNode,
   fx: CodeFlowFixture,
-  options: { scope?: string } = {},
+  options: { scope?: string; resource?: string } = {},
 ): Promise<{ access_token: string; refresh_token: string; scope: string }> {
   const c = await obtainCode(node, fx, options);
   const res = await node.app.inject({

@@ -8,6 +8,8 @@ export interface AuthorizationBrowserOptions {
   password?: string;
   /** Overall deadline, ms. Default 15 000. */
   timeoutMs?: number;
+  /** Cookies the browser already holds, e.g. the user's Mandate session (`mandate_session`) for Mandate's origin. */
+  cookies?: { name: string; value: string; url: string }[];
 }
 
 const CALLBACK = /\/vault\/callback/;
@@ -29,6 +31,7 @@ export async function completeAuthorizationInBrowser(
   const deadline = Date.now() + (options.timeoutMs ?? 15_000);
   const context = await browser.newContext();
   try {
+    if (options.cookies) await context.addCookies(options.cookies.map((c) => ({ ...c, httpOnly: true, sameSite: 'Lax' as const })));
     await context.route(
       (url) => !LOOPBACK.test(url.href),
       (route) => route.abort(),
