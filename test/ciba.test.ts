@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { decodeJwt } from 'jose';
 import * as client from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MandateApprovals } from '../sdk/src/index.js';
 import type { MandateNode } from '../src/node.js';
 import { launchChromium } from './support/browser.js';
 import { FrozenClock } from './support/clock.js';
@@ -231,6 +232,33 @@ describe.each(dialects)('approvals through CIBA on %s', (dialect) => {
     const expiring = await ask([refund], { requested_expiry: '30' });
     clock.advance(31);
     expect((await tokenRequest(expiring.auth_req_id)).json()).toMatchObject({ error: 'expired_token' });
+  });
+
+  it('lets agent code wait for a decision with the SDK', async () => {
+    const approvals = new MandateApprovals({ issuer, clientId: agentClient.client_id, clientSecret: agentClient.client_secret });
+    const waiting = approvals.request({
+      loginHint: 'john@xcorp.test',
+      authorizationDetails: [refund],
+      resource: PAYMENTS,
+      scope: 'payments.refund',
+      bindingMessage: 'Refund ORD-7731',
+    });
+    for (let i = 0; i < 100 && (await as('alice', 'GET', '/v1/approvals')).json().data.length === 0; i++)
+      await new Promise((r) => setTimeout(r, 20));
+    await as('alice', 'POST', `/v1/approvals/${await pendingId('alice')}/approve`);
+    const token = await waiting;
+    expect(token.authorization_details).toEqual([refund]);
+
+    const denied = approvals.request({
+      loginHint: 'john@xcorp.test',
+      authorizationDetails: [refund],
+      resource: PAYMENTS,
+      scope: 'payments.refund',
+    });
+    for (let i = 0; i < 100 && (await as('alice', 'GET', '/v1/approvals')).json().data.length === 0; i++)
+      await new Promise((r) => setTimeout(r, 20));
+    await as('alice', 'POST', `/v1/approvals/${await pendingId('alice')}/deny`);
+    await expect(denied).rejects.toMatchObject({ name: 'ApprovalError', code: 'access_denied' });
   });
 
   it('refuses bad requests with the standard errors', async () => {

@@ -13,6 +13,7 @@ export {
   ReauthorizationRequiredError,
   type ToolExecution,
 } from './actions.js';
+export { ApprovalError, type ApprovalRequest, type ApprovedToken, MandateApprovals, type MandateApprovalsOptions } from './approvals.js';
 export {
   type AuditPrincipals,
   errorCodeOf,
