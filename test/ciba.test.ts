@@ -261,6 +261,62 @@ describe.each(dialects)('approvals through CIBA on %s', (dialect) => {
     await expect(denied).rejects.toMatchObject({ name: 'ApprovalError', code: 'access_denied' });
   });
 
+  it('pings a ping-mode client once a person decided (CIBA §10.2), and the client then takes its token', async () => {
+    const pinged: { authorization?: string; body: Json }[] = [];
+    const receiver = http.createServer((req, res) => {
+      let body = '';
+      req.on('data', (chunk: Buffer) => {
+        body += chunk.toString();
+      });
+      req.on('end', () => {
+        pinged.push({ ...(req.headers.authorization && { authorization: req.headers.authorization }), body: JSON.parse(body) as Json });
+        res.writeHead(204).end();
+      });
+    });
+    await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
+    try {
+      const endpoint = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/ciba`;
+      const pinger = (await admin('POST', '/v1/organizations/xcorp/clients', {
+        client_name: 'Refund bot (ping)',
+        client_type: 'confidential',
+        grant_types: [CIBA],
+        scope: 'payments.refund',
+        resources: [PAYMENTS],
+        backchannel_client_notification_endpoint: endpoint,
+      })) as { client_id: string; client_secret: string; backchannel_client_notification_endpoint: string };
+      expect(pinger.backchannel_client_notification_endpoint).toBe(endpoint);
+      const bcAuthorize = (form: Record<string, string>) =>
+        node.app.inject({
+          method: 'POST',
+          url: '/oauth2/bc-authorize',
+          headers: { authorization: basic(pinger.client_id, pinger.client_secret), 'content-type': 'application/x-www-form-urlencoded' },
+          payload: new URLSearchParams({
+            login_hint: 'john@xcorp.test',
+            scope: 'payments.refund',
+            resource: PAYMENTS,
+            authorization_details: JSON.stringify([refund]),
+            ...form,
+          }).toString(),
+        });
+      // §7.1: a ping-mode client must give the token Mandate will present.
+      expect((await bcAuthorize({})).json()).toMatchObject({ error: 'invalid_request' });
+      const started = (await bcAuthorize({ client_notification_token: 'ping-bearer-8f2c1d' })).json();
+      await as('alice', 'POST', `/v1/approvals/${await pendingId('alice')}/approve`);
+      for (let i = 0; i < 100 && pinged.length === 0; i++) await new Promise((r) => setTimeout(r, 20));
+      expect(pinged).toEqual([{ authorization: 'Bearer ping-bearer-8f2c1d', body: { auth_req_id: started.auth_req_id } }]);
+      const res = await node.app.inject({
+        method: 'POST',
+        url: '/oauth2/token',
+        headers: { authorization: basic(pinger.client_id, pinger.client_secret), 'content-type': 'application/x-www-form-urlencoded' },
+        payload: new URLSearchParams({ grant_type: CIBA, auth_req_id: started.auth_req_id }).toString(),
+      });
+      expect(res.statusCode).toBe(200);
+      expect(decodeJwt(res.json().access_token).authorization_details).toEqual([refund]);
+    } finally {
+      await new Promise((resolve) => receiver.close(resolve));
+    }
+  });
+
   it('refuses bad requests with the standard errors', async () => {
     await expect(ask([{ ...refund, amount: '12' }])).rejects.toMatchObject({ error: 'invalid_authorization_details' });
     await expect(ask([{ type: 'wire_transfer', amount: '1.00' }])).rejects.toMatchObject({ error: 'invalid_authorization_details' });

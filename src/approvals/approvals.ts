@@ -3,6 +3,7 @@ import type { Agents } from '../agents/agents.js';
 import type { AuditContext, AuditLog } from '../audit/audit-log.js';
 import type { Roles } from '../authz/roles.js';
 import { type Clock, isoAt } from '../clock.js';
+import type { Envelope } from '../crypto/envelope.js';
 import { newId } from '../crypto/ids.js';
 import { hashSecret, newSecret } from '../crypto/secret-token.js';
 import { ApiError, ConflictError, InvalidRequestError, NotFoundError } from '../http/errors.js';
@@ -19,6 +20,7 @@ import type { Organizations } from '../tenancy/organizations.js';
 import { type ApprovalPolicy, checkPolicy, combinePolicies, mayDecide, tally } from './policy.js';
 
 export const CIBA_GRANT_TYPE = 'urn:openid:params:grant-type:ciba';
+const pingContext = (requestId: string) => `approval_requests:${requestId}:ping`;
 /** CIBA Core §7.3: seconds between polls; the spec's default is 5. */
 const POLL_INTERVAL_SECONDS = 2;
 const DEFAULT_EXPIRY_SECONDS = 300;
@@ -82,6 +84,7 @@ export class Approvals {
       audit: AuditLog;
       clock: Clock;
       issuer: string;
+      envelope: Envelope;
       /** Development only: webhooks to http:// and loopback. */
       allowLoopback: boolean;
       logger?: { warn(object: object, message: string): void };
@@ -172,10 +175,15 @@ export class Approvals {
     if (!Number.isInteger(expiresIn) || expiresIn < 10 || expiresIn > MAX_EXPIRY_SECONDS)
       throw new InvalidRequest(`requested_expiry must be 10 to ${MAX_EXPIRY_SECONDS} seconds`);
 
+    // §7.1: ping-mode clients must send the bearer token Mandate presents when it pings them.
+    const notificationToken = params.client_notification_token;
+    if (client.cibaNotificationEndpoint && (!notificationToken || notificationToken.length > 1024))
+      throw new InvalidRequest('client_notification_token is required (at most 1024 characters) for a ping-mode client');
     const authReqId = newSecret('mnd_ar_');
     const now = this.deps.clock.now();
+    const id = newId('apr', now);
     const row: ApprovalRequestsTable = {
-      id: newId('apr', now),
+      id,
       org_id: orgId,
       auth_req_hash: hashSecret(authReqId),
       client_id: client.id,
@@ -185,6 +193,13 @@ export class Approvals {
       scope,
       authorization_details: JSON.stringify(details),
       binding_message: binding ?? null,
+      notification_ciphertext:
+        client.cibaNotificationEndpoint && notificationToken
+          ? this.deps.envelope.seal(
+              JSON.stringify({ auth_req_id: authReqId, client_notification_token: notificationToken }),
+              pingContext(id),
+            )
+          : null,
       policy: JSON.stringify(policy),
       status: 'pending',
       interval_seconds: POLL_INTERVAL_SECONDS,
@@ -213,6 +228,39 @@ export class Approvals {
     });
     void this.notify(row, details);
     return { auth_req_id: authReqId, expires_in: expiresIn, interval: POLL_INTERVAL_SECONDS };
+  }
+
+  /**
+   * CIBA Core §10.2, ping mode: tell the client its request was decided, with the bearer token it
+   * gave; it then calls the token endpoint. Best effort: a client that misses it can still poll.
+   */
+  private async ping(row: ApprovalRequestsTable): Promise<void> {
+    if (!row.notification_ciphertext) return;
+    const client = await this.deps.store.db
+      .selectFrom('clients')
+      .select('backchannel_client_notification_endpoint')
+      .where('id', '=', row.client_id)
+      .executeTakeFirst();
+    const endpoint = client?.backchannel_client_notification_endpoint;
+    if (!endpoint) return;
+    const sealed = JSON.parse(this.deps.envelope.open(row.notification_ciphertext, pingContext(row.id))) as {
+      auth_req_id: string;
+      client_notification_token: string;
+    };
+    try {
+      const response = await outboundRequest({
+        method: 'POST',
+        url: new URL(endpoint),
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${sealed.client_notification_token}` },
+        body: JSON.stringify({ auth_req_id: sealed.auth_req_id }),
+        allowLoopback: this.deps.allowLoopback,
+        timeoutMs: 5_000,
+        maxBytes: 64 * 1024,
+      });
+      if (response.status >= 300) this.deps.logger?.warn({ request: row.id, status: response.status }, 'CIBA ping refused by the client');
+    } catch (error) {
+      this.deps.logger?.warn({ request: row.id, err: error instanceof Error ? error.message : String(error) }, 'CIBA ping failed');
+    }
   }
 
   /**
@@ -332,6 +380,7 @@ export class Approvals {
       );
       return { ...current, status, decided_at: status === 'pending' ? null : at };
     });
+    if (updated.status !== 'pending') void this.ping(updated);
     return this.view(updated);
   }
 

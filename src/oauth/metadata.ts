@@ -35,9 +35,9 @@ export function serverMetadata(
       'urn:ietf:params:oauth:grant-type:token-exchange',
       'urn:openid:params:grant-type:ciba',
     ],
-    // OpenID CIBA Core §4: poll mode; the user is named by login_hint, no user code.
+    // OpenID CIBA Core §4: poll and ping modes; the user is named by login_hint, no user code.
     backchannel_authentication_endpoint: `${issuer}${BC_AUTHORIZE_PATH}`,
-    backchannel_token_delivery_modes_supported: ['poll'],
+    backchannel_token_delivery_modes_supported: ['poll', 'ping'],
     backchannel_user_code_parameter_supported: false,
     introspection_endpoint: `${issuer}${INTROSPECTION_PATH}`,
     introspection_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post', 'private_key_jwt'],

@@ -68,6 +68,8 @@ export interface ApprovalRequestsTable {
   /** JSON array (RFC 9396 §2), as validated. */
   authorization_details: string;
   binding_message: string | null;
+  /** Ping mode: `{ auth_req_id, client_notification_token }` sealed with the master key; null in poll mode. */
+  notification_ciphertext?: string | null;
   /** JSON: the policy in force when requested (approvers, separation of duties, N of M). */
   policy: string;
   status: 'pending' | 'approved' | 'denied' | 'expired' | 'consumed';
@@ -226,6 +228,11 @@ export interface AgentsTable {
   last_access_at: string | null;
   /** Tokens issued to the agent's clients, counted in memory and flushed periodically. */
   tokens_issued: number;
+  /**
+   * Set by an anomaly response (anomaly/restrictions.ts): `read_only` keeps only read scopes in new
+   * tokens, `approval_required` turns every allow into approval_required. Absent on insert: null.
+   */
+  restriction?: 'read_only' | 'approval_required' | null;
 }
 
 export interface UsedClientAssertionsTable {
@@ -429,6 +436,8 @@ export interface ClientsTable {
   application_type: 'web' | 'native' | null;
   /** 1: this client must use pushed authorization requests (RFC 9126). */
   require_par: number;
+  /** CIBA ping mode (OpenID CIBA Core §4): where Mandate pings when a request is decided. */
+  backchannel_client_notification_endpoint?: string | null;
   created_at: string;
   updated_at: string;
 }

@@ -33,6 +33,8 @@ export interface RegisteredClient {
   jwks?: JSONWebKeySet;
   /** RFC 9126 §6: authorization requests must be pushed. */
   requirePar?: boolean;
+  /** OpenID CIBA ping mode: the client's notification endpoint. */
+  cibaNotificationEndpoint?: string | null;
 }
 
 /** What the request presented, before anything is checked. */
@@ -167,6 +169,7 @@ export class ClientAuthenticator {
         active: row.status === 'active',
         ...(row.jwks && { jwks: JSON.parse(row.jwks) as JSONWebKeySet }),
         requirePar: row.require_par === 1,
+        cibaNotificationEndpoint: row.backchannel_client_notification_endpoint ?? null,
         secrets: secrets.map((s) => ({ hash: s.secret_hash, expiresAt: s.expires_at ? Date.parse(s.expires_at) : null })),
       };
     });

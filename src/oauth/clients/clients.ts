@@ -38,6 +38,8 @@ export class Clients {
     checkClientShape(input.client_type, method, input.grant_types, redirectUris);
     const jwks = method === 'private_key_jwt' ? checkPublicJwks(input.jwks) : undefined;
     if (method !== 'private_key_jwt' && input.jwks) throw new InvalidRequestError('jwks is only used with private_key_jwt');
+    if (input.backchannel_client_notification_endpoint !== undefined)
+      checkNotificationEndpoint(input.backchannel_client_notification_endpoint);
     const secret = input.client_type === 'confidential' && method !== 'private_key_jwt' ? newSecret('mnd_cs_') : undefined;
     const at = isoAt(this.clock);
     const org = await this.organizations.require(orgRef);
@@ -65,6 +67,7 @@ export class Clients {
         registration_token_hash: null,
         application_type: null,
         require_par: input.require_pushed_authorization_requests ? 1 : 0,
+        backchannel_client_notification_endpoint: input.backchannel_client_notification_endpoint ?? null,
         created_at: at,
         updated_at: at,
       };
@@ -241,8 +244,22 @@ export function toClient(row: ClientsTable): Client {
     resources: JSON.parse(row.resources) as string[],
     ...(row.jwks && { jwks: JSON.parse(row.jwks) as { keys: Record<string, unknown>[] } }),
     require_pushed_authorization_requests: row.require_par === 1,
+    backchannel_client_notification_endpoint: row.backchannel_client_notification_endpoint ?? null,
     status: row.status,
     created_at: row.created_at,
     updated_at: row.updated_at,
   };
+}
+
+/** CIBA Core §4: the ping endpoint is https (plain http only to the machine itself, for development). */
+function checkNotificationEndpoint(raw: string): void {
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new InvalidRequestError('backchannel_client_notification_endpoint is not an absolute URL');
+  }
+  const loopback = ['127.0.0.1', 'localhost', '[::1]'].includes(url.hostname);
+  if (url.hash || url.username || url.password || !(url.protocol === 'https:' || (url.protocol === 'http:' && loopback)))
+    throw new InvalidRequestError('backchannel_client_notification_endpoint must be an https URL without fragment or credentials');
 }

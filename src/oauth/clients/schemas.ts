@@ -27,6 +27,7 @@ export const Client = Type.Object({
   resources: Type.Array(Type.String()),
   jwks: Type.Optional(Type.Object({ keys: Type.Array(Type.Record(Type.String(), Type.Unknown())) })),
   require_pushed_authorization_requests: Type.Boolean(),
+  backchannel_client_notification_endpoint: Type.Union([Type.String(), Type.Null()]),
   status: Type.Union([Type.Literal('active'), Type.Literal('disabled')]),
   created_at: Type.String({ format: 'date-time' }),
   updated_at: Type.String({ format: 'date-time' }),
@@ -60,6 +61,14 @@ export const CreateClient = Type.Object(
     ),
     agent_id: Type.Optional(
       Type.String({ pattern: '^agt_[0-9a-z]{26}$', description: 'The agent this client is a credential of; its tokens carry agent_id.' }),
+    ),
+    backchannel_client_notification_endpoint: Type.Optional(
+      Type.String({
+        format: 'uri',
+        maxLength: 2048,
+        description:
+          'OpenID CIBA ping mode: Mandate POSTs `{ "auth_req_id" }` here (with the request’s client_notification_token) once a person decided.',
+      }),
     ),
   },
   { additionalProperties: false },

@@ -25,6 +25,8 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     .addColumn('scope', 'text', (c) => c.notNull())
     .addColumn('authorization_details', 'text', (c) => c.notNull())
     .addColumn('binding_message', 'text')
+    // Ping mode (CIBA §10.2): the auth_req_id and the client's notification token, sealed.
+    .addColumn('notification_ciphertext', 'text')
     .addColumn('policy', 'text', (c) => c.notNull())
     .addColumn('status', 'text', (c) => c.notNull())
     .addColumn('interval_seconds', 'integer', (c) => c.notNull())
@@ -34,6 +36,7 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     .addColumn('decided_at', 'text')
     .addColumn('consumed_at', 'text')
     .execute();
+  await db.schema.alterTable('clients').addColumn('backchannel_client_notification_endpoint', 'text').execute();
   await db.schema.createIndex('approval_requests_org_status').on('approval_requests').columns(['org_id', 'status']).execute();
 
   await db.schema
@@ -47,5 +50,6 @@ export async function up(db: Kysely<unknown>): Promise<void> {
 }
 
 export async function down(db: Kysely<unknown>): Promise<void> {
+  await db.schema.alterTable('clients').dropColumn('backchannel_client_notification_endpoint').execute();
   for (const table of ['approval_votes', 'approval_requests', 'authorization_detail_types']) await db.schema.dropTable(table).execute();
 }
