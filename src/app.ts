@@ -81,6 +81,7 @@ export async function buildApp(options: AppOptions): Promise<Mandate> {
     services.grants.load().catch(onReloadError);
     services.killSwitch.load().catch(onReloadError);
     services.authorizations.purgeExpired().catch(onReloadError);
+    services.approvals.remind().catch(onReloadError);
   }, config.reconcileIntervalSeconds * 1000);
   reconcile.unref();
   const usageFlush = setInterval(() => services.agentUsage.flush().catch(onReloadError), 2000);

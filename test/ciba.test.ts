@@ -230,7 +230,14 @@ describe.each(dialects)('approvals through CIBA on %s', (dialect) => {
     });
 
     const expiring = await ask([refund], { requested_expiry: '30' });
-    clock.advance(31);
+    // Halfway to expiry, the approvers are reminded once.
+    const before = notified.length;
+    clock.advance(16);
+    expect(await node.approvals.remind()).toBe(1);
+    expect(await node.approvals.remind()).toBe(0);
+    for (let i = 0; i < 50 && notified.length === before; i++) await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(notified.at(-1)).toMatchObject({ type: 'approval.reminder', authorization_details: [refund] });
+    clock.advance(15);
     expect((await tokenRequest(expiring.auth_req_id)).json()).toMatchObject({ error: 'expired_token' });
   });
 

@@ -226,8 +226,56 @@ export class Approvals {
         context,
       );
     });
-    void this.notify(row, details);
+    void this.notify(row, details, 'approval.requested');
     return { auth_req_id: authReqId, expires_in: expiresIn, interval: POLL_INTERVAL_SECONDS };
+  }
+
+  /**
+   * Reminds approvers, once, of requests still pending halfway to their expiry (run by the node's
+   * maintenance timer; the conditional update makes one node send each reminder).
+   */
+  async remind(context: AuditContext = {}): Promise<number> {
+    const now = this.deps.clock.now();
+    const at = new Date(now).toISOString();
+    const candidates = await this.deps.store.db
+      .selectFrom('approval_requests')
+      .selectAll()
+      .where('status', '=', 'pending')
+      .where('reminded_at', 'is', null)
+      .where('expires_at', '>', at)
+      .limit(500)
+      .execute();
+    let sent = 0;
+    for (const row of candidates) {
+      const half = (Date.parse(row.created_at) + Date.parse(row.expires_at)) / 2;
+      if (half > now) continue;
+      const claimed = await inTransaction(this.deps.store, async (trx) => {
+        const done = await trx
+          .updateTable('approval_requests')
+          .set({ reminded_at: at })
+          .where('id', '=', row.id)
+          .where('reminded_at', 'is', null)
+          .executeTakeFirst();
+        if (Number(done.numUpdatedRows) !== 1) return false;
+        await this.deps.audit.append(
+          trx,
+          {
+            kind: 'approval.reminded',
+            orgId: row.org_id,
+            agentId: row.agent_id,
+            subjectId: row.member_id,
+            clientId: row.client_id,
+            detail: { request: row.id },
+          },
+          context,
+        );
+        return true;
+      });
+      if (!claimed) continue;
+      sent += 1;
+      await this.notify(row, JSON.parse(row.authorization_details) as Record<string, unknown>[], 'approval.reminder');
+    }
+    return sent;
   }
 
   /**
@@ -267,12 +315,16 @@ export class Approvals {
    * Tells the organization's approvers a request waits (its `approvals_webhook_url`: a chat bot,
    * an on-call tool), beside the inbox page. Best effort: a failure is logged, the request stands.
    */
-  private async notify(row: ApprovalRequestsTable, details: Record<string, unknown>[]): Promise<void> {
+  private async notify(
+    row: ApprovalRequestsTable,
+    details: Record<string, unknown>[],
+    type: 'approval.requested' | 'approval.reminder',
+  ): Promise<void> {
     const org = await this.deps.organizations.require(row.org_id).catch(() => undefined);
     const url = org ? (JSON.parse(org.settings) as { approvals_webhook_url?: string }).approvals_webhook_url : undefined;
     if (!url) return;
     const body = JSON.stringify({
-      type: 'approval.requested',
+      type,
       id: row.id,
       org_id: row.org_id,
       member_id: row.member_id,

@@ -69,6 +69,7 @@ export const AUDIT_KINDS = [
   'approval.approved',
   'approval.denied',
   'approval.refused',
+  'approval.reminded',
 ] as const;
 
 export type AuditKind = (typeof AUDIT_KINDS)[number];

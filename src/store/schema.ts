@@ -79,6 +79,8 @@ export interface ApprovalRequestsTable {
   expires_at: string;
   created_at: string;
   decided_at: string | null;
+  /** When approvers were reminded of it (once, halfway to expiry). */
+  reminded_at?: string | null;
   consumed_at: string | null;
 }
 

@@ -34,6 +34,7 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     .addColumn('expires_at', 'text', (c) => c.notNull())
     .addColumn('created_at', 'text', (c) => c.notNull())
     .addColumn('decided_at', 'text')
+    .addColumn('reminded_at', 'text')
     .addColumn('consumed_at', 'text')
     .execute();
   await db.schema.alterTable('clients').addColumn('backchannel_client_notification_endpoint', 'text').execute();
