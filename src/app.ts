@@ -4,6 +4,8 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type RawServerDefault } from 'fastify';
 import type { Logger } from 'pino';
 import { agentRoutes } from './agents/routes.js';
+import { type AnomalyDetection, installAnomalyDetection } from './anomaly/install.js';
+import { anomalyRoutes } from './anomaly/routes.js';
 import { approvalsInboxRoutes } from './approvals/inbox-routes.js';
 import { approvalRoutes, approvalTypeRoutes } from './approvals/routes.js';
 import { auditIntegrityRoutes } from './audit/checkpoint-routes.js';
@@ -59,6 +61,8 @@ export interface AppOptions {
 export interface Mandate extends Services {
   app: FastifyInstance;
   metrics: Metrics;
+  /** Anomaly detection on this node's audit events (anomaly/install.ts). */
+  anomaly: AnomalyDetection;
   /** Stops accepting requests, finishes in-flight ones, and stops following the bus. */
   close(): Promise<void>;
 }
@@ -74,6 +78,17 @@ export async function buildApp(options: AppOptions): Promise<Mandate> {
   await services.revokedAccessTokens.load();
   await services.grants.load();
   await services.killSwitch.load();
+  const anomaly = await installAnomalyDetection({
+    store,
+    audit: services.audit,
+    agents: services.agents,
+    killSwitch: services.killSwitch,
+    bus,
+    clock,
+    logger,
+    config,
+    restrictions: services.agentRestrictions,
+  });
   const onReloadError = (error: unknown) => logger.error({ err: error }, 'cache reload failed');
   const unfollow = keyRing.follow(bus, config.reconcileIntervalSeconds, onReloadError);
   const reconcile = setInterval(() => {
@@ -108,6 +123,7 @@ export async function buildApp(options: AppOptions): Promise<Mandate> {
       auditBatcher: services.auditBatcher,
       metrics,
       defaultTtlSeconds: config.accessTokenTtlSeconds,
+      restrictions: services.agentRestrictions,
     }),
     tokenExchangeGrant({
       resources,
@@ -124,6 +140,7 @@ export async function buildApp(options: AppOptions): Promise<Mandate> {
       store,
       audit: services.audit,
       grantTtlSeconds: config.grantTtlSeconds,
+      restrictions: services.agentRestrictions,
     }),
     cibaGrant({ approvals: services.approvals, accessTokens: services.accessTokens, auditBatcher: services.auditBatcher }),
   ]);
@@ -249,6 +266,7 @@ export async function buildApp(options: AppOptions): Promise<Mandate> {
       await v1.register(resourceRoutes, { resources });
       await v1.register(clientRoutes, { clients });
       await v1.register(agentRoutes, { agents: services.agents });
+      await v1.register(anomalyRoutes, { restrictions: services.agentRestrictions, organizations });
       await v1.register(authzRoutes, {
         roles: services.roles,
         decisions: services.decisions,
@@ -265,6 +283,7 @@ export async function buildApp(options: AppOptions): Promise<Mandate> {
     ...services,
     app,
     metrics,
+    anomaly,
     close: async () => {
       unfollow();
       clearInterval(reconcile);
@@ -273,6 +292,7 @@ export async function buildApp(options: AppOptions): Promise<Mandate> {
       await services.auditSinkDelivery.stop();
       await app.close();
       await services.auditBatcher.drain();
+      await anomaly.stop();
       await services.agentUsage.flush();
     },
   };

@@ -2,6 +2,8 @@ import { AdminKeys } from './admin-keys/admin-keys.js';
 import { Agents } from './agents/agents.js';
 import { KillSwitch } from './agents/kill-switch.js';
 import { AgentUsage } from './agents/usage.js';
+import { createAgentRestrictions } from './anomaly/install.js';
+import type { AgentRestrictions } from './anomaly/restrictions.js';
 import { Approvals } from './approvals/approvals.js';
 import { AuditLog } from './audit/audit-log.js';
 import { AuditBatcher } from './audit/batcher.js';
@@ -79,6 +81,8 @@ export interface Services {
   registration: ClientRegistration;
   agents: Agents;
   killSwitch: KillSwitch;
+  /** Anomaly responses (read-only, approval required) and per-agent rate limits; app.ts installs detection. */
+  agentRestrictions: AgentRestrictions;
   roles: Roles;
   decisions: Decisions;
   elevations: Elevations;
@@ -153,7 +157,16 @@ export function createServices({ config, store, clock, envelope, bus }: ServiceD
   const principals = new PrincipalResolver({ store, accessTokens, liveTokens, grants, organizations, clock });
   const runs = new Runs({ store, audit, principals, clock });
   const intents = new Intents({ store, audit, auditBatcher, principals, runs, clock });
-  const decisions = new Decisions({ roles, organizations, liveTokens, killSwitch, auditBatcher, conditions });
+  const agentRestrictions = createAgentRestrictions({ store, audit, bus, clock });
+  const decisions = new Decisions({
+    roles,
+    organizations,
+    liveTokens,
+    killSwitch,
+    auditBatcher,
+    conditions,
+    restrictions: agentRestrictions,
+  });
   const allowLoopback = config.devAllowLoopbackFetch;
   const connections = new Connections({ store, organizations, audit, envelope, clock, allowLoopback });
   const connectedAccounts = new ConnectedAccounts({
@@ -195,6 +208,7 @@ export function createServices({ config, store, clock, envelope, bus }: ServiceD
     }),
     agents,
     killSwitch,
+    agentRestrictions,
     roles,
     elevations: new Elevations(store, roles, audit, clock, bus),
     conditions,

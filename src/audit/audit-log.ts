@@ -62,8 +62,12 @@ const EVENT_COLUMNS = [...CORE_COLUMNS, ...EXTENSION_COLUMNS] as const;
 
 const CHUNK_SIZES = [32, 16, 8, 4, 2, 1];
 
+/** Told of every batch of events appended; see AuditLog.onAppended. */
+export type AppendedListener = (events: readonly AuditEventsTable[]) => void;
+
 export class AuditLog {
   private readonly insertSqlBySize = new Map<number, string>();
+  private readonly appendedListeners = new Set<AppendedListener>();
 
   constructor(
     private readonly dialect: Dialect,
@@ -103,7 +107,24 @@ export class AuditLog {
       await this.insertEvents(trx, rows);
       await trx.updateTable('audit_chain_heads').set({ seq: prev.seq, hash: prev.hash }).where('chain_id', '=', chainId).execute();
     }
+    for (const listener of this.appendedListeners) {
+      try {
+        listener(out);
+      } catch {
+        // A listener (anomaly detection) must never fail or delay the write it observes.
+      }
+    }
     return out;
+  }
+
+  /**
+   * Calls `listener` synchronously with each batch of events right after it is inserted, inside
+   * the writer's transaction (which may still roll back): a listener queues and works later, it
+   * never queries the database from the call. Returns the function that unsubscribes.
+   */
+  onAppended(listener: AppendedListener): () => void {
+    this.appendedListeners.add(listener);
+    return () => this.appendedListeners.delete(listener);
   }
 
   /**

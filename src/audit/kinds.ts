@@ -70,6 +70,8 @@ export const AUDIT_KINDS = [
   'approval.denied',
   'approval.refused',
   'approval.reminded',
+  'anomaly.detected',
+  'agent.restricted',
 ] as const;
 
 export type AuditKind = (typeof AUDIT_KINDS)[number];

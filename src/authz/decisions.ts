@@ -1,7 +1,8 @@
 import type { KillSwitch } from '../agents/kill-switch.js';
+import type { AgentRestrictionsView } from '../anomaly/restrictions.js';
 import type { AuditContext } from '../audit/audit-log.js';
 import type { AuditBatcher } from '../audit/batcher.js';
-import { InvalidRequestError } from '../http/errors.js';
+import { ApiError, InvalidRequestError } from '../http/errors.js';
 import type { LiveTokens } from '../oauth/tokens/live-tokens.js';
 import type { Organizations } from '../tenancy/organizations.js';
 import type { Conditions } from './conditions.js';
@@ -43,6 +44,8 @@ export class Decisions {
       killSwitch: KillSwitch;
       auditBatcher: AuditBatcher;
       conditions: Conditions;
+      /** Anomaly responses and per-agent rate limits; none when absent. */
+      restrictions?: AgentRestrictionsView;
     },
   ) {}
 
@@ -54,6 +57,13 @@ export class Decisions {
       classification: input.context.classification,
     };
     const resolved = await this.principals(input);
+    if (!('refused' in resolved) && resolved.agentId && this.deps.restrictions) {
+      const { allowed, retryAfterSeconds } = await this.deps.restrictions.admit(resolved.orgId, resolved.agentId);
+      if (!allowed)
+        throw new ApiError('rate_limited', `too many checks for this agent; retry in ${retryAfterSeconds} s`, {
+          headers: { 'retry-after': String(retryAfterSeconds) },
+        });
+    }
     let decision: Decision;
     if ('refused' in resolved) decision = { effect: 'deny', reasons: [resolved.refused], matched: {} };
     else if (this.deps.killSwitch.isStopped(resolved.agentId))
@@ -79,6 +89,7 @@ export class Decisions {
         if (forbidding.length > 0)
           decision = { effect: 'deny', reasons: [`forbidden by policy ${forbidding.join(', ')}`], matched: decision.matched };
       }
+      decision = this.restricted(decision, resolved.agentId, input.action);
     }
     const p = 'refused' in resolved ? undefined : resolved;
     await this.deps.auditBatcher.record(
@@ -109,6 +120,21 @@ export class Decisions {
       matched: decision.matched,
       principal: { org_id: p?.orgId ?? null, member_id: p?.memberId ?? null, agent_id: p?.agentId ?? null },
     };
+  }
+
+  /** An anomaly response narrows what the agent may do: read only, or nothing without approval. */
+  private restricted(decision: Decision, agentId: string | null, action: string): Decision {
+    if (decision.effect === 'deny') return decision;
+    const restriction = this.deps.restrictions?.restrictionOf(agentId);
+    if (restriction === 'read_only' && action !== 'read')
+      return { effect: 'deny', reasons: ['the agent is restricted to read-only after an anomaly'], matched: decision.matched };
+    if (restriction === 'approval_required' && decision.effect === 'allow')
+      return {
+        effect: 'approval_required',
+        reasons: ['the agent needs approval for every action after an anomaly'],
+        matched: decision.matched,
+      };
+    return decision;
   }
 
   private async principals(input: CheckRequest): Promise<Principals | { refused: string }> {

@@ -15,6 +15,15 @@ export const Slug = Type.String({
   description: 'URL-safe unique handle: lower-case letters, digits and inner hyphens.',
 });
 
+/** What an organization has Mandate do when an anomaly rule fires (anomaly/detector.ts). */
+export const AnomalyResponse = Type.Union([
+  Type.Literal('alert'),
+  Type.Literal('downscope'),
+  Type.Literal('require_approval'),
+  Type.Literal('suspend'),
+]);
+export type AnomalyResponse = Static<typeof AnomalyResponse>;
+
 export const OrganizationSettings = Type.Object(
   {
     allowed_auth_methods: Type.Optional(
@@ -50,16 +59,16 @@ export const OrganizationSettings = Type.Object(
       }),
     ),
     anomaly_responses: Type.Optional(
-      Type.Record(
-        Type.Union([
-          Type.Literal('rate_spike'),
-          Type.Literal('denied_burst'),
-          Type.Literal('bulk_export'),
-          Type.Literal('first_tool_use'),
-          Type.Literal('outside_environment'),
-        ]),
-        Type.Union([Type.Literal('alert'), Type.Literal('downscope'), Type.Literal('require_approval'), Type.Literal('suspend')]),
+      Type.Object(
         {
+          rate_spike: Type.Optional(AnomalyResponse),
+          denied_burst: Type.Optional(AnomalyResponse),
+          bulk_export: Type.Optional(AnomalyResponse),
+          first_tool_use: Type.Optional(AnomalyResponse),
+          outside_environment: Type.Optional(AnomalyResponse),
+        },
+        {
+          additionalProperties: false,
           description:
             'What Mandate does when an anomaly rule fires for an agent, per rule: alert (audit event and webhook only, the default), downscope (its new tokens carry read scopes only), require_approval (every allow becomes approval_required), suspend (the kill switch).',
         },

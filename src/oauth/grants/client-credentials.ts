@@ -1,6 +1,7 @@
+import { type AgentRestrictionsView, readOnlyScopes } from '../../anomaly/restrictions.js';
 import type { AuditBatcher } from '../../audit/batcher.js';
 import type { Metrics } from '../../ops/metrics.js';
-import { UnauthorizedClient } from '../errors.js';
+import { InvalidScope, OAuthError, UnauthorizedClient } from '../errors.js';
 import type { Resources } from '../resources/resources.js';
 import type { AccessTokens } from '../tokens/access-token.js';
 import { checkResource, checkScope } from '../tokens/token-target.js';
@@ -12,6 +13,8 @@ export interface ClientCredentialsDeps {
   auditBatcher: AuditBatcher;
   metrics: Metrics;
   defaultTtlSeconds: number;
+  /** Anomaly responses (read-only agents) and per-agent rate limits; none when absent. */
+  restrictions?: AgentRestrictionsView;
 }
 
 /**
@@ -27,8 +30,19 @@ export function clientCredentialsGrant(deps: ClientCredentialsDeps): GrantHandle
       if (client.type !== 'confidential' || !client.grantTypes.has('client_credentials') || client.orgId === null) {
         throw new UnauthorizedClient('this client may not use client_credentials');
       }
+      if (client.agentId && deps.restrictions) {
+        const { allowed, retryAfterSeconds } = await deps.restrictions.admit(client.orgId, client.agentId);
+        // RFC 6585 §4: 429; OAuth defines no rate-limit code for the token endpoint, so invalid_request says why.
+        if (!allowed)
+          throw new OAuthError('invalid_request', `too many token requests for this agent; retry in ${retryAfterSeconds} s`, 429);
+      }
       const resource = await checkResource(deps.resources, client, resources);
-      const scopes = checkScope(params.scope, client, resource);
+      let scopes = checkScope(params.scope, client, resource);
+      // An anomaly response down-scoped the agent: its new tokens carry read scopes only.
+      if (deps.restrictions?.restrictionOf(client.agentId) === 'read_only') {
+        scopes = readOnlyScopes(scopes);
+        if (scopes.length === 0) throw new InvalidScope('the agent is restricted to read-only scopes');
+      }
       const ttl = resource.access_token_ttl_seconds ?? deps.defaultTtlSeconds;
       const scope = scopes.join(' ');
       const { token, claims } = deps.accessTokens.mint(

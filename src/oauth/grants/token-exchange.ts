@@ -1,3 +1,4 @@
+import { type AgentRestrictionsView, readOnlyScopes } from '../../anomaly/restrictions.js';
 import type { AuditLog } from '../../audit/audit-log.js';
 import type { AuditBatcher } from '../../audit/batcher.js';
 import { type ActorClaim, delegatedScope, delegationDepth, MAX_DELEGATION_DEPTH } from '../../authz/delegation.js';
@@ -51,6 +52,8 @@ export interface TokenExchangeDeps {
   store: Store;
   audit: AuditLog;
   grantTtlSeconds: number;
+  /** Anomaly responses (read-only agents) and per-agent rate limits; none when absent. */
+  restrictions?: AgentRestrictionsView;
 }
 
 /**
@@ -171,6 +174,11 @@ export function tokenExchangeGrant(deps: TokenExchangeDeps): GrantHandler {
     if (subject.scopes === null && requested.length === 0) throw new InvalidScope('with a session as subject, name the scopes to delegate');
     const scope = delegatedScope({ requested, subject: subject.scopes ?? requested, user, agent });
     if (!scope.ok) throw new InvalidScope(scope.reason);
+    // An anomaly response down-scoped the agent: what it obtains for users is read-only too.
+    if (deps.restrictions?.restrictionOf(client.agentId) === 'read_only') {
+      scope.scopes = readOnlyScopes(scope.scopes);
+      if (scope.scopes.length === 0) throw new InvalidScope('the agent is restricted to read-only scopes');
+    }
     const grantId =
       subject.auth_event_id ?? (await recordSessionConsent(client, subject, resource.identifier, scope.scopes, request.audit));
     const nestedAct: ActorClaim = { sub: client.agentId, ...(act && { act }) };
@@ -213,6 +221,12 @@ export function tokenExchangeGrant(deps: TokenExchangeDeps): GrantHandler {
     parameters: ['subject_token', 'subject_token_type', 'requested_token_type', 'resource', 'scope'],
     async handle(request: TokenRequest): Promise<TokenResponse> {
       const { client, params, audit } = request;
+      if (client.agentId && client.orgId && deps.restrictions) {
+        const { allowed, retryAfterSeconds } = await deps.restrictions.admit(client.orgId, client.agentId);
+        // RFC 6585 §4: 429; OAuth defines no rate-limit code for the token endpoint, so invalid_request says why.
+        if (!allowed)
+          throw new OAuthError('invalid_request', `too many token requests for this agent; retry in ${retryAfterSeconds} s`, 429);
+      }
       try {
         const { detail, ...response } = await exchange(request);
         await deps.auditBatcher.record(

@@ -13,6 +13,7 @@ import * as auditTrail from './0011-audit-trail.js';
 import * as auditSinks from './0012-audit-sinks.js';
 import * as vault from './0013-vault.js';
 import * as approvals from './0014-approvals.js';
+import * as anomaly from './0015-anomaly.js';
 
 /** Every migration, in order. One set for SQLite and PostgreSQL; names never change once released. */
 export const migrations: Record<string, Migration> = {
@@ -30,4 +31,5 @@ export const migrations: Record<string, Migration> = {
   '0012-audit-sinks': auditSinks,
   '0013-vault': vault,
   '0014-approvals': approvals,
+  '0015-anomaly': anomaly,
 };

@@ -1,0 +1,82 @@
+import type { Logger } from 'pino';
+import type { Agents } from '../agents/agents.js';
+import type { KillSwitch } from '../agents/kill-switch.js';
+import type { AuditLog } from '../audit/audit-log.js';
+import type { Clock } from '../clock.js';
+import type { Config } from '../config.js';
+import type { EventBus } from '../events/bus.js';
+import type { Store } from '../store/store.js';
+import { AnomalyDetector } from './detector.js';
+import { AgentRestrictions, OrganizationSettingsCache } from './restrictions.js';
+import { DEFAULT_RULES, type RuleSettings } from './rules.js';
+
+export interface AnomalyDeps {
+  store: Store;
+  audit: AuditLog;
+  agents: Agents;
+  killSwitch: KillSwitch;
+  bus: EventBus;
+  clock: Clock;
+  logger: Logger;
+  config: Pick<Config, 'devAllowLoopbackFetch' | 'reconcileIntervalSeconds'>;
+  /** The restrictions the grants and Decisions consult; created (and loaded) here when not given. */
+  restrictions?: AgentRestrictions;
+  /** Rule thresholds; the defaults are DEFAULT_RULES. */
+  rules?: Partial<RuleSettings>;
+}
+
+export interface AnomalyDetection {
+  restrictions: AgentRestrictions;
+  detector: AnomalyDetector;
+  /** Stops following the audit log and the bus, after acting on what was already queued. */
+  stop(): Promise<void>;
+}
+
+/** The restrictions on their own, for services.ts to build before Decisions and the grants. */
+export function createAgentRestrictions(
+  deps: Pick<AnomalyDeps, 'store' | 'audit' | 'bus' | 'clock'> & { logger?: Logger },
+): AgentRestrictions {
+  return new AgentRestrictions({
+    store: deps.store,
+    bus: deps.bus,
+    audit: deps.audit,
+    clock: deps.clock,
+    settings: new OrganizationSettingsCache(deps.store.db, deps.clock),
+    onError: (error) => deps.logger?.error({ err: error }, 'agent restrictions reload failed'),
+  });
+}
+
+/**
+ * Anomaly detection on one node: loads the agents' restrictions, seeds the per-agent baselines
+ * from the last 30 days of audit events, and follows every event this node appends.
+ */
+export async function installAnomalyDetection(deps: AnomalyDeps): Promise<AnomalyDetection> {
+  const restrictions = deps.restrictions ?? createAgentRestrictions(deps);
+  await restrictions.load();
+  const onError = (error: unknown) => deps.logger.error({ err: error }, 'agent restrictions reload failed');
+  const reconcile = setInterval(() => restrictions.load().catch(onError), deps.config.reconcileIntervalSeconds * 1000);
+  reconcile.unref();
+  const detector = new AnomalyDetector({
+    store: deps.store,
+    audit: deps.audit,
+    agents: deps.agents,
+    killSwitch: deps.killSwitch,
+    restrictions,
+    settings: new OrganizationSettingsCache(deps.store.db, deps.clock),
+    clock: deps.clock,
+    logger: deps.logger,
+    allowLoopback: deps.config.devAllowLoopbackFetch,
+    rules: { ...DEFAULT_RULES, ...deps.rules },
+    baselineDays: 30,
+  });
+  await detector.start();
+  return {
+    restrictions,
+    detector,
+    stop: async () => {
+      clearInterval(reconcile);
+      await detector.stop();
+      restrictions.close();
+    },
+  };
+}

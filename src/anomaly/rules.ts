@@ -1,0 +1,227 @@
+/**
+ * Anomaly rules over the audit stream, as data, and a detector that keeps per-agent sliding
+ * windows in memory. Pure: no clock but the events' own timestamps, no I/O; detector.ts feeds it
+ * the events this node appends and acts on what it finds.
+ */
+
+export type RuleName = 'rate_spike' | 'denied_burst' | 'bulk_export' | 'first_tool_use' | 'outside_environment';
+
+export const RULE_NAMES: readonly RuleName[] = ['rate_spike', 'denied_burst', 'bulk_export', 'first_tool_use', 'outside_environment'];
+
+export interface RuleSettings {
+  /** More than `max` events of activity by one agent within `windowSeconds`. */
+  rate_spike: { max: number; windowSeconds: number };
+  /** At least `threshold` refusals (denied decisions, refused tokens, insufficient_scope) within `windowSeconds`. */
+  denied_burst: { threshold: number; windowSeconds: number };
+  /** At least `threshold` `export` actions (decisions, or tool intents) within `windowSeconds`. */
+  bulk_export: { threshold: number; windowSeconds: number };
+  /**
+   * A tool the agent never used before. An agent younger than `learningSeconds` is still building
+   * its baseline, so a new agent's first days raise nothing.
+   */
+  first_tool_use: { learningSeconds: number };
+  /** A decision asked for an environment other than the agent's own; once per `windowSeconds`. */
+  outside_environment: { windowSeconds: number };
+}
+
+export const DEFAULT_RULES: RuleSettings = {
+  rate_spike: { max: 300, windowSeconds: 10 },
+  denied_burst: { threshold: 20, windowSeconds: 60 },
+  bulk_export: { threshold: 5, windowSeconds: 60 },
+  first_tool_use: { learningSeconds: 86_400 },
+  outside_environment: { windowSeconds: 60 },
+};
+
+/** The fields of an audit event the rules read (audit_events columns, detail parsed). */
+export interface ObservedEvent {
+  id: string;
+  at: string;
+  kind: string;
+  org_id: string | null;
+  agent_id: string | null;
+  tool: string | null;
+  action: string | null;
+  result: 'success' | 'failure';
+  error_code: string | null;
+  detail: Record<string, unknown>;
+}
+
+/** What the rules know of the agent: its environment and when it was registered. */
+export interface AgentProfile {
+  environment: string;
+  createdAt: string;
+}
+
+export interface Finding {
+  rule: RuleName;
+  orgId: string;
+  agentId: string;
+  /** Events counted in the window (1 for first_tool_use and outside_environment). */
+  count: number;
+  /** The limit crossed, for the rules that count. */
+  threshold: number | null;
+  windowSeconds: number | null;
+  /** When the window's first counted event happened, and the event that tipped it. */
+  since: string;
+  at: string;
+  eventId: string;
+  tool: string | null;
+  /** first_tool_use: the tool; outside_environment: the environment asked for. */
+  detail: Record<string, unknown>;
+}
+
+/** Kinds that are an agent acting: what a rate spike counts, and all the rules read. */
+export const OBSERVED_KINDS: ReadonlySet<string> = new Set([
+  'decision',
+  'tool.intent',
+  'tool.outcome',
+  'token.issued',
+  'token.exchanged',
+  'token.refused',
+  'token.exchange_refused',
+  'vault.accessed',
+]);
+
+/** A refusal: a decision that denied, a token refused, a tool that answered insufficient_scope. */
+export function isRefusal(event: ObservedEvent): boolean {
+  if (event.kind === 'decision') return event.detail.effect === 'deny';
+  if (event.kind === 'token.refused' || event.kind === 'token.exchange_refused') return true;
+  return event.kind === 'tool.outcome' && event.error_code === 'insufficient_scope';
+}
+
+/** Timestamps in arrival order, oldest dropped as the window slides. */
+class Window {
+  private times: number[] = [];
+  private head = 0;
+  lastFired = Number.NEGATIVE_INFINITY;
+  latest = Number.NEGATIVE_INFINITY;
+
+  /** Adds `t` and returns how many fall within `windowMs` of the latest time seen. */
+  add(t: number, windowMs: number): number {
+    this.latest = Math.max(this.latest, t);
+    this.times.push(t);
+    while (this.head < this.times.length && (this.times[this.head] as number) <= this.latest - windowMs) this.head += 1;
+    if (this.head > 1024) {
+      this.times = this.times.slice(this.head);
+      this.head = 0;
+    }
+    return this.times.length - this.head;
+  }
+
+  oldest(): number {
+    return this.times[this.head] as number;
+  }
+}
+
+/**
+ * Evaluates the rules event by event. Each finding fires once per agent per rule per window
+ * (first_tool_use: once per tool), so a burst raises one finding, not one per event.
+ */
+export class AnomalyRules {
+  private readonly windows = new Map<string, Window>();
+  /** Tools each agent has used: the baseline first_tool_use compares against. */
+  private readonly tools = new Map<string, Set<string>>();
+
+  constructor(private readonly settings: RuleSettings = DEFAULT_RULES) {}
+
+  /** Adds tools the agent is known to have used (seeded from the audit trail at start). */
+  seedBaseline(agentId: string, tools: Iterable<string>): void {
+    const known = this.tools.get(agentId) ?? new Set<string>();
+    for (const tool of tools) known.add(tool);
+    this.tools.set(agentId, known);
+  }
+
+  observe(event: ObservedEvent, profile: AgentProfile | undefined): Finding[] {
+    const agentId = event.agent_id;
+    const orgId = event.org_id;
+    if (!agentId || !orgId) return [];
+    const t = Date.parse(event.at);
+    const findings: Finding[] = [];
+    const base = { orgId, agentId, at: event.at, eventId: event.id };
+    const counted = (rule: RuleName, key: string, threshold: number, windowSeconds: number, fires: (n: number) => boolean) => {
+      const windowMs = windowSeconds * 1000;
+      const window = this.window(`${rule}|${agentId}|${key}`);
+      const count = window.add(t, windowMs);
+      if (!fires(count) || t - window.lastFired < windowMs) return;
+      window.lastFired = t;
+      findings.push({
+        ...base,
+        rule,
+        count,
+        threshold,
+        windowSeconds,
+        since: new Date(window.oldest()).toISOString(),
+        tool: event.tool,
+        detail: {},
+      });
+    };
+
+    if (OBSERVED_KINDS.has(event.kind)) {
+      const { max, windowSeconds } = this.settings.rate_spike;
+      counted('rate_spike', '', max, windowSeconds, (n) => n > max);
+    }
+    if (isRefusal(event)) {
+      const { threshold, windowSeconds } = this.settings.denied_burst;
+      counted('denied_burst', '', threshold, windowSeconds, (n) => n >= threshold);
+    }
+    // A decision and the tool intent that follows it are one export: count each kind on its own.
+    if (event.action === 'export' && (event.kind === 'decision' || event.kind === 'tool.intent')) {
+      const { threshold, windowSeconds } = this.settings.bulk_export;
+      counted('bulk_export', event.kind, threshold, windowSeconds, (n) => n >= threshold);
+    }
+    if (event.tool && (event.kind === 'decision' || event.kind === 'tool.intent')) {
+      const known = this.tools.get(agentId) ?? new Set<string>();
+      this.tools.set(agentId, known);
+      if (!known.has(event.tool)) {
+        known.add(event.tool);
+        const learning = this.settings.first_tool_use.learningSeconds * 1000;
+        if (profile && t - Date.parse(profile.createdAt) >= learning) {
+          findings.push({
+            ...base,
+            rule: 'first_tool_use',
+            count: 1,
+            threshold: null,
+            windowSeconds: null,
+            since: event.at,
+            tool: event.tool,
+            detail: { tool: event.tool },
+          });
+        }
+      }
+    }
+    const environment = event.detail.environment;
+    if (event.kind === 'decision' && profile && typeof environment === 'string' && environment !== profile.environment) {
+      const windowMs = this.settings.outside_environment.windowSeconds * 1000;
+      const window = this.window(`outside_environment|${agentId}|`);
+      window.add(t, windowMs);
+      if (t - window.lastFired >= windowMs) {
+        window.lastFired = t;
+        findings.push({
+          ...base,
+          rule: 'outside_environment',
+          count: 1,
+          threshold: null,
+          windowSeconds: this.settings.outside_environment.windowSeconds,
+          since: event.at,
+          tool: event.tool,
+          detail: { environment, agent_environment: profile.environment },
+        });
+      }
+    }
+    return findings;
+  }
+
+  /** Forgets windows idle for longer than `idleSeconds` before `now`, so quiet agents cost nothing. */
+  sweep(now: number, idleSeconds = 3600): void {
+    for (const [key, window] of this.windows) if (window.latest < now - idleSeconds * 1000) this.windows.delete(key);
+  }
+
+  private window(key: string): Window {
+    let window = this.windows.get(key);
+    if (!window) {
+      window = new Window();
+      this.windows.set(key, window);
+    }
+    return window;
+  }
+}
