@@ -166,6 +166,7 @@ export function createServices({ config, store, clock, envelope, bus }: ServiceD
     auditBatcher,
     conditions,
     restrictions: agentRestrictions,
+    issuer: config.issuer,
   });
   const allowLoopback = config.devAllowLoopbackFetch;
   const connections = new Connections({ store, organizations, audit, envelope, clock, allowLoopback });

@@ -80,7 +80,15 @@ describe.each(dialects)('roles and decisions on %s', (dialect) => {
   it('allows only what the user and the agent both may do, asks for approval where a role says so', async () => {
     const both = { organization: 'xcorp', member_id: john.id, agent_id: agent.id };
     expect((await check({ ...both, tool: 'ticketing', action: 'write', context: ctx })).decision).toBe('allow');
-    expect((await check({ ...both, tool: 'email', action: 'send', context: ctx })).decision).toBe('approval_required');
+    const gated = await check({ ...both, tool: 'email', action: 'send', context: ctx });
+    expect(gated.decision).toBe('approval_required');
+    // The answer says how to get the approval: a CIBA request at Mandate for this tool and action.
+    expect(gated.approval).toEqual({
+      backchannel_authentication_endpoint: 'http://localhost:4000/oauth2/bc-authorize',
+      grant_type: 'urn:openid:params:grant-type:ciba',
+      tool: 'email',
+      action: 'send',
+    });
     const outside = await check({
       ...both,
       tool: 'ticketing',

@@ -15,6 +15,12 @@ export interface CheckResponse {
   reasons: string[];
   matched: Decision['matched'];
   principal: { org_id: string | null; member_id: string | null; agent_id: string | null };
+  /**
+   * With `approval_required`: how to get the person's approval, ready for a CIBA request
+   * (`MandateApprovals.request` in the SDK): the endpoint, the grant type, and the tool and action
+   * the authorization details must describe.
+   */
+  approval?: { backchannel_authentication_endpoint: string; grant_type: string; tool: string; action: string };
 }
 
 interface Principals {
@@ -46,6 +52,8 @@ export class Decisions {
       conditions: Conditions;
       /** Anomaly responses and per-agent rate limits; none when absent. */
       restrictions?: AgentRestrictionsView;
+      /** Mandate's issuer, for the approval hint of `approval_required` answers. */
+      issuer?: string;
     },
   ) {}
 
@@ -119,6 +127,15 @@ export class Decisions {
       reasons: decision.reasons,
       matched: decision.matched,
       principal: { org_id: p?.orgId ?? null, member_id: p?.memberId ?? null, agent_id: p?.agentId ?? null },
+      ...(decision.effect === 'approval_required' &&
+        this.deps.issuer && {
+          approval: {
+            backchannel_authentication_endpoint: `${this.deps.issuer}/oauth2/bc-authorize`,
+            grant_type: 'urn:openid:params:grant-type:ciba',
+            tool: input.tool,
+            action: input.action,
+          },
+        }),
     };
   }
 
