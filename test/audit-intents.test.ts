@@ -103,6 +103,8 @@ describe.each(dialects)('tool intents, outcomes, runs and the audit query on %s'
       classification: 'internal',
       grant_valid: true,
       detail: { calendar: 'primary' },
+      // Where the request came from: what the new_network anomaly rule watches.
+      client_ip: '127.0.0.1',
     });
     expect(completed).toMatchObject({
       kind: 'tool.outcome',

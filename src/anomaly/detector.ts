@@ -69,6 +69,15 @@ export class AnomalyDetector {
       .where('at', '>=', since)
       .execute();
     for (const row of rows) this.rules.seedBaseline(row.agent_id as string, [row.tool as string]);
+    const seen = await this.deps.store.db
+      .selectFrom('audit_events')
+      .select(['agent_id', 'client_ip'])
+      .distinct()
+      .where('agent_id', 'is not', null)
+      .where('client_ip', 'is not', null)
+      .where('at', '>=', since)
+      .execute();
+    for (const row of seen) this.rules.seedNetworks(row.agent_id as string, [row.client_ip as string]);
     this.unsubscribe = this.deps.audit.onAppended((events) => this.enqueue(events));
     this.sweeper = setInterval(() => this.rules.sweep(this.deps.clock.now()), 60_000);
     this.sweeper.unref();
@@ -240,6 +249,7 @@ function toObserved(row: AuditEventsTable): ObservedEvent {
     action: row.action,
     result: row.result as 'success' | 'failure',
     error_code: row.error_code ?? null,
+    client_ip: row.client_ip ?? null,
     detail,
   };
 }

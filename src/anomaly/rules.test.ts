@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { AnomalyRules, DEFAULT_RULES, type ObservedEvent, type RuleName } from './rules.js';
+import { AnomalyRules, DEFAULT_RULES, networkOf, type ObservedEvent, type RuleName } from './rules.js';
 
 const T0 = Date.parse('2026-11-17T09:00:00.000Z');
 const AGENT = 'agt_a';
@@ -96,6 +96,31 @@ describe('anomaly rules', () => {
     expect(rules.observe(event({ tool: 'payments' }), young)).toEqual([]);
     expect(rules.observe(event({ tool: 'payments' }), profile)).toEqual([]);
     expect(rules.observe(event({ tool: 'warehouse' }), profile).map((f) => f.rule)).toEqual(['first_tool_use']);
+  });
+
+  it('notices a token used from a network the agent was never seen on', () => {
+    const rules = new AnomalyRules();
+    rules.seedBaseline(AGENT, ['crm']);
+    rules.seedNetworks(AGENT, ['10.1.2.3']);
+    expect(rules.observe(event({ client_ip: '10.1.2.77' }), profile)).toEqual([]);
+    const [found] = rules.observe(event({ client_ip: '203.0.113.9' }), profile);
+    expect(found).toMatchObject({ rule: 'new_network', detail: { network: '203.0.113.0/24', ip: '203.0.113.9' } });
+    // Once seen, the network is part of the baseline.
+    expect(rules.observe(event({ client_ip: '203.0.113.10' }), profile)).toEqual([]);
+    expect(rules.observe(event({ client_ip: '2001:db8:1:2::5' }), profile).map((f) => f.rule)).toEqual(['new_network']);
+    expect(rules.observe(event({ client_ip: '2001:db8:1:ffff::9' }), profile)).toEqual([]);
+    // A young agent is still learning where it runs.
+    const young = { environment: 'prod', createdAt: new Date(T0 - 3600_000).toISOString() };
+    expect(rules.observe(event({ agent_id: 'agt_new', client_ip: '198.51.100.1' }), young)).toEqual([]);
+  });
+
+  it.each([
+    ['10.1.2.3', '10.1.2.0/24'],
+    ['::ffff:10.1.2.3', '10.1.2.0/24'],
+    ['2001:db8:1:2::5', '2001:db8:1::/48'],
+    ['::1', '0:0:0::/48'],
+  ])('puts %s in the network %s', (ip, network) => {
+    expect(networkOf(ip)).toBe(network);
   });
 
   it('reports counts, window and evidence', () => {

@@ -4,9 +4,16 @@
  * the events this node appends and acts on what it finds.
  */
 
-export type RuleName = 'rate_spike' | 'denied_burst' | 'bulk_export' | 'first_tool_use' | 'outside_environment';
+export type RuleName = 'rate_spike' | 'denied_burst' | 'bulk_export' | 'first_tool_use' | 'outside_environment' | 'new_network';
 
-export const RULE_NAMES: readonly RuleName[] = ['rate_spike', 'denied_burst', 'bulk_export', 'first_tool_use', 'outside_environment'];
+export const RULE_NAMES: readonly RuleName[] = [
+  'rate_spike',
+  'denied_burst',
+  'bulk_export',
+  'first_tool_use',
+  'outside_environment',
+  'new_network',
+];
 
 export interface RuleSettings {
   /** More than `max` events of activity by one agent within `windowSeconds`. */
@@ -22,6 +29,11 @@ export interface RuleSettings {
   first_tool_use: { learningSeconds: number };
   /** A decision asked for an environment other than the agent's own; once per `windowSeconds`. */
   outside_environment: { windowSeconds: number };
+  /**
+   * The agent's token or credential used from a network it was never seen on (IPv4 /24, IPv6 /48),
+   * once it is past `learningSeconds` (its baseline).
+   */
+  new_network: { learningSeconds: number };
 }
 
 export const DEFAULT_RULES: RuleSettings = {
@@ -30,7 +42,22 @@ export const DEFAULT_RULES: RuleSettings = {
   bulk_export: { threshold: 5, windowSeconds: 60 },
   first_tool_use: { learningSeconds: 86_400 },
   outside_environment: { windowSeconds: 60 },
+  new_network: { learningSeconds: 86_400 },
 };
+
+/** The network an address belongs to, as the new_network rule compares them: IPv4 /24, IPv6 /48. */
+export function networkOf(ip: string): string {
+  const v4 = /^(?:::ffff:)?(\d+)\.(\d+)\.(\d+)\.\d+$/i.exec(ip);
+  if (v4) return `${v4[1]}.${v4[2]}.${v4[3]}.0/24`;
+  const groups = ip.toLowerCase().split('::');
+  const head = (groups[0] ?? '').split(':').filter(Boolean);
+  const tail = groups.length > 1 ? (groups[1] ?? '').split(':').filter(Boolean) : [];
+  const full = [...head, ...Array(Math.max(0, 8 - head.length - tail.length)).fill('0'), ...tail];
+  return `${full
+    .slice(0, 3)
+    .map((g) => Number.parseInt(g, 16).toString(16))
+    .join(':')}::/48`;
+}
 
 /** The fields of an audit event the rules read (audit_events columns, detail parsed). */
 export interface ObservedEvent {
@@ -43,6 +70,8 @@ export interface ObservedEvent {
   action: string | null;
   result: 'success' | 'failure';
   error_code: string | null;
+  /** Where the request that wrote it came from, when known. */
+  client_ip?: string | null;
   detail: Record<string, unknown>;
 }
 
@@ -121,6 +150,8 @@ export class AnomalyRules {
   private readonly windows = new Map<string, Window>();
   /** Tools each agent has used: the baseline first_tool_use compares against. */
   private readonly tools = new Map<string, Set<string>>();
+  /** Networks each agent was seen on: the baseline new_network compares against. */
+  private readonly networks = new Map<string, Set<string>>();
 
   constructor(private readonly settings: RuleSettings = DEFAULT_RULES) {}
 
@@ -129,6 +160,13 @@ export class AnomalyRules {
     const known = this.tools.get(agentId) ?? new Set<string>();
     for (const tool of tools) known.add(tool);
     this.tools.set(agentId, known);
+  }
+
+  /** Adds addresses the agent is known to have used (seeded from the audit trail at start). */
+  seedNetworks(agentId: string, ips: Iterable<string>): void {
+    const known = this.networks.get(agentId) ?? new Set<string>();
+    for (const ip of ips) known.add(networkOf(ip));
+    this.networks.set(agentId, known);
   }
 
   observe(event: ObservedEvent, profile: AgentProfile | undefined): Finding[] {
@@ -185,6 +223,27 @@ export class AnomalyRules {
             since: event.at,
             tool: event.tool,
             detail: { tool: event.tool },
+          });
+        }
+      }
+    }
+    if (event.client_ip && OBSERVED_KINDS.has(event.kind)) {
+      const network = networkOf(event.client_ip);
+      const known = this.networks.get(agentId) ?? new Set<string>();
+      this.networks.set(agentId, known);
+      if (!known.has(network)) {
+        known.add(network);
+        const learning = this.settings.new_network.learningSeconds * 1000;
+        if (profile && t - Date.parse(profile.createdAt) >= learning) {
+          findings.push({
+            ...base,
+            rule: 'new_network',
+            count: 1,
+            threshold: null,
+            windowSeconds: null,
+            since: event.at,
+            tool: event.tool,
+            detail: { network, ip: event.client_ip },
           });
         }
       }

@@ -50,6 +50,8 @@ export interface AuditContext {
   correlationId?: string | null;
   /** The authenticated caller (admin key, member, agent) unless the event names another actor. */
   actorId?: string | null;
+  /** The address the request came from (as Fastify's trustProxy setting sees it). */
+  clientIp?: string | null;
 }
 
 /**
@@ -189,6 +191,7 @@ export class AuditLog {
       latency_ms: input.latencyMs ?? null,
       intent_id: input.intentId ?? null,
       run_id: input.runId ?? null,
+      client_ip: context.clientIp ?? null,
     };
   }
 

@@ -46,6 +46,7 @@ export const EXTENSION_COLUMNS = [
   'latency_ms',
   'intent_id',
   'run_id',
+  'client_ip',
 ] as const satisfies readonly (keyof AuditEventsTable)[];
 
 /** `SHA-256(prev_hash || canonical JSON of the event)`, hex; canonical JSON per RFC 8785. */

@@ -42,6 +42,7 @@ const AuditEvent = Type.Object({
   latency_ms: Type.Union([Type.Integer(), Type.Null()]),
   intent_id: Type.Union([Type.String(), Type.Null()]),
   run_id: Type.Union([Type.String(), Type.Null()]),
+  client_ip: Type.Union([Type.String(), Type.Null()]),
 });
 
 const AuditQuery = Type.Object({
@@ -76,6 +77,7 @@ export function toEvent(row: AuditEventsTable) {
     latency_ms: row.latency_ms ?? null,
     intent_id: row.intent_id ?? null,
     run_id: row.run_id ?? null,
+    client_ip: row.client_ip ?? null,
   };
 }
 

@@ -5,5 +5,10 @@ import { correlationIdOf } from './request-id.js';
 /** The audit context of a request: its ids and the authenticated caller. */
 export function auditContextOf(request: FastifyRequest): AuditContext {
   const requestId = String(request.id);
-  return { requestId, correlationId: correlationIdOf(request.raw, requestId), actorId: request.adminKey?.id ?? null };
+  return {
+    requestId,
+    correlationId: correlationIdOf(request.raw, requestId),
+    actorId: request.adminKey?.id ?? null,
+    clientIp: request.ip ?? null,
+  };
 }

@@ -326,6 +326,8 @@ export interface AuditEventsTable {
   /** On an outcome: the intent it completes. */
   intent_id?: string | null;
   run_id?: string | null;
+  /** The address the request came from (migration 0016). */
+  client_ip?: string | null;
 }
 
 export interface AuditChainHeadsTable {

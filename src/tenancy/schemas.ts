@@ -66,6 +66,7 @@ export const OrganizationSettings = Type.Object(
           bulk_export: Type.Optional(AnomalyResponse),
           first_tool_use: Type.Optional(AnomalyResponse),
           outside_environment: Type.Optional(AnomalyResponse),
+          new_network: Type.Optional(AnomalyResponse),
         },
         {
           additionalProperties: false,

@@ -14,6 +14,7 @@ import * as auditSinks from './0012-audit-sinks.js';
 import * as vault from './0013-vault.js';
 import * as approvals from './0014-approvals.js';
 import * as anomaly from './0015-anomaly.js';
+import * as auditClientIp from './0016-audit-client-ip.js';
 
 /** Every migration, in order. One set for SQLite and PostgreSQL; names never change once released. */
 export const migrations: Record<string, Migration> = {
@@ -32,4 +33,5 @@ export const migrations: Record<string, Migration> = {
   '0013-vault': vault,
   '0014-approvals': approvals,
   '0015-anomaly': anomaly,
+  '0016-audit-client-ip': auditClientIp,
 };
