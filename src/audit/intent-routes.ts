@@ -1,13 +1,10 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
-import type { FastifyRequest } from 'fastify';
 import type { AdminKeys } from '../admin-keys/admin-keys.js';
 import { Classification } from '../agents/schemas.js';
-import { type Caller, callerHook } from '../http/caller.js';
+import { callerHook, callerOf } from '../http/caller.js';
 import { ErrorBody, errorResponses } from '../http/common-schemas.js';
-import { auditContextOf } from '../http/request-context.js';
 import type { AccessTokens } from '../oauth/tokens/access-token.js';
-import type { AuditContext } from './audit-log.js';
 import type { Intents } from './intents.js';
 import type { Runs } from './runs.js';
 
@@ -79,14 +76,6 @@ const Run = Type.Object({
 });
 const RunParams = Type.Object({ run: Type.String({ pattern: '^run_[0-9a-z]{26}$' }) });
 const responses = { ...errorResponses, 403: Type.Ref(ErrorBody) };
-
-/** The caller (set by the hook) and the audit context naming it. */
-function callerOf(request: FastifyRequest): { caller: Caller; context: AuditContext } {
-  const caller = request.caller as Caller;
-  const context = auditContextOf(request);
-  if (caller.kind === 'token') context.actorId = caller.claims.agent_id ?? caller.claims.sub;
-  return { caller, context };
-}
 
 /**
  * Tool intents and outcomes, and resumable runs, under /v1: an admin key naming principals, or

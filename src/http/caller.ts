@@ -1,7 +1,9 @@
 import type { FastifyRequest } from 'fastify';
 import type { AdminKeys } from '../admin-keys/admin-keys.js';
+import type { AuditContext } from '../audit/audit-log.js';
 import type { AccessTokenClaims, AccessTokens } from '../oauth/tokens/access-token.js';
 import { ApiError, InvalidRequestError, NotFoundError } from './errors.js';
+import { auditContextOf } from './request-context.js';
 
 /**
  * Who calls the APIs agents use (audit intents and runs, the token vault): an admin-key holder (a
@@ -86,4 +88,12 @@ export function requireOwnRecord(
     ? record.grant_id === claims.auth_event_id
     : record.grant_id === null && (record.member_id === claims.sub || record.agent_id === (claims.agent_id ?? claims.sub));
   if (!sameOrg || !sameConsent) throw new NotFoundError(what);
+}
+
+/** The caller the hook authenticated, and the audit context of the request naming it as the actor. */
+export function callerOf(request: FastifyRequest): { caller: Caller; context: AuditContext } {
+  const caller = request.caller as Caller;
+  const context = auditContextOf(request);
+  if (caller.kind === 'token') context.actorId = caller.claims.agent_id ?? caller.claims.sub;
+  return { caller, context };
 }

@@ -1,9 +1,8 @@
 import cookie from '@fastify/cookie';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
-import type { FastifyRequest } from 'fastify';
 import type { AdminKeys } from '../admin-keys/admin-keys.js';
-import { type Caller, callerHook } from '../http/caller.js';
+import { callerHook, callerOf } from '../http/caller.js';
 import { ErrorBody, errorResponses, OrgParams } from '../http/common-schemas.js';
 import { auditContextOf } from '../http/request-context.js';
 import type { Sessions } from '../identity/sessions.js';
@@ -59,13 +58,6 @@ const Account = Type.Object({
 const ToolResult = Type.Object({ status: Type.Integer(), body: Type.Unknown(), intent_id: Type.String() });
 const AccountParams = Type.Object({ connection: Name, identifier: MemberId });
 const responses = { ...errorResponses, 403: Type.Ref(ErrorBody) };
-
-function callerOf(request: FastifyRequest) {
-  const caller = request.caller as Caller;
-  const context = auditContextOf(request);
-  if (caller.kind === 'token') context.actorId = caller.claims.agent_id ?? caller.claims.sub;
-  return { caller, context };
-}
 
 /** Connections: an organization's OAuth apps at providers (admin key, inside the /v1 admin block). */
 export const connectionRoutes: FastifyPluginAsyncTypebox<{ connections: Connections }> = async (app, { connections }) => {
