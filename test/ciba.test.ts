@@ -187,6 +187,13 @@ describe.each(dialects)('approvals through CIBA on %s', (dialect) => {
       authorization_details: [refund],
       inbox_url: `${issuer}/approvals`,
     });
+    // The notification is in the trail too.
+    let sent: Json[] = [];
+    for (let i = 0; i < 50 && sent.length === 0; i++) {
+      sent = (await admin('GET', '/v1/audit/events?org=xcorp&kind=approval.notified')).data as Json[];
+      if (sent.length === 0) await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    expect(sent[0]).toMatchObject({ result: 'success', detail: { request: id, notification: 'approval.requested' } });
     const shown = (await as('alice', 'GET', `/v1/approvals/${id}`)).json();
     expect(shown).toMatchObject({
       authorization_details: [refund],

@@ -271,6 +271,8 @@ describe.each(dialects)('token vault on %s', (dialect) => {
       const resealed = await row();
       expect(resealed.access_token_ciphertext?.split('.')[1]).toBe(keyIdOf(newKey));
       expect(resealed.refresh_token_ciphertext?.split('.')[1]).toBe(keyIdOf(newKey));
+      const app = await node.runtime.store.db.selectFrom('vault_connections').select('client_secret_ciphertext').executeTakeFirstOrThrow();
+      expect(app.client_secret_ciphertext.split('.')[1]).toBe(keyIdOf(newKey));
 
       const revocations = provider.revocations();
       const res = await asAgent('DELETE', `/v1/connected-accounts/github/${john.id}`, undefined, rotated);

@@ -347,12 +347,30 @@ export class Approvals {
       });
       if (response.status >= 300)
         this.deps.logger?.warn({ request: row.id, status: response.status }, 'approvals webhook refused the notification');
+      await this.recordNotification(row, type, response.status < 300 ? null : `http_${response.status}`);
     } catch (error) {
       this.deps.logger?.warn(
         { request: row.id, err: error instanceof Error ? error.message : String(error) },
         'approvals webhook unreachable',
       );
+      await this.recordNotification(row, type, 'unreachable').catch(() => undefined);
     }
+  }
+
+  /** The notification is part of the request's story in the trail: sent, refused or unreachable. */
+  private async recordNotification(row: ApprovalRequestsTable, type: string, failure: string | null): Promise<void> {
+    await inTransaction(this.deps.store, (trx) =>
+      this.deps.audit.append(trx, {
+        kind: 'approval.notified',
+        orgId: row.org_id,
+        agentId: row.agent_id,
+        subjectId: row.member_id,
+        clientId: row.client_id,
+        result: failure ? 'failure' : 'success',
+        errorCode: failure,
+        detail: { request: row.id, notification: type },
+      }),
+    );
   }
 
   /** Pending requests of the member's organization that this member may decide. */
@@ -364,6 +382,7 @@ export class Approvals {
       .where('status', '=', 'pending')
       .where('expires_at', '>', isoAt(this.deps.clock))
       .orderBy('created_at')
+      .orderBy('id')
       .execute();
     const out: ApprovalView[] = [];
     for (const row of rows) if ((await this.verdict(session, row)).ok) out.push(await this.view(row));

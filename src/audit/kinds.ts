@@ -70,6 +70,7 @@ export const AUDIT_KINDS = [
   'approval.denied',
   'approval.refused',
   'approval.reminded',
+  'approval.notified',
   'anomaly.detected',
   'agent.restricted',
 ] as const;

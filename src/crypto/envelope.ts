@@ -65,9 +65,13 @@ export class Envelope {
     }
   }
 
-  /** True when the value was sealed by an older master key and should be sealed again. */
+  /**
+   * True when the value was sealed by one of the previous master keys and should be sealed again.
+   * A key this node does not hold (a newer one, during a rolling restart) is never "older".
+   */
   needsReseal(sealed: string): boolean {
-    return sealed.split('.')[1] !== this.currentKeyId;
+    const kid = sealed.split('.')[1] ?? '';
+    return kid !== this.currentKeyId && this.keys.has(kid);
   }
 }
 

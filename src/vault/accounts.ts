@@ -257,33 +257,37 @@ export class ConnectedAccounts {
       const reason = error instanceof ProviderUnavailableError || error instanceof ProviderRefusedError ? error.message : 'error';
       throw new ApiError('provider_unavailable', `the provider could not refresh the token now (${reason}); the account is kept`);
     }
-    const stored = await inTransaction(this.deps.store, async (trx) => {
-      const changes = {
-        status: 'active' as const,
-        ...sealTokens(this.deps.envelope, this.deps.clock, account.id, tokens, account.refresh_token_ciphertext),
-        ...(tokens.scope && { scopes: tokens.scope }),
-        last_refreshed_at: at,
-        last_error: null,
-        refresh_lease_owner: null,
-        refresh_lease_until: null,
-        updated_at: at,
-      };
-      // Only while this attempt still holds the lease and the account was not disconnected meanwhile.
-      const written = await trx
-        .updateTable('connected_accounts')
-        .set(changes)
-        .where('id', '=', account.id)
-        .where('refresh_lease_owner', '=', lease)
-        .where('status', '=', 'active')
-        .executeTakeFirst();
-      if (Number(written.numUpdatedRows) !== 1) return undefined;
-      await this.deps.audit.append(
-        trx,
-        { ...trail, kind: 'vault.refreshed', detail: { ...trail.detail, rotated: Boolean(tokens.refreshToken) } },
-        context,
-      );
-      return { ...account, ...changes };
-    });
+    const write = () =>
+      inTransaction(this.deps.store, async (trx) => {
+        const changes = {
+          status: 'active' as const,
+          ...sealTokens(this.deps.envelope, this.deps.clock, account.id, tokens, account.refresh_token_ciphertext),
+          ...(tokens.scope && { scopes: tokens.scope }),
+          last_refreshed_at: at,
+          last_error: null,
+          refresh_lease_owner: null,
+          refresh_lease_until: null,
+          updated_at: at,
+        };
+        // Only while this attempt still holds the lease and the account was not disconnected meanwhile.
+        const written = await trx
+          .updateTable('connected_accounts')
+          .set(changes)
+          .where('id', '=', account.id)
+          .where('refresh_lease_owner', '=', lease)
+          .where('status', '=', 'active')
+          .executeTakeFirst();
+        if (Number(written.numUpdatedRows) !== 1) return undefined;
+        await this.deps.audit.append(
+          trx,
+          { ...trail, kind: 'vault.refreshed', detail: { ...trail.detail, rotated: Boolean(tokens.refreshToken) } },
+          context,
+        );
+        return { ...account, ...changes };
+      });
+    // A rotating provider already retired the old refresh token: losing this write would lose the
+    // account, so a failed write is tried once more before giving up.
+    const stored = await write().catch(() => write());
     if (stored) return stored;
     // Disconnected (or taken over) while the provider answered: what it issued must not live on.
     await this.revokeTokens(connection, { id: account.id, ...sealTokens(this.deps.envelope, this.deps.clock, account.id, tokens, null) });

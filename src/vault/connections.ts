@@ -130,13 +130,35 @@ export class Connections {
   async resolve(orgId: string, name: string, trx?: Executor): Promise<ResolvedConnection> {
     const row = await this.find(orgId, name, trx);
     if (!row) throw new NotFoundError('connection');
-    return this.resolved(row);
+    return this.resolved(trx ? row : await this.resealIfOld(row));
   }
 
-  async resolveById(connectionId: string, trx: Executor = this.deps.store.db): Promise<ResolvedConnection> {
-    const row = await trx.selectFrom('vault_connections').selectAll().where('id', '=', connectionId).executeTakeFirst();
+  async resolveById(connectionId: string, trx?: Executor): Promise<ResolvedConnection> {
+    const row = await (trx ?? this.deps.store.db)
+      .selectFrom('vault_connections')
+      .selectAll()
+      .where('id', '=', connectionId)
+      .executeTakeFirst();
     if (!row) throw new NotFoundError('connection');
-    return this.resolved(row);
+    return this.resolved(trx ? row : await this.resealIfOld(row));
+  }
+
+  /**
+   * After a master-key rotation, the app secret is sealed again with the new key when the
+   * connection is next used, so the old key can be retired. (Never inside a caller's transaction:
+   * on SQLite a write through the outer handle would wait on that transaction.)
+   */
+  private async resealIfOld(row: VaultConnectionsTable): Promise<VaultConnectionsTable> {
+    const { envelope } = this.deps;
+    if (!envelope.needsReseal(row.client_secret_ciphertext)) return row;
+    const resealed = envelope.seal(envelope.open(row.client_secret_ciphertext, clientSecretContext(row.id)), clientSecretContext(row.id));
+    await this.deps.store.db
+      .updateTable('vault_connections')
+      .set({ client_secret_ciphertext: resealed })
+      .where('id', '=', row.id)
+      .where('client_secret_ciphertext', '=', row.client_secret_ciphertext)
+      .execute();
+    return { ...row, client_secret_ciphertext: resealed };
   }
 
   private resolved(row: VaultConnectionsTable): ResolvedConnection {
