@@ -34,8 +34,8 @@ export interface OutboundResponse {
 export async function outboundRequest(options: OutboundRequest): Promise<OutboundResponse> {
   const { url } = options;
   if (url.protocol !== 'https:' && !(options.allowLoopback && url.protocol === 'http:'))
-    throw new OutboundRequestError('only https URLs are called');
-  if (url.username || url.password) throw new OutboundRequestError('URLs with credentials are not called');
+    throw new OutboundRequestError('only https URLs are allowed');
+  if (url.username || url.password) throw new OutboundRequestError('URLs with credentials are refused');
   const literal = url.hostname.replace(/^\[|\]$/g, '');
   if (isIP(literal) && isBlockedAddress(literal, options)) throw new OutboundRequestError('the address is private or reserved');
   const client = url.protocol === 'https:' ? https : http;
@@ -71,7 +71,7 @@ export async function outboundRequest(options: OutboundRequest): Promise<Outboun
         response.on('error', (error) => finish(error));
       },
     );
-    const deadline = setTimeout(() => finish(new OutboundRequestError(`no answer within ${options.timeoutMs} ms`)), options.timeoutMs);
+    const deadline = setTimeout(() => finish(new OutboundRequestError(`timed out after ${options.timeoutMs} ms`)), options.timeoutMs);
     request.on('error', (error) => finish(error));
     request.end(options.body);
   });

@@ -1,7 +1,7 @@
 import { lookup as dnsLookup } from 'node:dns';
-import http from 'node:http';
-import https from 'node:https';
+import type http from 'node:http';
 import { BlockList, isIP, type LookupFunction } from 'node:net';
+import { OutboundRequestError, outboundRequest } from './outbound-request.js';
 
 /**
  * Addresses an outbound fetch on a user's behalf must never reach (SSRF): loopback, private,
@@ -95,48 +95,9 @@ export async function safeFetch(target: string, options: SafeFetchOptions): Prom
   } catch {
     throw new SafeFetchError('not an absolute URL');
   }
-  if (url.protocol !== 'https:' && !(options.allowLoopback && url.protocol === 'http:'))
-    throw new SafeFetchError('only https URLs are fetched');
-  if (url.username || url.password) throw new SafeFetchError('URLs with credentials are not fetched');
-  const literal = url.hostname.replace(/^\[|\]$/g, '');
-  if (isIP(literal) && isBlockedAddress(literal, options)) throw new SafeFetchError('the address is private or reserved');
-
-  const client = url.protocol === 'https:' ? https : http;
-  return new Promise((resolve, reject) => {
-    let settled = false;
-    const fail = (error: Error) => {
-      if (settled) return;
-      settled = true;
-      request.destroy();
-      reject(error instanceof SafeFetchError ? error : new SafeFetchError(`fetch failed: ${error.message}`));
-    };
-    const request = client.get(
-      url,
-      {
-        lookup: guardedLookup(options, (message) => new SafeFetchError(message)),
-        timeout: options.timeoutMs,
-        headers: { accept: 'application/json' },
-      },
-      (response) => {
-        const chunks: Buffer[] = [];
-        let size = 0;
-        response.on('data', (chunk: Buffer) => {
-          size += chunk.length;
-          if (size > options.maxBytes) fail(new SafeFetchError(`the document exceeds ${options.maxBytes} bytes`));
-          else chunks.push(chunk);
-        });
-        response.on('end', () => {
-          if (settled) return;
-          settled = true;
-          resolve({ status: response.statusCode ?? 0, headers: response.headers, body: Buffer.concat(chunks).toString('utf8') });
-        });
-        response.on('error', fail);
-      },
-    );
-    // A hard deadline for the whole exchange: a server trickling bytes cannot hold a fetch open.
-    const deadline = setTimeout(() => fail(new SafeFetchError('the fetch timed out')), options.timeoutMs);
-    request.on('close', () => clearTimeout(deadline));
-    request.setTimeout(options.timeoutMs, () => fail(new SafeFetchError('the fetch timed out')));
-    request.on('error', fail);
-  });
+  try {
+    return await outboundRequest({ method: 'GET', url, headers: { accept: 'application/json' }, ...options });
+  } catch (error) {
+    throw error instanceof OutboundRequestError ? new SafeFetchError(error.message) : error;
+  }
 }
