@@ -4,6 +4,7 @@ import { compactVerify, createLocalJWKSet, type JSONWebKeySet, type JWK } from '
 import type { Kysely } from 'kysely';
 import { SigningKeyStore } from '../crypto/signing-key-store.js';
 import { NotFoundError } from '../http/errors.js';
+import { isLoopbackHostname } from '../http/safe-fetch.js';
 import type { Database } from '../store/schema.js';
 import { type ChainReport, ChainWalker, type CheckedCheckpoint, GENESIS_HASH } from './chain.js';
 import type { CheckpointPayload } from './checkpoints.js';
@@ -203,14 +204,9 @@ const JWKS_TIMEOUT_MS = 10_000;
 /** Largest JWKS accepted, from a URL or a file. */
 const JWKS_MAX_BYTES = 1 << 20;
 
-/** `http:` is accepted only for the local machine (development); anything remote needs `https:`. */
-function isLoopbackHost(hostname: string): boolean {
-  return hostname === 'localhost' || hostname === '127.0.0.1' || hostname === '[::1]';
-}
-
 async function fetchJwks(source: string): Promise<string> {
   const url = new URL(source);
-  if (url.protocol !== 'https:' && !(url.protocol === 'http:' && isLoopbackHost(url.hostname)))
+  if (url.protocol !== 'https:' && !(url.protocol === 'http:' && isLoopbackHostname(url.hostname)))
     throw new Error(`${source}: a JWKS URL must be https (http only for localhost)`);
   const response = await fetch(url, {
     headers: { accept: 'application/jwk-set+json, application/json' },

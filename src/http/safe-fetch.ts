@@ -101,3 +101,10 @@ export async function safeFetch(target: string, options: SafeFetchOptions): Prom
     throw error instanceof OutboundRequestError ? new SafeFetchError(error.message) : error;
   }
 }
+
+const LOOPBACK_HOSTNAMES = new Set(['localhost', '127.0.0.1', '[::1]']);
+
+/** A URL hostname that names this machine: where plain http is tolerated for development (RFC 8252 §7.3). */
+export function isLoopbackHostname(hostname: string): boolean {
+  return LOOPBACK_HOSTNAMES.has(hostname);
+}

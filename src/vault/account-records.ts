@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { type Clock, isoAt } from '../clock.js';
 import type { Envelope } from '../crypto/envelope.js';
 import { ApiError } from '../http/errors.js';
@@ -32,8 +31,6 @@ export interface AccountView {
 export interface LiveAccount extends AccountView {
   access_token: string;
 }
-
-export const sha256 = (value: string): string => createHash('sha256').update(value).digest('hex');
 
 /** The envelope context of an account's token: a ciphertext opens only for its own account and kind. */
 export const tokenContext = (accountId: string, kind: 'access' | 'refresh'): string => `connected_accounts:${accountId}:${kind}`;

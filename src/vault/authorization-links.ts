@@ -7,7 +7,7 @@ import { hashSecret, newSecret, secretMatches } from '../crypto/secret-token.js'
 import { InvalidRequestError, NotFoundError } from '../http/errors.js';
 import type { Store } from '../store/store.js';
 import { type Executor, inTransaction } from '../store/transaction.js';
-import { type AccountOwner, accountTrail, findAccount, sealTokens, sha256, tokenContext } from './account-records.js';
+import { type AccountOwner, accountTrail, findAccount, sealTokens, tokenContext } from './account-records.js';
 import type { Connections } from './connections.js';
 import { exchangeCode, revokeAtProvider } from './provider-client.js';
 import type { ProviderTokens } from './providers/types.js';
@@ -155,7 +155,7 @@ export class AuthorizationLinks {
     const claimed = await this.deps.store.db
       .updateTable('vault_authorization_links')
       .set({
-        state_hash: sha256(state),
+        state_hash: hashSecret(state),
         code_verifier_ciphertext: this.deps.envelope.seal(verifier, verifierContext(link.id)),
         browser_hash: hashSecret(browserCookie),
         started_at: isoAt(this.deps.clock),
@@ -190,7 +190,7 @@ export class AuthorizationLinks {
     const link = await this.deps.store.db
       .selectFrom('vault_authorization_links')
       .selectAll()
-      .where('state_hash', '=', sha256(query.state))
+      .where('state_hash', '=', hashSecret(query.state))
       .executeTakeFirst();
     if (!link || link.completed_at || link.expires_at <= isoAt(this.deps.clock) || link.connection_id !== connectionId)
       throw new VaultLinkError('This authorization is not valid any more. Ask for a new link.');

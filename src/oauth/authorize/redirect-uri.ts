@@ -1,4 +1,4 @@
-const LOOPBACK_HOSTS = new Set(['127.0.0.1', '[::1]', 'localhost']);
+import { isLoopbackHostname } from '../../http/safe-fetch.js';
 
 /**
  * OAuth 2.1 §4.1.1 / RFC 9700 §4.1.3: the redirect URI must equal a registered one exactly
@@ -13,7 +13,7 @@ export function matchRedirectUri(requested: string, registered: readonly string[
   } catch {
     return false;
   }
-  if (url.protocol !== 'http:' || !LOOPBACK_HOSTS.has(url.hostname)) return false;
+  if (url.protocol !== 'http:' || !isLoopbackHostname(url.hostname)) return false;
   return registered.some((candidate) => {
     let reg: URL;
     try {
@@ -35,7 +35,7 @@ export function matchRedirectUri(requested: string, registered: readonly string[
 /** True when every registered redirect goes to this machine: the consent page warns about it. */
 export function isLoopbackRedirect(uri: string): boolean {
   try {
-    return LOOPBACK_HOSTS.has(new URL(uri).hostname);
+    return isLoopbackHostname(new URL(uri).hostname);
   } catch {
     return false;
   }

@@ -6,6 +6,7 @@ import { hashSecret, newSecret } from '../../crypto/secret-token.js';
 import type { EventBus } from '../../events/bus.js';
 import { InvalidRequestError, NotFoundError } from '../../http/errors.js';
 import { decodeCursor, type Page, toPage } from '../../http/pagination.js';
+import { isLoopbackHostname } from '../../http/safe-fetch.js';
 import type { ClientsTable } from '../../store/schema.js';
 import type { Store } from '../../store/store.js';
 import { type Executor, inTransaction } from '../../store/transaction.js';
@@ -259,7 +260,7 @@ function checkNotificationEndpoint(raw: string): void {
   } catch {
     throw new InvalidRequestError('backchannel_client_notification_endpoint is not an absolute URL');
   }
-  const loopback = ['127.0.0.1', 'localhost', '[::1]'].includes(url.hostname);
+  const loopback = isLoopbackHostname(url.hostname);
   if (url.hash || url.username || url.password || !(url.protocol === 'https:' || (url.protocol === 'http:' && loopback)))
     throw new InvalidRequestError('backchannel_client_notification_endpoint must be an https URL without fragment or credentials');
 }

@@ -3,13 +3,13 @@ import { type Clock, isoAt } from '../../clock.js';
 import { newId } from '../../crypto/ids.js';
 import { hashSecret, newSecret, secretMatches } from '../../crypto/secret-token.js';
 import type { EventBus } from '../../events/bus.js';
+import { isLoopbackHostname } from '../../http/safe-fetch.js';
 import type { ClientsTable } from '../../store/schema.js';
 import type { Store } from '../../store/store.js';
 import { inTransaction } from '../../store/transaction.js';
 import { InvalidClientMetadata, InvalidRedirectUri, InvalidToken, OAuthError } from '../errors.js';
 import { parseScope } from '../scopes.js';
 
-const LOOPBACK = new Set(['127.0.0.1', '[::1]', 'localhost']);
 const AUTH_METHODS = new Set(['none', 'client_secret_basic', 'client_secret_post']);
 const GRANT_TYPES = new Set(['authorization_code', 'refresh_token']);
 
@@ -52,7 +52,7 @@ export function checkRegisteredRedirect(uri: string, applicationType: 'web' | 'n
   }
   if (uri.includes('#') || url.username || url.password)
     throw new InvalidRedirectUri('redirect URIs must not contain a fragment or credentials');
-  const loopback = url.protocol === 'http:' && LOOPBACK.has(url.hostname);
+  const loopback = url.protocol === 'http:' && isLoopbackHostname(url.hostname);
   if (url.protocol === 'https:') return;
   if (applicationType === 'native' && (loopback || (/^[a-z][a-z0-9+.-]*\.[a-z0-9+.-]+:$/.test(url.protocol) && url.protocol !== 'http:')))
     return;

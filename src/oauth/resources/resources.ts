@@ -5,14 +5,13 @@ import type { EventBus } from '../../events/bus.js';
 import { InvalidatingCache } from '../../events/cache.js';
 import { ConflictError, InvalidRequestError, NotFoundError } from '../../http/errors.js';
 import { decodeCursor, type Page, toPage } from '../../http/pagination.js';
+import { isLoopbackHostname } from '../../http/safe-fetch.js';
 import { mapUniqueViolation } from '../../store/errors.js';
 import type { ResourcesTable } from '../../store/schema.js';
 import type { Store } from '../../store/store.js';
 import { type Executor, inTransaction } from '../../store/transaction.js';
 import type { CreateResource, Resource, ScopeDefinition, UpdateResource } from './schemas.js';
 import { ResourceStore } from './store.js';
-
-const LOOPBACK = new Set(['localhost', '127.0.0.1', '[::1]']);
 
 /** RFC 8707 §2: an absolute URI without a fragment; https, or http on loopback for development. */
 export function checkResourceIdentifier(value: string): string | undefined {
@@ -24,7 +23,7 @@ export function checkResourceIdentifier(value: string): string | undefined {
   }
   if (value.includes('#')) return 'must not contain a fragment (RFC 8707 §2)';
   if (url.username || url.password) return 'must not contain credentials';
-  if (url.protocol !== 'https:' && !(url.protocol === 'http:' && LOOPBACK.has(url.hostname)))
+  if (url.protocol !== 'https:' && !(url.protocol === 'http:' && isLoopbackHostname(url.hostname)))
     return 'must use https (http only on localhost)';
   return undefined;
 }

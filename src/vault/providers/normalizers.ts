@@ -1,9 +1,8 @@
+import { isLoopbackHostname } from '../../http/safe-fetch.js';
 import { ProviderResponseError } from './errors.js';
 import type { Normalizer, ProviderEntry, ProviderTokens } from './types.js';
 
 type Body = Record<string, unknown>;
-
-const LOOPBACK_HOSTS = new Set(['localhost', '127.0.0.1', '[::1]']);
 
 function isRecord(value: unknown): value is Body {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
@@ -121,7 +120,7 @@ export const NORMALIZERS: Readonly<Record<string, Normalizer>> = Object.freeze(
         } catch {
           throw new ProviderResponseError('invalid_token_response', 'instance_url is not an absolute URL');
         }
-        const loopbackHttp = url.protocol === 'http:' && LOOPBACK_HOSTS.has(url.hostname);
+        const loopbackHttp = url.protocol === 'http:' && isLoopbackHostname(url.hostname);
         if ((url.protocol !== 'https:' && !loopbackHttp) || url.username || url.password) {
           throw new ProviderResponseError('invalid_token_response', 'instance_url must be an https URL');
         }

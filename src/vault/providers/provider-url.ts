@@ -1,6 +1,5 @@
+import { isLoopbackHostname } from '../../http/safe-fetch.js';
 import { ProviderConfigError } from './errors.js';
-
-const LOOPBACK_HOSTS = new Set(['localhost', '127.0.0.1', '[::1]']);
 
 /** Options for checking a provider URL. */
 export interface ProviderUrlOptions {
@@ -20,7 +19,7 @@ export function checkProviderUrl(raw: string, field: string, options: ProviderUr
   } catch {
     throw new ProviderConfigError(`${field} is not an absolute URL`);
   }
-  const loopbackHttp = options.allowHttp === true && url.protocol === 'http:' && LOOPBACK_HOSTS.has(url.hostname);
+  const loopbackHttp = options.allowHttp === true && url.protocol === 'http:' && isLoopbackHostname(url.hostname);
   if (url.protocol !== 'https:' && !loopbackHttp) {
     throw new ProviderConfigError(`${field} must use https${options.allowHttp ? ' (or http to a loopback host)' : ''}`);
   }
