@@ -4,7 +4,7 @@ import { type Caller, principalsFromCaller, requireOwnRecord } from '../http/cal
 import { ApiError, ConflictError, InvalidRequestError, NotFoundError } from '../http/errors.js';
 import type { AuditEventsTable, RunsTable } from '../store/schema.js';
 import type { Store } from '../store/store.js';
-import { type Executor, inTransaction } from '../store/transaction.js';
+import { inTransaction } from '../store/transaction.js';
 import type { AuditContext, AuditInput, AuditLog } from './audit-log.js';
 import type { AuditBatcher } from './batcher.js';
 import type { PrincipalInput, PrincipalResolver, Principals } from './principals.js';
@@ -117,7 +117,7 @@ export class Intents {
       if (done) throw new ConflictError('this intent already has its outcome');
       const endedAt = isoAt(this.deps.clock);
       const latencyMs = Math.max(0, Date.parse(endedAt) - Date.parse(intent.started_at ?? intent.at));
-      const grantValid = intent.grant_id ? await this.grantStands(trx, intent.grant_id) : null;
+      const grantValid = intent.grant_id ? await this.deps.principals.grantStandsById(intent.grant_id, trx) : null;
       const event = await this.deps.audit.append(
         trx,
         {
@@ -149,11 +149,6 @@ export class Intents {
         grant_valid: grantValid,
       };
     });
-  }
-
-  private async grantStands(trx: Executor, grantId: string): Promise<boolean> {
-    const grant = await trx.selectFrom('grants').select(['id', 'expires_at', 'revoked_at']).where('id', '=', grantId).executeTakeFirst();
-    return grant ? this.deps.principals.grantStands(grant.id, grant.expires_at, grant.revoked_at) : false;
   }
 }
 

@@ -5,6 +5,7 @@ import type { AccessTokens } from '../oauth/tokens/access-token.js';
 import type { LiveTokens } from '../oauth/tokens/live-tokens.js';
 import type { AgentsTable } from '../store/schema.js';
 import type { Store } from '../store/store.js';
+import type { Executor } from '../store/transaction.js';
 import type { Organizations } from '../tenancy/organizations.js';
 
 /** Who an audited action is for, as a caller names it: a Mandate access token, or ids in an organization. */
@@ -113,6 +114,12 @@ export class PrincipalResolver {
   /** Whether a grant stands now: not revoked (the in-memory set sees other nodes' revocations first) and not expired. */
   grantStands(grantId: string, expiresAt: string, revokedAt: string | null): boolean {
     return revokedAt === null && !this.deps.grants.isRevoked(grantId) && Date.parse(expiresAt) > this.deps.clock.now();
+  }
+
+  /** {@link grantStands} for a grant id; an unknown grant does not stand. Reads through `trx` inside a transaction. */
+  async grantStandsById(grantId: string, trx?: Executor): Promise<boolean> {
+    const grant = await this.deps.grants.find(grantId, trx);
+    return grant ? this.grantStands(grant.id, grant.expires_at, grant.revoked_at) : false;
   }
 
   private async memberOf(orgId: string, memberId: string): Promise<boolean> {

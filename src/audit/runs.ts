@@ -149,13 +149,7 @@ export class Runs {
   }
 
   private async grantStands(run: RunsTable): Promise<boolean> {
-    if (!run.grant_id) return true;
-    const grant = await this.deps.store.db
-      .selectFrom('grants')
-      .select(['id', 'expires_at', 'revoked_at'])
-      .where('id', '=', run.grant_id)
-      .executeTakeFirst();
-    return grant ? this.deps.principals.grantStands(grant.id, grant.expires_at, grant.revoked_at) : false;
+    return run.grant_id ? this.deps.principals.grantStandsById(run.grant_id) : true;
   }
 
   private async view(run: RunsTable): Promise<RunView> {
