@@ -272,6 +272,7 @@ export async function buildApp(options: AppOptions): Promise<Mandate> {
         decisions: services.decisions,
         conditions: services.conditions,
         organizations,
+        groupRoles: services.groupRoles,
       });
       await v1.register(identityAdminRoutes, { trustedTokens: services.trustedTokens, grants: services.grants, organizations });
     },

@@ -21,12 +21,14 @@ import { AuditVerifier } from './audit/verify.js';
 import { Conditions } from './authz/conditions.js';
 import { Decisions } from './authz/decisions.js';
 import { Elevations } from './authz/elevations.js';
+import { GroupRoles } from './authz/group-roles.js';
 import { Roles } from './authz/roles.js';
 import type { Clock } from './clock.js';
 import type { Config } from './config.js';
 import type { Envelope } from './crypto/envelope.js';
 import { KeyRing } from './crypto/key-ring.js';
 import type { EventBus } from './events/bus.js';
+import { LoginPolicy } from './identity/login-policy.js';
 import { MemberAccess } from './identity/member-access.js';
 import { Sessions } from './identity/sessions.js';
 import { TrustedTokens } from './identity/trusted-tokens.js';
@@ -64,6 +66,12 @@ export interface Services {
   /** Streams audit chains to webhook sinks; app.ts starts and stops it. */
   auditSinkDelivery: SinkDelivery;
   keyRing: KeyRing;
+  /** IdP groups mapped to roles; SSO logins and SCIM keep members' `idp` bindings in step. */
+  groupRoles: GroupRoles;
+  /** Ends a departing member's sessions, grants and tokens and suspends the agents they own (admin API, SCIM). */
+  memberAccess: MemberAccess;
+  /** The organization's authentication policy (allowed methods, SSO required) and its lock-out guard. */
+  loginPolicy: LoginPolicy;
   adminKeys: AdminKeys;
   organizations: Organizations;
   members: Members;
@@ -110,7 +118,8 @@ export interface ServiceDeps {
 /** Used by the HTTP app and by CLI commands alike, so both act through the same code. */
 export function createServices({ config, store, clock, envelope, bus }: ServiceDeps): Services {
   const audit = new AuditLog(store.dialect, clock);
-  const organizations = new Organizations(store, audit, clock);
+  const loginPolicy = new LoginPolicy(store);
+  const organizations = new Organizations(store, audit, clock, loginPolicy);
   const keyRing = new KeyRing({
     store,
     envelope,
@@ -136,6 +145,7 @@ export function createServices({ config, store, clock, envelope, bus }: ServiceD
   );
   const trustedTokens = new TrustedTokens(store, organizations, audit, clock);
   const grants = new Grants(store, audit, clock, bus);
+  const memberAccess = new MemberAccess(grants, audit, bus, clock);
   const agents = new Agents(store, organizations, grants, audit, clock, bus);
   const killSwitch = new KillSwitch(store.db, bus);
   const accessTokens = new AccessTokens(keyRing, config.issuer, clock);
@@ -238,9 +248,12 @@ export function createServices({ config, store, clock, envelope, bus }: ServiceD
       allowLoopback: config.devAllowLoopbackFetch,
     }),
     keyRing,
+    loginPolicy,
+    memberAccess,
+    groupRoles: new GroupRoles(store, organizations, audit, bus, clock),
     adminKeys: new AdminKeys(store, audit, clock),
     organizations,
-    members: new Members(store, organizations, audit, clock, new MemberAccess(grants, clock)),
+    members: new Members(store, organizations, audit, clock, memberAccess),
     resources,
     clients: new Clients(store, organizations, resources, audit, clock, bus, agents),
     clientAuth,
@@ -248,7 +261,7 @@ export function createServices({ config, store, clock, envelope, bus }: ServiceD
     revokedAccessTokens,
     auditBatcher,
     trustedTokens,
-    sessions: new Sessions(store, organizations, trustedTokens, audit, keyRing, config.issuer, clock),
+    sessions: new Sessions(store, organizations, trustedTokens, audit, keyRing, config.issuer, clock, loginPolicy),
     grants,
     refreshTokens: new RefreshTokens(store.dialect, clock, config.refreshTokenTtlSeconds),
     registration: new ClientRegistration(store, audit, clock, bus, {

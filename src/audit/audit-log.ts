@@ -52,6 +52,8 @@ export interface AuditContext {
   actorId?: string | null;
   /** The address the request came from (as Fastify's trustProxy setting sees it). */
   clientIp?: string | null;
+  /** Set when the request ran under an impersonation session: the member impersonating (the actor is them, never the impersonated). */
+  impersonatorId?: string | null;
 }
 
 /**
@@ -169,7 +171,7 @@ export class AuditLog {
       kind: input.kind,
       correlation_id: context.correlationId ?? null,
       request_id: context.requestId ?? null,
-      actor_id: input.actorId ?? context.actorId ?? null,
+      actor_id: context.impersonatorId ?? input.actorId ?? context.actorId ?? null,
       agent_id: input.agentId ?? null,
       subject_id: input.subjectId ?? null,
       tool: input.tool ?? null,
@@ -179,7 +181,9 @@ export class AuditLog {
       jti: input.jti ?? null,
       scope: input.scope ?? null,
       grant_id: input.grantId ?? null,
-      detail: canonicalJson(input.detail ?? {}),
+      detail: canonicalJson(
+        context.impersonatorId ? { ...(input.detail ?? {}), impersonated_by: context.impersonatorId } : (input.detail ?? {}),
+      ),
       client_id: input.clientId ?? null,
       agent_version: input.agentVersion ?? null,
       agent_environment: input.agentEnvironment ?? null,

@@ -5,6 +5,7 @@ import { auditContextOf } from '../http/request-context.js';
 import type { Organizations } from '../tenancy/organizations.js';
 import type { Conditions } from './conditions.js';
 import type { Decisions } from './decisions.js';
+import type { GroupRoles } from './group-roles.js';
 import type { Roles } from './roles.js';
 import { Binding, CheckRequest, CreateRole, Role } from './schemas.js';
 
@@ -16,9 +17,56 @@ export const authzRoutes: FastifyPluginAsyncTypebox<{
   decisions: Decisions;
   conditions: Conditions;
   organizations: Organizations;
-}> = async (app, { roles, decisions, conditions, organizations }) => {
+  groupRoles: GroupRoles;
+}> = async (app, { roles, decisions, conditions, organizations, groupRoles }) => {
   const tags = ['authz'];
   const security = [{ adminKey: [] }];
+  const GroupRoleMappings = Type.Object(
+    {
+      mappings: Type.Array(
+        Type.Object(
+          {
+            group: Type.String({
+              minLength: 1,
+              maxLength: 256,
+              description: 'An IdP group: a group claim value or a SCIM group displayName.',
+            }),
+            role_id: Type.String({ pattern: '^rol_[0-9a-z]{26}$' }),
+          },
+          { additionalProperties: false },
+        ),
+        { maxItems: 1000 },
+      ),
+    },
+    { additionalProperties: false },
+  );
+  app.get(
+    '/organizations/:org/group-role-mappings',
+    {
+      schema: {
+        tags,
+        security,
+        summary: 'IdP groups mapped to roles',
+        params: OrgParams,
+        response: { 200: GroupRoleMappings, ...errorResponses },
+      },
+    },
+    async (request) => ({ mappings: await groupRoles.list(request.params.org) }),
+  );
+  app.put(
+    '/organizations/:org/group-role-mappings',
+    {
+      schema: {
+        tags,
+        security,
+        summary: 'Replace the IdP group to role mappings (SSO group claims and SCIM groups)',
+        params: OrgParams,
+        body: GroupRoleMappings,
+        response: { 200: GroupRoleMappings, ...errorResponses },
+      },
+    },
+    async (request) => ({ mappings: await groupRoles.replace(request.params.org, request.body.mappings, auditContextOf(request)) }),
+  );
   app.post(
     '/organizations/:org/roles',
     { schema: { tags, security, params: OrgParams, body: CreateRole, response: { 201: Role, ...errorResponses } } },

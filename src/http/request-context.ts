@@ -8,7 +8,8 @@ export function auditContextOf(request: FastifyRequest): AuditContext {
   return {
     requestId,
     correlationId: correlationIdOf(request.raw, requestId),
-    actorId: request.adminKey?.id ?? null,
+    actorId: request.adminKey?.id ?? request.session?.memberId ?? null,
     clientIp: request.ip ?? null,
+    ...(request.session?.impersonatorId && { impersonatorId: request.session.impersonatorId }),
   };
 }

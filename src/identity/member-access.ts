@@ -1,28 +1,44 @@
-import type { AuditContext } from '../audit/audit-log.js';
+import type { AuditContext, AuditLog } from '../audit/audit-log.js';
 import { type Clock, isoAt } from '../clock.js';
+import type { EventBus } from '../events/bus.js';
 import type { Grants } from '../oauth/consent/grants.js';
 import type { Executor } from '../store/transaction.js';
 
+/** What {@link MemberAccess.revokeWithin} ended, for {@link MemberAccess.announce} after commit. */
+export interface RevokedAccess {
+  grantIds: string[];
+  suspendedAgentIds: string[];
+}
+
 /**
  * Ends everything a member can still do when they stop being an active member (suspended,
- * deleted, later deprovisioned by SCIM): their sessions, and every grant they gave, and so every
- * token derived from those grants. Runs inside the caller's transaction; `announce` tells the
- * other nodes after commit.
+ * deleted, deprovisioned by SCIM): their sessions, every grant they gave (and so every token
+ * derived from those grants), and the agents they own, which are suspended because nobody
+ * answers for them any more (the owner's lifecycle drives the agent's). Runs inside the caller's
+ * transaction; `announce` tells the other nodes after commit.
  */
 export class MemberAccess {
   constructor(
     private readonly grants: Grants,
+    private readonly audit: AuditLog,
+    private readonly bus: EventBus,
     private readonly clock: Clock,
   ) {}
 
-  /** Returns the ids of the grants it revoked, for {@link MemberAccess.announce}. */
-  async revokeWithin(trx: Executor, orgId: string, memberId: string, reason: string, context: AuditContext): Promise<string[]> {
+  async revokeWithin(trx: Executor, orgId: string, memberId: string, reason: string, context: AuditContext): Promise<RevokedAccess> {
+    const at = isoAt(this.clock);
     await trx
       .updateTable('sessions')
-      .set({ revoked_at: isoAt(this.clock) })
+      .set({ revoked_at: at })
       .where('org_id', '=', orgId)
       .where('member_id', '=', memberId)
       .where('revoked_at', 'is', null)
+      .execute();
+    await trx
+      .updateTable('impersonation_tokens')
+      .set({ consumed_at: at })
+      .where('member_id', '=', memberId)
+      .where('consumed_at', 'is', null)
       .execute();
     const live = await trx
       .selectFrom('grants')
@@ -32,10 +48,31 @@ export class MemberAccess {
       .where('revoked_at', 'is', null)
       .execute();
     for (const grant of live) await this.grants.revokeWithin(trx, grant, reason, context);
-    return live.map((grant) => grant.id);
+    const owned = await trx
+      .selectFrom('agents')
+      .select('id')
+      .where('org_id', '=', orgId)
+      .where('owner_member_id', '=', memberId)
+      .where('status', '=', 'active')
+      .execute();
+    const agentReason = `owner ${memberId} is no longer active (${reason})`;
+    for (const agent of owned) {
+      await trx
+        .updateTable('agents')
+        .set({ status: 'suspended', status_reason: agentReason, updated_at: at })
+        .where('id', '=', agent.id)
+        .execute();
+      await this.audit.append(
+        trx,
+        { kind: 'agent.suspended', orgId, agentId: agent.id, subjectId: memberId, detail: { reason: agentReason } },
+        context,
+      );
+    }
+    return { grantIds: live.map((grant) => grant.id), suspendedAgentIds: owned.map((agent) => agent.id) };
   }
 
-  async announce(grantIds: readonly string[]): Promise<void> {
-    for (const id of grantIds) await this.grants.announce(id);
+  async announce(revoked: RevokedAccess): Promise<void> {
+    for (const id of revoked.suspendedAgentIds) await this.bus.publish('agent.status_changed', { id, status: 'suspended' });
+    for (const id of revoked.grantIds) await this.grants.announce(id);
   }
 }

@@ -6,12 +6,14 @@ import { verifyOwnJwt } from '../crypto/own-jwt.js';
 import { hashSecret, newSecret } from '../crypto/secret-token.js';
 import { signCompactJws } from '../crypto/signing-key.js';
 import { ApiError } from '../http/errors.js';
-import type { MembersTable, SessionsTable } from '../store/schema.js';
+import type { MembersTable, OrganizationsTable, SessionsTable } from '../store/schema.js';
 import type { Store } from '../store/store.js';
-import { inTransaction } from '../store/transaction.js';
+import { type Executor, inTransaction } from '../store/transaction.js';
 import { MemberStore } from '../tenancy/member-store.js';
 import { normalizeEmail } from '../tenancy/members.js';
 import type { Organizations } from '../tenancy/organizations.js';
+import type { OrganizationSettings } from '../tenancy/schemas.js';
+import type { LoginPolicy } from './login-policy.js';
 import type { TrustedTokens } from './trusted-tokens.js';
 
 /** Default lifetime of a human session when the organization sets none. */
@@ -27,6 +29,8 @@ export interface SessionJwtClaims {
   org_id: string;
   sid: string;
   amr: string[];
+  /** RFC 8693 §4.1: on an impersonation session, the member acting. */
+  act?: { sub: string };
   iat: number;
   exp: number;
 }
@@ -37,13 +41,36 @@ export interface ActiveSession {
   memberId: string;
   amr: string[];
   expiresAt: string;
+  /** Set on an impersonation session: the member acting as `memberId`. */
+  impersonatorId: string | null;
+}
+
+/** Where a login came from, kept on the session for the member's session list. */
+export interface SessionClient {
+  ip?: string | null;
+  userAgent?: string | null;
+}
+
+/** A verified login, ready to become a session (Sessions.startWithin). */
+export interface StartSession {
+  org: OrganizationsTable;
+  member: MembersTable;
+  /** RFC 8176 authentication method references, e.g. ["sso"], ["break_glass", "pwd", "otp"], ["impersonation"]. */
+  amr: string[];
+  /** Audited with the session: which profile, connection or account let the member in. */
+  detail: Record<string, unknown>;
+  impersonatorId?: string;
+  connectionId?: string;
+  /** Caps the organization's session lifetime (impersonation and break-glass sessions are short). */
+  maxTtlSeconds?: number;
+  client?: SessionClient;
 }
 
 export interface IssuedSession {
   session_token: string;
   session_jwt: string;
   expires_at: string;
-  session: { id: string; org_id: string; member_id: string; amr: string[] };
+  session: { id: string; org_id: string; member_id: string; amr: string[]; impersonator_id?: string };
   member: { id: string; email: string; name: string | null };
 }
 
@@ -67,13 +94,15 @@ export class Sessions {
     private readonly keyRing: KeyRing,
     private readonly issuer: string,
     private readonly clock: Clock,
+    private readonly policy: LoginPolicy,
   ) {
     this.members = new MemberStore(store.db);
   }
 
   /** POST /v1/sessions/attest: a trusted token from the organization's identity stack for a session. */
-  async attest(orgRef: string, token: string, context: AuditContext): Promise<IssuedSession> {
+  async attest(orgRef: string, token: string, context: AuditContext, client: SessionClient = {}): Promise<IssuedSession> {
     const org = await this.organizations.require(orgRef);
+    this.policy.assertAllowed(settingsOf(org), 'trusted_token');
     const identity = await this.trustedTokens.verify(org.id, token);
     const email = normalizeEmail(identity.email);
     const existing = await this.members.findByEmail(org.id, email);
@@ -81,10 +110,8 @@ export class Sessions {
     if (!existing && !(await this.trustedTokens.allowsJit(identity.profileId))) {
       throw new ApiError('forbidden', 'no member with this email, and the profile does not provision members just in time');
     }
-    const secret = newSecret('mnd_st_');
     const now = this.clock.now();
-    const ttl = (JSON.parse(org.settings) as { session_ttl_seconds?: number }).session_ttl_seconds ?? DEFAULT_SESSION_TTL_SECONDS;
-    const { member, session } = await inTransaction(this.store, async (trx) => {
+    return inTransaction(this.store, async (trx) => {
       let member: MembersTable | undefined = existing;
       if (!member) {
         member = {
@@ -109,36 +136,69 @@ export class Sessions {
           context,
         );
       }
-      const session: SessionsTable = {
-        id: newId('ses', now),
-        token_hash: hashSecret(secret),
-        org_id: org.id,
-        member_id: member.id,
-        amr: JSON.stringify(['trusted_token']),
-        impersonator_id: null,
-        created_at: isoAt(this.clock),
-        expires_at: new Date(now + ttl * 1000).toISOString(),
-        revoked_at: null,
-      };
-      await trx.insertInto('sessions').values(session).execute();
-      await this.audit.append(
+      return this.startWithin(
         trx,
-        {
-          kind: 'session.created',
-          orgId: org.id,
-          actorId: member.id,
-          subjectId: member.id,
-          detail: { session_id: session.id, amr: ['trusted_token'], profile: identity.profileId, idp_subject: identity.subject },
-        },
+        { org, member, amr: ['trusted_token'], detail: { profile: identity.profileId, idp_subject: identity.subject }, client },
         context,
       );
-      return { member, session };
     });
+  }
+
+  /**
+   * Starts a session for a member whose login has been verified, inside the caller's transaction
+   * (so the member's provisioning, the session and their audit events commit together). Every
+   * login method ends here: trusted tokens, SSO, break-glass, impersonation.
+   */
+  async startWithin(trx: Executor, input: StartSession, context: AuditContext): Promise<IssuedSession> {
+    const { org, member } = input;
+    if (member.org_id !== org.id) throw new ApiError('forbidden', 'the member belongs to another organization');
+    if (member.status !== 'active') throw new ApiError('forbidden', `member is ${member.status}`);
+    const secret = newSecret('mnd_st_');
+    const now = this.clock.now();
+    const settings = settingsOf(org);
+    const ttl = Math.min(settings.session_ttl_seconds ?? DEFAULT_SESSION_TTL_SECONDS, input.maxTtlSeconds ?? Number.POSITIVE_INFINITY);
+    const session: SessionsTable = {
+      id: newId('ses', now),
+      token_hash: hashSecret(secret),
+      org_id: org.id,
+      member_id: member.id,
+      amr: JSON.stringify(input.amr),
+      impersonator_id: input.impersonatorId ?? null,
+      created_at: isoAt(this.clock),
+      expires_at: new Date(now + ttl * 1000).toISOString(),
+      revoked_at: null,
+      client_ip: input.client?.ip ?? context.clientIp ?? null,
+      user_agent: input.client?.userAgent?.slice(0, 500) ?? null,
+      connection_id: input.connectionId ?? null,
+    };
+    await trx.insertInto('sessions').values(session).execute();
+    await this.audit.append(
+      trx,
+      {
+        kind: 'session.created',
+        orgId: org.id,
+        actorId: input.impersonatorId ?? member.id,
+        subjectId: member.id,
+        detail: {
+          session_id: session.id,
+          amr: input.amr,
+          ...(input.impersonatorId && { impersonated_by: input.impersonatorId }),
+          ...input.detail,
+        },
+      },
+      context,
+    );
     return {
       session_token: secret,
       session_jwt: this.sessionJwt(toActive(session)),
       expires_at: session.expires_at,
-      session: { id: session.id, org_id: session.org_id, member_id: member.id, amr: JSON.parse(session.amr) as string[] },
+      session: {
+        id: session.id,
+        org_id: session.org_id,
+        member_id: member.id,
+        amr: input.amr,
+        ...(session.impersonator_id && { impersonator_id: session.impersonator_id }),
+      },
       member: { id: member.id, email: member.email, name: member.name },
     };
   }
@@ -176,6 +236,7 @@ export class Sessions {
       org_id: session.orgId,
       sid: session.id,
       amr: session.amr,
+      ...(session.impersonatorId && { act: { sub: session.impersonatorId } }),
       iat,
       exp,
     };
@@ -210,5 +271,16 @@ export class Sessions {
 }
 
 function toActive(row: SessionsTable): ActiveSession {
-  return { id: row.id, orgId: row.org_id, memberId: row.member_id, amr: JSON.parse(row.amr) as string[], expiresAt: row.expires_at };
+  return {
+    id: row.id,
+    orgId: row.org_id,
+    memberId: row.member_id,
+    amr: JSON.parse(row.amr) as string[],
+    expiresAt: row.expires_at,
+    impersonatorId: row.impersonator_id,
+  };
+}
+
+function settingsOf(org: OrganizationsTable): OrganizationSettings {
+  return JSON.parse(org.settings) as OrganizationSettings;
 }

@@ -39,6 +39,129 @@ export interface Database {
   authorization_detail_types: AuthorizationDetailTypesTable;
   approval_requests: ApprovalRequestsTable;
   approval_votes: ApprovalVotesTable;
+  sso_connections: SsoConnectionsTable;
+  sso_login_states: SsoLoginStatesTable;
+  saml_assertion_ids: SamlAssertionIdsTable;
+  member_identities: MemberIdentitiesTable;
+  group_role_mappings: GroupRoleMappingsTable;
+  break_glass_accounts: BreakGlassAccountsTable;
+  impersonation_tokens: ImpersonationTokensTable;
+  scim_tokens: ScimTokensTable;
+  scim_groups: ScimGroupsTable;
+  scim_group_members: ScimGroupMembersTable;
+}
+
+/** An organization's SSO connection to its identity provider. */
+export interface SsoConnectionsTable {
+  id: string;
+  org_id: string;
+  protocol: 'oidc' | 'saml';
+  name: string;
+  status: 'active' | 'disabled';
+  /** JSON array of lower-case email domains routed to this connection. */
+  domains: string;
+  /** JSON: the protocol's settings (identity/sso/schemas.ts). */
+  settings: string;
+  /** Sealed OIDC client secret; null for SAML. */
+  secret_ciphertext: string | null;
+  /** 1: create members on first login; 0: only existing members may log in. */
+  jit_provisioning: number;
+  created_at: string;
+  updated_at: string;
+}
+
+/** One SSO round trip in flight: single use, bound to the browser that started it. */
+export interface SsoLoginStatesTable {
+  state_hash: string;
+  connection_id: string;
+  org_id: string;
+  nonce: string | null;
+  code_verifier: string | null;
+  /** SAML AuthnRequest id, checked against InResponseTo. */
+  request_id: string | null;
+  /** JSON: where the browser goes after login. */
+  relay: string;
+  browser_hash: string;
+  created_at: string;
+  expires_at: string;
+  consumed_at: string | null;
+}
+
+/** SAML assertion ids already accepted, kept until the assertion would have expired anyway. */
+export interface SamlAssertionIdsTable {
+  connection_id: string;
+  assertion_id: string;
+  expires_at: string;
+}
+
+/** The IdP subject (OIDC `sub`, SAML NameID) a member logs in as through a connection. */
+export interface MemberIdentitiesTable {
+  connection_id: string;
+  subject: string;
+  org_id: string;
+  member_id: string;
+  created_at: string;
+  last_login_at: string | null;
+}
+
+/** An IdP group (SSO group claim value or SCIM group displayName) granting a role. */
+export interface GroupRoleMappingsTable {
+  org_id: string;
+  group_name: string;
+  role_id: string;
+  created_at: string;
+}
+
+/** A break-glass local account: scrypt password plus a mandatory TOTP second factor. */
+export interface BreakGlassAccountsTable {
+  member_id: string;
+  org_id: string;
+  password_hash: string;
+  totp_ciphertext: string;
+  totp_confirmed_at: string | null;
+  last_totp_step: number | null;
+  failed_attempts: number;
+  locked_until: string | null;
+  created_at: string;
+  updated_at: string;
+}
+
+/** A single-use impersonation token (`mnd_imp_`), stored as SHA-256. */
+export interface ImpersonationTokensTable {
+  id: string;
+  token_hash: string;
+  org_id: string;
+  impersonator_id: string;
+  member_id: string;
+  reason: string;
+  created_at: string;
+  expires_at: string;
+  consumed_at: string | null;
+}
+
+/** An organization's SCIM bearer token (`mnd_scim_`), stored as SHA-256. */
+export interface ScimTokensTable {
+  id: string;
+  org_id: string;
+  token_hash: string;
+  name: string;
+  created_at: string;
+  last_used_at: string | null;
+  revoked_at: string | null;
+}
+
+export interface ScimGroupsTable {
+  id: string;
+  org_id: string;
+  display_name: string;
+  external_id: string | null;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface ScimGroupMembersTable {
+  group_id: string;
+  member_id: string;
 }
 
 /** An RFC 9396 authorization details type an organization accepts, and who approves it. */
@@ -207,6 +330,8 @@ export interface RoleBindingsTable {
   principal_type: 'member' | 'agent';
   principal_id: string;
   created_at: string;
+  /** 'manual': an administrator's; 'idp': follows the member's IdP groups (SSO claims, SCIM). */
+  source?: 'manual' | 'idp';
 }
 
 export interface AgentsTable {
@@ -261,6 +386,12 @@ export interface MembersTable {
   status: 'active' | 'invited' | 'suspended';
   created_at: string;
   updated_at: string;
+  /** SCIM userName, when a SCIM client provisioned the member. */
+  user_name?: string | null;
+  /** SCIM externalId (the IdP's own id for the user). */
+  external_id?: string | null;
+  /** JSON: the SCIM user's other attributes as the IdP sent them. */
+  scim_attributes?: string | null;
 }
 
 export interface AdminKeysTable {
@@ -498,6 +629,10 @@ export interface SessionsTable {
   created_at: string;
   expires_at: string;
   revoked_at: string | null;
+  client_ip?: string | null;
+  user_agent?: string | null;
+  /** The SSO connection the session came through. */
+  connection_id?: string | null;
 }
 
 /** One consent or authorization event: the root every delegated token references. */

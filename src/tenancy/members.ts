@@ -12,9 +12,9 @@ import type { Organizations } from './organizations.js';
 import type { CreateMember, Member, UpdateMember } from './schemas.js';
 
 /** What tenancy needs from identity when a member stops being active (kept as an interface: tenancy does not import identity). */
-export interface MemberAccessRevoker {
-  revokeWithin(trx: Executor, orgId: string, memberId: string, reason: string, context: AuditContext): Promise<string[]>;
-  announce(grantIds: readonly string[]): Promise<void>;
+export interface MemberAccessRevoker<Revoked = unknown> {
+  revokeWithin(trx: Executor, orgId: string, memberId: string, reason: string, context: AuditContext): Promise<Revoked>;
+  announce(revoked: Revoked): Promise<void>;
 }
 
 /** Emails compare case-insensitively in practice; stored lower-cased so uniqueness matches that. */
@@ -76,7 +76,7 @@ export class Members {
   }
 
   async update(orgRef: string, memberId: string, input: UpdateMember, context: AuditContext): Promise<Member> {
-    let revoked: string[] = [];
+    let revoked: unknown;
     const row = await this.write(async (trx) => {
       const org = await this.organizations.require(orgRef, trx);
       const current = await this.require(org.id, memberId, trx);
@@ -95,12 +95,12 @@ export class Members {
       }
       return { ...current, ...changes };
     });
-    await this.access?.announce(revoked);
+    if (revoked !== undefined) await this.access?.announce(revoked);
     return toMember(row);
   }
 
   async remove(orgRef: string, memberId: string, context: AuditContext): Promise<void> {
-    let revoked: string[] = [];
+    let revoked: unknown;
     await this.write(async (trx) => {
       const org = await this.organizations.require(orgRef, trx);
       const current = await this.require(org.id, memberId, trx);
@@ -112,7 +112,7 @@ export class Members {
         context,
       );
     });
-    await this.access?.announce(revoked);
+    if (revoked !== undefined) await this.access?.announce(revoked);
   }
 
   private async require(orgId: string, memberId: string, trx?: Executor): Promise<MembersTable> {

@@ -10,6 +10,11 @@ import { type Executor, inTransaction } from '../store/transaction.js';
 import { OrganizationStore } from './organization-store.js';
 import type { CreateOrganization, Organization, OrganizationSettings, UpdateOrganization } from './schemas.js';
 
+/** What tenancy needs from identity to judge an authentication policy (an interface: tenancy does not import identity). */
+export interface LoginPolicyGuard {
+  assertReachable(orgId: string, settings: OrganizationSettings, trx: Executor): Promise<void>;
+}
+
 /** B2B organizations (tenants): every change is recorded in that organization's audit chain. */
 export class Organizations {
   private readonly orgs: OrganizationStore;
@@ -18,6 +23,8 @@ export class Organizations {
     private readonly store: Store,
     private readonly audit: AuditLog,
     private readonly clock: Clock,
+    /** Refuses settings that would lock every member out (identity/login-policy.ts). */
+    private readonly guard?: LoginPolicyGuard,
   ) {
     this.orgs = new OrganizationStore(store.db);
   }
@@ -35,6 +42,7 @@ export class Organizations {
     await this.write(async (trx) => {
       await this.assertSlugFree(trx, input.slug);
       await this.orgs.insert(trx, row);
+      if (input.settings) await this.guard?.assertReachable(row.id, input.settings, trx);
       await this.audit.append(trx, { kind: 'organization.created', orgId: row.id, detail: { slug: row.slug, name: row.name } }, context);
     });
     return toOrganization(row);
@@ -60,6 +68,7 @@ export class Organizations {
         ...(input.settings !== undefined && { settings: JSON.stringify(input.settings) }),
       };
       await this.orgs.update(trx, current.id, { ...changes, updated_at: isoAt(this.clock) });
+      if (input.settings !== undefined) await this.guard?.assertReachable(current.id, input.settings, trx);
       await this.audit.append(trx, { kind: 'organization.updated', orgId: current.id, detail: { changed: input } }, context);
       return current.id;
     });

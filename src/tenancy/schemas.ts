@@ -32,6 +32,12 @@ export const OrganizationSettings = Type.Object(
         description: 'How members may log in; unset allows every method.',
       }),
     ),
+    sso_required: Type.Optional(
+      Type.Boolean({
+        description:
+          'SSO only: members log in through the organization’s SSO connections, except its break-glass members. Turning it on is refused while nobody could log in that way.',
+      }),
+    ),
     access_token_ttl_seconds: Type.Optional(Type.Integer({ minimum: 30, maximum: 86_400, description: 'Access-token lifetime override.' })),
     session_ttl_seconds: Type.Optional(Type.Integer({ minimum: 60, maximum: 2_592_000, description: 'Human session lifetime.' })),
     delegation_agents: Type.Optional(

@@ -15,6 +15,7 @@ import * as vault from './0013-vault.js';
 import * as approvals from './0014-approvals.js';
 import * as anomaly from './0015-anomaly.js';
 import * as auditClientIp from './0016-audit-client-ip.js';
+import * as enterpriseIdentity from './0017-enterprise-identity.js';
 
 /** Every migration, in order. One set for SQLite and PostgreSQL; names never change once released. */
 export const migrations: Record<string, Migration> = {
@@ -34,4 +35,5 @@ export const migrations: Record<string, Migration> = {
   '0014-approvals': approvals,
   '0015-anomaly': anomaly,
   '0016-audit-client-ip': auditClientIp,
+  '0017-enterprise-identity': enterpriseIdentity,
 };
