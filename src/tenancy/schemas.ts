@@ -38,6 +38,14 @@ export const OrganizationSettings = Type.Object(
           'SSO only: members log in through the organization’s SSO connections, except its break-glass members. Turning it on is refused while nobody could log in that way.',
       }),
     ),
+    security_alert_webhook_url: Type.Optional(
+      Type.String({
+        format: 'uri',
+        maxLength: 2000,
+        description:
+          'Where Mandate POSTs security alerts (JSON), such as every break-glass login: https only, never a private address. Unset: the audit event and the log only.',
+      }),
+    ),
     access_token_ttl_seconds: Type.Optional(Type.Integer({ minimum: 30, maximum: 86_400, description: 'Access-token lifetime override.' })),
     session_ttl_seconds: Type.Optional(Type.Integer({ minimum: 60, maximum: 2_592_000, description: 'Human session lifetime.' })),
     delegation_agents: Type.Optional(
