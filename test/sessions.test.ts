@@ -167,6 +167,17 @@ describe.each(dialects)('sessions from trusted tokens on %s', (dialect) => {
     });
   });
 
+  it('accepts a trusted token once: a replayed copy starts no second session, on any organization', async () => {
+    const token = await loginApp.mint({ sub: 'u-1', email: 'john@xcorp.test' });
+    expect((await attest(token)).statusCode).toBe(201);
+    const before = await sessionCount();
+    const replay = await attest(token);
+    expect(replay.statusCode).toBe(401);
+    expect(replay.json().error_description).toMatch(/already used/);
+    expect((await attest(token, 'strict')).statusCode).toBe(401);
+    expect(await sessionCount()).toBe(before);
+  });
+
   it('verifies trusted tokens against a PEM public key as well as a JWKS URL', async () => {
     const { generateKeyPair, exportSPKI } = await import('jose');
     const keys = await generateKeyPair('RS256', { extractable: true });

@@ -217,10 +217,15 @@ async function fetchJwks(source: string): Promise<string> {
   if (Number(response.headers.get('content-length') ?? 0) > JWKS_MAX_BYTES) throw new Error(`${source}: the JWKS is over 1 MB`);
   const chunks: Uint8Array[] = [];
   let size = 0;
-  for await (const chunk of response.body ?? []) {
-    size += chunk.byteLength;
-    if (size > JWKS_MAX_BYTES) throw new Error(`${source}: the JWKS is over 1 MB`);
-    chunks.push(chunk);
+  // A reader rather than `for await`: the DOM typings some dependencies pull in lack the async iterator.
+  const reader = response.body?.getReader();
+  for (let read = await reader?.read(); read && !read.done; read = await reader?.read()) {
+    size += read.value.byteLength;
+    if (size > JWKS_MAX_BYTES) {
+      await reader?.cancel();
+      throw new Error(`${source}: the JWKS is over 1 MB`);
+    }
+    chunks.push(read.value);
   }
   return Buffer.concat(chunks).toString('utf8');
 }

@@ -4,6 +4,7 @@ import type { AuditContext, AuditLog } from '../audit/audit-log.js';
 import { type Clock, isoAt } from '../clock.js';
 import { newId } from '../crypto/ids.js';
 import { ApiError, InvalidRequestError, NotFoundError } from '../http/errors.js';
+import { ReplayCache } from '../store/replay-cache.js';
 import type { TrustedTokenProfilesTable } from '../store/schema.js';
 import type { Store } from '../store/store.js';
 import { inTransaction } from '../store/transaction.js';
@@ -38,13 +39,16 @@ export class TrustedTokenRejected extends ApiError {
  */
 export class TrustedTokens {
   private readonly remoteKeys = new Map<string, JWTVerifyGetKey>();
+  private readonly replays: ReplayCache;
 
   constructor(
     private readonly store: Store,
     private readonly organizations: Organizations,
     private readonly audit: AuditLog,
     private readonly clock: Clock,
-  ) {}
+  ) {
+    this.replays = new ReplayCache(store.db);
+  }
 
   async create(orgRef: string, input: CreateTrustedTokenProfile, context: AuditContext): Promise<TrustedTokenProfile> {
     if (!input.jwks_url === !input.public_key_pem) throw new InvalidRequestError('give exactly one of jwks_url or public_key_pem');
@@ -137,6 +141,21 @@ export class TrustedTokens {
     } catch (error) {
       throw new TrustedTokenRejected((error as { code?: string }).code ?? 'signature or claims invalid');
     }
+    // A trusted token proves a login once: a copy replayed within its maximum age (a leaked
+    // redirect, a log line) must not start another session. Keyed by `jti` when the issuer sets
+    // one, else by the token itself; remembered until the token is too old to be accepted.
+    const oldestAccepted = ((payload.iat as number) + profile.max_token_age_seconds + 5) * 1000;
+    const until = new Date(Math.min(oldestAccepted, typeof payload.exp === 'number' ? (payload.exp + 5) * 1000 : oldestAccepted));
+    if (
+      !(await this.replays.firstUse(
+        `trusted_token ${profile.issuer}`,
+        typeof payload.jti === 'string' ? `jti ${payload.jti}` : token,
+        until,
+      ))
+    ) {
+      throw new TrustedTokenRejected('already used: a trusted token starts one session');
+    }
+    await this.replays.prune(new Date(this.clock.now()));
     const mapping = JSON.parse(profile.claim_mapping) as ClaimMapping;
     const subject = payload[mapping.subject];
     const email = payload[mapping.email];

@@ -22,7 +22,6 @@ export interface Database {
   authorization_requests: AuthorizationRequestsTable;
   authorization_codes: AuthorizationCodesTable;
   refresh_tokens: RefreshTokensTable;
-  used_client_assertions: UsedClientAssertionsTable;
   agents: AgentsTable;
   roles: RolesTable;
   role_permissions: RolePermissionsTable;
@@ -40,6 +39,7 @@ export interface Database {
   approval_requests: ApprovalRequestsTable;
   approval_votes: ApprovalVotesTable;
   sso_connections: SsoConnectionsTable;
+  replay_cache: ReplayCacheTable;
   sso_login_states: SsoLoginStatesTable;
   saml_assertion_ids: SamlAssertionIdsTable;
   member_identities: MemberIdentitiesTable;
@@ -49,6 +49,13 @@ export interface Database {
   scim_tokens: ScimTokensTable;
   scim_groups: ScimGroupsTable;
   scim_group_members: ScimGroupMembersTable;
+}
+
+/** Credentials accepted once (client assertions, trusted tokens), kept until they would have expired anyway. */
+export interface ReplayCacheTable {
+  /** SHA-256 of the namespace and the credential's id. */
+  key_hash: string;
+  expires_at: string;
 }
 
 /** An organization's SSO connection to its identity provider. */
@@ -360,12 +367,6 @@ export interface AgentsTable {
    * tokens, `approval_required` turns every allow into approval_required. Absent on insert: null.
    */
   restriction?: 'read_only' | 'approval_required' | null;
-}
-
-export interface UsedClientAssertionsTable {
-  jti_hash: string;
-  client_id: string;
-  expires_at: string;
 }
 
 export interface OrganizationsTable {

@@ -1,9 +1,10 @@
 import { createLocalJWKSet, decodeJwt, type JSONWebKeySet, type JWTPayload, jwtVerify } from 'jose';
 import type { Kysely } from 'kysely';
 import { type Clock, isoAt } from '../../clock.js';
-import { hashSecret, secretMatches } from '../../crypto/secret-token.js';
+import { secretMatches } from '../../crypto/secret-token.js';
 import type { EventBus } from '../../events/bus.js';
 import { InvalidatingCache } from '../../events/cache.js';
+import { ReplayCache } from '../../store/replay-cache.js';
 import type { ClientsTable, Database } from '../../store/schema.js';
 import { InvalidClient, InvalidRequest } from '../errors.js';
 import { type ClientMetadataDocuments, ClientMetadataError } from './client-metadata-documents.js';
@@ -111,8 +112,10 @@ export class ClientAuthenticator {
   private readonly clients: ClientStore;
   private readonly cache: InvalidatingCache<RegisteredClient>;
 
+  private readonly replays: ReplayCache;
+
   constructor(
-    private readonly db: Kysely<Database>,
+    db: Kysely<Database>,
     private readonly clock: Clock,
     bus: EventBus,
     cacheTtlMs: number,
@@ -122,6 +125,7 @@ export class ClientAuthenticator {
     private readonly metadataDocuments?: ClientMetadataDocuments,
   ) {
     this.clients = new ClientStore(db);
+    this.replays = new ReplayCache(db);
     this.cache = new InvalidatingCache(clock, cacheTtlMs);
     bus.subscribe('clients.changed', ({ id }) => this.cache.invalidate(id));
     bus.subscribe('bus.resynced', () => this.cache.clear());
@@ -198,18 +202,12 @@ export class ClientAuthenticator {
     const now = Math.floor(this.clock.now() / 1000);
     if ((payload.exp as number) - now > MAX_ASSERTION_LIFETIME_SECONDS)
       throw new InvalidClient(FAILED, false, 'client assertion lives too long');
-    const inserted = await this.db
-      .insertInto('used_client_assertions')
-      .values({
-        jti_hash: hashSecret(`${client.id} ${payload.jti}`),
-        client_id: client.id,
-        expires_at: new Date((payload.exp as number) * 1000).toISOString(),
-      })
-      .onConflict((oc) => oc.column('jti_hash').doNothing())
-      .executeTakeFirst();
-    if (Number(inserted.numInsertedOrUpdatedRows ?? 0n) === 0) throw new InvalidClient(FAILED, false, 'client assertion replayed');
-    // Forget assertions that have expired anyway, a few at a time.
-    await this.db.deleteFrom('used_client_assertions').where('expires_at', '<', isoAt(this.clock)).execute();
+    const expiresAt = new Date((payload.exp as number) * 1000);
+    if (!(await this.replays.firstUse(`client_assertion ${client.id}`, String(payload.jti), expiresAt))) {
+      throw new InvalidClient(FAILED, false, 'client assertion replayed');
+    }
+    // Forget credentials that have expired anyway, a few at a time.
+    await this.replays.prune(new Date(this.clock.now()));
   }
 
   private secretIsLive(client: RegisteredClient, secret: string): boolean {

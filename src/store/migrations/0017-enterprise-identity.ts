@@ -51,6 +51,15 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     .addPrimaryKeyConstraint('saml_assertion_ids_pk', ['connection_id', 'assertion_id'])
     .execute();
 
+  // One replay cache for every credential Mandate accepts once (trusted tokens, client assertions).
+  await db.schema
+    .createTable('replay_cache')
+    .addColumn('key_hash', 'text', (c) => c.primaryKey())
+    .addColumn('expires_at', 'text', (c) => c.notNull())
+    .execute();
+  await db.schema.createIndex('replay_cache_expiry').on('replay_cache').column('expires_at').execute();
+  await db.schema.dropTable('used_client_assertions').execute();
+
   await db.schema
     .createTable('member_identities')
     .addColumn('connection_id', 'text', (c) => c.notNull().references('sso_connections.id').onDelete('cascade'))
@@ -155,7 +164,15 @@ export async function down(db: Kysely<unknown>): Promise<void> {
   await db.schema.dropIndex('members_user_name').execute();
   for (const column of ['scim_attributes', 'external_id', 'user_name']) await db.schema.alterTable('members').dropColumn(column).execute();
   await db.schema.alterTable('role_bindings').dropColumn('source').execute();
+  await db.schema
+    .createTable('used_client_assertions')
+    .addColumn('jti_hash', 'text', (c) => c.primaryKey())
+    .addColumn('client_id', 'text', (c) => c.notNull())
+    .addColumn('expires_at', 'text', (c) => c.notNull())
+    .execute();
+  await db.schema.createIndex('used_client_assertions_expiry').on('used_client_assertions').column('expires_at').execute();
   for (const table of [
+    'replay_cache',
     'scim_group_members',
     'scim_groups',
     'scim_tokens',
