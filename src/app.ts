@@ -25,7 +25,12 @@ import { installRateLimits } from './http/rate-limit.js';
 import { requestIdOf } from './http/request-id.js';
 import { installSecurityHeaders } from './http/security-headers.js';
 import { createValidatorCompiler } from './http/validation.js';
+import { breakGlassAdminRoutes, breakGlassLoginRoutes, breakGlassPageRoutes } from './identity/break-glass-routes.js';
+import { impersonationRoutes } from './identity/impersonation-routes.js';
 import { identityAdminRoutes, sessionRoutes } from './identity/routes.js';
+import { ssoConnectionRoutes } from './identity/sso/connection-routes.js';
+import { ssoRoutes } from './identity/sso/routes.js';
+import { samlMetadataRoutes } from './identity/sso/saml-routes.js';
 import { authorizeRoutes } from './oauth/authorize/routes.js';
 import { registrationRoutes } from './oauth/clients/registration-routes.js';
 import { clientRoutes } from './oauth/clients/routes.js';
@@ -40,6 +45,9 @@ import { resourceRoutes } from './oauth/resources/routes.js';
 import { tokenRoutes } from './oauth/tokens/routes.js';
 import { Metrics } from './ops/metrics.js';
 import { opsRoutes } from './ops/routes.js';
+import { ScimDiscovery } from './scim/discovery.js';
+import { scimRoutes } from './scim/routes.js';
+import { scimTokenRoutes } from './scim/token-routes.js';
 import { createServices, type Services } from './services.js';
 import type { Store } from './store/store.js';
 import { tenancyRoutes } from './tenancy/routes.js';
@@ -70,9 +78,10 @@ export interface Mandate extends Services {
 /** Wires services and routes (DESIGN.md §3.8). The database must be migrated already. */
 export async function buildApp(options: AppOptions): Promise<Mandate> {
   const { config, store, clock, bus, logger } = options;
-  const services = createServices({ config, store, clock, bus, envelope: options.envelope });
+  const services = createServices({ config, store, clock, bus, envelope: options.envelope, logger });
   const { keyRing, adminKeys, organizations, members, auditEvents, resources, clients } = services;
   const metrics = new Metrics({ processMetrics: options.processMetrics ?? false });
+  metrics.registry.registerMetric(services.securityAlerts.counter);
 
   await keyRing.ensureKeys();
   await services.revokedAccessTokens.load();
@@ -96,6 +105,7 @@ export async function buildApp(options: AppOptions): Promise<Mandate> {
     services.grants.load().catch(onReloadError);
     services.killSwitch.load().catch(onReloadError);
     services.authorizations.purgeExpired().catch(onReloadError);
+    services.ssoLogin.purgeExpired().catch(onReloadError);
     services.approvals.remind().catch(onReloadError);
   }, config.reconcileIntervalSeconds * 1000);
   reconcile.unref();
@@ -247,6 +257,39 @@ export async function buildApp(options: AppOptions): Promise<Mandate> {
     authorizations: services.authorizations,
     rateLimit: rateLimitPerIp,
   });
+  // Password logins get a far tighter per-IP brake than the public endpoints; accounts also lock.
+  const loginRateLimit = { max: Math.min(config.publicRateLimitPerMinute, 30), windowSeconds: 60 };
+  await app.register(breakGlassLoginRoutes, { prefix: '/v1', breakGlass: services.breakGlass, rateLimit: loginRateLimit });
+  await app.register(breakGlassPageRoutes, {
+    breakGlass: services.breakGlass,
+    rateLimit: loginRateLimit,
+    secureCookies: config.issuer.startsWith('https:'),
+    csrfKey: options.envelope.deriveKey('break-glass-login-csrf'),
+  });
+  await app.register(impersonationRoutes, {
+    prefix: '/v1',
+    impersonation: services.impersonation,
+    sessions: services.sessions,
+    rateLimit: loginRateLimit,
+  });
+  await app.register(ssoRoutes, {
+    ssoLogin: services.ssoLogin,
+    sessions: services.sessions,
+    authorizations: services.authorizations,
+    organizations,
+    issuer: config.issuer,
+    secureCookies: config.issuer.startsWith('https:'),
+    rateLimit: rateLimitPerIp,
+  });
+  await app.register(samlMetadataRoutes, { saml: services.samlMetadata, rateLimit: rateLimitPerIp });
+  await app.register(scimRoutes, {
+    prefix: '/scim/v2',
+    tokens: services.scimTokens,
+    users: services.scimUsers,
+    groups: services.scimGroups,
+    discovery: new ScimDiscovery(`${config.issuer}/scim/v2`, services.scimUsers.schema, services.scimGroups.schema),
+    rateLimit: rateLimitPerIp,
+  });
   app.get('/v1/openapi.json', { schema: { hide: true }, config: { rateLimit: rateLimitPerIp } }, async () => app.swagger());
 
   await app.register(
@@ -274,7 +317,15 @@ export async function buildApp(options: AppOptions): Promise<Mandate> {
         organizations,
         groupRoles: services.groupRoles,
       });
-      await v1.register(identityAdminRoutes, { trustedTokens: services.trustedTokens, grants: services.grants, organizations });
+      await v1.register(identityAdminRoutes, {
+        trustedTokens: services.trustedTokens,
+        grants: services.grants,
+        organizations,
+        sessions: services.sessions,
+      });
+      await v1.register(breakGlassAdminRoutes, { breakGlass: services.breakGlass });
+      await v1.register(ssoConnectionRoutes, { connections: services.ssoConnections });
+      await v1.register(scimTokenRoutes, { scimTokens: services.scimTokens });
     },
     { prefix: '/v1' },
   );
@@ -293,6 +344,7 @@ export async function buildApp(options: AppOptions): Promise<Mandate> {
       await services.auditSinkDelivery.stop();
       await app.close();
       await services.auditBatcher.drain();
+      await services.securityAlerts.drain();
       await anomaly.stop();
       await services.agentUsage.flush();
     },

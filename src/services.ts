@@ -1,3 +1,4 @@
+import type { Logger } from 'pino';
 import { AdminKeys } from './admin-keys/admin-keys.js';
 import { Agents } from './agents/agents.js';
 import { KillSwitch } from './agents/kill-switch.js';
@@ -28,9 +29,18 @@ import type { Config } from './config.js';
 import type { Envelope } from './crypto/envelope.js';
 import { KeyRing } from './crypto/key-ring.js';
 import type { EventBus } from './events/bus.js';
+import { BreakGlass } from './identity/break-glass.js';
+import { Impersonation } from './identity/impersonation.js';
 import { LoginPolicy } from './identity/login-policy.js';
 import { MemberAccess } from './identity/member-access.js';
+import { SecurityAlerts } from './identity/security-alerts.js';
 import { Sessions } from './identity/sessions.js';
+import { SsoConnections } from './identity/sso/connections.js';
+import { SsoLoginStates } from './identity/sso/login-states.js';
+import { createSsoProtocols } from './identity/sso/protocols.js';
+import { SsoProvisioning } from './identity/sso/provisioning.js';
+import { SamlProtocol } from './identity/sso/saml.js';
+import { SsoLogin } from './identity/sso/sso-login.js';
 import { TrustedTokens } from './identity/trusted-tokens.js';
 import { Authorizations } from './oauth/authorize/authorizations.js';
 import { ClientAuthenticator } from './oauth/clients/authenticate.js';
@@ -43,6 +53,9 @@ import { AccessTokens } from './oauth/tokens/access-token.js';
 import { LiveTokens } from './oauth/tokens/live-tokens.js';
 import { RefreshTokens } from './oauth/tokens/refresh-tokens.js';
 import { RevokedAccessTokens } from './oauth/tokens/revoked-tokens.js';
+import { ScimGroups } from './scim/groups.js';
+import { ScimTokens } from './scim/scim-tokens.js';
+import { ScimUsers } from './scim/users.js';
 import type { Store } from './store/store.js';
 import { Members } from './tenancy/members.js';
 import { Organizations } from './tenancy/organizations.js';
@@ -72,6 +85,12 @@ export interface Services {
   memberAccess: MemberAccess;
   /** The organization's authentication policy (allowed methods, SSO required) and its lock-out guard. */
   loginPolicy: LoginPolicy;
+  /** Break-glass accounts (password + TOTP) and their logins, each one alerted. */
+  breakGlass: BreakGlass;
+  /** Support staff acting as a member through single-use tokens. */
+  impersonation: Impersonation;
+  /** Log line, counter and webhook for events nobody may miss; app.ts registers its counter. */
+  securityAlerts: SecurityAlerts;
   adminKeys: AdminKeys;
   organizations: Organizations;
   members: Members;
@@ -83,6 +102,12 @@ export interface Services {
   auditBatcher: AuditBatcher;
   trustedTokens: TrustedTokens;
   sessions: Sessions;
+  /** An organization's SSO connections (OIDC, SAML) and their admin API. */
+  ssoConnections: SsoConnections;
+  /** SSO sign-in round trips: start, callback, provisioning, session. */
+  ssoLogin: SsoLogin;
+  /** SAML service provider metadata of a connection, for the public metadata route. */
+  samlMetadata: SamlProtocol;
   grants: Grants;
   refreshTokens: RefreshTokens;
   authorizations: Authorizations;
@@ -105,6 +130,12 @@ export interface Services {
   authorizationLinks: AuthorizationLinks;
   accountOwners: AccountOwners;
   toolExecution: ToolExecution;
+  /** SCIM bearer tokens of organizations (admin API) and their authentication at /scim/v2. */
+  scimTokens: ScimTokens;
+  /** SCIM Users over members: provisioning and deprovisioning. */
+  scimUsers: ScimUsers;
+  /** SCIM Groups; membership drives members' `idp` role bindings. */
+  scimGroups: ScimGroups;
 }
 
 export interface ServiceDeps {
@@ -113,10 +144,11 @@ export interface ServiceDeps {
   clock: Clock;
   envelope: Envelope;
   bus: EventBus;
+  logger: Logger;
 }
 
 /** Used by the HTTP app and by CLI commands alike, so both act through the same code. */
-export function createServices({ config, store, clock, envelope, bus }: ServiceDeps): Services {
+export function createServices({ config, store, clock, envelope, bus, logger }: ServiceDeps): Services {
   const audit = new AuditLog(store.dialect, clock);
   const loginPolicy = new LoginPolicy(store);
   const organizations = new Organizations(store, audit, clock, loginPolicy);
@@ -190,6 +222,41 @@ export function createServices({ config, store, clock, envelope, bus }: ServiceD
     allowLoopback,
   });
   const accountOwners = new AccountOwners({ store, organizations, liveTokens, auditBatcher, decisions, connections });
+  const sessions = new Sessions(store, organizations, trustedTokens, audit, keyRing, config.issuer, clock, loginPolicy);
+  const securityAlerts = new SecurityAlerts({ logger, allowLoopback });
+  const breakGlass = new BreakGlass({
+    store,
+    organizations,
+    sessions,
+    policy: loginPolicy,
+    audit,
+    envelope,
+    clock,
+    alerts: securityAlerts,
+  });
+  const impersonation = new Impersonation({ store, sessions, roles, audit, clock });
+  const groupRoles = new GroupRoles(store, organizations, audit, bus, clock);
+  const ssoConnections = new SsoConnections({
+    store,
+    organizations,
+    audit,
+    envelope,
+    clock,
+    protocols: createSsoProtocols({ store, clock, envelope, issuer: config.issuer, allowLoopback }),
+    loginPolicy,
+    issuer: config.issuer,
+  });
+  const ssoLogin = new SsoLogin({
+    store,
+    audit,
+    organizations,
+    connections: ssoConnections,
+    states: new SsoLoginStates(store, clock),
+    provisioning: new SsoProvisioning(audit, clock),
+    loginPolicy,
+    groupRoles,
+    sessions,
+  });
   return {
     runs,
     intents,
@@ -249,11 +316,17 @@ export function createServices({ config, store, clock, envelope, bus }: ServiceD
     }),
     keyRing,
     loginPolicy,
+    breakGlass,
+    impersonation,
+    securityAlerts,
     memberAccess,
-    groupRoles: new GroupRoles(store, organizations, audit, bus, clock),
+    groupRoles,
+    scimTokens: new ScimTokens(store, organizations, audit, clock),
+    scimUsers: new ScimUsers({ store, audit, clock, memberAccess, groupRoles, baseUrl: `${config.issuer}/scim/v2` }),
+    scimGroups: new ScimGroups({ store, audit, clock, groupRoles, baseUrl: `${config.issuer}/scim/v2` }),
     adminKeys: new AdminKeys(store, audit, clock),
     organizations,
-    members: new Members(store, organizations, audit, clock, memberAccess),
+    members: new Members(store, organizations, audit, clock, memberAccess, loginPolicy),
     resources,
     clients: new Clients(store, organizations, resources, audit, clock, bus, agents),
     clientAuth,
@@ -261,7 +334,10 @@ export function createServices({ config, store, clock, envelope, bus }: ServiceD
     revokedAccessTokens,
     auditBatcher,
     trustedTokens,
-    sessions: new Sessions(store, organizations, trustedTokens, audit, keyRing, config.issuer, clock, loginPolicy),
+    sessions,
+    ssoConnections,
+    ssoLogin,
+    samlMetadata: new SamlProtocol({ store, clock, issuer: config.issuer, allowLoopback }),
     grants,
     refreshTokens: new RefreshTokens(store.dialect, clock, config.refreshTokenTtlSeconds),
     registration: new ClientRegistration(store, audit, clock, bus, {
@@ -275,6 +351,7 @@ export function createServices({ config, store, clock, envelope, bus }: ServiceD
       resources,
       organizations,
       trustedTokens,
+      sso: ssoConnections,
       grants,
       audit,
       clock,

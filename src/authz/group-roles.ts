@@ -117,6 +117,21 @@ export class GroupRoles {
     return toAdd.length > 0 || toRemove.length > 0;
   }
 
+  /**
+   * Where a member's groups come from: once an organization provisions through SCIM (it holds a
+   * live SCIM token), SCIM's group memberships decide and SSO logins' group claims are ignored,
+   * so the two sources never undo each other's bindings.
+   */
+  async groupSource(trx: Executor, orgId: string): Promise<'scim' | 'sso'> {
+    const token = await trx
+      .selectFrom('scim_tokens')
+      .select('id')
+      .where('org_id', '=', orgId)
+      .where('revoked_at', 'is', null)
+      .executeTakeFirst();
+    return token ? 'scim' : 'sso';
+  }
+
   /** Tells every node's permission caches that the organization's bindings changed. */
   async announce(orgId: string): Promise<void> {
     await this.bus.publish('roles.changed', { orgId });

@@ -24,7 +24,11 @@ export type IdPrefix =
   | 'run'
   | 'snk'
   | 'con'
-  | 'apr';
+  | 'apr'
+  | 'sso'
+  | 'imp'
+  | 'scg'
+  | 'sct';
 
 const CROCKFORD = '0123456789abcdefghjkmnpqrstvwxyz';
 

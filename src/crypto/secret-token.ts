@@ -12,7 +12,8 @@ export type SecretPrefix =
   | 'mnd_rat_'
   | 'mnd_vl_'
   | 'mnd_vs_'
-  | 'mnd_ar_';
+  | 'mnd_ar_'
+  | 'mnd_scim_';
 
 /** A new opaque secret: prefix + 256 random bits, base64url. */
 export function newSecret(prefix: SecretPrefix): string {

@@ -34,10 +34,19 @@ export class MemberAccess {
       .where('member_id', '=', memberId)
       .where('revoked_at', 'is', null)
       .execute();
+    // Impersonation both ways: sessions and unused tokens as the member, and by the member.
+    await trx
+      .updateTable('sessions')
+      .set({ revoked_at: at })
+      .where('org_id', '=', orgId)
+      .where('impersonator_id', '=', memberId)
+      .where('revoked_at', 'is', null)
+      .execute();
     await trx
       .updateTable('impersonation_tokens')
       .set({ consumed_at: at })
-      .where('member_id', '=', memberId)
+      .where('org_id', '=', orgId)
+      .where((eb) => eb.or([eb('member_id', '=', memberId), eb('impersonator_id', '=', memberId)]))
       .where('consumed_at', 'is', null)
       .execute();
     const live = await trx

@@ -38,13 +38,90 @@ const Grant = Type.Object({
 const GrantList = Type.Object({ data: Type.Array(Grant) });
 const GrantParams = Type.Object({ grant: Type.String({ pattern: '^grt_[0-9a-z]{26}$' }) });
 
-/** Admin routes (inside the admin-key scope): trusted-token profiles and an organization's grants. */
+const Nullable = (schema: ReturnType<typeof Type.String>) => Type.Union([schema, Type.Null()]);
+const SessionView = Type.Object({
+  id: Type.String(),
+  amr: Type.Array(Type.String()),
+  impersonator_id: Nullable(Type.String()),
+  connection_id: Nullable(Type.String()),
+  client_ip: Nullable(Type.String()),
+  user_agent: Nullable(Type.String()),
+  created_at: Type.String(),
+  expires_at: Type.String(),
+  revoked_at: Nullable(Type.String()),
+});
+const SessionList = Type.Object({ data: Type.Array(SessionView) });
+const OwnSessionList = Type.Object({ data: Type.Array(Type.Object({ ...SessionView.properties, current: Type.Boolean() })) });
+const SessionId = Type.String({ pattern: '^ses_[0-9a-z]{26}$' });
+const MemberSessionParams = Type.Object({ org: OrgParams.properties.org, member: Type.String({ minLength: 1, maxLength: 100 }) });
+const SessionListQuery = Type.Object({
+  include: Type.Optional(Type.Literal('all', { description: 'Also list ended (revoked or expired) sessions.' })),
+});
+
+/** Admin routes (inside the admin-key scope): trusted-token profiles, members' sessions and an organization's grants. */
 export const identityAdminRoutes: FastifyPluginAsyncTypebox<{
   trustedTokens: TrustedTokens;
   grants: Grants;
   organizations: Organizations;
-}> = async (app, { trustedTokens, grants, organizations }) => {
+  sessions: Sessions;
+}> = async (app, { trustedTokens, grants, organizations, sessions }) => {
   const security = [{ adminKey: [] }];
+  app.get(
+    '/organizations/:org/members/:member/sessions',
+    {
+      schema: {
+        tags: ['sessions'],
+        security,
+        summary: 'A member’s sessions (active ones; ?include=all for ended ones too)',
+        params: MemberSessionParams,
+        querystring: SessionListQuery,
+        response: { 200: SessionList, ...errorResponses },
+      },
+    },
+    async (request) => {
+      const member = await sessions.requireMember(request.params.org, request.params.member);
+      return { data: await sessions.list(member.org_id, member.id, { includeAll: request.query.include === 'all' }) };
+    },
+  );
+  app.delete(
+    '/organizations/:org/members/:member/sessions/:session',
+    {
+      schema: {
+        tags: ['sessions'],
+        security,
+        summary: 'End one of a member’s sessions',
+        params: Type.Object({ ...MemberSessionParams.properties, session: SessionId }),
+        response: { 204: Type.Null(), ...errorResponses },
+      },
+    },
+    async (request, reply) => {
+      const member = await sessions.requireMember(request.params.org, request.params.member);
+      await sessions.revokeOf(
+        member.org_id,
+        member.id,
+        { sessionId: request.params.session, by: 'administrator' },
+        auditContextOf(request),
+      );
+      return reply.code(204).send(null);
+    },
+  );
+  app.delete(
+    '/organizations/:org/members/:member/sessions',
+    {
+      schema: {
+        tags: ['sessions'],
+        security,
+        summary: 'End every session of a member',
+        params: MemberSessionParams,
+        response: { 204: Type.Null(), ...errorResponses },
+      },
+    },
+    async (request, reply) => {
+      const member = await sessions.requireMember(request.params.org, request.params.member);
+      await sessions.revokeOf(member.org_id, member.id, { by: 'administrator' }, auditContextOf(request));
+      return reply.code(204).send(null);
+    },
+  );
   app.post(
     '/organizations/:org/trusted-token-profiles',
     {
@@ -161,18 +238,64 @@ export const sessionRoutes: FastifyPluginAsyncTypebox<{
       reply
         .code(201)
         .header('cache-control', 'no-store')
-        .send(await sessions.attest(request.body.organization, request.body.token, auditContextOf(request))),
+        .send(
+          await sessions.attest(request.body.organization, request.body.token, auditContextOf(request), {
+            ip: request.ip,
+            userAgent: request.headers['user-agent'] ?? null,
+          }),
+        ),
   );
   app.get('/sessions/me', { onRequest: authenticated, schema: { tags, summary: 'The current session and member' } }, async (request) => {
     const session = current(request);
     const member = await sessions.member(session);
     return {
-      session: { id: session.id, org_id: session.orgId, member_id: session.memberId, amr: session.amr, expires_at: session.expiresAt },
+      session: {
+        id: session.id,
+        org_id: session.orgId,
+        member_id: session.memberId,
+        amr: session.amr,
+        expires_at: session.expiresAt,
+        impersonator_id: session.impersonatorId,
+      },
       member,
     };
   });
-  app.post('/sessions/refresh', { onRequest: authenticated, schema: { tags, summary: 'A fresh session JWT' } }, async (request, reply) =>
-    reply.header('cache-control', 'no-store').send({ session_jwt: sessions.sessionJwt(current(request)) }),
+  app.post(
+    '/sessions/refresh',
+    { schema: { tags, summary: 'A fresh session JWT, for the session token (mnd_st_…) only' } },
+    async (request, reply) => {
+      const credential = sessionCredential(request);
+      if (!credential)
+        throw new ApiError('unauthorized', 'the session token is required', { headers: { 'www-authenticate': 'Bearer realm="mandate"' } });
+      return reply.header('cache-control', 'no-store').send({ session_jwt: await sessions.refresh(credential) });
+    },
+  );
+  app.get(
+    '/sessions',
+    {
+      onRequest: authenticated,
+      schema: { tags, summary: 'My sessions, the current one marked', querystring: SessionListQuery, response: { 200: OwnSessionList } },
+    },
+    async (request) => {
+      const session = current(request);
+      const listed = await sessions.list(session.orgId, session.memberId, { includeAll: request.query.include === 'all' });
+      return { data: listed.map((view) => ({ ...view, current: view.id === session.id })) };
+    },
+  );
+  app.delete(
+    '/sessions/:session',
+    { onRequest: authenticated, schema: { tags, summary: 'End one of my sessions', params: Type.Object({ session: SessionId }) } },
+    async (request, reply) => {
+      const session = current(request);
+      await sessions.revokeOf(
+        session.orgId,
+        session.memberId,
+        { sessionId: request.params.session, by: 'member' },
+        auditContextOf(request),
+      );
+      if (request.params.session === session.id) reply.clearCookie(SESSION_COOKIE, { path: '/' });
+      return reply.code(204).send();
+    },
   );
   app.post(
     '/sessions/revoke',

@@ -5,7 +5,7 @@ import type { KeyRing } from '../crypto/key-ring.js';
 import { verifyOwnJwt } from '../crypto/own-jwt.js';
 import { hashSecret, newSecret } from '../crypto/secret-token.js';
 import { signCompactJws } from '../crypto/signing-key.js';
-import { ApiError } from '../http/errors.js';
+import { ApiError, NotFoundError } from '../http/errors.js';
 import type { MembersTable, OrganizationsTable, SessionsTable } from '../store/schema.js';
 import type { Store } from '../store/store.js';
 import { type Executor, inTransaction } from '../store/transaction.js';
@@ -66,6 +66,22 @@ export interface StartSession {
   client?: SessionClient;
 }
 
+/** A session as its member and administrators see it (never its token). */
+export interface SessionView {
+  id: string;
+  amr: string[];
+  impersonator_id: string | null;
+  connection_id: string | null;
+  client_ip: string | null;
+  user_agent: string | null;
+  created_at: string;
+  expires_at: string;
+  revoked_at: string | null;
+}
+
+/** Listing stops here; a member with more sessions than this has bigger problems than paging. */
+const MAX_LISTED_SESSIONS = 200;
+
 export interface IssuedSession {
   session_token: string;
   session_jwt: string;
@@ -79,9 +95,9 @@ function unauthorized(description: string): ApiError {
 }
 
 /**
- * Human sessions: an opaque `mnd_st_` token (stored as SHA-256) plus a short-lived signed JWT.
- * Sessions start from a verified trusted token; members are matched by email, or created just
- * in time when the profile allows it.
+ * Human sessions: an opaque `mnd_st_` token (stored as SHA-256) plus a short-lived signed JWT
+ * that only the token can renew. Every login method starts one through {@link Sessions.startWithin};
+ * members list and end their own, administrators any member's.
  */
 export class Sessions {
   private readonly members: MemberStore;
@@ -208,21 +224,46 @@ export class Sessions {
     let row: SessionsTable | undefined;
     if (credential.startsWith('mnd_st_')) {
       row = await this.store.db.selectFrom('sessions').selectAll().where('token_hash', '=', hashSecret(credential)).executeTakeFirst();
+    } else if (credential.startsWith('mnd_imp_')) {
+      throw unauthorized('an impersonation token is not a session: exchange it at POST /v1/impersonation/authenticate');
+    } else if (credential.startsWith('mnd_')) {
+      throw unauthorized('not a session credential: send a session token (mnd_st_…) or a session JWT');
     } else {
-      const claims = verifyOwnJwt<SessionJwtClaims>(this.keyRing, credential, {
-        typ: 'session+jwt',
-        issuer: this.issuer,
-        nowSeconds: Math.floor(this.clock.now() / 1000),
-      });
-      if (!claims) throw unauthorized('the session JWT is invalid or expired; refresh it with the session token');
-      row = await this.store.db.selectFrom('sessions').selectAll().where('id', '=', claims.sid).executeTakeFirst();
+      row = await this.sessionOfJwt(credential);
     }
     if (!row) throw unauthorized('unknown session');
     if (row.revoked_at) throw unauthorized('the session was revoked');
-    if (row.expires_at <= isoAt(this.clock)) throw unauthorized('the session has expired');
+    if (row.expires_at <= isoAt(this.clock)) throw unauthorized('the session has expired: sign in again');
     const member = await this.members.find(row.org_id, row.member_id);
     if (member?.status !== 'active') throw unauthorized('the member is no longer active');
+    if (row.impersonator_id) {
+      // An impersonation session ends with its impersonator's membership.
+      const impersonator = await this.members.find(row.org_id, row.impersonator_id);
+      if (impersonator?.status !== 'active') throw unauthorized('the impersonating member is no longer active');
+    }
     return toActive(row);
+  }
+
+  /** The session row a session JWT names; an expired JWT says whether the session or only the JWT ended. */
+  private async sessionOfJwt(jwt: string): Promise<SessionsTable | undefined> {
+    const expected = { typ: 'session+jwt', issuer: this.issuer };
+    const claims = verifyOwnJwt<SessionJwtClaims>(this.keyRing, jwt, { ...expected, nowSeconds: Math.floor(this.clock.now() / 1000) });
+    if (claims) return this.store.db.selectFrom('sessions').selectAll().where('id', '=', claims.sid).executeTakeFirst();
+    const stale = verifyOwnJwt<SessionJwtClaims>(this.keyRing, jwt, { ...expected, nowSeconds: 0 });
+    if (!stale) throw unauthorized('the session JWT is invalid');
+    const row = await this.store.db.selectFrom('sessions').select('expires_at').where('id', '=', stale.sid).executeTakeFirst();
+    if (row && row.expires_at <= isoAt(this.clock)) throw unauthorized('the session has expired: sign in again');
+    throw unauthorized('the session JWT has expired: get a fresh one from POST /v1/sessions/refresh with the session token');
+  }
+
+  /**
+   * A fresh session JWT, for the opaque session token only: a JWT cannot extend itself, so a
+   * leaked one dies within minutes.
+   */
+  async refresh(credential: string): Promise<string> {
+    if (!credential.startsWith('mnd_st_'))
+      throw unauthorized('refreshing needs the session token (mnd_st_…), not a session JWT: a session JWT cannot extend itself');
+    return this.sessionJwt(await this.authenticate(credential));
   }
 
   /** A fresh short-lived JWT for a session. */
@@ -265,9 +306,70 @@ export class Sessions {
     });
   }
 
+  /** The member a management request names; 404 when the organization or the member is unknown. */
+  async requireMember(orgRef: string, memberId: string): Promise<MembersTable> {
+    const org = await this.organizations.require(orgRef);
+    const member = await this.members.find(org.id, memberId);
+    if (!member) throw new NotFoundError('member');
+    return member;
+  }
+
+  /** A member's sessions, newest first: the active ones, or all with `includeAll`. */
+  async list(orgId: string, memberId: string, options: { includeAll?: boolean } = {}): Promise<SessionView[]> {
+    let query = this.store.db.selectFrom('sessions').selectAll().where('org_id', '=', orgId).where('member_id', '=', memberId);
+    if (!options.includeAll) query = query.where('revoked_at', 'is', null).where('expires_at', '>', isoAt(this.clock));
+    const rows = await query.orderBy('created_at', 'desc').orderBy('id', 'desc').limit(MAX_LISTED_SESSIONS).execute();
+    return rows.map(toView);
+  }
+
+  /** Ends sessions of one member (one, or all with `sessionId` unset); 404 when the named one is not theirs. */
+  async revokeOf(
+    orgId: string,
+    memberId: string,
+    target: { sessionId?: string; by: 'member' | 'administrator' },
+    context: AuditContext,
+  ): Promise<number> {
+    return inTransaction(this.store, async (trx) => {
+      let query = trx.selectFrom('sessions').select(['id', 'revoked_at']).where('org_id', '=', orgId).where('member_id', '=', memberId);
+      if (target.sessionId) query = query.where('id', '=', target.sessionId);
+      const rows = await query.execute();
+      if (target.sessionId && rows.length === 0) throw new NotFoundError('session');
+      const live = rows.filter((row) => row.revoked_at === null).map((row) => row.id);
+      if (live.length === 0) return 0;
+      await trx
+        .updateTable('sessions')
+        .set({ revoked_at: isoAt(this.clock) })
+        .where('id', 'in', live)
+        .where('revoked_at', 'is', null)
+        .execute();
+      for (const id of live) {
+        await this.audit.append(
+          trx,
+          { kind: 'session.revoked', orgId, subjectId: memberId, detail: { session_id: id, revoked_by: target.by } },
+          context,
+        );
+      }
+      return live.length;
+    });
+  }
+
   async member(session: ActiveSession): Promise<MembersTable | undefined> {
     return this.members.find(session.orgId, session.memberId);
   }
+}
+
+function toView(row: SessionsTable): SessionView {
+  return {
+    id: row.id,
+    amr: JSON.parse(row.amr) as string[],
+    impersonator_id: row.impersonator_id,
+    connection_id: row.connection_id ?? null,
+    client_ip: row.client_ip ?? null,
+    user_agent: row.user_agent ?? null,
+    created_at: row.created_at,
+    expires_at: row.expires_at,
+    revoked_at: row.revoked_at,
+  };
 }
 
 function toActive(row: SessionsTable): ActiveSession {

@@ -11,11 +11,16 @@ import type { Executor } from './transaction.js';
 export class ReplayCache {
   constructor(private readonly db: Kysely<Database>) {}
 
+  /** The stored key of `id` in `namespace`. */
+  static keyOf(namespace: string, id: string): string {
+    return hashSecret(`${namespace} ${id}`);
+  }
+
   /** True the first time `id` is seen in `namespace`; false for a replay. */
   async firstUse(namespace: string, id: string, expiresAt: Date, trx: Executor = this.db): Promise<boolean> {
     const inserted = await trx
       .insertInto('replay_cache')
-      .values({ key_hash: hashSecret(`${namespace} ${id}`), expires_at: expiresAt.toISOString() })
+      .values({ key_hash: ReplayCache.keyOf(namespace, id), expires_at: expiresAt.toISOString() })
       .onConflict((oc) => oc.column('key_hash').doNothing())
       .executeTakeFirst();
     return Number(inserted.numInsertedOrUpdatedRows ?? 0n) > 0;

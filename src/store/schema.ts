@@ -41,7 +41,6 @@ export interface Database {
   sso_connections: SsoConnectionsTable;
   replay_cache: ReplayCacheTable;
   sso_login_states: SsoLoginStatesTable;
-  saml_assertion_ids: SamlAssertionIdsTable;
   member_identities: MemberIdentitiesTable;
   group_role_mappings: GroupRoleMappingsTable;
   break_glass_accounts: BreakGlassAccountsTable;
@@ -92,13 +91,6 @@ export interface SsoLoginStatesTable {
   created_at: string;
   expires_at: string;
   consumed_at: string | null;
-}
-
-/** SAML assertion ids already accepted, kept until the assertion would have expired anyway. */
-export interface SamlAssertionIdsTable {
-  connection_id: string;
-  assertion_id: string;
-  expires_at: string;
 }
 
 /** The IdP subject (OIDC `sub`, SAML NameID) a member logs in as through a connection. */

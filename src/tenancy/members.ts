@@ -8,8 +8,8 @@ import type { MembersTable } from '../store/schema.js';
 import type { Store } from '../store/store.js';
 import { type Executor, inTransaction } from '../store/transaction.js';
 import { MemberStore } from './member-store.js';
-import type { Organizations } from './organizations.js';
-import type { CreateMember, Member, UpdateMember } from './schemas.js';
+import type { LoginPolicyGuard, Organizations } from './organizations.js';
+import type { CreateMember, Member, OrganizationSettings, UpdateMember } from './schemas.js';
 
 /** What tenancy needs from identity when a member stops being active (kept as an interface: tenancy does not import identity). */
 export interface MemberAccessRevoker<Revoked = unknown> {
@@ -33,6 +33,8 @@ export class Members {
     private readonly clock: Clock,
     /** Ends a departing member's sessions and grants (identity/member-access.ts). */
     private readonly access?: MemberAccessRevoker,
+    /** Refuses removing the last way into an organization (its last break-glass member under SSO required). */
+    private readonly guard?: LoginPolicyGuard,
   ) {
     this.members = new MemberStore(store.db);
   }
@@ -90,8 +92,9 @@ export class Members {
       };
       await this.members.update(trx, org.id, current.id, changes);
       await this.audit.append(trx, { kind: 'member.updated', orgId: org.id, subjectId: current.id, detail: { changed: input } }, context);
-      if (input.status !== undefined && input.status !== 'active' && this.access) {
-        revoked = await this.access.revokeWithin(trx, org.id, current.id, `member ${input.status}`, context);
+      if (input.status !== undefined && input.status !== 'active') {
+        if (this.access) revoked = await this.access.revokeWithin(trx, org.id, current.id, `member ${input.status}`, context);
+        await this.guard?.assertReachable(org.id, JSON.parse(org.settings) as OrganizationSettings, trx);
       }
       return { ...current, ...changes };
     });
@@ -106,6 +109,7 @@ export class Members {
       const current = await this.require(org.id, memberId, trx);
       if (this.access) revoked = await this.access.revokeWithin(trx, org.id, current.id, 'member deleted', context);
       await this.members.delete(trx, org.id, current.id);
+      await this.guard?.assertReachable(org.id, JSON.parse(org.settings) as OrganizationSettings, trx);
       await this.audit.append(
         trx,
         { kind: 'member.deleted', orgId: org.id, subjectId: current.id, detail: { email: current.email } },

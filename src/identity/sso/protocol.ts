@@ -15,6 +15,11 @@ export interface SsoIdentity {
   name?: string;
   /** Group names from the IdP (a groups claim or attribute); mapped to roles by GroupRoles. */
   groups: string[];
+  /**
+   * False when the IdP sent no groups claim or attribute at all: the member's `idp` role bindings
+   * are then left as they are. Unset counts as sent (an empty `groups` then removes them).
+   */
+  groupsAsserted?: boolean;
   /** Audited with the login (never a token or assertion): e.g. the SAML assertion id, the OIDC `acr`. */
   detail?: Record<string, unknown>;
 }
@@ -67,7 +72,11 @@ export interface SsoProtocol<Settings = Record<string, unknown>, Input = unknown
   publicSettings(settings: Settings, connectionId: string): Record<string, unknown>;
   /** Where to send the browser, for a login whose opaque `state` (OIDC state, SAML RelayState) is given. */
   begin(connection: SsoConnection<Settings>, state: string): Promise<SsoBegun>;
-  /** Verifies the answer against the pending login; throws {@link SsoRejected} with the failed check. */
+  /**
+   * Verifies the answer against the pending login; throws {@link SsoRejected} with the failed check.
+   * Called outside any transaction (after the login state was consumed), so it may use the store
+   * itself, e.g. for SAML's replay cache.
+   */
   complete(connection: SsoConnection<Settings>, callback: SsoCallback, pending: PendingSsoLogin): Promise<SsoIdentity>;
 }
 
@@ -76,4 +85,12 @@ export class SsoRejected extends ApiError {
   constructor(readonly reason: string) {
     super('unauthorized', `SSO login rejected: ${reason}`);
   }
+}
+
+/**
+ * The one callback of a connection, for both protocols: OIDC's redirect_uri (GET, query) and
+ * SAML's Assertion Consumer Service URL (POST, form body).
+ */
+export function ssoCallbackUrl(issuer: string, connectionId: string): string {
+  return `${issuer}/sso/callback/${encodeURIComponent(connectionId)}`;
 }

@@ -2,12 +2,14 @@ import type { AuditContext, AuditLog } from '../../audit/audit-log.js';
 import { type Clock, isoAt } from '../../clock.js';
 import { newId } from '../../crypto/ids.js';
 import { hashSecret, newSecret, secretMatches } from '../../crypto/secret-token.js';
+import { loginRefusal } from '../../identity/login-policy.js';
 import type { ActiveSession } from '../../identity/sessions.js';
 import type { TrustedTokens } from '../../identity/trusted-tokens.js';
 import type { GrantsTable } from '../../store/schema.js';
 import type { Store } from '../../store/store.js';
 import { type Executor, inTransaction } from '../../store/transaction.js';
 import type { Organizations } from '../../tenancy/organizations.js';
+import type { OrganizationSettings } from '../../tenancy/schemas.js';
 import type { ClientAuthenticator, RegisteredClient } from '../clients/authenticate.js';
 import type { Grants } from '../consent/grants.js';
 import { InvalidRequest, OAuthError, type OAuthErrorCode } from '../errors.js';
@@ -59,12 +61,19 @@ export interface ConsentPrompt {
   scopes: { name: string; description: string }[];
 }
 
+/** What the authorization flow needs to know of SSO (identity/sso/connections.ts). */
+export interface SsoAvailability {
+  hasActiveConnection(orgId: string): Promise<boolean>;
+}
+
 export interface AuthorizationDeps {
   store: Store;
   clients: ClientAuthenticator;
   resources: Resources;
   organizations: Organizations;
   trustedTokens: TrustedTokens;
+  /** SSO connections: an organization that has one signs in through it. */
+  sso?: SsoAvailability;
   grants: Grants;
   audit: AuditLog;
   clock: Clock;
@@ -400,8 +409,24 @@ export class Authorizations {
     return { location: `${this.deps.issuer}/oauth2/consent?request=${encodeURIComponent(requestId)}` };
   }
 
-  /** The organization's own login page, told where to send the user back with a trusted token. */
+  /**
+   * Where the user logs in: the organization's SSO when it has an active connection and its
+   * policy allows SSO; else its own login page, told where to send the user back with a trusted
+   * token, unless its policy refuses trusted tokens (SSO required never falls back to it).
+   */
   private async loginLocation(orgId: string, requestId: string): Promise<string> {
+    const org = await this.deps.organizations.require(orgId);
+    const settings = JSON.parse(org.settings) as OrganizationSettings;
+    if (loginRefusal(settings, 'sso') === null && (await this.deps.sso?.hasActiveConnection(orgId))) {
+      return `${this.deps.issuer}/oauth2/sso?request=${encodeURIComponent(requestId)}`;
+    }
+    const refusal = loginRefusal(settings, 'trusted_token');
+    if (refusal)
+      throw new AuthorizationPageError(
+        'Sign-in unavailable',
+        `${refusal}. Its single sign-on is not available right now: contact your administrator.`,
+        403,
+      );
     const loginUrl = await this.deps.trustedTokens.loginUrl(orgId);
     if (!loginUrl)
       throw new AuthorizationPageError('Login not configured', 'This organization has no login page configured for Mandate.', 500);

@@ -1,8 +1,8 @@
 import type { Kysely } from 'kysely';
 
 /**
- * Enterprise identity: SSO connections (OIDC, SAML) and their login round trips, the SAML
- * replay cache, links from IdP subjects to members, IdP groups mapped to roles, break-glass
+ * Enterprise identity: SSO connections (OIDC, SAML) and their login round trips, one replay
+ * cache for single-use credentials, links from IdP subjects to members, IdP groups mapped to roles, break-glass
  * accounts, impersonation tokens, SCIM tokens and groups.
  */
 export async function up(db: Kysely<unknown>): Promise<void> {
@@ -41,14 +41,6 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     .addColumn('created_at', 'text', (c) => c.notNull())
     .addColumn('expires_at', 'text', (c) => c.notNull())
     .addColumn('consumed_at', 'text')
-    .execute();
-
-  await db.schema
-    .createTable('saml_assertion_ids')
-    .addColumn('connection_id', 'text', (c) => c.notNull().references('sso_connections.id').onDelete('cascade'))
-    .addColumn('assertion_id', 'text', (c) => c.notNull())
-    .addColumn('expires_at', 'text', (c) => c.notNull())
-    .addPrimaryKeyConstraint('saml_assertion_ids_pk', ['connection_id', 'assertion_id'])
     .execute();
 
   // One replay cache for every credential Mandate accepts once (trusted tokens, client assertions).
@@ -180,7 +172,6 @@ export async function down(db: Kysely<unknown>): Promise<void> {
     'break_glass_accounts',
     'group_role_mappings',
     'member_identities',
-    'saml_assertion_ids',
     'sso_login_states',
     'sso_connections',
   ]) {

@@ -1,0 +1,395 @@
+import type { AuditContext, AuditLog } from '../audit/audit-log.js';
+import { type Clock, isoAt } from '../clock.js';
+import type { Envelope } from '../crypto/envelope.js';
+import { ApiError, ConflictError, InvalidRequestError, NotFoundError } from '../http/errors.js';
+import type { BreakGlassAccountsTable, MembersTable, OrganizationsTable } from '../store/schema.js';
+import type { Store } from '../store/store.js';
+import { type Executor, inTransaction } from '../store/transaction.js';
+import { normalizeEmail } from '../tenancy/members.js';
+import type { Organizations } from '../tenancy/organizations.js';
+import type { OrganizationSettings } from '../tenancy/schemas.js';
+import type { LoginPolicy } from './login-policy.js';
+import { hashPassword, MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH, verifyPassword } from './passwords.js';
+import type { SecurityAlerts } from './security-alerts.js';
+import type { IssuedSession, SessionClient, Sessions } from './sessions.js';
+import { newTotpSecret, totpUri, verifyTotp } from './totp.js';
+
+/** At most this many break-glass members per organization: a few sealed envelopes, not a second login system. */
+export const MAX_BREAK_GLASS_MEMBERS = 5;
+/** Failed logins in a row that lock an account, and for how long. */
+export const MAX_FAILED_ATTEMPTS = 5;
+export const LOCK_SECONDS = 15 * 60;
+/** A break-glass session is for repairing SSO, not for a working day. */
+export const BREAK_GLASS_SESSION_TTL_SECONDS = 3600;
+export const BREAK_GLASS_AMR = ['break_glass', 'pwd', 'otp'];
+
+/** The one answer to every failed login: which factor failed, or whether the account exists or is locked, is never said. */
+export const LOGIN_FAILED = 'the email, password or code is wrong, or the account is locked after repeated failures';
+
+export interface BreakGlassAccount {
+  member_id: string;
+  email: string;
+  name: string | null;
+  member_status: string;
+  confirmed: boolean;
+  confirmed_at: string | null;
+  locked_until: string | null;
+  created_at: string;
+  updated_at: string;
+}
+
+/** Returned once, at enrolment: the TOTP secret is sealed afterwards and never shown again. */
+export interface BreakGlassEnrolment {
+  member_id: string;
+  confirmed: false;
+  totp: { secret: string; uri: string; algorithm: 'SHA1'; digits: 6; period: 30 };
+}
+
+export interface BreakGlassLogin {
+  organization: string;
+  email: string;
+  password: string;
+  code: string;
+}
+
+type FailureReason = 'unknown_account' | 'locked' | 'member_inactive' | 'unconfirmed' | 'password' | 'code' | 'code_reused';
+
+export interface BreakGlassDeps {
+  store: Store;
+  organizations: Organizations;
+  sessions: Sessions;
+  policy: LoginPolicy;
+  audit: AuditLog;
+  envelope: Envelope;
+  clock: Clock;
+  alerts: SecurityAlerts;
+}
+
+/** Thrown inside the login transaction when another login consumed the same TOTP step first. */
+class CodeAlreadyUsed extends Error {}
+
+function totpContext(memberId: string): string {
+  return `break_glass_accounts:${memberId}`;
+}
+
+function settingsOf(org: OrganizationsTable): OrganizationSettings {
+  return JSON.parse(org.settings) as OrganizationSettings;
+}
+
+function loginFailed(): ApiError {
+  return new ApiError('unauthorized', LOGIN_FAILED);
+}
+
+/**
+ * Break-glass accounts: local logins (scrypt password plus TOTP) for a few members of an
+ * organization, usable when its SSO is down, even under "SSO required". Every use is audited
+ * and alerted; failures are counted and lock the account.
+ */
+export class BreakGlass {
+  /** Verified against when the account does not exist, so a miss costs what a hit costs. */
+  private dummyHash: Promise<string> | undefined;
+  private readonly dummyTotpSecret = newTotpSecret();
+
+  constructor(private readonly deps: BreakGlassDeps) {}
+
+  async list(orgRef: string): Promise<BreakGlassAccount[]> {
+    const org = await this.deps.organizations.require(orgRef);
+    const rows = await this.accounts(this.deps.store.db)
+      .where('break_glass_accounts.org_id', '=', org.id)
+      .orderBy('members.email')
+      .execute();
+    return rows.map(toView);
+  }
+
+  async enroll(orgRef: string, memberId: string, password: string, context: AuditContext): Promise<BreakGlassEnrolment> {
+    assertPasswordPolicy(password);
+    const org = await this.deps.organizations.require(orgRef);
+    const member = await this.requireMember(org.id, memberId, this.deps.store.db);
+    if (member.status !== 'active')
+      throw new ConflictError(`the member is ${member.status}; only active members can hold a break-glass account`);
+    const passwordHash = await hashPassword(password);
+    const secret = newTotpSecret();
+    const at = isoAt(this.deps.clock);
+    await inTransaction(this.deps.store, async (trx) => {
+      const existing = await trx
+        .selectFrom('break_glass_accounts')
+        .select('member_id')
+        .where('member_id', '=', member.id)
+        .executeTakeFirst();
+      if (existing) throw new ConflictError('the member already has a break-glass account; remove it first to enrol again');
+      const held = await trx
+        .selectFrom('break_glass_accounts')
+        .select((eb) => eb.fn.countAll<number>().as('n'))
+        .where('org_id', '=', org.id)
+        .executeTakeFirst();
+      if (Number(held?.n ?? 0) >= MAX_BREAK_GLASS_MEMBERS)
+        throw new ConflictError(`an organization may have at most ${MAX_BREAK_GLASS_MEMBERS} break-glass members`);
+      await trx
+        .insertInto('break_glass_accounts')
+        .values({
+          member_id: member.id,
+          org_id: org.id,
+          password_hash: passwordHash,
+          totp_ciphertext: this.deps.envelope.seal(secret, totpContext(member.id)),
+          totp_confirmed_at: null,
+          last_totp_step: null,
+          failed_attempts: 0,
+          locked_until: null,
+          created_at: at,
+          updated_at: at,
+        })
+        .execute();
+      await this.deps.audit.append(
+        trx,
+        { kind: 'break_glass.enrolled', orgId: org.id, subjectId: member.id, detail: { member_id: member.id } },
+        context,
+      );
+    });
+    return {
+      member_id: member.id,
+      confirmed: false,
+      totp: {
+        secret,
+        uri: totpUri(secret, { issuer: `Mandate (${org.slug})`, account: member.email }),
+        algorithm: 'SHA1',
+        digits: 6,
+        period: 30,
+      },
+    };
+  }
+
+  /** Proves the member's authenticator holds the secret; the account counts as a way in only from then on. */
+  async confirm(orgRef: string, memberId: string, code: string, context: AuditContext): Promise<BreakGlassAccount> {
+    const org = await this.deps.organizations.require(orgRef);
+    const account = await this.findAccount(org.id, memberId);
+    if (account.totp_confirmed_at) throw new ConflictError('the break-glass account is already confirmed');
+    const secret = this.deps.envelope.open(account.totp_ciphertext, totpContext(account.member_id));
+    const step = verifyTotp(secret, code, this.deps.clock.now(), account.last_totp_step);
+    if (step === null) throw new InvalidRequestError('the code is wrong or expired: enter the current code of the authenticator app');
+    const at = isoAt(this.deps.clock);
+    await inTransaction(this.deps.store, async (trx) => {
+      const updated = await trx
+        .updateTable('break_glass_accounts')
+        .set({ totp_confirmed_at: at, last_totp_step: step, updated_at: at })
+        .where('member_id', '=', account.member_id)
+        .where('totp_confirmed_at', 'is', null)
+        .executeTakeFirst();
+      if (Number(updated.numUpdatedRows) !== 1) throw new ConflictError('the break-glass account is already confirmed');
+      await this.deps.audit.append(
+        trx,
+        { kind: 'break_glass.confirmed', orgId: org.id, subjectId: account.member_id, detail: { member_id: account.member_id } },
+        context,
+      );
+    });
+    return toView(await this.findAccount(org.id, account.member_id));
+  }
+
+  /** Refused (409) when it would leave nobody able to log in under the organization's policy. */
+  async remove(orgRef: string, memberId: string, context: AuditContext): Promise<void> {
+    const org = await this.deps.organizations.require(orgRef);
+    await inTransaction(this.deps.store, async (trx) => {
+      const deleted = await trx
+        .deleteFrom('break_glass_accounts')
+        .where('org_id', '=', org.id)
+        .where('member_id', '=', memberId)
+        .executeTakeFirst();
+      if (Number(deleted.numDeletedRows) !== 1) throw new NotFoundError('break-glass account');
+      await this.deps.policy.assertReachable(org.id, settingsOf(org), trx);
+      await this.deps.audit.append(
+        trx,
+        { kind: 'break_glass.removed', orgId: org.id, subjectId: memberId, detail: { member_id: memberId } },
+        context,
+      );
+    });
+  }
+
+  /**
+   * Password and TOTP for a short session. Both factors are always checked, against a dummy
+   * account when there is none, so the answer and its timing do not tell which part was wrong.
+   */
+  async login(input: BreakGlassLogin, context: AuditContext, client: SessionClient = {}): Promise<IssuedSession> {
+    const org = await this.deps.organizations.require(input.organization).catch((error: unknown) => {
+      if (error instanceof NotFoundError) return undefined;
+      throw error;
+    });
+    if (org) this.deps.policy.assertAllowed(settingsOf(org), 'break_glass');
+    const email = normalizeEmail(input.email);
+    const found = org
+      ? await this.accounts(this.deps.store.db).where('members.org_id', '=', org.id).where('members.email', '=', email).executeTakeFirst()
+      : undefined;
+    const now = this.deps.clock.now();
+    const passwordOk = await verifyPassword(input.password, found?.password_hash ?? (await this.dummy()));
+    const secret = found ? this.deps.envelope.open(found.totp_ciphertext, totpContext(found.member_id)) : this.dummyTotpSecret;
+    const step = verifyTotp(secret, input.code, now, found?.last_totp_step ?? null);
+    const refusal = refusalOf(found, { passwordOk, step, nowIso: isoAt(this.deps.clock) });
+    if (!org) throw loginFailed();
+    if (refusal || step === null || !found) {
+      await this.recordFailure(org, found, refusal ?? 'code', email, context);
+      throw loginFailed();
+    }
+    try {
+      const { issued, eventId } = await inTransaction(this.deps.store, async (trx) => {
+        const at = isoAt(this.deps.clock);
+        const consumed = await trx
+          .updateTable('break_glass_accounts')
+          .set({ last_totp_step: step, failed_attempts: 0, locked_until: null, updated_at: at })
+          .where('member_id', '=', found.member_id)
+          .where((eb) => eb.or([eb('last_totp_step', 'is', null), eb('last_totp_step', '<', step)]))
+          .where((eb) => eb.or([eb('locked_until', 'is', null), eb('locked_until', '<=', at)]))
+          .executeTakeFirst();
+        if (Number(consumed.numUpdatedRows) !== 1) throw new CodeAlreadyUsed();
+        const member = await this.requireMember(org.id, found.member_id, trx);
+        const issued = await this.deps.sessions.startWithin(
+          trx,
+          { org, member, amr: BREAK_GLASS_AMR, detail: { break_glass: true }, maxTtlSeconds: BREAK_GLASS_SESSION_TTL_SECONDS, client },
+          context,
+        );
+        const event = await this.deps.audit.append(
+          trx,
+          {
+            kind: 'break_glass.used',
+            orgId: org.id,
+            actorId: member.id,
+            subjectId: member.id,
+            detail: { member_id: member.id, session_id: issued.session.id, client_ip: context.clientIp ?? null },
+          },
+          context,
+        );
+        return { issued, eventId: event.id };
+      });
+      this.deps.alerts.raise(
+        {
+          kind: 'break_glass.used',
+          organization: { id: org.id, slug: org.slug },
+          member: { id: issued.member.id, email: issued.member.email },
+          at: isoAt(this.deps.clock),
+          client_ip: context.clientIp ?? null,
+          session_id: issued.session.id,
+          event_id: eventId,
+        },
+        settingsOf(org).security_alert_webhook_url,
+      );
+      return issued;
+    } catch (error) {
+      if (!(error instanceof CodeAlreadyUsed)) throw error;
+      await this.recordFailure(org, found, 'code_reused', email, context);
+      throw loginFailed();
+    }
+  }
+
+  /** Counts a failure (not while locked), locks the account at the limit, and audits it; commits even though the login fails. */
+  private async recordFailure(
+    org: OrganizationsTable,
+    account: BreakGlassAccountsTable | undefined,
+    reason: FailureReason,
+    email: string,
+    context: AuditContext,
+  ): Promise<void> {
+    await inTransaction(this.deps.store, async (trx) => {
+      let lockedUntil: string | null = null;
+      let attempts: number | null = null;
+      if (account && reason !== 'locked') {
+        await trx
+          .updateTable('break_glass_accounts')
+          .set((eb) => ({ failed_attempts: eb('failed_attempts', '+', 1), updated_at: isoAt(this.deps.clock) }))
+          .where('member_id', '=', account.member_id)
+          .execute();
+        const row = await trx
+          .selectFrom('break_glass_accounts')
+          .select('failed_attempts')
+          .where('member_id', '=', account.member_id)
+          .executeTakeFirst();
+        attempts = Number(row?.failed_attempts ?? 0);
+        if (attempts >= MAX_FAILED_ATTEMPTS) {
+          lockedUntil = new Date(this.deps.clock.now() + LOCK_SECONDS * 1000).toISOString();
+          await trx
+            .updateTable('break_glass_accounts')
+            .set({ failed_attempts: 0, locked_until: lockedUntil })
+            .where('member_id', '=', account.member_id)
+            .execute();
+        }
+      }
+      await this.deps.audit.append(
+        trx,
+        {
+          kind: 'break_glass.failed',
+          orgId: org.id,
+          actorId: account?.member_id ?? null,
+          subjectId: account?.member_id ?? null,
+          result: 'failure',
+          detail: {
+            reason,
+            ...(account ? { member_id: account.member_id } : { email }),
+            ...(attempts !== null && { failed_attempts: attempts }),
+            ...(lockedUntil && { locked_until: lockedUntil }),
+            client_ip: context.clientIp ?? null,
+          },
+        },
+        context,
+      );
+    });
+  }
+
+  private dummy(): Promise<string> {
+    this.dummyHash ??= hashPassword('break-glass dummy password never matched');
+    return this.dummyHash;
+  }
+
+  private accounts(trx: Executor) {
+    return trx
+      .selectFrom('break_glass_accounts')
+      .innerJoin('members', 'members.id', 'break_glass_accounts.member_id')
+      .selectAll('break_glass_accounts')
+      .select(['members.email', 'members.name', 'members.status as member_status']);
+  }
+
+  private async findAccount(orgId: string, memberId: string) {
+    const row = await this.accounts(this.deps.store.db)
+      .where('break_glass_accounts.org_id', '=', orgId)
+      .where('break_glass_accounts.member_id', '=', memberId)
+      .executeTakeFirst();
+    if (!row) throw new NotFoundError('break-glass account');
+    return row;
+  }
+
+  private async requireMember(orgId: string, memberId: string, trx: Executor): Promise<MembersTable> {
+    const member = await trx.selectFrom('members').selectAll().where('org_id', '=', orgId).where('id', '=', memberId).executeTakeFirst();
+    if (!member) throw new NotFoundError('member');
+    return member;
+  }
+}
+
+export function assertPasswordPolicy(password: string): void {
+  if (password.length < MIN_PASSWORD_LENGTH)
+    throw new InvalidRequestError(`a break-glass password must be at least ${MIN_PASSWORD_LENGTH} characters long`);
+  if (password.length > MAX_PASSWORD_LENGTH)
+    throw new InvalidRequestError(`a break-glass password must be at most ${MAX_PASSWORD_LENGTH} characters long`);
+}
+
+/** Why a login with these checks must fail, in the order an administrator would want to know it (audit only). */
+function refusalOf(
+  account: (BreakGlassAccountsTable & { member_status: string }) | undefined,
+  checks: { passwordOk: boolean; step: number | null; nowIso: string },
+): FailureReason | null {
+  if (!account) return 'unknown_account';
+  if (account.locked_until && account.locked_until > checks.nowIso) return 'locked';
+  if (account.member_status !== 'active') return 'member_inactive';
+  if (!account.totp_confirmed_at) return 'unconfirmed';
+  if (!checks.passwordOk) return 'password';
+  if (checks.step === null) return 'code';
+  return null;
+}
+
+function toView(row: BreakGlassAccountsTable & { email: string; name: string | null; member_status: string }): BreakGlassAccount {
+  return {
+    member_id: row.member_id,
+    email: row.email,
+    name: row.name,
+    member_status: row.member_status,
+    confirmed: row.totp_confirmed_at !== null,
+    confirmed_at: row.totp_confirmed_at,
+    locked_until: row.locked_until,
+    created_at: row.created_at,
+    updated_at: row.updated_at,
+  };
+}

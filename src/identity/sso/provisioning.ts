@@ -1,0 +1,125 @@
+import type { AuditContext, AuditLog } from '../../audit/audit-log.js';
+import { type Clock, isoAt } from '../../clock.js';
+import { newId } from '../../crypto/ids.js';
+import { ApiError } from '../../http/errors.js';
+import type { MembersTable, OrganizationsTable, SsoConnectionsTable } from '../../store/schema.js';
+import type { Executor } from '../../store/transaction.js';
+import { normalizeEmail } from '../../tenancy/members.js';
+import { domainsOf } from './connections.js';
+import type { SsoIdentity } from './protocol.js';
+
+/** Thrown when the identity provider vouched for someone this organization does not let in. */
+export class ProvisioningRefused extends ApiError {
+  constructor(readonly reason: string) {
+    super('forbidden', reason);
+  }
+}
+
+export interface ProvisionedMember {
+  member: MembersTable;
+  /** How the member was found: already linked to this IdP subject, linked now by email, or created. */
+  matched: 'identity' | 'email' | 'just_in_time';
+}
+
+/**
+ * The member an SSO identity logs in as, inside the login's transaction: the member already
+ * linked to (connection, subject); else this organization's member with that email, linked now;
+ * else, when the connection provisions just in time, a new member. Lookups are scoped to the
+ * connection's organization, so a same-email member of another organization is never touched.
+ */
+export class SsoProvisioning {
+  constructor(
+    private readonly audit: AuditLog,
+    private readonly clock: Clock,
+  ) {}
+
+  async provisionWithin(
+    trx: Executor,
+    org: OrganizationsTable,
+    connection: SsoConnectionsTable,
+    identity: SsoIdentity,
+    context: AuditContext,
+  ): Promise<ProvisionedMember> {
+    const at = isoAt(this.clock);
+    const linked = await trx
+      .selectFrom('member_identities')
+      .innerJoin('members', 'members.id', 'member_identities.member_id')
+      .selectAll('members')
+      .where('member_identities.connection_id', '=', connection.id)
+      .where('member_identities.subject', '=', identity.subject)
+      .where('members.org_id', '=', org.id)
+      .executeTakeFirst();
+    if (linked) {
+      assertActive(linked);
+      await this.touch(trx, connection.id, identity.subject, at);
+      return { member: linked, matched: 'identity' };
+    }
+
+    const email = normalizeEmail(identity.email);
+    const domains = domainsOf(connection);
+    // An IdP vouches only for its own domains: it cannot claim a member who signs in another way.
+    if (domains.length > 0 && !domains.includes(email.slice(email.lastIndexOf('@') + 1))) {
+      throw new ProvisioningRefused('the identity provider asserted an email outside the domains of this connection');
+    }
+    const existing = await trx.selectFrom('members').selectAll().where('org_id', '=', org.id).where('email', '=', email).executeTakeFirst();
+    if (existing) {
+      assertActive(existing);
+      const other = await trx
+        .selectFrom('member_identities')
+        .select('subject')
+        .where('connection_id', '=', connection.id)
+        .where('member_id', '=', existing.id)
+        .executeTakeFirst();
+      if (other) throw new ProvisioningRefused('this member is linked to another account at this identity provider');
+      await this.link(trx, connection.id, identity.subject, org.id, existing.id, at);
+      return { member: existing, matched: 'email' };
+    }
+
+    if (connection.jit_provisioning !== 1) {
+      throw new ProvisioningRefused('no member with this email, and the connection does not provision members just in time');
+    }
+    const member: MembersTable = {
+      id: newId('mbr', this.clock.now()),
+      org_id: org.id,
+      email,
+      name: identity.name ?? null,
+      status: 'active',
+      created_at: at,
+      updated_at: at,
+    };
+    await trx.insertInto('members').values(member).execute();
+    await this.audit.append(
+      trx,
+      {
+        kind: 'member.created',
+        orgId: org.id,
+        actorId: connection.id,
+        subjectId: member.id,
+        detail: { email, provisioned: 'just_in_time', connection: connection.id },
+      },
+      context,
+    );
+    await this.link(trx, connection.id, identity.subject, org.id, member.id, at);
+    return { member, matched: 'just_in_time' };
+  }
+
+  private async link(trx: Executor, connectionId: string, subject: string, orgId: string, memberId: string, at: string): Promise<void> {
+    await trx
+      .insertInto('member_identities')
+      .values({ connection_id: connectionId, subject, org_id: orgId, member_id: memberId, created_at: at, last_login_at: at })
+      .execute();
+  }
+
+  private async touch(trx: Executor, connectionId: string, subject: string, at: string): Promise<void> {
+    await trx
+      .updateTable('member_identities')
+      .set({ last_login_at: at })
+      .where('connection_id', '=', connectionId)
+      .where('subject', '=', subject)
+      .execute();
+  }
+}
+
+function assertActive(member: MembersTable): void {
+  if (member.status !== 'active') throw new ProvisioningRefused(`the member is ${member.status}`);
+}
