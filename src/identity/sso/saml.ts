@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { type CacheProvider, type Profile, SAML, type SamlConfig, ValidateInResponseTo } from '@node-saml/node-saml';
-import { type Clock, isoAt } from '../../clock.js';
+import type { Clock } from '../../clock.js';
 import { InvalidRequestError, NotFoundError } from '../../http/errors.js';
 import { isLoopbackHostname } from '../../http/safe-fetch.js';
 import { ReplayCache } from '../../store/replay-cache.js';
