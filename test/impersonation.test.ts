@@ -210,6 +210,53 @@ describe.each(dialects)('impersonation on %s', (dialect) => {
     expect(event?.detail).toMatchObject({ impersonated_by: ids.alice, reason: 'revoked by the user' });
   });
 
+  it('an impersonation session cannot decide approvals, ask for elevations or authorize apps for the member', async () => {
+    const asJohn = (await exchange((await requestToken(sessions.alice as string, forJohn)).json().token)).json();
+    const bearer = { authorization: `Bearer ${asJohn.session_token}` };
+    const approvals = await node.app.inject({ method: 'GET', url: '/v1/approvals', headers: bearer });
+    expect(approvals.statusCode).toBe(403);
+    expect(approvals.json().error_description).toMatch(/impersonation session cannot decide approvals/);
+    const elevation = await node.app.inject({
+      method: 'POST',
+      url: '/v1/elevations',
+      headers: bearer,
+      payload: { tool: 'payments', action: 'approve', duration_seconds: 600, justification: 'month end' },
+    });
+    expect(elevation.statusCode).toBe(403);
+    const consent = await node.app.inject({ method: 'GET', url: '/v1/consent/requests/azr_00000000000000000000000000', headers: bearer });
+    expect(consent.statusCode).toBe(403);
+    const authorize = await node.app.inject({
+      method: 'GET',
+      url: `/oauth2/authorize?${new URLSearchParams({
+        response_type: 'code',
+        client_id: fx.publicClient,
+        redirect_uri: 'http://127.0.0.1:50123/callback',
+        scope: 'calendar.read',
+        resource: 'https://mcp.xcorp.test/',
+        code_challenge: 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM',
+        code_challenge_method: 'S256',
+        state: 's',
+      })}`,
+      headers: { cookie: `mandate_session=${asJohn.session_token}` },
+    });
+    expect(authorize.statusCode).toBe(403);
+    expect(authorize.body).toContain('impersonation session cannot authorize');
+  });
+
+  it('cannot gain privileges: a member holding a permission the impersonator lacks cannot be impersonated', async () => {
+    const approver = await admin('POST', '/v1/organizations/xcorp/roles', {
+      name: 'Approver',
+      permissions: [{ tool: 'payments', action: 'approve' }],
+    });
+    await admin('POST', `/v1/organizations/xcorp/roles/${approver.id}/bindings`, { member_id: ids.bob });
+    const before = await tokenRows();
+    const res = await requestToken(sessions.alice as string, { member_id: ids.bob, reason: 'look at bob' });
+    expect(res.statusCode).toBe(403);
+    expect(res.json().error_description).toMatch(/payments:approve.*cannot gain privileges/);
+    expect(await tokenRows()).toBe(before);
+    expect(JSON.stringify((await events('impersonation.refused')).at(-1)?.detail)).toContain('cannot gain privileges');
+  });
+
   it('ends with the impersonator: suspending them ends their unused tokens and their impersonation sessions', async () => {
     const live = (await exchange((await requestToken(sessions.alice as string, forJohn)).json().token)).json();
     expect((await me(live.session_token)).statusCode).toBe(200);

@@ -54,7 +54,7 @@ export const approvalsInboxRoutes: FastifyPluginAsyncTypebox<ApprovalsInboxOptio
   const csrfKey = options.csrfKey ?? randomBytes(32);
   await app.register(cookie);
   await app.register(formbody, { bodyLimit: 8192 });
-  const onRequest = sessionAuthHook(sessions);
+  const onRequest = sessionAuthHook(sessions, { personal: 'decide approvals' });
   const current = (request: FastifyRequest): ActiveSession => request.session as ActiveSession;
   const schema = { hide: true, tags: ['approvals'] };
 

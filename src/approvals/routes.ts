@@ -74,7 +74,7 @@ export const approvalRoutes: FastifyPluginAsyncTypebox<{ approvals: Approvals; s
   { approvals, sessions },
 ) => {
   await app.register(cookie);
-  const onRequest = sessionAuthHook(sessions);
+  const onRequest = sessionAuthHook(sessions, { personal: 'decide approvals' });
   const current = (request: FastifyRequest): ActiveSession => request.session as ActiveSession;
   const tags = ['approvals'];
   const responses = { ...errorResponses, 403: Type.Ref(ErrorBody) };

@@ -15,7 +15,7 @@ export const elevationRoutes: FastifyPluginAsyncTypebox<{ elevations: Elevations
   { elevations, sessions },
 ) => {
   await app.register(cookie);
-  const onRequest = sessionAuthHook(sessions);
+  const onRequest = sessionAuthHook(sessions, { personal: 'ask for or decide elevations' });
   const current = (request: FastifyRequest): ActiveSession => request.session as ActiveSession;
   const tags = ['elevation'];
   app.post(

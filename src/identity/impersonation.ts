@@ -63,7 +63,6 @@ export class Impersonation {
     const secret = newSecret('mnd_imp_');
     const now = this.deps.clock.now();
     const row: ImpersonationTokensTable = {
-      // Ids.ts has no `imp` prefix yet; the ULID body of a fresh id under ours.
       id: newId('imp', now),
       token_hash: hashSecret(secret),
       org_id: session.orgId,
@@ -178,6 +177,19 @@ export class Impersonation {
     if (!member) throw new Refusal('not_found', 'member not found');
     if (member.status !== 'active')
       throw new Refusal('conflict', `the member is ${member.status}; only active members can be impersonated`);
+    // Impersonation must not gain privileges: the member may hold nothing the impersonator lacks.
+    const [mine, theirs] = await Promise.all([
+      this.deps.roles.permissionsOf(session.orgId, session.memberId),
+      this.deps.roles.permissionsOf(session.orgId, memberId),
+    ]);
+    const held = new Set(mine.map((p) => `${p.tool}:${p.action}`));
+    const beyond = [...new Set(theirs.map((p) => `${p.tool}:${p.action}`).filter((key) => !held.has(key)))];
+    if (beyond.length > 0) {
+      throw new Refusal(
+        'forbidden',
+        `the member holds permissions you do not (${beyond.slice(0, 5).join(', ')}): impersonation cannot gain privileges`,
+      );
+    }
   }
 
   private async holdsPermission(orgId: string, memberId: string): Promise<boolean> {

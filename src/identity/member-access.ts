@@ -49,6 +49,15 @@ export class MemberAccess {
       .where((eb) => eb.or([eb('member_id', '=', memberId), eb('impersonator_id', '=', memberId)]))
       .where('consumed_at', 'is', null)
       .execute();
+    // CIBA requests for the member, waiting or approved but not yet redeemed, would otherwise
+    // still mint a token in their name after they left.
+    await trx
+      .updateTable('approval_requests')
+      .set({ status: 'denied', decided_at: at })
+      .where('org_id', '=', orgId)
+      .where('member_id', '=', memberId)
+      .where('status', 'in', ['pending', 'approved'])
+      .execute();
     const live = await trx
       .selectFrom('grants')
       .selectAll()

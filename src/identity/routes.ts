@@ -12,7 +12,7 @@ import { SESSION_COOKIE } from '../oauth/authorize/routes.js';
 import type { Grants } from '../oauth/consent/grants.js';
 import type { Organizations } from '../tenancy/organizations.js';
 import { Attest, CreateTrustedTokenProfile, TrustedTokenProfile } from './schemas.js';
-import type { ActiveSession, Sessions } from './sessions.js';
+import { type ActiveSession, assertNotImpersonating, type Sessions } from './sessions.js';
 import type { TrustedTokens } from './trusted-tokens.js';
 
 declare module 'fastify' {
@@ -202,12 +202,14 @@ function sessionCredential(request: FastifyRequest): string | undefined {
 }
 
 /** An onRequest hook that requires a human session (bearer session token or JWT, or the cookie). */
-export function sessionAuthHook(sessions: Sessions): (request: FastifyRequest) => Promise<void> {
+export function sessionAuthHook(sessions: Sessions, options: { personal?: string } = {}): (request: FastifyRequest) => Promise<void> {
   return async (request) => {
     const credential = sessionCredential(request);
     if (!credential)
       throw new ApiError('unauthorized', 'a session is required', { headers: { 'www-authenticate': 'Bearer realm="mandate"' } });
     request.session = await sessions.authenticate(credential);
+    // `personal`: what these routes do, which an impersonation session may not (sessions.ts).
+    if (options.personal) assertNotImpersonating(request.session, options.personal);
   };
 }
 
@@ -229,6 +231,7 @@ export const sessionRoutes: FastifyPluginAsyncTypebox<{
     throw error;
   });
   const authenticated = sessionAuthHook(sessions);
+  const consenting = sessionAuthHook(sessions, { personal: 'give consent' });
   const current = (request: FastifyRequest): ActiveSession => request.session as ActiveSession;
 
   app.post(
@@ -317,14 +320,14 @@ export const sessionRoutes: FastifyPluginAsyncTypebox<{
   const ConsentParams = Type.Object({ request: Type.String({ pattern: '^azr_[0-9a-z]{26}$' }) });
   app.get(
     '/consent/requests/:request',
-    { onRequest: authenticated, schema: { tags: ['consent'], summary: 'What a consent screen must show', params: ConsentParams } },
+    { onRequest: consenting, schema: { tags: ['consent'], summary: 'What a consent screen must show', params: ConsentParams } },
     async (request, reply) =>
       reply.header('cache-control', 'no-store').send(await authorizations.consentPrompt(request.params.request, current(request))),
   );
   app.post(
     '/consent/requests/:request',
     {
-      onRequest: authenticated,
+      onRequest: consenting,
       schema: {
         tags: ['consent'],
         summary: 'The user’s answer; returns where to send the browser',

@@ -386,3 +386,14 @@ function toActive(row: SessionsTable): ActiveSession {
 function settingsOf(org: OrganizationsTable): OrganizationSettings {
   return JSON.parse(org.settings) as OrganizationSettings;
 }
+
+/**
+ * What only the person may do, never someone impersonating them: approve or vote, ask for an
+ * elevation, consent to an agent or app (which would leave the impersonator long-lived tokens in
+ * the member's name), exchange the session for agent tokens, connect third-party accounts.
+ * Impersonation is for seeing and doing what the member sees and does in Mandate, not for
+ * gaining their standing (separation of duties would otherwise be two clicks away).
+ */
+export function assertNotImpersonating(session: ActiveSession, what: string): void {
+  if (session.impersonatorId) throw new ApiError('forbidden', `an impersonation session cannot ${what}; only the member can`);
+}

@@ -5,7 +5,7 @@ import type { AdminKeys } from '../admin-keys/admin-keys.js';
 import { callerHook, callerOf } from '../http/caller.js';
 import { ErrorBody, errorResponses, OrgParams } from '../http/common-schemas.js';
 import { auditContextOf } from '../http/request-context.js';
-import type { Sessions } from '../identity/sessions.js';
+import { assertNotImpersonating, type Sessions } from '../identity/sessions.js';
 import { SESSION_COOKIE } from '../oauth/authorize/routes.js';
 import type { AccessTokens } from '../oauth/tokens/access-token.js';
 import { html, page, pageSecurityHeaders } from '../ui/html.js';
@@ -300,6 +300,7 @@ export const vaultPageRoutes: FastifyPluginAsyncTypebox<{
       try {
         const credential = request.cookies?.[SESSION_COOKIE];
         const session = credential ? await sessions.authenticate(credential).catch(() => undefined) : undefined;
+        if (session) assertNotImpersonating(session, 'connect third-party accounts');
         const { redirect, browserCookie } = await links.start(request.params.token, session);
         // Lax: the provider's redirect back is a top-level GET, which Lax cookies accompany.
         reply.setCookie(VAULT_COOKIE, browserCookie, {

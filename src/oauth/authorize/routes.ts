@@ -42,7 +42,17 @@ export async function authorizeRoutes(app: FastifyInstance, options: AuthorizeRo
   /** The session of the browser's cookie, if it is still valid. */
   const sessionOf = async (request: FastifyRequest): Promise<ActiveSession | undefined> => {
     const token = request.cookies[SESSION_COOKIE];
-    return token ? sessions.authenticate(token).catch(() => undefined) : undefined;
+    const session = token ? await sessions.authenticate(token).catch(() => undefined) : undefined;
+    if (session?.impersonatorId) {
+      // Consent would leave the impersonator long-lived tokens in the member's name (identity/sessions.ts).
+      throw new AuthorizationPageError(
+        'Not while impersonating',
+        'An impersonation session cannot authorize apps or agents for the member.',
+        403,
+      );
+    }
+    if (session) request.session = session;
+    return session;
   };
   /** Sends the browser on; when it leaves to log in, first gives it the nonce it must bring back. */
   const redirect = (reply: FastifyReply, next: Next) => {

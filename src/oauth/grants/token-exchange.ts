@@ -74,6 +74,7 @@ export function tokenExchangeGrant(deps: TokenExchangeDeps): GrantHandler {
       const session = await deps.sessions.authenticate(token).catch(() => {
         throw new InvalidGrant('the session is not active');
       });
+      if (session.impersonatorId) throw new InvalidGrant('an impersonation session cannot be exchanged for agent tokens');
       return {
         sub: session.memberId,
         org_id: session.orgId,
