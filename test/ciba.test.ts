@@ -362,4 +362,20 @@ describe.each(dialects)('approvals through CIBA on %s', (dialect) => {
     clock.advance(10);
     expect((await tokenRequest(bulk.auth_req_id)).statusCode).toBe(200);
   });
+
+  it('mints nothing in the name of a member who left after approval: their open requests are denied', async () => {
+    const approved = await ask([refund]);
+    await as('alice', 'POST', `/v1/approvals/${await pendingId('alice')}/approve`);
+    const waiting = await ask([refund]);
+    const res = await node.app.inject({
+      method: 'PATCH',
+      url: `/v1/organizations/xcorp/members/${members.john}`,
+      headers: adminHeaders,
+      payload: { status: 'suspended' },
+    });
+    expect(res.statusCode).toBe(200);
+    clock.advance(10);
+    expect((await tokenRequest(approved.auth_req_id)).json()).toMatchObject({ error: 'access_denied' });
+    expect((await tokenRequest(waiting.auth_req_id)).json()).toMatchObject({ error: 'access_denied' });
+  });
 });
