@@ -1,3 +1,4 @@
+import { Secret, TOTP } from 'otpauth';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { MandateNode } from '../src/node.js';
 import { CODE_MCP, type CodeFlowFixture, createCodeFlowFixture, obtainUserTokens } from './support/code-flow.js';
@@ -673,6 +674,48 @@ describe.each(dialects)('SCIM 2.0 on %s', (dialect) => {
       ],
       ['a PATCH without operations', () => scim('PATCH', `/Users/${bob.id}`, { schemas: [PATCH_OP], Operations: [] }), 400, 'invalidValue'],
       ['an unknown endpoint', () => scim('GET', '/Bulk'), 404, undefined],
+      [
+        'a body nested 20,000 arrays deep (POST)',
+        () => scim('POST', '/Users', `{"userName":"deep@acme.test","nickName":${'['.repeat(20000)}${']'.repeat(20000)}}`),
+        400,
+        'invalidSyntax',
+      ],
+      [
+        'a body nested 20,000 arrays deep (PATCH)',
+        () =>
+          scim(
+            'PATCH',
+            `/Users/${bob.id}`,
+            `{"schemas":["${PATCH_OP}"],"Operations":[{"op":"add","path":"nickName","value":${'['.repeat(20000)}${']'.repeat(20000)}}]}`,
+          ),
+        400,
+        'invalidSyntax',
+      ],
+      [
+        'a body nested 40 objects deep (PUT)',
+        () => scim('PUT', `/Users/${bob.id}`, { userName: 'Bob@acme.test', x: JSON.parse(`${'{"a":'.repeat(40)}1${'}'.repeat(40)}`) }),
+        400,
+        'invalidSyntax',
+      ],
+      [
+        'a group body nested 20,000 arrays deep',
+        () => scim('POST', '/Groups', `{"displayName":"Deep","members":${'['.repeat(20000)}${']'.repeat(20000)}}`),
+        400,
+        'invalidSyntax',
+      ],
+      ['a userName that is not an email, without emails', () => scim('POST', '/Users', { userName: 'not-an-email' }), 400, 'invalidValue'],
+      [
+        'a primary email that is not an email',
+        () => scim('POST', '/Users', { userName: 'eve@acme.test', emails: [{ value: 'eve at acme', primary: true }] }),
+        400,
+        'invalidValue',
+      ],
+      [
+        'replacing the email with one that is not an email',
+        () => scim('PATCH', `/Users/${bob.id}`, patchOp({ op: 'replace', path: 'emails', value: [{ value: 'bob@', primary: true }] })),
+        400,
+        'invalidValue',
+      ],
     ];
     it.each(cases)('refuses %s', async (_name, request, status, scimType) => {
       const before = await snapshot();
@@ -709,6 +752,77 @@ describe.each(dialects)('SCIM 2.0 on %s', (dialect) => {
         payload: JSON.stringify({ userName: 'charset@acme.test' }),
       });
       expect(withCharset.statusCode).toBe(201);
+    });
+  });
+
+  describe('break-glass members are managed by administrators, not the IdP', () => {
+    let initechToken: string;
+    let keeper: Json;
+    let other: Json;
+    const initech = (method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE', url: string, body?: unknown) =>
+      scim(method, url, body, { token: initechToken });
+
+    beforeAll(async () => {
+      expect((await admin('POST', '/v1/organizations', { slug: 'hooli', name: 'Hooli' })).statusCode).toBe(201);
+      initechToken = (await newToken('hooli')).token;
+      keeper = (
+        await initech('POST', '/Users', { userName: 'keeper@hooli.test', emails: [{ value: 'keeper@hooli.test', primary: true }] })
+      ).json();
+      other = (await initech('POST', '/Users', { userName: 'other@hooli.test' })).json();
+      const enrolled = await admin('POST', `/v1/organizations/hooli/members/${keeper.id}/break-glass`, {
+        password: 'correct horse battery staple 42',
+      });
+      expect(enrolled.statusCode).toBe(201);
+      const code = new TOTP({ secret: Secret.fromBase32(enrolled.json().totp.secret) }).generate();
+      expect((await admin('POST', `/v1/organizations/hooli/members/${keeper.id}/break-glass/confirm`, { code })).statusCode).toBe(200);
+      expect((await admin('PATCH', '/v1/organizations/hooli', { settings: { sso_required: true } })).statusCode).toBe(200);
+    });
+
+    const refusals: [string, () => Promise<{ statusCode: number; json(): Json }>][] = [
+      ['PATCH active false', () => initech('PATCH', `/Users/${keeper.id}`, patchOp({ op: 'replace', value: { active: false } }))],
+      [
+        'PATCH active "False" (Entra)',
+        () => initech('PATCH', `/Users/${keeper.id}`, patchOp({ op: 'Replace', path: 'active', value: 'False' })),
+      ],
+      ['PUT active false', () => initech('PUT', `/Users/${keeper.id}`, { userName: 'keeper@hooli.test', active: false })],
+      ['DELETE', () => initech('DELETE', `/Users/${keeper.id}`)],
+      [
+        'changing the userName',
+        () => initech('PATCH', `/Users/${keeper.id}`, patchOp({ op: 'replace', path: 'userName', value: 'attacker@hooli.test' })),
+      ],
+      [
+        'changing the email',
+        () =>
+          initech(
+            'PATCH',
+            `/Users/${keeper.id}`,
+            patchOp({ op: 'replace', path: 'emails', value: [{ value: 'attacker@evil.test', primary: true }] }),
+          ),
+      ],
+    ];
+    it.each(refusals)('refuses %s with 400 mutability, changing nothing', async (_name, request) => {
+      const before = await snapshot();
+      const res = await request();
+      expect(res.statusCode).toBe(400);
+      expect(res.json()).toEqual({
+        schemas: [ERROR],
+        status: '400',
+        scimType: 'mutability',
+        detail: expect.stringContaining('break-glass accounts are managed by administrators, not the IdP'),
+      });
+      expect(await snapshot()).toBe(before);
+      expect((await memberOf(keeper.id as string, 'hooli')).json().status).toBe('active');
+      expect((await initech('GET', `/Users/${keeper.id}`)).json()).toMatchObject({ userName: 'keeper@hooli.test', active: true });
+    });
+
+    it('still lets the IdP change what does not key the account, and deprovision everyone else', async () => {
+      const renamed = await initech('PATCH', `/Users/${keeper.id}`, patchOp({ op: 'replace', path: 'displayName', value: 'Keeper' }));
+      expect(renamed.statusCode).toBe(200);
+      expect(renamed.json()).toMatchObject({ displayName: 'Keeper', active: true });
+      const deactivated = await initech('PATCH', `/Users/${other.id}`, patchOp({ op: 'replace', value: { active: false } }));
+      expect(deactivated.statusCode).toBe(200);
+      expect(deactivated.json().active).toBe(false);
+      expect((await initech('DELETE', `/Users/${other.id}`)).statusCode).toBe(204);
     });
   });
 });

@@ -52,6 +52,8 @@ export const invalidValue = (detail: string): ScimError => new ScimError(400, de
 export const invalidFilter = (detail: string): ScimError => new ScimError(400, detail, 'invalidFilter');
 export const notFound = (what: string): ScimError => new ScimError(404, `${what} not found`);
 export const uniqueness = (detail: string): ScimError => new ScimError(409, detail, 'uniqueness');
+export const mutability = (detail: string): ScimError => new ScimError(400, detail, 'mutability');
+export const invalidSyntax = (detail: string): ScimError => new ScimError(400, detail, 'invalidSyntax');
 export const preconditionFailed = (): ScimError => new ScimError(412, 'the resource changed: its version no longer matches If-Match');
 
 const SCIM_TYPES: ReadonlySet<string> = new Set<ScimType>([
@@ -68,6 +70,13 @@ const SCIM_TYPES: ReadonlySet<string> = new Set<ScimType>([
 ]);
 
 /**
+ * The TypeErrors scimmy throws when it coerces a resource against its schema (types.js:
+ * `Attribute 'x' expected …`, `Required attribute 'x' is missing`, `Complex attribute 'x' …`,
+ * `Missing values for required schema extension 'x'`). Any other TypeError is a bug, not input.
+ */
+const SCIMMY_COERCION = /^(?:Attribute|Required attribute|Complex attribute|Missing values for required schema extension) '/;
+
+/**
  * scimmy reports bad resources and patches as its own SCIMError, and attribute coercion failures
  * as plain TypeErrors: both are the client's input, so both become 400s with their message.
  */
@@ -76,6 +85,6 @@ export function fromScimmy(error: unknown): ScimError | undefined {
     const scimType = SCIM_TYPES.has(error.scimType) ? (error.scimType as ScimType) : 'invalidValue';
     return new ScimError(error.status >= 400 && error.status < 500 ? error.status : 400, error.message, scimType);
   }
-  if (error instanceof TypeError) return invalidValue(error.message);
+  if (error instanceof TypeError && SCIMMY_COERCION.test(error.message)) return invalidValue(error.message);
   return undefined;
 }

@@ -1,6 +1,7 @@
 import { isObject } from './attribute-paths.js';
 import { ScimError } from './errors.js';
 import { type FilterNode, matches, parseFilter } from './filter.js';
+import { MAX_NESTING, tooDeep } from './nesting.js';
 import type { ResourceSchema, ScimDocument } from './schemas.js';
 
 /*
@@ -15,18 +16,19 @@ import type { ResourceSchema, ScimDocument } from './schemas.js';
 
 const VALUE_PATH = /^([^[\]]+)\[(.+)\](?:\.([A-Za-z$][\w$-]*))?$/;
 
-/** `"True"`/`"False"` where the schema says boolean; objects and arrays are walked. */
-export function normalizeBooleans(value: unknown, schema: ResourceSchema, path: string): unknown {
+/** `"True"`/`"False"` where the schema says boolean; objects and arrays are walked, to `MAX_NESTING` deep. */
+export function normalizeBooleans(value: unknown, schema: ResourceSchema, path: string, depth = 0): unknown {
+  if (depth >= MAX_NESTING && typeof value === 'object' && value !== null) throw tooDeep();
   if (typeof value === 'string' && schema.attribute(path)?.type === 'boolean') {
     const lower = value.toLowerCase();
     if (lower === 'true') return true;
     if (lower === 'false') return false;
     return value;
   }
-  if (Array.isArray(value)) return value.map((item) => normalizeBooleans(item, schema, path));
+  if (Array.isArray(value)) return value.map((item) => normalizeBooleans(item, schema, path, depth + 1));
   if (isObject(value)) {
     const out: ScimDocument = {};
-    for (const [key, inner] of Object.entries(value)) out[key] = normalizeBooleans(inner, schema, childPath(path, key, schema));
+    for (const [key, inner] of Object.entries(value)) out[key] = normalizeBooleans(inner, schema, childPath(path, key, schema), depth + 1);
     return out;
   }
   return value;

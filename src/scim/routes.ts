@@ -8,6 +8,7 @@ import { ScimError } from './errors.js';
 import { notModified } from './etag.js';
 import type { ScimGroups } from './groups.js';
 import type { ListParameters } from './list-query.js';
+import { assertNesting } from './nesting.js';
 import { project, projectionOf } from './projection.js';
 import type { ResourceSchema, ScimDocument } from './schemas.js';
 import type { ScimCaller, ScimTokens } from './scim-tokens.js';
@@ -67,6 +68,7 @@ function parametersOf(query: unknown): ListParameters {
 
 function bodyOf(request: FastifyRequest): unknown {
   if (request.body === undefined || request.body === null) throw new ScimError(400, 'a JSON body is required', 'invalidSyntax');
+  assertNesting(request.body);
   return request.body;
 }
 

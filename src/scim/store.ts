@@ -2,6 +2,7 @@ import { type Kysely, sql } from 'kysely';
 import type { Database, MembersTable, ScimGroupsTable } from '../store/schema.js';
 import type { Dialect } from '../store/store.js';
 import type { Executor } from '../store/transaction.js';
+import type { OrganizationSettings } from '../tenancy/schemas.js';
 
 /** A group a member belongs to, as the member's `groups` attribute shows it. */
 export interface GroupRef {
@@ -71,6 +72,22 @@ export class ScimStore {
     if (exceptId) query = query.where('id', '!=', exceptId);
     const rows = await query.execute();
     return rows.filter((row) => (row.user_name ?? row.email).toLowerCase() === wanted).map((row) => row.id);
+  }
+
+  /** Whether the member holds a break-glass account (confirmed or not). */
+  async holdsBreakGlass(trx: Executor, orgId: string, memberId: string): Promise<boolean> {
+    const row = await trx
+      .selectFrom('break_glass_accounts')
+      .select('member_id')
+      .where('org_id', '=', orgId)
+      .where('member_id', '=', memberId)
+      .executeTakeFirst();
+    return row !== undefined;
+  }
+
+  async organizationSettings(trx: Executor, orgId: string): Promise<OrganizationSettings> {
+    const org = await trx.selectFrom('organizations').select('settings').where('id', '=', orgId).executeTakeFirstOrThrow();
+    return JSON.parse(org.settings) as OrganizationSettings;
   }
 
   async emailTaken(trx: Executor, orgId: string, email: string, exceptId?: string): Promise<boolean> {

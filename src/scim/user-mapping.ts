@@ -11,6 +11,8 @@ const OWN_ATTRIBUTES = new Set(['schemas', 'id', 'externalid', 'username', 'acti
 const MAX_USER_NAME = 256;
 const MAX_EMAIL = 254;
 const MAX_NAME = 200;
+/** Members are keyed by email and log in by it: it must at least look like one. */
+const EMAIL = /^[^@\s]+@[^@\s]+$/;
 
 /**
  * A member as a SCIM User (RFC 7643 §4.1): id is the member id; userName the SCIM userName (the
@@ -72,6 +74,7 @@ export function memberFieldsOf(document: ScimDocument): MemberFields {
   if (userName.length > MAX_USER_NAME) throw invalidValue(`userName is longer than ${MAX_USER_NAME} characters`);
   const email = emailOf(document, userName);
   if (email.length > MAX_EMAIL) throw invalidValue(`the email is longer than ${MAX_EMAIL} characters`);
+  if (!EMAIL.test(email)) throw invalidValue('the primary email (or, without emails, the userName) must be an email address');
   const active = getAttribute(document, 'active');
   const rest = Object.fromEntries(Object.entries(document).filter(([key]) => !OWN_ATTRIBUTES.has(key.toLowerCase())));
   return {

@@ -2,12 +2,13 @@ import type { AuditContext, AuditLog } from '../audit/audit-log.js';
 import type { GroupRoles } from '../authz/group-roles.js';
 import { type Clock, isoAt } from '../clock.js';
 import { isId, newId } from '../crypto/ids.js';
+import type { LoginPolicy } from '../identity/login-policy.js';
 import type { MemberAccess, RevokedAccess } from '../identity/member-access.js';
 import { mapUniqueViolation } from '../store/errors.js';
 import type { MembersTable } from '../store/schema.js';
 import type { Store } from '../store/store.js';
 import { type Executor, inTransaction } from '../store/transaction.js';
-import { notFound, uniqueness } from './errors.js';
+import { mutability, notFound, uniqueness } from './errors.js';
 import { assertIfMatch } from './etag.js';
 import { requiredEquality } from './filter.js';
 import { normalizeBooleans } from './idp-quirks.js';
@@ -24,6 +25,8 @@ export interface ScimUsersDeps {
   /** Deprovisioning: ends a member's sessions, grants and tokens and suspends the agents they own. */
   memberAccess: MemberAccess;
   groupRoles: GroupRoles;
+  /** The lock-out guard: no SCIM deprovisioning may leave the organization without a way in. */
+  loginPolicy: LoginPolicy;
   /** `<issuer>/scim/v2`, for `meta.location`. */
   baseUrl: string;
 }
@@ -32,7 +35,8 @@ export interface ScimUsersDeps {
  * SCIM Users (RFC 7644 §3) over the organization's members. A user deactivated (`active: false`
  * by any PUT or PATCH shape) or deleted loses every session, grant and token at once, and the
  * agents they own are suspended; reactivating makes the member active again but leaves the
- * agents suspended until someone answers for them.
+ * agents suspended until someone answers for them. Members holding a break-glass account are
+ * the organization's way in when the IdP fails, so the IdP may not deactivate, delete or re-key them.
  */
 export class ScimUsers {
   readonly schema: ResourceSchema = userSchema();
@@ -106,6 +110,7 @@ export class ScimUsers {
     let rolesChanged = false;
     await inTransaction(this.deps.store, async (trx) => {
       const { row } = await this.current(trx, orgId, id, ifMatch);
+      await this.assertNotBreakGlass(trx, orgId, row.id);
       rolesChanged = await this.deps.groupRoles.syncWithin(trx, orgId, row.id, [], context);
       revoked = await this.deps.memberAccess.revokeWithin(trx, orgId, row.id, 'deprovisioned by SCIM (deleted)', context);
       await trx.deleteFrom('scim_group_members').where('member_id', '=', row.id).execute();
@@ -120,6 +125,7 @@ export class ScimUsers {
         },
         context,
       );
+      await this.assertReachable(trx, orgId);
     });
     if (revoked) await this.deps.memberAccess.announce(revoked);
     if (rolesChanged) await this.deps.groupRoles.announce(orgId);
@@ -152,6 +158,9 @@ export class ScimUsers {
       };
       const changed = (Object.keys(changes) as (keyof typeof changes)[]).filter((key) => changes[key] !== (row[key] ?? null));
       if (changed.length === 0) return document;
+      const deactivated = status === 'suspended' && row.status !== 'suspended';
+      const rekeyed = changes.email !== row.email || changes.user_name !== (row.user_name ?? row.email);
+      if (deactivated || rekeyed) await this.assertNotBreakGlass(trx, orgId, row.id);
       const updated: MembersTable = { ...row, ...changes, updated_at: isoAt(this.deps.clock) };
       await trx
         .updateTable('members')
@@ -164,8 +173,9 @@ export class ScimUsers {
         { kind: 'member.updated', orgId, subjectId: row.id, detail: { source: 'scim', changed, status } },
         context,
       );
-      if (status === 'suspended' && row.status !== 'suspended') {
+      if (deactivated) {
         revoked = await this.deps.memberAccess.revokeWithin(trx, orgId, row.id, 'deprovisioned by SCIM (active: false)', context);
+        await this.assertReachable(trx, orgId);
       }
       return (await this.documents(orgId, [updated], trx))[0] as ScimDocument;
     });
@@ -185,6 +195,16 @@ export class ScimUsers {
     const document = (await this.documents(orgId, [row], trx))[0] as ScimDocument;
     assertIfMatch(ifMatch, (document.meta as { version: string }).version);
     return { row, document };
+  }
+
+  private async assertNotBreakGlass(trx: Executor, orgId: string, memberId: string): Promise<void> {
+    if (await this.scim.holdsBreakGlass(trx, orgId, memberId))
+      throw mutability('this member holds a break-glass account: break-glass accounts are managed by administrators, not the IdP');
+  }
+
+  /** The lock-out guard, inside the deprovisioning transaction (its 409 rolls the change back). */
+  private async assertReachable(trx: Executor, orgId: string): Promise<void> {
+    await this.deps.loginPolicy.assertReachable(orgId, await this.scim.organizationSettings(trx, orgId), trx);
   }
 
   private async assertFree(trx: Executor, orgId: string, fields: MemberFields, exceptId?: string): Promise<void> {
