@@ -175,7 +175,7 @@ export function createServices({ config, store, clock, envelope, bus, logger }: 
     [config.issuer, `${config.issuer}/oauth2/token`],
     metadataDocuments,
   );
-  const trustedTokens = new TrustedTokens(store, organizations, audit, clock);
+  const trustedTokens = new TrustedTokens(store, organizations, audit, clock, loginPolicy);
   const grants = new Grants(store, audit, clock, bus);
   const memberAccess = new MemberAccess(grants, audit, bus, clock);
   const agents = new Agents(store, organizations, grants, audit, clock, bus);
@@ -252,7 +252,7 @@ export function createServices({ config, store, clock, envelope, bus, logger }: 
     organizations,
     connections: ssoConnections,
     states: new SsoLoginStates(store, clock),
-    provisioning: new SsoProvisioning(audit, clock),
+    provisioning: new SsoProvisioning(audit, clock, store.dialect),
     loginPolicy,
     groupRoles,
     sessions,
@@ -322,7 +322,7 @@ export function createServices({ config, store, clock, envelope, bus, logger }: 
     memberAccess,
     groupRoles,
     scimTokens: new ScimTokens(store, organizations, audit, clock),
-    scimUsers: new ScimUsers({ store, audit, clock, memberAccess, groupRoles, baseUrl: `${config.issuer}/scim/v2` }),
+    scimUsers: new ScimUsers({ store, audit, clock, memberAccess, groupRoles, loginPolicy, baseUrl: `${config.issuer}/scim/v2` }),
     scimGroups: new ScimGroups({ store, audit, clock, groupRoles, baseUrl: `${config.issuer}/scim/v2` }),
     adminKeys: new AdminKeys(store, audit, clock),
     organizations,

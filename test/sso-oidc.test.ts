@@ -2,6 +2,8 @@ import { createRemoteJWKSet, jwtVerify } from 'jose';
 import * as client from 'openid-client';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { AuditLog } from '../src/audit/audit-log.js';
+import { SsoProvisioning } from '../src/identity/sso/provisioning.js';
 import type { MandateNode } from '../src/node.js';
 import { launchChromium } from './support/browser.js';
 import { type CustomerLoginApp, startCallbackServer, startCustomerLoginApp } from './support/customer-login-app.js';
@@ -34,6 +36,16 @@ describe.each(dialects)('SSO through OIDC (oidc-provider as the IdP) on %s', (di
     mallory: { email: 'mallory@evil.test' },
     sam: { email: 'sam@strict.test' },
     tina: { email: 'tina@xcorp.test' },
+    ceo: { email: 'ceo@xcorp.test', groups: ['engineering'] },
+    root: { email: 'root@xcorp.test' },
+    pia: { email: 'pia@partner.test', groups: ['engineering'] },
+    ben: { email: 'ben@beta.test' },
+    ray: { email: 'ray@xcorp.test' },
+  };
+  const redirectUris: string[] = [];
+  const allowRedirect = async (url: string) => {
+    redirectUris.push(url);
+    await idp.setRedirectUris(redirectUris);
   };
 
   const admin = (method: 'GET' | 'POST' | 'PATCH' | 'PUT' | 'DELETE', url: string, payload?: object) =>
@@ -155,7 +167,8 @@ describe.each(dialects)('SSO through OIDC (oidc-provider as the IdP) on %s', (di
       jit_provisioning: true,
       oidc,
     });
-    await idp.setRedirectUris([xcorpConnection.callback_url, strictConnection.callback_url]);
+    await allowRedirect(xcorpConnection.callback_url);
+    await allowRedirect(strictConnection.callback_url);
     await created('/v1/organizations/strict/trusted-token-profiles', {
       name: 'Strict app',
       issuer: loginApp.issuer,
@@ -619,6 +632,165 @@ describe.each(dialects)('SSO through OIDC (oidc-provider as the IdP) on %s', (di
     });
     expect(renamed.json()).toMatchObject({ name: 'Strict IdP (renamed)', status: 'active' });
     expect((await events('sso_connection.updated')).at(-1)?.detail).toMatchObject({ id: strictConnection.id, changed: ['name'] });
+  });
+
+  it('lets a connection vouch only for emails of its own domains, and never re-link a member another way in', async () => {
+    const ceo = await created('/v1/organizations/xcorp/members', { email: 'ceo@xcorp.test', name: 'The CEO' });
+    const root = await created('/v1/organizations/xcorp/members', { email: 'root@xcorp.test' });
+    const partners = await created('/v1/organizations/xcorp/sso-connections', {
+      protocol: 'oidc',
+      name: 'Partners',
+      jit_provisioning: true,
+      oidc: { issuer: idp.issuer, client_id: idp.client.id, client_secret: idp.client.secret, scopes: ['openid', 'email', 'groups'] },
+    });
+    await allowRedirect(partners.callback_url);
+    const refusedBefore = (await events('sso.login_refused')).length;
+    const attempt = async (connectionId: string, login: string) => {
+      const { text, context } = await signIn(`${issuer}/sso/start?connection=${connectionId}`, login);
+      await context.close();
+      return text;
+    };
+    const untouched = async (memberId: string) => {
+      expect(await sessionsOf(memberId)).toHaveLength(0);
+      expect(await db$().selectFrom('member_identities').selectAll().where('member_id', '=', memberId).execute()).toEqual([]);
+      expect(await db$().selectFrom('role_bindings').selectAll().where('principal_id', '=', memberId).execute()).toEqual([]);
+    };
+
+    // A connection without domains vouches for nobody: not the CEO, not a newcomer.
+    expect(await attempt(partners.id, 'ceo')).toContain('Sign-in refused');
+    await untouched(ceo.id);
+    expect(await attempt(partners.id, 'pia')).toContain('Sign-in refused');
+    expect(await memberOf('xcorp', 'pia@partner.test')).toBeUndefined();
+    // With its own domain, it still cannot claim the CEO; it provisions its own people.
+    await admin('PATCH', `/v1/organizations/xcorp/sso-connections/${partners.id}`, { domains: ['partner.test'] });
+    expect(await attempt(partners.id, 'ceo')).toContain('outside the domains');
+    await untouched(ceo.id);
+    expect(await attempt(partners.id, 'pia')).toContain('Signed in as pia@partner.test');
+
+    // A member holding a break-glass account is linked by an administrator, not by email.
+    const at = new Date().toISOString();
+    await db$()
+      .insertInto('break_glass_accounts')
+      .values({
+        member_id: root.id,
+        org_id: root.org_id,
+        password_hash: 'x',
+        totp_ciphertext: 'x',
+        totp_confirmed_at: at,
+        last_totp_step: null,
+        failed_attempts: 0,
+        locked_until: null,
+        created_at: at,
+        updated_at: at,
+      })
+      .execute();
+    expect(await attempt(xcorpConnection.id, 'root')).toContain('break-glass');
+    await untouched(root.id);
+
+    // The domain moves to another connection: its IdP cannot take over the member linked at the first.
+    await admin('PATCH', `/v1/organizations/xcorp/sso-connections/${partners.id}`, { domains: [] });
+    const partners2 = await created('/v1/organizations/xcorp/sso-connections', {
+      protocol: 'oidc',
+      name: 'Partners 2',
+      domains: ['partner.test'],
+      oidc: { issuer: idp.issuer, client_id: idp.client.id, client_secret: idp.client.secret },
+    });
+    await allowRedirect(partners2.callback_url);
+    expect(await attempt(partners2.id, 'pia')).toContain('another identity provider');
+    const pia = await memberOf('xcorp', 'pia@partner.test');
+    expect(await db$().selectFrom('member_identities').select('connection_id').where('member_id', '=', pia.id).execute()).toEqual([
+      { connection_id: partners.id },
+    ]);
+
+    expect((await events('sso.login_refused')).slice(refusedBefore).map((e) => e.detail.reason)).toEqual([
+      'this connection lists no email domains, so it cannot vouch for an email: an administrator must link the member',
+      'this connection lists no email domains, so it cannot vouch for an email: an administrator must link the member',
+      'the identity provider asserted an email outside the domains of this connection',
+      'this member holds a break-glass account: an administrator must link the member',
+      'this member signs in through another identity provider: an administrator must link the member',
+    ]);
+    expect((await admin('DELETE', `/v1/organizations/xcorp/sso-connections/${partners2.id}`)).statusCode).toBe(204);
+    expect((await admin('DELETE', `/v1/organizations/xcorp/sso-connections/${partners.id}`)).statusCode).toBe(204);
+  });
+
+  it('ends the sessions a connection started when it is disabled or deleted', async () => {
+    await created('/v1/organizations', { slug: 'beta', name: 'Beta' });
+    const beta = await created('/v1/organizations/beta/sso-connections', {
+      protocol: 'oidc',
+      name: 'Beta IdP',
+      domains: ['beta.test'],
+      jit_provisioning: true,
+      oidc: { issuer: idp.issuer, client_id: idp.client.id, client_secret: idp.client.secret },
+    });
+    await allowRedirect(beta.callback_url);
+    const signInBen = async () => {
+      const { text, context } = await signIn(`${issuer}/sso/start?email=ben@beta.test`, 'ben');
+      const token = (await context.cookies(issuer)).find((c) => c.name === 'mandate_session')?.value as string;
+      await context.close();
+      expect(text).toContain('Signed in as ben@beta.test');
+      expect(token).toMatch(/^mnd_st_/);
+      return token;
+    };
+    const me = (token: string) => node.app.inject({ method: 'GET', url: '/v1/sessions/me', headers: { authorization: `Bearer ${token}` } });
+
+    const first = await signInBen();
+    expect((await me(first)).statusCode).toBe(200);
+    expect((await admin('PATCH', `/v1/organizations/beta/sso-connections/${beta.id}`, { status: 'disabled' })).statusCode).toBe(200);
+    expect((await me(first)).statusCode).toBe(401);
+    const ben = await memberOf('beta', 'ben@beta.test');
+    expect((await events('session.revoked')).at(-1)).toMatchObject({
+      subject_id: ben.id,
+      detail: { revoked_by: 'sso_connection', connection: beta.id },
+    });
+
+    expect((await admin('PATCH', `/v1/organizations/beta/sso-connections/${beta.id}`, { status: 'active' })).statusCode).toBe(200);
+    const second = await signInBen();
+    expect((await me(second)).statusCode).toBe(200);
+    expect((await admin('DELETE', `/v1/organizations/beta/sso-connections/${beta.id}`)).statusCode).toBe(204);
+    expect((await me(second)).statusCode).toBe(401);
+    expect((await sessionsOf(ben.id)).every((session) => session.revoked_at !== null)).toBe(true);
+  });
+
+  it('answers two concurrent first logins of one person with one member and two sessions', async () => {
+    const [a, b] = await Promise.all([
+      captureCallback(`${issuer}/sso/start?email=ray@xcorp.test`, 'ray'),
+      captureCallback(`${issuer}/sso/start?email=ray@xcorp.test`, 'ray'),
+    ]);
+    await Promise.all([a.context.close(), b.context.close()]);
+    const answers = await Promise.all([deliver(a.url, a.cookie), deliver(b.url, b.cookie)]);
+    expect(answers.map((answer) => answer.statusCode)).toEqual([303, 303]);
+    const ray = await memberOf('xcorp', 'ray@xcorp.test');
+    expect(await db$().selectFrom('member_identities').selectAll().where('member_id', '=', ray.id).execute()).toHaveLength(1);
+    expect(await sessionsOf(ray.id)).toHaveLength(2);
+  });
+
+  it('provisions one member when a second first login waits on the first one’s insert', async () => {
+    const { store, clock } = node.runtime;
+    const provisioning = new SsoProvisioning(new AuditLog(store.dialect, clock), clock, store.dialect);
+    const org = await db$().selectFrom('organizations').selectAll().where('slug', '=', 'xcorp').executeTakeFirstOrThrow();
+    const connection = await db$().selectFrom('sso_connections').selectAll().where('id', '=', xcorpConnection.id).executeTakeFirstOrThrow();
+    const identity = { subject: 'quinn', email: 'quinn@xcorp.test', groups: [], detail: {} };
+    let releaseFirst = () => {};
+    const held = new Promise<void>((resolve) => {
+      releaseFirst = resolve;
+    });
+    const first = db$()
+      .transaction()
+      .execute(async (trx) => {
+        const provisioned = await provisioning.provisionWithin(trx, org, connection, identity, {});
+        await held;
+        return provisioned;
+      });
+    // The first transaction holds its new member uncommitted while the second one runs into it.
+    const second = db$()
+      .transaction()
+      .execute((trx) => provisioning.provisionWithin(trx, org, connection, identity, {}));
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    releaseFirst();
+    const [one, two] = await Promise.all([first, second]);
+    expect(one.matched).toBe('just_in_time');
+    expect(two).toMatchObject({ matched: 'identity', member: { id: one.member.id } });
+    expect(await db$().selectFrom('members').select('id').where('email', '=', 'quinn@xcorp.test').execute()).toHaveLength(1);
   });
 
   it('keeps return_to on Mandate itself', async () => {

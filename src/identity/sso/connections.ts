@@ -121,6 +121,7 @@ export class SsoConnections {
       if (changes.domains) await this.assertDomainsFree(trx, JSON.parse(changes.domains) as string[], id);
       await trx.updateTable('sso_connections').set(changes).where('org_id', '=', org.id).where('id', '=', id).execute();
       if (before.status === 'active' && changes.status === 'disabled') await this.assertReachable(trx, org.id);
+      if (changes.status === 'disabled') await this.endSessionsThrough(trx, org.id, id, context);
       const row = await trx.selectFrom('sso_connections').selectAll().where('id', '=', id).executeTakeFirstOrThrow();
       const changed = Object.keys(input).filter((key) => key !== 'oidc' && key !== 'saml');
       await this.deps.audit.append(
@@ -148,6 +149,7 @@ export class SsoConnections {
       const row = await this.lockFor(trx, org.id, id);
       await trx.deleteFrom('sso_connections').where('id', '=', id).execute();
       if (row.status === 'active') await this.assertReachable(trx, org.id);
+      await this.endSessionsThrough(trx, org.id, id, context);
       await this.deps.audit.append(
         trx,
         { kind: 'sso_connection.deleted', orgId: org.id, detail: { id, protocol: row.protocol, name: row.name } },
@@ -249,6 +251,41 @@ export class SsoConnections {
       await trx.selectFrom('sso_connections').select('id').where('org_id', '=', orgId).forUpdate().execute();
     }
     return this.require(orgId, id, trx);
+  }
+
+  /**
+   * A disabled or deleted connection no longer vouches for anyone: the sessions it started end in
+   * the same transaction, so a person the IdP can no longer sign in keeps no way in through it.
+   */
+  private async endSessionsThrough(trx: Executor, orgId: string, connectionId: string, context: AuditContext): Promise<void> {
+    const live = await trx
+      .selectFrom('sessions')
+      .select(['id', 'member_id'])
+      .where('org_id', '=', orgId)
+      .where('connection_id', '=', connectionId)
+      .where('revoked_at', 'is', null)
+      .where('expires_at', '>', isoAt(this.deps.clock))
+      .execute();
+    if (live.length === 0) return;
+    await trx
+      .updateTable('sessions')
+      .set({ revoked_at: isoAt(this.deps.clock) })
+      .where('org_id', '=', orgId)
+      .where('connection_id', '=', connectionId)
+      .where('revoked_at', 'is', null)
+      .execute();
+    for (const session of live) {
+      await this.deps.audit.append(
+        trx,
+        {
+          kind: 'session.revoked',
+          orgId,
+          subjectId: session.member_id,
+          detail: { session_id: session.id, revoked_by: 'sso_connection', connection: connectionId },
+        },
+        context,
+      );
+    }
   }
 
   /** The lock-out guard, against the organization's policy as it stands in this transaction. */

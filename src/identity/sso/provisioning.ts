@@ -3,6 +3,7 @@ import { type Clock, isoAt } from '../../clock.js';
 import { newId } from '../../crypto/ids.js';
 import { ApiError } from '../../http/errors.js';
 import type { MembersTable, OrganizationsTable, SsoConnectionsTable } from '../../store/schema.js';
+import type { Dialect } from '../../store/store.js';
 import type { Executor } from '../../store/transaction.js';
 import { normalizeEmail } from '../../tenancy/members.js';
 import { domainsOf } from './connections.js';
@@ -31,6 +32,7 @@ export class SsoProvisioning {
   constructor(
     private readonly audit: AuditLog,
     private readonly clock: Clock,
+    private readonly dialect: Dialect,
   ) {}
 
   async provisionWithin(
@@ -40,6 +42,23 @@ export class SsoProvisioning {
     identity: SsoIdentity,
     context: AuditContext,
   ): Promise<ProvisionedMember> {
+    const first = await this.attempt(trx, org, connection, identity, context);
+    if (first) return first;
+    // A concurrent first login of the same person committed the member or the link meanwhile
+    // (the insert waited for it and did nothing): the second look finds it linked.
+    const second = await this.attempt(trx, org, connection, identity, context);
+    if (second) return second;
+    throw new ProvisioningRefused('a concurrent login of this person changed their account: sign in again');
+  }
+
+  /** One pass of the lookup; undefined when a concurrent login won an insert. */
+  private async attempt(
+    trx: Executor,
+    org: OrganizationsTable,
+    connection: SsoConnectionsTable,
+    identity: SsoIdentity,
+    context: AuditContext,
+  ): Promise<ProvisionedMember | undefined> {
     const at = isoAt(this.clock);
     const linked = await trx
       .selectFrom('member_identities')
@@ -57,21 +76,41 @@ export class SsoProvisioning {
 
     const email = normalizeEmail(identity.email);
     const domains = domainsOf(connection);
-    // An IdP vouches only for its own domains: it cannot claim a member who signs in another way.
-    if (domains.length > 0 && !domains.includes(email.slice(email.lastIndexOf('@') + 1))) {
+    // An IdP vouches only for the domains its connection lists: with none, it vouches for no email,
+    // else any IdP an organization adds (a partner's) could claim any member, the CEO included.
+    if (domains.length === 0) {
+      throw new ProvisioningRefused(
+        'this connection lists no email domains, so it cannot vouch for an email: an administrator must link the member',
+      );
+    }
+    if (!domains.includes(email.slice(email.lastIndexOf('@') + 1))) {
       throw new ProvisioningRefused('the identity provider asserted an email outside the domains of this connection');
     }
-    const existing = await trx.selectFrom('members').selectAll().where('org_id', '=', org.id).where('email', '=', email).executeTakeFirst();
+    let lookup = trx.selectFrom('members').selectAll().where('org_id', '=', org.id).where('email', '=', email);
+    // Serializes the "no other identity" check below with a concurrent link through another connection.
+    if (this.dialect === 'postgres') lookup = lookup.forUpdate();
+    const existing = await lookup.executeTakeFirst();
     if (existing) {
       assertActive(existing);
       const other = await trx
         .selectFrom('member_identities')
-        .select('subject')
-        .where('connection_id', '=', connection.id)
+        .select('connection_id')
         .where('member_id', '=', existing.id)
         .executeTakeFirst();
-      if (other) throw new ProvisioningRefused('this member is linked to another account at this identity provider');
-      await this.link(trx, connection.id, identity.subject, org.id, existing.id, at);
+      if (other) {
+        throw new ProvisioningRefused(
+          other.connection_id === connection.id
+            ? 'this member is linked to another account at this identity provider'
+            : 'this member signs in through another identity provider: an administrator must link the member',
+        );
+      }
+      const breakGlass = await trx
+        .selectFrom('break_glass_accounts')
+        .select('member_id')
+        .where('member_id', '=', existing.id)
+        .executeTakeFirst();
+      if (breakGlass) throw new ProvisioningRefused('this member holds a break-glass account: an administrator must link the member');
+      if (!(await this.link(trx, connection.id, identity.subject, org.id, existing.id, at))) return undefined;
       return { member: existing, matched: 'email' };
     }
 
@@ -87,7 +126,12 @@ export class SsoProvisioning {
       created_at: at,
       updated_at: at,
     };
-    await trx.insertInto('members').values(member).execute();
+    const inserted = await trx
+      .insertInto('members')
+      .values(member)
+      .onConflict((oc) => oc.columns(['org_id', 'email']).doNothing())
+      .executeTakeFirst();
+    if (!inserted.numInsertedOrUpdatedRows) return undefined;
     await this.audit.append(
       trx,
       {
@@ -99,15 +143,20 @@ export class SsoProvisioning {
       },
       context,
     );
-    await this.link(trx, connection.id, identity.subject, org.id, member.id, at);
+    if (!(await this.link(trx, connection.id, identity.subject, org.id, member.id, at))) {
+      throw new ProvisioningRefused('a concurrent login of this person changed their account: sign in again');
+    }
     return { member, matched: 'just_in_time' };
   }
 
-  private async link(trx: Executor, connectionId: string, subject: string, orgId: string, memberId: string, at: string): Promise<void> {
-    await trx
+  /** False when a concurrent login linked (connection, subject) first. */
+  private async link(trx: Executor, connectionId: string, subject: string, orgId: string, memberId: string, at: string): Promise<boolean> {
+    const inserted = await trx
       .insertInto('member_identities')
       .values({ connection_id: connectionId, subject, org_id: orgId, member_id: memberId, created_at: at, last_login_at: at })
-      .execute();
+      .onConflict((oc) => oc.columns(['connection_id', 'subject']).doNothing())
+      .executeTakeFirst();
+    return !!inserted.numInsertedOrUpdatedRows;
   }
 
   private async touch(trx: Executor, connectionId: string, subject: string, at: string): Promise<void> {

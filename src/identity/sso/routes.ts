@@ -97,7 +97,7 @@ export async function ssoRoutes(app: FastifyInstance, options: SsoRouteOptions):
   /** Starts SSO, or shows the sign-in page again (asking for the email, or saying what is wrong). */
   const start = async (reply: FastifyReply, request: FastifyRequest, target: SsoTarget, relay: SsoRelay, page: LoginPageOptions) => {
     try {
-      const started = await ssoLogin.start(target, relay, request.cookies[SSO_COOKIE]);
+      const started = await ssoLogin.start(target, relay);
       if (started.kind === 'ask_email') return sendPage(reply, 200, renderLoginPage({ ...page, organization: started.organization }));
       return send(reply, started);
     } catch (error) {

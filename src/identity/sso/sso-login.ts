@@ -3,7 +3,7 @@ import type { GroupRoles } from '../../authz/group-roles.js';
 import { ApiError, NotFoundError } from '../../http/errors.js';
 import type { OrganizationsTable, SsoConnectionsTable } from '../../store/schema.js';
 import type { Store } from '../../store/store.js';
-import { inTransaction } from '../../store/transaction.js';
+import { type Executor, inTransaction } from '../../store/transaction.js';
 import type { Organizations } from '../../tenancy/organizations.js';
 import type { OrganizationSettings } from '../../tenancy/schemas.js';
 import type { LoginPolicy } from '../login-policy.js';
@@ -50,8 +50,6 @@ export class SsoNotConfigured extends ApiError {
   }
 }
 
-const BROWSER_SECRET = /^[A-Za-z0-9_-]{43}$/;
-
 /**
  * SSO login from the browser's side, for every protocol: pick the connection, start a
  * browser-bound round trip, and on the IdP's answer consume it, let the protocol verify the
@@ -61,14 +59,19 @@ const BROWSER_SECRET = /^[A-Za-z0-9_-]{43}$/;
 export class SsoLogin {
   constructor(private readonly deps: SsoLoginDeps) {}
 
-  async start(target: SsoTarget, relay: SsoRelay, browserSecret: string | undefined): Promise<SsoStarted> {
+  /**
+   * A fresh browser-binding secret for every start, never the cookie the browser already has: a
+   * value planted in the browser (cookie tossing from a sibling host) must not bind its logins.
+   * The cookie holds the newest secret, so a second tab's start invalidates the first tab's.
+   */
+  async start(target: SsoTarget, relay: SsoRelay): Promise<SsoStarted> {
     const picked = await this.pick(target);
     if (picked.kind === 'ask_email') return picked;
     const connection = await this.deps.connections.resolve(picked.row.id);
     if (connection?.row.status !== 'active') throw new SsoNotConfigured('This sign-in method is not available.');
     const org = await this.deps.organizations.require(connection.row.org_id);
     this.deps.loginPolicy.assertAllowed(settingsOf(org), 'sso');
-    const secret = browserSecret && BROWSER_SECRET.test(browserSecret) ? browserSecret : newOpaqueValue();
+    const secret = newOpaqueValue();
     const state = newOpaqueValue();
     const begun = await connection.protocol.begin(connection, state);
     await this.deps.states.create(state, {
@@ -103,6 +106,7 @@ export class SsoLogin {
       if (connection.row.status !== 'active') throw new SsoRejected('the connection is disabled');
       const identity = await connection.protocol.complete(connection, callback, consumed.pending);
       const { issued, rolesChanged } = await inTransaction(this.deps.store, async (trx) => {
+        await this.assertStillActive(trx, connectionId);
         const org = await this.deps.organizations.require(connection.row.org_id, trx);
         this.deps.loginPolicy.assertAllowed(settingsOf(org), 'sso');
         const { member, matched } = await this.deps.provisioning.provisionWithin(trx, org, connection.row, identity, context);
@@ -168,6 +172,17 @@ export class SsoLogin {
     return this.deps.organizations.require(ref.trim().toLowerCase()).catch(() => {
       throw new SsoNotConfigured('No organization has that name. Check it with your administrator.');
     });
+  }
+
+  /**
+   * The connection may have been disabled while the IdP answered: read again in the login's
+   * transaction, locked against the disabling one (PostgreSQL), which then ends this session too.
+   */
+  private async assertStillActive(trx: Executor, connectionId: string): Promise<void> {
+    let query = trx.selectFrom('sso_connections').select('status').where('id', '=', connectionId);
+    if (this.deps.store.dialect === 'postgres') query = query.forShare();
+    const current = await query.executeTakeFirst();
+    if (current?.status !== 'active') throw new SsoRejected('the connection is disabled');
   }
 
   private async refuse(connection: UsableConnection, error: ApiError, context: AuditContext): Promise<void> {
