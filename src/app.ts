@@ -324,7 +324,7 @@ export async function buildApp(options: AppOptions): Promise<Mandate> {
         sessions: services.sessions,
       });
       await v1.register(breakGlassAdminRoutes, { breakGlass: services.breakGlass });
-      await v1.register(ssoConnectionRoutes, { connections: services.ssoConnections });
+      await v1.register(ssoConnectionRoutes, { connections: services.ssoConnections, links: services.identityLinks });
       await v1.register(scimTokenRoutes, { scimTokens: services.scimTokens });
     },
     { prefix: '/v1' },

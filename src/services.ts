@@ -36,6 +36,7 @@ import { MemberAccess } from './identity/member-access.js';
 import { SecurityAlerts } from './identity/security-alerts.js';
 import { Sessions } from './identity/sessions.js';
 import { SsoConnections } from './identity/sso/connections.js';
+import { IdentityLinks } from './identity/sso/identity-links.js';
 import { SsoLoginStates } from './identity/sso/login-states.js';
 import { createSsoProtocols } from './identity/sso/protocols.js';
 import { SsoProvisioning } from './identity/sso/provisioning.js';
@@ -104,6 +105,8 @@ export interface Services {
   sessions: Sessions;
   /** An organization's SSO connections (OIDC, SAML) and their admin API. */
   ssoConnections: SsoConnections;
+  /** Administrators' links from IdP subjects to members. */
+  identityLinks: IdentityLinks;
   /** SSO sign-in round trips: start, callback, provisioning, session. */
   ssoLogin: SsoLogin;
   /** SAML service provider metadata of a connection, for the public metadata route. */
@@ -336,6 +339,7 @@ export function createServices({ config, store, clock, envelope, bus, logger }: 
     trustedTokens,
     sessions,
     ssoConnections,
+    identityLinks: new IdentityLinks(store, organizations, audit, clock),
     ssoLogin,
     samlMetadata: new SamlProtocol({ store, clock, issuer: config.issuer, allowLoopback }),
     grants,

@@ -686,6 +686,13 @@ describe.each(dialects)('SSO through OIDC (oidc-provider as the IdP) on %s', (di
       .execute();
     expect(await attempt(xcorpConnection.id, 'root')).toContain('break-glass');
     await untouched(root.id);
+    // An administrator links the member's IdP subject; from then on SSO signs them in.
+    const link = { connection_id: xcorpConnection.id, subject: 'root' };
+    expect((await admin('POST', `/v1/organizations/xcorp/members/${root.id}/identities`, link)).statusCode).toBe(201);
+    expect((await admin('POST', `/v1/organizations/xcorp/members/${ceo.id}/identities`, link)).statusCode).toBe(409);
+    expect((await admin('POST', `/v1/organizations/beta-none/members/${root.id}/identities`, link)).statusCode).toBe(404);
+    expect(await attempt(xcorpConnection.id, 'root')).toContain('Signed in as root@xcorp.test');
+    expect((await admin('GET', `/v1/organizations/xcorp/members/${root.id}/identities`)).json().data).toMatchObject([link]);
 
     // The domain moves to another connection: its IdP cannot take over the member linked at the first.
     await admin('PATCH', `/v1/organizations/xcorp/sso-connections/${partners.id}`, { domains: [] });

@@ -227,6 +227,29 @@ describe.each(dialects)('SSO through SAML 2.0 on %s', (dialect) => {
     await refused(await post(xcorp.id, injected, Buffer.from(idp.responseXml(b, [signed])).toString('base64')), /comment/, before);
   });
 
+  it('binds every start to a fresh browser secret, never to a cookie the browser already carries', async () => {
+    const planted = 'A'.repeat(43);
+    const res = await node.app.inject({
+      method: 'GET',
+      url: `/sso/start?connection=${xcorp.id}`,
+      headers: { cookie: `mandate_sso=${planted}` },
+    });
+    const cookie = /mandate_sso=([^;]+)/.exec(String(res.headers['set-cookie']))?.[1];
+    expect(cookie).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    expect(cookie).not.toBe(planted);
+    const withPlanted = { ...readRedirectRequest(String(res.headers.location)), cookie: planted };
+    const before = await sessionCount();
+    await refused(await post(xcorp.id, withPlanted, idp.response(answer(withPlanted))), /did not start in this browser/, before);
+
+    // A second tab's start replaces the cookie: the first tab's answer is refused, the second's signs in.
+    const first = await start(xcorp.id);
+    const second = await start(xcorp.id);
+    expect(second.cookie).not.toBe(first.cookie);
+    const firstInSameBrowser = { ...first, cookie: second.cookie };
+    await refused(await post(xcorp.id, firstInSameBrowser, idp.response(answer(first))), /did not start in this browser/, before);
+    expect((await post(xcorp.id, second, idp.response(answer(second)))).statusCode).toBe(303);
+  });
+
   it('does not let an answer for one organization open another', async () => {
     const before = await sessionCount();
     // XCorp's valid answer delivered at Acme's ACS URL: the login state belongs to XCorp's connection.

@@ -78,6 +78,8 @@ export const AUDIT_KINDS = [
   'sso_connection.updated',
   'sso_connection.deleted',
   'sso.login_refused',
+  'member_identity.linked',
+  'member_identity.unlinked',
   'break_glass.enrolled',
   'break_glass.confirmed',
   'break_glass.removed',

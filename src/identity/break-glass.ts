@@ -194,7 +194,7 @@ export class BreakGlass {
         .where('member_id', '=', memberId)
         .executeTakeFirst();
       if (Number(deleted.numDeletedRows) !== 1) throw new NotFoundError('break-glass account');
-      await this.deps.policy.assertReachable(org.id, settingsOf(org), trx);
+      await this.deps.policy.assertReachable(org.id, trx);
       await this.deps.audit.append(
         trx,
         { kind: 'break_glass.removed', orgId: org.id, subjectId: memberId, detail: { member_id: memberId } },

@@ -98,14 +98,15 @@ export class LoginPolicy {
    * way in (disabling the last SSO connection, a break-glass account) under the current one.
    * Call inside the transaction that makes the change, after the change.
    */
-  async assertReachable(orgId: string, settings: OrganizationSettings, trx: Executor): Promise<void> {
+  async assertReachable(orgId: string, trx: Executor): Promise<void> {
     // Every change to a way in, and every policy change, serializes on the organization's row:
     // otherwise "require SSO" and "disable the last connection" could each pass against the
-    // other's old state and both commit (READ COMMITTED). The settings are re-read under the lock.
+    // other's old state and both commit (READ COMMITTED). The settings are read under the lock.
     let query = trx.selectFrom('organizations').select('settings').where('id', '=', orgId);
     if (this.store.dialect === 'postgres') query = query.forUpdate();
     const row = await query.executeTakeFirst();
-    const current = row ? (JSON.parse(row.settings) as OrganizationSettings) : settings;
+    if (!row) return;
+    const current = JSON.parse(row.settings) as OrganizationSettings;
     const refusal = lockoutRefusal(current, await this.paths(orgId, trx));
     if (refusal) throw new ApiError('conflict', refusal);
   }

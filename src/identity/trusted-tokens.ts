@@ -9,7 +9,6 @@ import type { TrustedTokenProfilesTable } from '../store/schema.js';
 import type { Store } from '../store/store.js';
 import { inTransaction } from '../store/transaction.js';
 import type { LoginPolicyGuard, Organizations } from '../tenancy/organizations.js';
-import type { OrganizationSettings } from '../tenancy/schemas.js';
 import type { ClaimMapping, CreateTrustedTokenProfile, TrustedTokenProfile } from './schemas.js';
 
 /** Asymmetric algorithms only: a shared-secret HS* token could be forged by anyone holding the key. */
@@ -101,7 +100,7 @@ export class TrustedTokens {
     await inTransaction(this.store, async (trx) => {
       const result = await trx.deleteFrom('trusted_token_profiles').where('org_id', '=', org.id).where('id', '=', id).executeTakeFirst();
       if (Number(result.numDeletedRows) === 0) throw new NotFoundError('trusted token profile');
-      await this.guard?.assertReachable(org.id, JSON.parse(org.settings) as OrganizationSettings, trx);
+      await this.guard?.assertReachable(org.id, trx);
       await this.audit.append(trx, { kind: 'trusted_token_profile.deleted', orgId: org.id, detail: { id } }, context);
     });
   }

@@ -2,7 +2,6 @@ import { type Kysely, sql } from 'kysely';
 import type { Database, MembersTable, ScimGroupsTable } from '../store/schema.js';
 import type { Dialect } from '../store/store.js';
 import type { Executor } from '../store/transaction.js';
-import type { OrganizationSettings } from '../tenancy/schemas.js';
 
 /** A group a member belongs to, as the member's `groups` attribute shows it. */
 export interface GroupRef {
@@ -83,11 +82,6 @@ export class ScimStore {
       .where('member_id', '=', memberId)
       .executeTakeFirst();
     return row !== undefined;
-  }
-
-  async organizationSettings(trx: Executor, orgId: string): Promise<OrganizationSettings> {
-    const org = await trx.selectFrom('organizations').select('settings').where('id', '=', orgId).executeTakeFirstOrThrow();
-    return JSON.parse(org.settings) as OrganizationSettings;
   }
 
   async emailTaken(trx: Executor, orgId: string, email: string, exceptId?: string): Promise<boolean> {

@@ -125,7 +125,7 @@ export class ScimUsers {
         },
         context,
       );
-      await this.assertReachable(trx, orgId);
+      await this.deps.loginPolicy.assertReachable(orgId, trx);
     });
     if (revoked) await this.deps.memberAccess.announce(revoked);
     if (rolesChanged) await this.deps.groupRoles.announce(orgId);
@@ -175,7 +175,7 @@ export class ScimUsers {
       );
       if (deactivated) {
         revoked = await this.deps.memberAccess.revokeWithin(trx, orgId, row.id, 'deprovisioned by SCIM (active: false)', context);
-        await this.assertReachable(trx, orgId);
+        await this.deps.loginPolicy.assertReachable(orgId, trx);
       }
       return (await this.documents(orgId, [updated], trx))[0] as ScimDocument;
     });
@@ -200,11 +200,6 @@ export class ScimUsers {
   private async assertNotBreakGlass(trx: Executor, orgId: string, memberId: string): Promise<void> {
     if (await this.scim.holdsBreakGlass(trx, orgId, memberId))
       throw mutability('this member holds a break-glass account: break-glass accounts are managed by administrators, not the IdP');
-  }
-
-  /** The lock-out guard, inside the deprovisioning transaction (its 409 rolls the change back). */
-  private async assertReachable(trx: Executor, orgId: string): Promise<void> {
-    await this.deps.loginPolicy.assertReachable(orgId, await this.scim.organizationSettings(trx, orgId), trx);
   }
 
   private async assertFree(trx: Executor, orgId: string, fields: MemberFields, exceptId?: string): Promise<void> {

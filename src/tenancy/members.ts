@@ -9,7 +9,7 @@ import type { Store } from '../store/store.js';
 import { type Executor, inTransaction } from '../store/transaction.js';
 import { MemberStore } from './member-store.js';
 import type { LoginPolicyGuard, Organizations } from './organizations.js';
-import type { CreateMember, Member, OrganizationSettings, UpdateMember } from './schemas.js';
+import type { CreateMember, Member, UpdateMember } from './schemas.js';
 
 /** What tenancy needs from identity when a member stops being active (kept as an interface: tenancy does not import identity). */
 export interface MemberAccessRevoker<Revoked = unknown> {
@@ -94,7 +94,7 @@ export class Members {
       await this.audit.append(trx, { kind: 'member.updated', orgId: org.id, subjectId: current.id, detail: { changed: input } }, context);
       if (input.status !== undefined && input.status !== 'active') {
         if (this.access) revoked = await this.access.revokeWithin(trx, org.id, current.id, `member ${input.status}`, context);
-        await this.guard?.assertReachable(org.id, JSON.parse(org.settings) as OrganizationSettings, trx);
+        await this.guard?.assertReachable(org.id, trx);
       }
       return { ...current, ...changes };
     });
@@ -109,7 +109,7 @@ export class Members {
       const current = await this.require(org.id, memberId, trx);
       if (this.access) revoked = await this.access.revokeWithin(trx, org.id, current.id, 'member deleted', context);
       await this.members.delete(trx, org.id, current.id);
-      await this.guard?.assertReachable(org.id, JSON.parse(org.settings) as OrganizationSettings, trx);
+      await this.guard?.assertReachable(org.id, trx);
       await this.audit.append(
         trx,
         { kind: 'member.deleted', orgId: org.id, subjectId: current.id, detail: { email: current.email } },

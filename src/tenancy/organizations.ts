@@ -12,7 +12,8 @@ import type { CreateOrganization, Organization, OrganizationSettings, UpdateOrga
 
 /** What tenancy needs from identity to judge an authentication policy (an interface: tenancy does not import identity). */
 export interface LoginPolicyGuard {
-  assertReachable(orgId: string, settings: OrganizationSettings, trx: Executor): Promise<void>;
+  /** Reads the organization's settings itself, under a lock, inside `trx`. */
+  assertReachable(orgId: string, trx: Executor): Promise<void>;
 }
 
 /** B2B organizations (tenants): every change is recorded in that organization's audit chain. */
@@ -42,7 +43,7 @@ export class Organizations {
     await this.write(async (trx) => {
       await this.assertSlugFree(trx, input.slug);
       await this.orgs.insert(trx, row);
-      if (input.settings) await this.guard?.assertReachable(row.id, input.settings, trx);
+      if (input.settings) await this.guard?.assertReachable(row.id, trx);
       await this.audit.append(trx, { kind: 'organization.created', orgId: row.id, detail: { slug: row.slug, name: row.name } }, context);
     });
     return toOrganization(row);
@@ -68,7 +69,7 @@ export class Organizations {
         ...(input.settings !== undefined && { settings: JSON.stringify(input.settings) }),
       };
       await this.orgs.update(trx, current.id, { ...changes, updated_at: isoAt(this.clock) });
-      if (input.settings !== undefined) await this.guard?.assertReachable(current.id, input.settings, trx);
+      if (input.settings !== undefined) await this.guard?.assertReachable(current.id, trx);
       await this.audit.append(trx, { kind: 'organization.updated', orgId: current.id, detail: { changed: input } }, context);
       return current.id;
     });

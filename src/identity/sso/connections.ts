@@ -8,7 +8,6 @@ import type { SsoConnectionsTable } from '../../store/schema.js';
 import type { Store } from '../../store/store.js';
 import { type Executor, inTransaction } from '../../store/transaction.js';
 import type { Organizations } from '../../tenancy/organizations.js';
-import type { OrganizationSettings } from '../../tenancy/schemas.js';
 import type { LoginPolicy } from '../login-policy.js';
 import { type SsoConnection as ResolvedConnection, type SsoProtocol, ssoCallbackUrl } from './protocol.js';
 import type { SsoProtocols } from './protocols.js';
@@ -120,7 +119,7 @@ export class SsoConnections {
       const before = await this.lockFor(trx, org.id, id);
       if (changes.domains) await this.assertDomainsFree(trx, JSON.parse(changes.domains) as string[], id);
       await trx.updateTable('sso_connections').set(changes).where('org_id', '=', org.id).where('id', '=', id).execute();
-      if (before.status === 'active' && changes.status === 'disabled') await this.assertReachable(trx, org.id);
+      if (before.status === 'active' && changes.status === 'disabled') await this.deps.loginPolicy.assertReachable(org.id, trx);
       if (changes.status === 'disabled') await this.endSessionsThrough(trx, org.id, id, context);
       const row = await trx.selectFrom('sso_connections').selectAll().where('id', '=', id).executeTakeFirstOrThrow();
       const changed = Object.keys(input).filter((key) => key !== 'oidc' && key !== 'saml');
@@ -148,7 +147,7 @@ export class SsoConnections {
     await inTransaction(this.deps.store, async (trx) => {
       const row = await this.lockFor(trx, org.id, id);
       await trx.deleteFrom('sso_connections').where('id', '=', id).execute();
-      if (row.status === 'active') await this.assertReachable(trx, org.id);
+      if (row.status === 'active') await this.deps.loginPolicy.assertReachable(org.id, trx);
       await this.endSessionsThrough(trx, org.id, id, context);
       await this.deps.audit.append(
         trx,
@@ -286,12 +285,6 @@ export class SsoConnections {
         context,
       );
     }
-  }
-
-  /** The lock-out guard, against the organization's policy as it stands in this transaction. */
-  private async assertReachable(trx: Executor, orgId: string): Promise<void> {
-    const org = await this.deps.organizations.require(orgId, trx);
-    await this.deps.loginPolicy.assertReachable(org.id, JSON.parse(org.settings) as OrganizationSettings, trx);
   }
 
   /** After a master-key rotation the secret is sealed again with the new key at its next use. */

@@ -27,6 +27,8 @@ export interface ProvisionedMember {
  * linked to (connection, subject); else this organization's member with that email, linked now;
  * else, when the connection provisions just in time, a new member. Lookups are scoped to the
  * connection's organization, so a same-email member of another organization is never touched.
+ * Only an email of one of the connection's domains is trusted, and never to link a member who
+ * already signs in through another connection or holds a break-glass account.
  */
 export class SsoProvisioning {
   constructor(

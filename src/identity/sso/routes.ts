@@ -95,7 +95,7 @@ export async function ssoRoutes(app: FastifyInstance, options: SsoRouteOptions):
     return reply.code(303).header('cache-control', 'no-store').redirect(started.send.location, 303);
   };
   /** Starts SSO, or shows the sign-in page again (asking for the email, or saying what is wrong). */
-  const start = async (reply: FastifyReply, request: FastifyRequest, target: SsoTarget, relay: SsoRelay, page: LoginPageOptions) => {
+  const start = async (reply: FastifyReply, target: SsoTarget, relay: SsoRelay, page: LoginPageOptions) => {
     try {
       const started = await ssoLogin.start(target, relay);
       if (started.kind === 'ask_email') return sendPage(reply, 200, renderLoginPage({ ...page, organization: started.organization }));
@@ -132,7 +132,7 @@ export async function ssoRoutes(app: FastifyInstance, options: SsoRouteOptions):
       connection: text(request.query, 'connection') || undefined,
     };
     const hidden = { return_to: returnTo === DEFAULT_RETURN ? undefined : returnTo };
-    return start(reply, request, target, { return_to: returnTo }, { action: '/sso/start', hidden });
+    return start(reply, target, { return_to: returnTo }, { action: '/sso/start', hidden });
   });
 
   // Under /oauth2 so the authorization request's browser cookie (LOGIN_COOKIE, path /oauth2) comes along.
@@ -142,7 +142,7 @@ export async function ssoRoutes(app: FastifyInstance, options: SsoRouteOptions):
     await authorizations.checkBrowser(requestId, request.cookies[LOGIN_COOKIE]);
     const orgId = await authorizations.organizationOf(requestId);
     const target: SsoTarget = { organization: orgId, email: text(request.query, 'email')?.trim() || undefined };
-    return start(reply, request, target, { request: requestId }, { action: '/oauth2/sso', hidden: { request: requestId } });
+    return start(reply, target, { request: requestId }, { action: '/oauth2/sso', hidden: { request: requestId } });
   });
 
   const callback = async (request: FastifyRequest<{ Params: { connection: string } }>, reply: FastifyReply) => {
