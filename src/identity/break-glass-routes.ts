@@ -8,7 +8,7 @@ import { errorResponses, OrgParams } from '../http/common-schemas.js';
 import { ApiError } from '../http/errors.js';
 import type { RateLimit } from '../http/rate-limit.js';
 import { auditContextOf } from '../http/request-context.js';
-import { SESSION_COOKIE } from '../oauth/authorize/routes.js';
+import { setSessionCookie } from '../http/session-cookie.js';
 import {
   BREAK_GLASS_PAGE_PATH,
   renderBreakGlassErrorPage,
@@ -236,13 +236,7 @@ export const breakGlassPageRoutes: FastifyPluginAsyncTypebox<{
         });
       }
       reply.clearCookie(CSRF_COOKIE, { path: BREAK_GLASS_PAGE_PATH });
-      reply.setCookie(SESSION_COOKIE, issued.session_token, {
-        path: '/',
-        httpOnly: true,
-        secure: secureCookies,
-        sameSite: 'lax',
-        expires: new Date(issued.expires_at),
-      });
+      setSessionCookie(reply, issued, secureCookies);
       if (values.returnTo) return reply.code(303).header('cache-control', 'no-store').redirect(values.returnTo, 303);
       return send(
         reply,

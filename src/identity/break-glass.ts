@@ -6,8 +6,7 @@ import type { BreakGlassAccountsTable, MembersTable, OrganizationsTable } from '
 import type { Store } from '../store/store.js';
 import { type Executor, inTransaction } from '../store/transaction.js';
 import { normalizeEmail } from '../tenancy/members.js';
-import type { Organizations } from '../tenancy/organizations.js';
-import type { OrganizationSettings } from '../tenancy/schemas.js';
+import { type Organizations, settingsOf } from '../tenancy/organizations.js';
 import type { LoginPolicy } from './login-policy.js';
 import { hashPassword, MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH, verifyPassword } from './passwords.js';
 import type { SecurityAlerts } from './security-alerts.js';
@@ -70,10 +69,6 @@ class CodeAlreadyUsed extends Error {}
 
 function totpContext(memberId: string): string {
   return `break_glass_accounts:${memberId}`;
-}
-
-function settingsOf(org: OrganizationsTable): OrganizationSettings {
-  return JSON.parse(org.settings) as OrganizationSettings;
 }
 
 function loginFailed(): ApiError {

@@ -1,6 +1,7 @@
 import { ApiError } from '../http/errors.js';
 import type { Store } from '../store/store.js';
 import type { Executor } from '../store/transaction.js';
+import { settingsOf } from '../tenancy/organizations.js';
 import type { OrganizationSettings } from '../tenancy/schemas.js';
 
 /** How a human proves who they are to Mandate (impersonation is not a login: it starts from one). */
@@ -106,7 +107,7 @@ export class LoginPolicy {
     if (this.store.dialect === 'postgres') query = query.forUpdate();
     const row = await query.executeTakeFirst();
     if (!row) return;
-    const current = JSON.parse(row.settings) as OrganizationSettings;
+    const current = settingsOf(row);
     const refusal = lockoutRefusal(current, await this.paths(orgId, trx));
     if (refusal) throw new ApiError('conflict', refusal);
   }

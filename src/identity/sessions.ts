@@ -11,8 +11,7 @@ import type { Store } from '../store/store.js';
 import { type Executor, inTransaction } from '../store/transaction.js';
 import { MemberStore } from '../tenancy/member-store.js';
 import { normalizeEmail } from '../tenancy/members.js';
-import type { Organizations } from '../tenancy/organizations.js';
-import type { OrganizationSettings } from '../tenancy/schemas.js';
+import { type Organizations, settingsOf } from '../tenancy/organizations.js';
 import type { LoginPolicy } from './login-policy.js';
 import type { TrustedTokens } from './trusted-tokens.js';
 
@@ -381,10 +380,6 @@ function toActive(row: SessionsTable): ActiveSession {
     expiresAt: row.expires_at,
     impersonatorId: row.impersonator_id,
   };
-}
-
-function settingsOf(org: OrganizationsTable): OrganizationSettings {
-  return JSON.parse(org.settings) as OrganizationSettings;
 }
 
 /**

@@ -26,7 +26,7 @@ export class ReplayCache {
     return Number(inserted.numInsertedOrUpdatedRows ?? 0n) > 0;
   }
 
-  /** Forgets what has expired; callers run it now and then, not on every use. */
+  /** Forgets what has expired (callers run it after each use: the expiry index keeps it cheap). */
   async prune(now: Date, trx: Executor = this.db): Promise<void> {
     await trx.deleteFrom('replay_cache').where('expires_at', '<', now.toISOString()).execute();
   }

@@ -105,12 +105,17 @@ export class Organizations {
   }
 }
 
+/** An organization's settings, parsed from its row. */
+export function settingsOf(row: Pick<OrganizationsTable, 'settings'>): OrganizationSettings {
+  return JSON.parse(row.settings) as OrganizationSettings;
+}
+
 export function toOrganization(row: OrganizationsTable): Organization {
   return {
     id: row.id,
     slug: row.slug,
     name: row.name,
-    settings: JSON.parse(row.settings) as OrganizationSettings,
+    settings: settingsOf(row),
     created_at: row.created_at,
     updated_at: row.updated_at,
   };

@@ -4,9 +4,10 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ApiError } from '../../http/errors.js';
 import type { RateLimit } from '../../http/rate-limit.js';
 import { auditContextOf } from '../../http/request-context.js';
+import { SESSION_COOKIE, setSessionCookie } from '../../http/session-cookie.js';
 import type { Authorizations, Next } from '../../oauth/authorize/authorizations.js';
 import { AuthorizationPageError } from '../../oauth/authorize/errors.js';
-import { LOGIN_COOKIE, SESSION_COOKIE } from '../../oauth/authorize/routes.js';
+import { LOGIN_COOKIE } from '../../oauth/authorize/routes.js';
 import type { Organizations } from '../../tenancy/organizations.js';
 import { renderErrorPage } from '../../ui/consent-page.js';
 import { pageSecurityHeaders } from '../../ui/html.js';
@@ -161,13 +162,7 @@ export async function ssoRoutes(app: FastifyInstance, options: SsoRouteOptions):
       auditContextOf(request),
       { ip: request.ip, userAgent: request.headers['user-agent'] ?? null },
     );
-    reply.setCookie(SESSION_COOKIE, finished.issued.session_token, {
-      path: '/',
-      httpOnly: true,
-      secure: options.secureCookies,
-      sameSite: 'lax',
-      expires: new Date(finished.issued.expires_at),
-    });
+    setSessionCookie(reply, finished.issued, options.secureCookies);
     const { relay } = finished;
     if ('request' in relay) {
       reply.clearCookie(LOGIN_COOKIE, { path: '/oauth2', secure: true, sameSite: 'none' });

@@ -102,7 +102,11 @@ export function samlReplayNamespace(connectionId: string): string {
 export class SamlProtocol implements SsoProtocol<SamlSettings, unknown> {
   readonly protocol = 'saml' as const;
 
-  constructor(private readonly deps: SamlProtocolDeps) {}
+  private readonly replays: ReplayCache;
+
+  constructor(private readonly deps: SamlProtocolDeps) {
+    this.replays = new ReplayCache(deps.store.db);
+  }
 
   async prepareSettings(input: unknown): Promise<SamlSettings> {
     if (typeof input !== 'object' || input === null || Array.isArray(input))
@@ -297,9 +301,8 @@ export class SamlProtocol implements SsoProtocol<SamlSettings, unknown> {
    * every node, so a second use fails on its primary key whichever node it reaches.
    */
   private async recordAssertion(connectionId: string, assertionId: string, expiresAt: number): Promise<void> {
-    const replays = new ReplayCache(this.deps.store.db);
-    await replays.prune(new Date(this.deps.clock.now()));
-    if (!(await replays.firstUse(samlReplayNamespace(connectionId), assertionId, new Date(expiresAt)))) {
+    await this.replays.prune(new Date(this.deps.clock.now()));
+    if (!(await this.replays.firstUse(samlReplayNamespace(connectionId), assertionId, new Date(expiresAt)))) {
       throw new SsoRejected('the assertion was already used');
     }
   }

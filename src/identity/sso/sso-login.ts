@@ -4,8 +4,7 @@ import { ApiError, NotFoundError } from '../../http/errors.js';
 import type { OrganizationsTable, SsoConnectionsTable } from '../../store/schema.js';
 import type { Store } from '../../store/store.js';
 import { type Executor, inTransaction } from '../../store/transaction.js';
-import type { Organizations } from '../../tenancy/organizations.js';
-import type { OrganizationSettings } from '../../tenancy/schemas.js';
+import { type Organizations, settingsOf } from '../../tenancy/organizations.js';
 import type { LoginPolicy } from '../login-policy.js';
 import type { IssuedSession, SessionClient, Sessions } from '../sessions.js';
 import type { SsoConnections, UsableConnection } from './connections.js';
@@ -201,8 +200,4 @@ export class SsoLogin {
       ),
     );
   }
-}
-
-function settingsOf(org: OrganizationsTable): OrganizationSettings {
-  return JSON.parse(org.settings) as OrganizationSettings;
 }

@@ -8,8 +8,7 @@ import type { TrustedTokens } from '../../identity/trusted-tokens.js';
 import type { GrantsTable } from '../../store/schema.js';
 import type { Store } from '../../store/store.js';
 import { type Executor, inTransaction } from '../../store/transaction.js';
-import type { Organizations } from '../../tenancy/organizations.js';
-import type { OrganizationSettings } from '../../tenancy/schemas.js';
+import { type Organizations, settingsOf } from '../../tenancy/organizations.js';
 import type { ClientAuthenticator, RegisteredClient } from '../clients/authenticate.js';
 import type { Grants } from '../consent/grants.js';
 import { InvalidRequest, OAuthError, type OAuthErrorCode } from '../errors.js';
@@ -416,7 +415,7 @@ export class Authorizations {
    */
   private async loginLocation(orgId: string, requestId: string): Promise<string> {
     const org = await this.deps.organizations.require(orgId);
-    const settings = JSON.parse(org.settings) as OrganizationSettings;
+    const settings = settingsOf(org);
     if (loginRefusal(settings, 'sso') === null && (await this.deps.sso?.hasActiveConnection(orgId))) {
       return `${this.deps.issuer}/oauth2/sso?request=${encodeURIComponent(requestId)}`;
     }

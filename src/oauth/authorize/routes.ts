@@ -4,6 +4,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ApiError } from '../../http/errors.js';
 import type { RateLimit } from '../../http/rate-limit.js';
 import { auditContextOf } from '../../http/request-context.js';
+import { SESSION_COOKIE, setSessionCookie } from '../../http/session-cookie.js';
 import type { ActiveSession, Sessions } from '../../identity/sessions.js';
 import { renderConsentPage, renderErrorPage, renderOrganizationPage } from '../../ui/consent-page.js';
 import { pageSecurityHeaders } from '../../ui/html.js';
@@ -11,7 +12,6 @@ import type { Authorizations, Next } from './authorizations.js';
 import { AuthorizationPageError } from './errors.js';
 
 export const AUTHORIZATION_PATH = '/oauth2/authorize';
-export const SESSION_COOKIE = 'mandate_session';
 /** Binds a login round trip to the browser that started it (see Next.browserNonce). */
 export const LOGIN_COOKIE = 'mandate_login';
 
@@ -111,13 +111,7 @@ export async function authorizeRoutes(app: FastifyInstance, options: AuthorizeRo
       const orgId = await authorizations.organizationOf(requestId);
       const issued = await sessions.attest(orgId, token, auditContextOf(request));
       reply.clearCookie(LOGIN_COOKIE, { path: '/oauth2', secure: true, sameSite: 'none' });
-      reply.setCookie(SESSION_COOKIE, issued.session_token, {
-        path: '/',
-        httpOnly: true,
-        secure: options.secureCookies,
-        sameSite: 'lax',
-        expires: new Date(issued.expires_at),
-      });
+      setSessionCookie(reply, issued, options.secureCookies);
       const session = await sessions.authenticate(issued.session_token);
       return redirect(reply, await authorizations.resume(requestId, session));
     },
