@@ -86,12 +86,12 @@ export async function buildApp(options: AppOptions): Promise<Mandate> {
   await keyRing.ensureKeys();
   await services.revokedAccessTokens.load();
   await services.grants.load();
-  await services.killSwitch.load();
+  await services.stops.load();
   const anomaly = await installAnomalyDetection({
     store,
     audit: services.audit,
     agents: services.agents,
-    killSwitch: services.killSwitch,
+    stops: services.stops,
     bus,
     clock,
     logger,
@@ -103,7 +103,7 @@ export async function buildApp(options: AppOptions): Promise<Mandate> {
   const reconcile = setInterval(() => {
     services.revokedAccessTokens.load().catch(onReloadError);
     services.grants.load().catch(onReloadError);
-    services.killSwitch.load().catch(onReloadError);
+    services.stops.load().catch(onReloadError);
     services.authorizations.purgeExpired().catch(onReloadError);
     services.ssoLogin.purgeExpired().catch(onReloadError);
     services.approvals.remind().catch(onReloadError);
@@ -140,7 +140,7 @@ export async function buildApp(options: AppOptions): Promise<Mandate> {
       accessTokens: services.accessTokens,
       liveTokens: services.liveTokens,
       grants: services.grants,
-      roles: services.roles,
+      permissions: services.permissions,
       auditBatcher: services.auditBatcher,
       metrics,
       clock,
@@ -205,7 +205,7 @@ export async function buildApp(options: AppOptions): Promise<Mandate> {
     revoked: services.revokedAccessTokens,
     grants: services.grants,
     authorizations: services.authorizations,
-    killSwitch: services.killSwitch,
+    stops: services.stops,
     liveTokens: services.liveTokens,
     auditBatcher: services.auditBatcher,
     agentUsage: services.agentUsage,

@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import { AdminKeys } from './admin-keys/admin-keys.js';
 import { Agents } from './agents/agents.js';
-import { KillSwitch } from './agents/kill-switch.js';
+import { AgentRegistryLimits } from './agents/registry-limits.js';
 import { AgentUsage } from './agents/usage.js';
 import { createAgentRestrictions } from './anomaly/install.js';
 import type { AgentRestrictions } from './anomaly/restrictions.js';
@@ -23,6 +23,8 @@ import { Conditions } from './authz/conditions.js';
 import { Decisions } from './authz/decisions.js';
 import { Elevations } from './authz/elevations.js';
 import { GroupRoles } from './authz/group-roles.js';
+import { CredentialLiveness } from './authz/liveness.js';
+import { Permissions } from './authz/permissions.js';
 import { Roles } from './authz/roles.js';
 import type { Clock } from './clock.js';
 import type { Config } from './config.js';
@@ -60,6 +62,7 @@ import { ScimUsers } from './scim/users.js';
 import type { Store } from './store/store.js';
 import { Members } from './tenancy/members.js';
 import { Organizations } from './tenancy/organizations.js';
+import { PrincipalStops } from './tenancy/principal-stops.js';
 import { ConnectedAccounts } from './vault/accounts.js';
 import { AuthorizationLinks } from './vault/authorization-links.js';
 import { Connections } from './vault/connections.js';
@@ -116,7 +119,12 @@ export interface Services {
   authorizations: Authorizations;
   registration: ClientRegistration;
   agents: Agents;
-  killSwitch: KillSwitch;
+  /** The kill switch for members and agents, with an epoch per principal. */
+  stops: PrincipalStops;
+  /** The one liveness test of every credential kind (authz/liveness.ts). */
+  liveness: CredentialLiveness;
+  /** The one permission function (authz/permissions.ts). */
+  permissions: Permissions;
   /** Anomaly responses (read-only, approval required) and per-agent rate limits; app.ts installs detection. */
   agentRestrictions: AgentRestrictions;
   roles: Roles;
@@ -180,15 +188,17 @@ export function createServices({ config, store, clock, envelope, bus, logger }: 
   );
   const trustedTokens = new TrustedTokens(store, organizations, audit, clock, loginPolicy);
   const grants = new Grants(store, audit, clock, bus);
-  const memberAccess = new MemberAccess(grants, audit, bus, clock);
-  const agents = new Agents(store, organizations, grants, audit, clock, bus);
-  const killSwitch = new KillSwitch(store.db, bus);
-  const accessTokens = new AccessTokens(keyRing, config.issuer, clock);
+  const stops = new PrincipalStops(store.db, clock, bus);
+  const memberAccess = new MemberAccess(grants, stops, audit, bus, clock);
+  const agents = new Agents(store, organizations, grants, stops, audit, clock, bus);
+  const accessTokens = new AccessTokens(keyRing, config.issuer, clock, stops);
   const revokedAccessTokens = new RevokedAccessTokens(store, audit, clock, bus);
   const auditBatcher = new AuditBatcher(store, audit);
   const roles = new Roles(store, organizations, audit, clock, bus, cacheTtlMs);
   const conditions = new Conditions(store, audit, clock, bus, cacheTtlMs);
-  const liveTokens = new LiveTokens(accessTokens, revokedAccessTokens, grants, killSwitch);
+  const liveness = new CredentialLiveness({ stops, grants, revokedTokens: revokedAccessTokens });
+  const liveTokens = new LiveTokens(accessTokens, liveness);
+  const permissions = new Permissions({ roles, stops, limits: new AgentRegistryLimits(store.db, clock, bus, cacheTtlMs) });
   const auditCheckpoints = new AuditCheckpoints(store.db, keyRing, clock, config.issuer);
   const auditExport = new AuditExport(store.db, auditCheckpoints);
   const auditRetention = new AuditRetention({
@@ -204,10 +214,10 @@ export function createServices({ config, store, clock, envelope, bus, logger }: 
   const intents = new Intents({ store, audit, auditBatcher, principals, runs, clock });
   const agentRestrictions = createAgentRestrictions({ store, audit, bus, clock });
   const decisions = new Decisions({
-    roles,
+    permissions,
     organizations,
     liveTokens,
-    killSwitch,
+    liveness,
     auditBatcher,
     conditions,
     restrictions: agentRestrictions,
@@ -288,7 +298,9 @@ export function createServices({ config, store, clock, envelope, bus, logger }: 
       allowLoopback,
     }),
     agents,
-    killSwitch,
+    stops,
+    liveness,
+    permissions,
     agentRestrictions,
     roles,
     elevations: new Elevations(store, roles, audit, clock, bus),
@@ -325,11 +337,11 @@ export function createServices({ config, store, clock, envelope, bus, logger }: 
     memberAccess,
     groupRoles,
     scimTokens: new ScimTokens(store, organizations, audit, clock),
-    scimUsers: new ScimUsers({ store, audit, clock, memberAccess, groupRoles, loginPolicy, baseUrl: `${config.issuer}/scim/v2` }),
+    scimUsers: new ScimUsers({ store, audit, clock, memberAccess, stops, groupRoles, loginPolicy, baseUrl: `${config.issuer}/scim/v2` }),
     scimGroups: new ScimGroups({ store, audit, clock, groupRoles, baseUrl: `${config.issuer}/scim/v2` }),
     adminKeys: new AdminKeys(store, audit, clock),
     organizations,
-    members: new Members(store, organizations, audit, clock, memberAccess, loginPolicy),
+    members: new Members(store, organizations, audit, clock, stops, memberAccess, loginPolicy),
     resources,
     clients: new Clients(store, organizations, resources, audit, clock, bus, agents),
     clientAuth,

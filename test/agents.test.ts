@@ -86,7 +86,7 @@ describe.each(dialects)('agent registry and kill switch on %s', (dialect) => {
     expect(seen.last_access_at).toMatch(/^20/);
   });
 
-  it('suspends (the kill switch): tokens are refused at once; resume restores it; every step audited with its reason', async () => {
+  it('suspends (the kill switch): tokens are refused at once; resume lets it act again with new tokens only; every step audited with its reason', async () => {
     const live = (await token()).json().access_token;
     const suspended = await admin('POST', `/v1/organizations/acme/agents/${agent.id}/suspend`, { reason: 'unexpected bulk exports' });
     expect(suspended.json().status).toBe('suspended');
@@ -104,7 +104,10 @@ describe.each(dialects)('agent registry and kill switch on %s', (dialect) => {
 
     const resumed = await admin('POST', `/v1/organizations/acme/agents/${agent.id}/resume`, { reason: 'investigated, benign' });
     expect(resumed.json().status).toBe('active');
-    expect((await introspect(live)).active).toBe(true);
+    // Resuming never revives a token issued before the stop; the agent gets new ones.
+    expect(await introspect(live)).toEqual({ active: false });
+    const fresh = (await token()).json().access_token;
+    expect((await introspect(fresh)).active).toBe(true);
     const events = await node.runtime.store.db
       .selectFrom('audit_events')
       .selectAll()

@@ -16,7 +16,7 @@ describe.each(dialects)('roles and decisions on %s', (dialect) => {
   let agentClient: { client_id: string; client_secret: string };
   let agentRole: { id: string };
 
-  const admin = (method: 'GET' | 'POST' | 'DELETE', url: string, payload?: object) =>
+  const admin = (method: 'GET' | 'POST' | 'PATCH' | 'DELETE', url: string, payload?: object) =>
     node.app.inject({ method, url, headers: adminHeaders, ...(payload && { payload }) });
   const check = async (body: object) => (await admin('POST', '/v1/authz/check', body)).json();
   const ctx = { environment: 'prod', classification: 'internal' };
@@ -95,7 +95,8 @@ describe.each(dialects)('roles and decisions on %s', (dialect) => {
       action: 'write',
       context: { environment: 'prod', classification: 'regulated' },
     });
-    expect(outside).toMatchObject({ decision: 'deny', reasons: [expect.stringContaining('agent has no permission')] });
+    // Regulated data lies above the agent's registered ceiling (internal by default).
+    expect(outside).toMatchObject({ decision: 'deny', reasons: [expect.stringContaining("agent's max_data_classification")] });
     const unknown = await check({ ...both, tool: 'payments', action: 'approve', context: ctx });
     expect(unknown.decision).toBe('deny');
     expect(unknown.reasons).toHaveLength(2);
@@ -171,12 +172,78 @@ describe.each(dialects)('roles and decisions on %s', (dialect) => {
     await admin('POST', `/v1/organizations/xcorp/agents/${agent.id}/suspend`, { reason: 'drill' });
     expect(await check({ ...both, tool: 'ticketing', action: 'read', context: ctx })).toMatchObject({
       decision: 'deny',
-      reasons: ['the agent is suspended'],
+      reasons: ['the agent is not active'],
     });
     await admin('POST', `/v1/organizations/xcorp/agents/${agent.id}/resume`, { reason: 'drill over' });
     expect((await check({ ...both, tool: 'ticketing', action: 'read', context: ctx })).decision).toBe('allow');
     expect((await admin('DELETE', `/v1/organizations/xcorp/roles/${agentRole.id}/bindings/${agent.id}`)).statusCode).toBe(204);
     expect((await check({ ...both, tool: 'ticketing', action: 'read', context: ctx })).decision).toBe('deny');
+  });
+
+  it('keeps every decision inside the agent’s registry limits: allowed tools, classification ceiling, environment', async () => {
+    const limited = (
+      await admin('POST', '/v1/organizations/xcorp/agents', {
+        name: 'Staging ticket bot',
+        purpose: 'tickets in staging',
+        owner_member_id: john.id,
+        environment: 'staging',
+        allowed_tools: ['ticketing'],
+        max_data_classification: 'internal',
+      })
+    ).json();
+    await admin('POST', `/v1/organizations/xcorp/roles/${agentRole.id}/bindings`, { agent_id: limited.id });
+    const both = { organization: 'xcorp', member_id: john.id, agent_id: limited.id };
+    const staging = { environment: 'staging', classification: 'internal' };
+    expect((await check({ ...both, tool: 'ticketing', action: 'read', context: staging })).decision).toBe('allow');
+    // Its roles allow calendar:read, its registry entry does not.
+    expect(await check({ ...both, tool: 'calendar', action: 'read', context: staging })).toMatchObject({
+      decision: 'deny',
+      reasons: ["the tool calendar is not among the agent's allowed_tools"],
+    });
+    expect(
+      await check({ ...both, tool: 'ticketing', action: 'read', context: { environment: 'staging', classification: 'confidential' } }),
+    ).toMatchObject({ decision: 'deny', reasons: ["confidential data exceeds the agent's max_data_classification (internal)"] });
+    expect(
+      await check({ ...both, tool: 'ticketing', action: 'read', context: { environment: 'prod', classification: 'internal' } }),
+    ).toMatchObject({ decision: 'deny', reasons: ['the agent is registered for staging, not prod'] });
+    // The agent's own token is held to the same limits.
+    const unknownAgent = await check({
+      ...both,
+      agent_id: 'agt_00000000000000000000000000',
+      tool: 'ticketing',
+      action: 'read',
+      context: staging,
+    });
+    expect(unknownAgent.decision).toBe('deny');
+    // Narrowing the registry entry applies to the next decision.
+    await admin('PATCH', `/v1/organizations/xcorp/agents/${limited.id}`, { allowed_tools: ['email'] });
+    expect((await check({ ...both, tool: 'ticketing', action: 'read', context: staging })).decision).toBe('deny');
+  });
+
+  it('denies a suspended, invited or deleted member, and deleting a member removes their role bindings', async () => {
+    const reader = (
+      await admin('POST', '/v1/organizations/xcorp/roles', { name: 'Ticket reader', permissions: [{ tool: 'ticketing', action: 'read' }] })
+    ).json();
+    const mary = (await admin('POST', '/v1/organizations/xcorp/members', { email: 'mary@xcorp.test' })).json();
+    await admin('POST', `/v1/organizations/xcorp/roles/${reader.id}/bindings`, { member_id: mary.id });
+    const asMary = { organization: 'xcorp', member_id: mary.id, tool: 'ticketing', action: 'read', context: ctx };
+    expect((await check(asMary)).decision).toBe('allow');
+    await admin('PATCH', `/v1/organizations/xcorp/members/${mary.id}`, { status: 'suspended' });
+    expect(await check(asMary)).toMatchObject({ decision: 'deny', reasons: ['the member is not active'] });
+    await admin('PATCH', `/v1/organizations/xcorp/members/${mary.id}`, { status: 'active' });
+    expect((await check(asMary)).decision).toBe('allow');
+    expect((await admin('DELETE', `/v1/organizations/xcorp/members/${mary.id}`)).statusCode).toBe(204);
+    expect(await check(asMary)).toMatchObject({ decision: 'deny', reasons: ['the member is not active'] });
+    const bindings = await node.runtime.store.db
+      .selectFrom('role_bindings')
+      .select('role_id')
+      .where('principal_id', '=', mary.id)
+      .execute();
+    expect(bindings).toEqual([]);
+
+    const invited = (await admin('POST', '/v1/organizations/xcorp/members', { email: 'ivy@xcorp.test', status: 'invited' })).json();
+    await admin('POST', `/v1/organizations/xcorp/roles/${reader.id}/bindings`, { member_id: invited.id });
+    expect((await check({ ...asMary, member_id: invited.id })).decision).toBe('deny');
   });
 
   it('answers a batch of checks in order', async () => {

@@ -19,8 +19,9 @@ describe.each(dialects)('delegation by token exchange (RFC 8693) on %s', (dialec
   let planner: { agent: string; client: { client_id: string; client_secret: string } };
   let helper: { agent: string; client: { client_id: string; client_secret: string } };
   let outsider: { agent: string; client: { client_id: string; client_secret: string } };
+  let bystander: { agent: string; client: { client_id: string; client_secret: string } };
 
-  const admin = async (method: 'GET' | 'POST' | 'DELETE', url: string, payload?: object) => {
+  const admin = async (method: 'GET' | 'POST' | 'PATCH' | 'DELETE', url: string, payload?: object) => {
     const res = await node.app.inject({ method, url, headers: adminHeaders, ...(payload && { payload }) });
     return res.body ? res.json() : undefined;
   };
@@ -95,6 +96,14 @@ describe.each(dialects)('delegation by token exchange (RFC 8693) on %s', (dialec
       { tool: 'calendar', action: 'write' },
     ]);
     helper = await makeAgent('xcorp', john.id, 'Helper', [{ tool: 'calendar', action: 'read' }]);
+    bystander = await makeAgent('xcorp', john.id, 'Bystander', [
+      { tool: 'calendar', action: 'read' },
+      { tool: 'calendar', action: 'write' },
+    ]);
+    // The planner serves the MCP server the user's client calls; the helper serves the calendar API.
+    // Each may act for the user with the tokens it receives (on-behalf-of), and only with those.
+    await admin('PATCH', `/v1/resources/${encodeURIComponent(CODE_MCP)}`, { agent_id: planner.agent });
+    await admin('PATCH', `/v1/resources/${encodeURIComponent(API)}`, { agent_id: helper.agent });
     await admin('POST', '/v1/organizations', { slug: 'othercorp', name: 'Other' });
     const otherOwner = await admin('POST', '/v1/organizations/othercorp/members', { email: 'o@other.test' });
     await admin('POST', '/v1/resources', {
@@ -161,6 +170,26 @@ describe.each(dialects)('delegation by token exchange (RFC 8693) on %s', (dialec
       await node.runtime.store.db.selectFrom('audit_events').select('id').where('kind', '=', 'token.exchange_refused').execute()
     ).length;
     expect(after).toBe(before + 1);
+  });
+
+  it('refuses an agent of the same organization that the token was neither issued to nor for', async () => {
+    // Same organization, the roles for it, and yet the user never delegated to the bystander.
+    const res = await exchange(bystander, userToken);
+    expect(res.statusCode).toBe(400);
+    expect(res.json()).toMatchObject({ error: 'invalid_grant', error_description: expect.stringContaining('not issued to this agent') });
+    // The helper may exchange what was issued for it (the planner's token for its API), not the user's token for the planner.
+    expect((await exchange(helper, userToken)).json().error).toBe('invalid_grant');
+    const parent = (await exchange(planner, userToken)).json().access_token;
+    expect((await exchange(bystander, parent)).json().error).toBe('invalid_grant');
+    expect((await exchange(helper, parent)).statusCode).toBe(200);
+  });
+
+  it('lets an agent exchange a token issued to its own client', async () => {
+    const own = (await exchange(planner, userToken)).json().access_token;
+    // The planner's delegated token was issued to the planner's client: it may exchange it again (narrowing).
+    const again = await exchange(planner, own, { scope: 'calendar.read' });
+    expect(again.statusCode).toBe(200);
+    expect(claimsOf(again.json().access_token)).toMatchObject({ act: { sub: planner.agent, act: { sub: planner.agent } } });
   });
 
   it('a suspended agent cannot exchange, and its chained tokens die', async () => {

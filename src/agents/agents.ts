@@ -10,12 +10,13 @@ import type { Store } from '../store/store.js';
 import { type Executor, inTransaction } from '../store/transaction.js';
 import { MemberStore } from '../tenancy/member-store.js';
 import type { Organizations } from '../tenancy/organizations.js';
+import type { PrincipalChange, PrincipalStops } from '../tenancy/principal-stops.js';
 import type { Agent, CreateAgent, StatusChange, UpdateAgent } from './schemas.js';
 
 /**
  * Agents as first-class non-human identities of an organization: an accountable owner, an
  * environment, a lifecycle. Suspension is the kill switch: every node refuses the agent's
- * tokens within a second (agents/kill-switch.ts); decommissioning is final.
+ * tokens within a second (tenancy/principal-stops.ts); decommissioning is final.
  */
 export class Agents {
   private readonly members: MemberStore;
@@ -24,6 +25,7 @@ export class Agents {
     private readonly store: Store,
     private readonly organizations: Organizations,
     private readonly grants: Grants,
+    private readonly stops: PrincipalStops,
     private readonly audit: AuditLog,
     private readonly clock: Clock,
     private readonly bus: EventBus,
@@ -110,6 +112,8 @@ export class Agents {
       await this.audit.append(trx, { kind: 'agent.updated', orgId: org.id, agentId: current.id, detail: { changed: input } }, context);
       return { ...current, ...changes };
     });
+    // Its registry limits bound every decision: every node drops what it cached.
+    await this.bus.publish('agents.changed', { id: row.id });
     return toAgent(row);
   }
 
@@ -155,12 +159,15 @@ export class Agents {
     const org = await this.organizations.require(orgRef);
     let revoked: string[] = [];
     let disabledClients: string[] = [];
+    let stop: PrincipalChange | undefined;
     const row = await inTransaction(this.store, async (trx) => {
       const current = await this.require(org.id, agentId, trx);
       if (current.status === 'decommissioned') throw new ConflictError('the agent is decommissioned; that is final');
       if (current.status === status) throw new ConflictError(`the agent is already ${status}`);
       const changes = { status, status_reason: reason, updated_at: isoAt(this.clock) };
       await trx.updateTable('agents').set(changes).where('id', '=', current.id).execute();
+      // Resuming lets the agent act again with new credentials only: its old ones predate the stop.
+      stop = status === 'active' ? await this.stops.liftWithin(trx, current.id) : await this.stops.stopWithin(trx, org.id, current.id);
       if (status === 'decommissioned') {
         await trx
           .updateTable('clients')
@@ -182,7 +189,7 @@ export class Agents {
       await this.audit.append(trx, { kind, orgId: org.id, agentId: current.id, detail: { reason } }, context);
       return { ...current, ...changes };
     });
-    await this.bus.publish('agent.status_changed', { id: row.id, status });
+    await this.stops.announce([stop]);
     for (const id of disabledClients) await this.bus.publish('clients.changed', { id });
     if (status === 'decommissioned') await this.bus.publish('roles.changed', { orgId: org.id });
     for (const id of revoked) await this.grants.announce(id);

@@ -1,6 +1,5 @@
 import type { Logger } from 'pino';
 import type { Agents } from '../agents/agents.js';
-import type { KillSwitch } from '../agents/kill-switch.js';
 import type { AuditLog } from '../audit/audit-log.js';
 import type { Clock } from '../clock.js';
 import { ConflictError } from '../http/errors.js';
@@ -8,6 +7,7 @@ import { outboundRequest } from '../http/outbound-request.js';
 import type { AuditEventsTable } from '../store/schema.js';
 import type { Store } from '../store/store.js';
 import { inTransaction } from '../store/transaction.js';
+import type { PrincipalStops } from '../tenancy/principal-stops.js';
 import type { AnomalyResponse } from '../tenancy/schemas.js';
 import type { AgentRestriction, AgentRestrictions, OrganizationSettingsCache } from './restrictions.js';
 import { type AgentProfile, AnomalyRules, type Finding, OBSERVED_KINDS, type ObservedEvent, type RuleSettings } from './rules.js';
@@ -16,7 +16,7 @@ export interface AnomalyDetectorDeps {
   store: Store;
   audit: AuditLog;
   agents: Agents;
-  killSwitch: KillSwitch;
+  stops: PrincipalStops;
   restrictions: AgentRestrictions;
   settings: OrganizationSettingsCache;
   clock: Clock;
@@ -191,7 +191,7 @@ export class AnomalyDetector {
       'anomaly detected',
     );
     if (restricted && restriction) await this.deps.restrictions.announce(finding.orgId, finding.agentId, restriction);
-    if (response === 'suspend' && !this.deps.killSwitch.isStopped(finding.agentId)) {
+    if (response === 'suspend' && !this.deps.stops.isStopped(finding.agentId)) {
       try {
         // The kill switch: every node refuses the agent within a second, through the bus.
         await this.deps.agents.suspend(finding.orgId, finding.agentId, { reason: `anomaly ${finding.rule}` }, { correlationId: event.id });

@@ -1,11 +1,11 @@
 import type { Logger } from 'pino';
 import type { Agents } from '../agents/agents.js';
-import type { KillSwitch } from '../agents/kill-switch.js';
 import type { AuditLog } from '../audit/audit-log.js';
 import type { Clock } from '../clock.js';
 import type { Config } from '../config.js';
 import type { EventBus } from '../events/bus.js';
 import type { Store } from '../store/store.js';
+import type { PrincipalStops } from '../tenancy/principal-stops.js';
 import { AnomalyDetector } from './detector.js';
 import { AgentRestrictions, OrganizationSettingsCache } from './restrictions.js';
 import { DEFAULT_RULES, type RuleSettings } from './rules.js';
@@ -14,7 +14,7 @@ export interface AnomalyDeps {
   store: Store;
   audit: AuditLog;
   agents: Agents;
-  killSwitch: KillSwitch;
+  stops: PrincipalStops;
   bus: EventBus;
   clock: Clock;
   logger: Logger;
@@ -60,7 +60,7 @@ export async function installAnomalyDetection(deps: AnomalyDeps): Promise<Anomal
     store: deps.store,
     audit: deps.audit,
     agents: deps.agents,
-    killSwitch: deps.killSwitch,
+    stops: deps.stops,
     restrictions,
     settings: new OrganizationSettingsCache(deps.store.db, deps.clock),
     clock: deps.clock,

@@ -1,13 +1,14 @@
-import type { KillSwitch } from '../agents/kill-switch.js';
 import type { AgentRestrictionsView } from '../anomaly/restrictions.js';
 import type { AuditContext } from '../audit/audit-log.js';
 import type { AuditBatcher } from '../audit/batcher.js';
 import { ApiError, InvalidRequestError } from '../http/errors.js';
 import type { LiveTokens } from '../oauth/tokens/live-tokens.js';
 import type { Organizations } from '../tenancy/organizations.js';
+import { describedByDetails } from './approved-details.js';
 import type { Conditions } from './conditions.js';
-import { type Decision, decide } from './decision.js';
-import type { Roles } from './roles.js';
+import { type Decision, type DecisionRequest, decide } from './decision.js';
+import type { CredentialLiveness } from './liveness.js';
+import { outsideRegistry, type Permissions } from './permissions.js';
 import type { CheckRequest } from './schemas.js';
 
 export interface CheckResponse {
@@ -28,6 +29,8 @@ interface Principals {
   memberId: string | null;
   agentId: string | null;
   consentedScopes: string[] | null;
+  /** RFC 9396: what a person approved, on a CIBA token; the decision may not exceed it. */
+  approvedDetails?: Record<string, unknown>[];
   jti?: string;
   grantId?: string;
   scope?: string;
@@ -44,10 +47,10 @@ interface Principals {
 export class Decisions {
   constructor(
     private readonly deps: {
-      roles: Roles;
+      permissions: Permissions;
       organizations: Organizations;
       liveTokens: LiveTokens;
-      killSwitch: KillSwitch;
+      liveness: CredentialLiveness;
       auditBatcher: AuditBatcher;
       conditions: Conditions;
       /** Anomaly responses and per-agent rate limits; none when absent. */
@@ -65,41 +68,15 @@ export class Decisions {
       classification: input.context.classification,
     };
     const resolved = await this.principals(input);
-    if (!('refused' in resolved) && resolved.agentId && this.deps.restrictions) {
-      const { allowed, retryAfterSeconds } = await this.deps.restrictions.admit(resolved.orgId, resolved.agentId);
+    const p = 'orgId' in resolved ? resolved : undefined;
+    if (p && !resolved.refused && p.agentId && this.deps.restrictions) {
+      const { allowed, retryAfterSeconds } = await this.deps.restrictions.admit(p.orgId, p.agentId);
       if (!allowed)
         throw new ApiError('rate_limited', `too many checks for this agent; retry in ${retryAfterSeconds} s`, {
           headers: { 'retry-after': String(retryAfterSeconds) },
         });
     }
-    let decision: Decision;
-    if ('refused' in resolved) decision = { effect: 'deny', reasons: [resolved.refused], matched: {} };
-    else if (this.deps.killSwitch.isStopped(resolved.agentId))
-      decision = { effect: 'deny', reasons: ['the agent is suspended'], matched: {} };
-    else {
-      const [user, agent] = await Promise.all([
-        resolved.memberId ? this.deps.roles.permissionsOf(resolved.orgId, resolved.memberId) : null,
-        resolved.agentId ? this.deps.roles.permissionsOf(resolved.orgId, resolved.agentId) : null,
-      ]);
-      decision = decide({ request, user, agent, consentedScopes: resolved.consentedScopes });
-      // Conditions as policy run after RBAC, and only where RBAC did not already deny.
-      const principal = resolved.agentId
-        ? { type: 'Agent' as const, id: resolved.agentId }
-        : resolved.memberId
-          ? { type: 'Member' as const, id: resolved.memberId }
-          : undefined;
-      if (decision.effect !== 'deny' && principal) {
-        const forbidding = await this.deps.conditions.forbiddenBy(resolved.orgId, {
-          ...request,
-          principal,
-          attributes: input.context.attributes ?? {},
-        });
-        if (forbidding.length > 0)
-          decision = { effect: 'deny', reasons: [`forbidden by policy ${forbidding.join(', ')}`], matched: decision.matched };
-      }
-      decision = this.restricted(decision, resolved.agentId, input.action);
-    }
-    const p = 'refused' in resolved ? undefined : resolved;
+    const decision = resolved.refused || !p ? refusal(resolved.refused ?? 'no principal') : await this.decideFor(p, request, input);
     await this.deps.auditBatcher.record(
       {
         kind: 'decision',
@@ -139,6 +116,47 @@ export class Decisions {
     };
   }
 
+  /**
+   * The decision for live principals: inside every agent's registry limits, then user ∩ agent ∩
+   * consent (and, for a CIBA token, ∩ what the person approved), then Cedar conditions, then any
+   * anomaly restriction. Every principal's permissions come from the one permission function.
+   */
+  private async decideFor(resolved: Principals, request: DecisionRequest, input: CheckRequest): Promise<Decision> {
+    if (resolved.agentId) {
+      const limits = await this.deps.permissions.limitsOf(resolved.orgId, resolved.agentId);
+      const outside = limits ? outsideRegistry(limits, request) : 'the agent is not registered in this organization';
+      if (outside) return refusal(outside);
+    }
+    const [user, agent] = await Promise.all([
+      resolved.memberId ? this.deps.permissions.of(resolved.orgId, resolved.memberId) : null,
+      resolved.agentId ? this.deps.permissions.of(resolved.orgId, resolved.agentId) : null,
+    ]);
+    let decision = decide({ request, user, agent, consentedScopes: resolved.consentedScopes });
+    if (decision.effect !== 'deny' && resolved.approvedDetails && !describedByDetails(resolved.approvedDetails, request)) {
+      decision = {
+        effect: 'deny',
+        reasons: [`the approval this token carries does not cover ${request.tool}:${request.action}`],
+        matched: decision.matched,
+      };
+    }
+    // Conditions as policy run after RBAC, and only where RBAC did not already deny.
+    const principal = resolved.agentId
+      ? { type: 'Agent' as const, id: resolved.agentId }
+      : resolved.memberId
+        ? { type: 'Member' as const, id: resolved.memberId }
+        : undefined;
+    if (decision.effect !== 'deny' && principal) {
+      const forbidding = await this.deps.conditions.forbiddenBy(resolved.orgId, {
+        ...request,
+        principal,
+        attributes: input.context.attributes ?? {},
+      });
+      if (forbidding.length > 0)
+        decision = { effect: 'deny', reasons: [`forbidden by policy ${forbidding.join(', ')}`], matched: decision.matched };
+    }
+    return this.restricted(decision, resolved.agentId, input.action);
+  }
+
   /** An anomaly response narrows what the agent may do: read only, or nothing without approval. */
   private restricted(decision: Decision, agentId: string | null, action: string): Decision {
     if (decision.effect === 'deny') return decision;
@@ -154,18 +172,22 @@ export class Decisions {
     return decision;
   }
 
-  private async principals(input: CheckRequest): Promise<Principals | { refused: string }> {
+  /** Who the check is for; `refused` says why a principal may not act at all (not live). */
+  private async principals(input: CheckRequest): Promise<(Principals & { refused?: string }) | { refused: string }> {
     if (input.token) {
       if (input.organization || input.member_id || input.agent_id)
         throw new InvalidRequestError('give either a token or organization, member_id and agent_id');
       const claims = this.deps.liveTokens.claims(input.token);
       if (!claims) return { refused: 'the token is not active' };
+      const memberId = claims.sub.startsWith('mbr_') ? claims.sub : null;
       return {
         orgId: claims.org_id,
-        memberId: claims.sub.startsWith('mbr_') ? claims.sub : null,
+        memberId,
         agentId: claims.agent_id ?? null,
-        // Delegated tokens bound the decision by what the user consented to; an agent's own token does not.
-        consentedScopes: claims.auth_event_id ? claims.scope.split(' ').filter(Boolean) : null,
+        // A token that acts for a user (delegated or approved through CIBA) is bounded by its scope,
+        // what the user consented to; an agent's own token is bounded by the agent's roles.
+        consentedScopes: memberId ? claims.scope.split(' ').filter(Boolean) : null,
+        ...(claims.authorization_details && { approvedDetails: claims.authorization_details }),
         jti: claims.jti,
         ...(claims.auth_event_id && { grantId: claims.auth_event_id }),
         scope: claims.scope,
@@ -177,6 +199,18 @@ export class Decisions {
       throw new InvalidRequestError('give a token, or an organization with a member_id and/or an agent_id');
     }
     const org = await this.deps.organizations.require(input.organization);
-    return { orgId: org.id, memberId: input.member_id ?? null, agentId: input.agent_id ?? null, consentedScopes: null };
+    const principals = { orgId: org.id, memberId: input.member_id ?? null, agentId: input.agent_id ?? null, consentedScopes: null };
+    // Named principals must be live right now, as a token's chain would be. No credential is
+    // involved, so none can predate a stop: only a principal stopped now fails (authz/liveness.ts).
+    const named = this.deps.liveness.check({
+      memberId: principals.memberId,
+      agentIds: [principals.agentId],
+      issuedAt: Number.POSITIVE_INFINITY,
+    });
+    return named.live ? principals : { ...principals, refused: named.reason };
   }
+}
+
+function refusal(reason: string): Decision {
+  return { effect: 'deny', reasons: [reason], matched: {} };
 }

@@ -13,8 +13,10 @@ export interface ClusterEvents {
   'access_token.revoked': { jti: string; exp: number };
   /** A grant (consent) was revoked: every token derived from it is dead. */
   'grant.revoked': { id: string };
-  /** An agent was suspended, resumed or decommissioned: the kill switch must act everywhere. */
-  'agent.status_changed': { id: string; status: 'active' | 'suspended' | 'decommissioned' };
+  /** A member or agent was stopped or let act again: the kill switch must act everywhere (tenancy/principal-stops.ts). */
+  'principal.changed': { id: string; stoppedAt: string; lifted: boolean };
+  /** An agent's registry entry changed (its tools, classification ceiling, environment): drop cached limits. */
+  'agents.changed': { id: string };
   /** Roles, their permissions or bindings changed in an organization: drop cached permission sets. */
   'roles.changed': { orgId: string };
   /** An organization uploaded a new version of its Cedar policies. */

@@ -3,11 +3,14 @@ import { type Clock, isoAt } from '../clock.js';
 import type { EventBus } from '../events/bus.js';
 import type { Grants } from '../oauth/consent/grants.js';
 import type { Executor } from '../store/transaction.js';
+import type { PrincipalChange, PrincipalStops } from '../tenancy/principal-stops.js';
 
 /** What {@link MemberAccess.revokeWithin} ended, for {@link MemberAccess.announce} after commit. */
 export interface RevokedAccess {
+  orgId: string;
   grantIds: string[];
-  suspendedAgentIds: string[];
+  /** The member and the agents they own, stopped (tenancy/principal-stops.ts). */
+  stopped: PrincipalChange[];
 }
 
 /**
@@ -20,6 +23,7 @@ export interface RevokedAccess {
 export class MemberAccess {
   constructor(
     private readonly grants: Grants,
+    private readonly stops: PrincipalStops,
     private readonly audit: AuditLog,
     private readonly bus: EventBus,
     private readonly clock: Clock,
@@ -27,6 +31,9 @@ export class MemberAccess {
 
   async revokeWithin(trx: Executor, orgId: string, memberId: string, reason: string, context: AuditContext): Promise<RevokedAccess> {
     const at = isoAt(this.clock);
+    // First the kill switch with its epoch: whatever else the member holds (a CIBA token, a
+    // session JWT) stops now on every node, and never works again even if they come back.
+    const stopped = [await this.stops.stopWithin(trx, orgId, memberId)];
     await trx
       .updateTable('sessions')
       .set({ revoked_at: at })
@@ -80,17 +87,20 @@ export class MemberAccess {
         .set({ status: 'suspended', status_reason: agentReason, updated_at: at })
         .where('id', '=', agent.id)
         .execute();
+      stopped.push(await this.stops.stopWithin(trx, orgId, agent.id));
       await this.audit.append(
         trx,
         { kind: 'agent.suspended', orgId, agentId: agent.id, subjectId: memberId, detail: { reason: agentReason } },
         context,
       );
     }
-    return { grantIds: live.map((grant) => grant.id), suspendedAgentIds: owned.map((agent) => agent.id) };
+    return { orgId, grantIds: live.map((grant) => grant.id), stopped };
   }
 
   async announce(revoked: RevokedAccess): Promise<void> {
-    for (const id of revoked.suspendedAgentIds) await this.bus.publish('agent.status_changed', { id, status: 'suspended' });
+    await this.stops.announce(revoked.stopped);
     for (const id of revoked.grantIds) await this.grants.announce(id);
+    // A deleted member's role bindings went with them: drop cached permission sets everywhere.
+    await this.bus.publish('roles.changed', { orgId: revoked.orgId });
   }
 }

@@ -8,6 +8,8 @@ import { mapUniqueViolation } from '../store/errors.js';
 import type { MembersTable } from '../store/schema.js';
 import type { Store } from '../store/store.js';
 import { type Executor, inTransaction } from '../store/transaction.js';
+import { MemberStore } from '../tenancy/member-store.js';
+import type { PrincipalChange, PrincipalStops } from '../tenancy/principal-stops.js';
 import { mutability, notFound, uniqueness } from './errors.js';
 import { assertIfMatch } from './etag.js';
 import { requiredEquality } from './filter.js';
@@ -24,6 +26,8 @@ export interface ScimUsersDeps {
   clock: Clock;
   /** Deprovisioning: ends a member's sessions, grants and tokens and suspends the agents they own. */
   memberAccess: MemberAccess;
+  /** The kill switch: a user provisioned inactive may not act; reactivation revives no old credential. */
+  stops: PrincipalStops;
   groupRoles: GroupRoles;
   /** The lock-out guard: no SCIM deprovisioning may leave the organization without a way in. */
   loginPolicy: LoginPolicy;
@@ -64,6 +68,7 @@ export class ScimUsers {
   async create(orgId: string, body: unknown, context: AuditContext): Promise<ScimDocument> {
     const fields = memberFieldsOf(this.schema.coerceInbound(normalizeBooleans(body, this.schema, '')));
     const at = isoAt(this.deps.clock);
+    let stopped: PrincipalChange | undefined;
     const row = await this.write(async (trx) => {
       await this.scim.lockUsers(trx, orgId);
       await this.assertFree(trx, orgId, fields);
@@ -80,6 +85,7 @@ export class ScimUsers {
         scim_attributes: fields.attributes,
       };
       await trx.insertInto('members').values(member).execute();
+      if (member.status !== 'active') stopped = await this.deps.stops.stopWithin(trx, orgId, member.id);
       await this.deps.audit.append(
         trx,
         {
@@ -92,6 +98,7 @@ export class ScimUsers {
       );
       return member;
     });
+    await this.deps.stops.announce([stopped]);
     return userDocument(row, [], this.deps.baseUrl);
   }
 
@@ -114,7 +121,7 @@ export class ScimUsers {
       rolesChanged = await this.deps.groupRoles.syncWithin(trx, orgId, row.id, [], context);
       revoked = await this.deps.memberAccess.revokeWithin(trx, orgId, row.id, 'deprovisioned by SCIM (deleted)', context);
       await trx.deleteFrom('scim_group_members').where('member_id', '=', row.id).execute();
-      await trx.deleteFrom('members').where('org_id', '=', orgId).where('id', '=', row.id).execute();
+      await new MemberStore(this.deps.store.db).delete(trx, orgId, row.id);
       await this.deps.audit.append(
         trx,
         {
@@ -139,6 +146,7 @@ export class ScimUsers {
     change: (current: ScimDocument) => Promise<ScimDocument | undefined>,
   ): Promise<ScimDocument> {
     let revoked: RevokedAccess | undefined;
+    let reactivated: PrincipalChange | undefined;
     const result = await this.write(async (trx) => {
       await this.scim.lockUsers(trx, orgId);
       const { row, document } = await this.current(trx, orgId, id, ifMatch);
@@ -177,9 +185,11 @@ export class ScimUsers {
         revoked = await this.deps.memberAccess.revokeWithin(trx, orgId, row.id, 'deprovisioned by SCIM (active: false)', context);
         await this.deps.loginPolicy.assertReachable(orgId, trx);
       }
+      if (status === 'active' && row.status !== 'active') reactivated = await this.deps.stops.liftWithin(trx, row.id);
       return (await this.documents(orgId, [updated], trx))[0] as ScimDocument;
     });
     if (revoked) await this.deps.memberAccess.announce(revoked);
+    await this.deps.stops.announce([reactivated]);
     return result;
   }
 

@@ -48,6 +48,16 @@ export interface Database {
   scim_tokens: ScimTokensTable;
   scim_groups: ScimGroupsTable;
   scim_group_members: ScimGroupMembersTable;
+  principal_stops: PrincipalStopsTable;
+}
+
+/** The latest stop of a member or agent (tenancy/principal-stops.ts); kept after the principal is deleted. */
+export interface PrincipalStopsTable {
+  principal_id: string;
+  org_id: string;
+  stopped_at: string;
+  /** When the principal was resumed or reactivated; null while it is stopped. */
+  lifted_at: string | null;
 }
 
 /** Credentials accepted once (client assertions, trusted tokens), kept until they would have expired anyway. */
@@ -536,6 +546,8 @@ export interface ResourcesTable {
   access_token_ttl_seconds: number | null;
   /** JSON array of organization ids that may obtain tokens for it; null: every organization. */
   org_ids: string | null;
+  /** The agent that serves this resource, which may exchange the tokens it receives (RFC 8693); null: none. */
+  agent_id: string | null;
   created_at: string;
   updated_at: string;
 }

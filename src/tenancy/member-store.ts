@@ -40,7 +40,10 @@ export class MemberStore {
     await trx.updateTable('members').set(changes).where('org_id', '=', orgId).where('id', '=', id).execute();
   }
 
+  /** Deletes the member and what only gives them power: role bindings and elevations (their stop stays, as a tombstone). */
   async delete(trx: Executor, orgId: string, id: string): Promise<void> {
+    await trx.deleteFrom('role_bindings').where('org_id', '=', orgId).where('principal_id', '=', id).execute();
+    await trx.deleteFrom('elevations').where('org_id', '=', orgId).where('principal_id', '=', id).execute();
     await trx.deleteFrom('members').where('org_id', '=', orgId).where('id', '=', id).execute();
   }
 }

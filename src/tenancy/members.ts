@@ -9,6 +9,7 @@ import type { Store } from '../store/store.js';
 import { type Executor, inTransaction } from '../store/transaction.js';
 import { MemberStore } from './member-store.js';
 import type { LoginPolicyGuard, Organizations } from './organizations.js';
+import type { PrincipalChange, PrincipalStops } from './principal-stops.js';
 import type { CreateMember, Member, UpdateMember } from './schemas.js';
 
 /** What tenancy needs from identity when a member stops being active (kept as an interface: tenancy does not import identity). */
@@ -31,6 +32,8 @@ export class Members {
     private readonly organizations: Organizations,
     private readonly audit: AuditLog,
     private readonly clock: Clock,
+    /** The kill switch: a member who is not active may not act, and coming back revives nothing. */
+    private readonly stops: PrincipalStops,
     /** Ends a departing member's sessions and grants (identity/member-access.ts). */
     private readonly access?: MemberAccessRevoker,
     /** Refuses removing the last way into an organization (its last break-glass member under SSO required). */
@@ -41,6 +44,7 @@ export class Members {
 
   async create(orgRef: string, input: CreateMember, context: AuditContext): Promise<Member> {
     const at = isoAt(this.clock);
+    let stopped: PrincipalChange | undefined;
     const row = await this.write(async (trx) => {
       const org = await this.organizations.require(orgRef, trx);
       const email = normalizeEmail(input.email);
@@ -55,6 +59,7 @@ export class Members {
         updated_at: at,
       };
       await this.members.insert(trx, member);
+      if (member.status !== 'active') stopped = await this.stops.stopWithin(trx, org.id, member.id);
       await this.audit.append(
         trx,
         { kind: 'member.created', orgId: org.id, subjectId: member.id, detail: { email, status: member.status } },
@@ -62,6 +67,7 @@ export class Members {
       );
       return member;
     });
+    await this.stops.announce([stopped]);
     return toMember(row);
   }
 
@@ -79,6 +85,7 @@ export class Members {
 
   async update(orgRef: string, memberId: string, input: UpdateMember, context: AuditContext): Promise<Member> {
     let revoked: unknown;
+    let changed: PrincipalChange | undefined;
     const row = await this.write(async (trx) => {
       const org = await this.organizations.require(orgRef, trx);
       const current = await this.require(org.id, memberId, trx);
@@ -93,21 +100,28 @@ export class Members {
       await this.members.update(trx, org.id, current.id, changes);
       await this.audit.append(trx, { kind: 'member.updated', orgId: org.id, subjectId: current.id, detail: { changed: input } }, context);
       if (input.status !== undefined && input.status !== 'active') {
+        // The member stops whatever their previous status: an invited member's stop moves on too.
         if (this.access) revoked = await this.access.revokeWithin(trx, org.id, current.id, `member ${input.status}`, context);
+        else changed = await this.stops.stopWithin(trx, org.id, current.id);
         await this.guard?.assertReachable(org.id, trx);
+      } else if (input.status === 'active' && current.status !== 'active') {
+        changed = await this.stops.liftWithin(trx, current.id);
       }
       return { ...current, ...changes };
     });
     if (revoked !== undefined) await this.access?.announce(revoked);
+    await this.stops.announce([changed]);
     return toMember(row);
   }
 
   async remove(orgRef: string, memberId: string, context: AuditContext): Promise<void> {
     let revoked: unknown;
+    let deleted: PrincipalChange | undefined;
     await this.write(async (trx) => {
       const org = await this.organizations.require(orgRef, trx);
       const current = await this.require(org.id, memberId, trx);
       if (this.access) revoked = await this.access.revokeWithin(trx, org.id, current.id, 'member deleted', context);
+      else deleted = await this.stops.stopWithin(trx, org.id, current.id);
       await this.members.delete(trx, org.id, current.id);
       await this.guard?.assertReachable(org.id, trx);
       await this.audit.append(
@@ -117,6 +131,7 @@ export class Members {
       );
     });
     if (revoked !== undefined) await this.access?.announce(revoked);
+    await this.stops.announce([deleted]);
   }
 
   private async require(orgId: string, memberId: string, trx?: Executor): Promise<MembersTable> {

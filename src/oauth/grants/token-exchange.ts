@@ -2,7 +2,7 @@ import { type AgentRestrictionsView, readOnlyScopes } from '../../anomaly/restri
 import type { AuditLog } from '../../audit/audit-log.js';
 import type { AuditBatcher } from '../../audit/batcher.js';
 import { type ActorClaim, delegatedScope, delegationDepth, MAX_DELEGATION_DEPTH } from '../../authz/delegation.js';
-import type { Roles } from '../../authz/roles.js';
+import type { Permissions } from '../../authz/permissions.js';
 import { type Clock, isoAt } from '../../clock.js';
 import { newId } from '../../crypto/ids.js';
 import type { Sessions } from '../../identity/sessions.js';
@@ -35,6 +35,8 @@ interface Subject {
   jti: string;
   auth_event_id?: string;
   act?: ActorClaim;
+  /** Whom the subject token was issued to and for, when it is an access token (see mayExchange). */
+  issued?: { clientId: string; agentId?: string; aud: string; mayAct?: string };
 }
 
 export interface TokenExchangeDeps {
@@ -42,7 +44,7 @@ export interface TokenExchangeDeps {
   accessTokens: AccessTokens;
   liveTokens: LiveTokens;
   grants: Grants;
-  roles: Roles;
+  permissions: Pick<Permissions, 'of'>;
   auditBatcher: AuditBatcher;
   metrics: Metrics;
   clock: Clock;
@@ -95,7 +97,25 @@ export function tokenExchangeGrant(deps: TokenExchangeDeps): GrantHandler {
       jti: claims.jti,
       auth_event_id: claims.auth_event_id,
       ...(claims.act && { act: claims.act }),
+      issued: {
+        clientId: claims.client_id,
+        aud: claims.aud,
+        ...(claims.agent_id && { agentId: claims.agent_id }),
+        ...(typeof claims.may_act?.sub === 'string' && { mayAct: claims.may_act.sub }),
+      },
     };
+  }
+
+  /**
+   * Being in the user's organization is not enough to act for them: the subject token must have
+   * been issued to this agent (its client, or a token for the agent), for it (its audience is a
+   * resource the agent serves: on-behalf-of), or name it in `may_act` (RFC 8693 §4.4), the user's
+   * consent to this delegation.
+   */
+  async function mayExchange(issued: NonNullable<Subject['issued']>, client: TokenRequest['client']): Promise<boolean> {
+    if (issued.clientId === client.id || issued.agentId === client.agentId || issued.mayAct === client.agentId) return true;
+    const audience = await deps.resources.findByIdentifier(issued.aud);
+    return audience?.agent_id === client.agentId;
   }
 
   /** A session delegated to an agent is a consent event of its own: a grant, so it can be revoked. */
@@ -156,6 +176,8 @@ export function tokenExchangeGrant(deps: TokenExchangeDeps): GrantHandler {
     if (params.actor_token !== undefined) throw new InvalidRequest('the actor is the authenticated client; actor_token is not used');
     const subject = await resolveSubject(params.subject_token_type, params.subject_token);
     if (subject.org_id !== client.orgId) throw new InvalidGrant('the subject token belongs to another organization');
+    if (subject.issued && !(await mayExchange(subject.issued, client)))
+      throw new InvalidGrant('the subject token was not issued to this agent or for it, and does not name it in may_act');
     // Policy: an organization may name the agents allowed to act for its users.
     const settings = JSON.parse((await deps.organizations.require(client.orgId)).settings) as { delegation_agents?: string[] };
     if (settings.delegation_agents && !settings.delegation_agents.includes(client.agentId)) {
@@ -168,8 +190,8 @@ export function tokenExchangeGrant(deps: TokenExchangeDeps): GrantHandler {
     const requested = parseScope(params.scope);
     if (!requested) throw new InvalidScope('scope is malformed');
     const [user, agent] = await Promise.all([
-      deps.roles.permissionsOf(client.orgId, subject.sub),
-      deps.roles.permissionsOf(client.orgId, client.agentId),
+      deps.permissions.of(client.orgId, subject.sub),
+      deps.permissions.of(client.orgId, client.agentId),
     ]);
     // A session carries no OAuth consent: the agent names the scopes, bounded by both role sets.
     if (subject.scopes === null && requested.length === 0) throw new InvalidScope('with a session as subject, name the scopes to delegate');

@@ -61,11 +61,13 @@ export class Resources {
       scopes: JSON.stringify(input.scopes),
       access_token_ttl_seconds: input.access_token_ttl_seconds ?? null,
       org_ids: input.org_ids ? JSON.stringify(input.org_ids) : null,
+      agent_id: input.agent_id ?? null,
       created_at: at,
       updated_at: at,
     };
     await this.write(async (trx) => {
       if (await this.resources.find(input.identifier, trx)) throw this.conflict();
+      await assertAgentExists(trx, row.agent_id);
       await this.resources.insert(trx, row);
       await this.audit.append(trx, { kind: 'resource.created', detail: { id: row.id, identifier: row.identifier } }, context);
     });
@@ -97,11 +99,13 @@ export class Resources {
     if (input.scopes) assertUniqueScopes(input.scopes);
     const current = await this.write(async (trx) => {
       const row = await this.require(ref, trx);
+      if (input.agent_id !== undefined) await assertAgentExists(trx, input.agent_id);
       await this.resources.update(trx, row.id, {
         ...(input.name !== undefined && { name: input.name }),
         ...(input.scopes !== undefined && { scopes: JSON.stringify(input.scopes) }),
         ...(input.access_token_ttl_seconds !== undefined && { access_token_ttl_seconds: input.access_token_ttl_seconds }),
         ...(input.org_ids !== undefined && { org_ids: input.org_ids ? JSON.stringify(input.org_ids) : null }),
+        ...(input.agent_id !== undefined && { agent_id: input.agent_id }),
         updated_at: isoAt(this.clock),
       });
       await this.audit.append(trx, { kind: 'resource.updated', detail: { id: row.id, changed: input } }, context);
@@ -139,6 +143,12 @@ export class Resources {
   }
 }
 
+async function assertAgentExists(trx: Executor, agentId: string | null): Promise<void> {
+  if (agentId === null) return;
+  const agent = await trx.selectFrom('agents').select('id').where('id', '=', agentId).executeTakeFirst();
+  if (!agent) throw new InvalidRequestError('agent_id must name a registered agent');
+}
+
 function assertUniqueScopes(scopes: readonly ScopeDefinition[]): void {
   const names = scopes.map((s) => s.name);
   if (new Set(names).size !== names.length) throw new InvalidRequestError('scope names must be unique');
@@ -152,6 +162,7 @@ export function toResource(row: ResourcesTable): Resource {
     scopes: JSON.parse(row.scopes) as ScopeDefinition[],
     access_token_ttl_seconds: row.access_token_ttl_seconds,
     org_ids: row.org_ids ? (JSON.parse(row.org_ids) as string[]) : null,
+    agent_id: row.agent_id,
     created_at: row.created_at,
     updated_at: row.updated_at,
   };

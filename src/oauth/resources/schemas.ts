@@ -23,6 +23,7 @@ export const Resource = Type.Object({
   scopes: Type.Array(ScopeDefinition),
   access_token_ttl_seconds: Type.Union([Type.Integer(), Type.Null()]),
   org_ids: Type.Union([Type.Array(Type.String()), Type.Null()]),
+  agent_id: Type.Union([Type.String(), Type.Null()]),
   created_at: Type.String({ format: 'date-time' }),
   updated_at: Type.String({ format: 'date-time' }),
 });
@@ -34,6 +35,10 @@ const OrgIds = Type.Union(
     description: 'Organizations that may obtain tokens for this resource; null: all.',
   },
 );
+const ServingAgent = Type.Union([Type.String({ pattern: '^agt_[0-9a-z]{26}$' }), Type.Null()], {
+  description:
+    'The agent that serves this resource: it may exchange the user tokens it receives for tokens to other resources (RFC 8693). null: none.',
+});
 const Ttl = Type.Union([Type.Integer({ minimum: 30, maximum: 86_400 }), Type.Null()]);
 const Scopes = Type.Array(ScopeDefinition, { maxItems: 200 });
 
@@ -44,6 +49,7 @@ export const CreateResource = Type.Object(
     scopes: Scopes,
     access_token_ttl_seconds: Type.Optional(Ttl),
     org_ids: Type.Optional(OrgIds),
+    agent_id: Type.Optional(ServingAgent),
   },
   { additionalProperties: false },
 );
@@ -55,6 +61,7 @@ export const UpdateResource = Type.Object(
     scopes: Type.Optional(Scopes),
     access_token_ttl_seconds: Type.Optional(Ttl),
     org_ids: Type.Optional(OrgIds),
+    agent_id: Type.Optional(ServingAgent),
   },
   { additionalProperties: false, minProperties: 1 },
 );

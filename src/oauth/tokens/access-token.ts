@@ -4,6 +4,15 @@ import { verifyOwnJwt } from '../../crypto/own-jwt.js';
 import { randomBytesFromPool } from '../../crypto/random-pool.js';
 import { signCompactJws } from '../../crypto/signing-key.js';
 
+/** When a credential for these principals may say it was issued (tenancy/principal-stops.ts). */
+export interface IssuanceEpochs {
+  issuedAtFor(ids: readonly (string | null | undefined)[], nowMs: number): number;
+}
+
+function chainIds(act: AccessTokenClaims['act']): string[] {
+  return act ? [act.sub, ...chainIds(act.act)] : [];
+}
+
 /** RFC 9068 §2.2 claims plus Mandate's tenancy and delegation claims (DESIGN.md §5). */
 export interface AccessTokenClaims {
   iss: string;
@@ -17,6 +26,8 @@ export interface AccessTokenClaims {
   /** The grant (consent event) the token derives from; absent for client_credentials. */
   auth_event_id?: string;
   act?: { sub: string; act?: AccessTokenClaims['act'] };
+  /** RFC 8693 §4.4: the party the user allowed to act for them with this token. */
+  may_act?: { sub: string };
   /** RFC 9396 §9.1: exactly what a person approved (CIBA tokens). */
   authorization_details?: Record<string, unknown>[];
   jti: string;
@@ -36,10 +47,12 @@ export class AccessTokens {
     private readonly keyRing: KeyRing,
     private readonly issuer: string,
     private readonly clock: Clock,
+    private readonly epochs?: IssuanceEpochs,
   ) {}
 
   mint(input: AccessTokenInput, ttlSeconds: number): { token: string; claims: AccessTokenClaims } {
-    const iat = Math.floor(this.clock.now() / 1000);
+    const now = this.clock.now();
+    const iat = this.epochs?.issuedAtFor([input.sub, input.agent_id, ...chainIds(input.act)], now) ?? Math.floor(now / 1000);
     // 128 random bits: unique per token, and unguessable so a jti never names someone else's token.
     const claims: AccessTokenClaims = {
       iss: this.issuer,

@@ -1,29 +1,32 @@
-import type { KillSwitch } from '../../agents/kill-switch.js';
 import { type ActorClaim, actorChain } from '../../authz/delegation.js';
-import type { Grants } from '../consent/grants.js';
+import type { CredentialChain, CredentialLiveness } from '../../authz/liveness.js';
 import type { AccessTokenClaims, AccessTokens } from './access-token.js';
-import type { RevokedAccessTokens } from './revoked-tokens.js';
+
+/** The chain an access token claims: its user, its agents (own and `act`), its grant, itself. */
+export function chainOf(claims: AccessTokenClaims): CredentialChain {
+  return {
+    memberId: claims.sub.startsWith('mbr_') ? claims.sub : null,
+    agentIds: [claims.agent_id, ...actorChain(claims.act as ActorClaim | undefined)],
+    grantId: claims.auth_event_id,
+    jti: claims.jti,
+    issuedAt: claims.iat,
+  };
+}
 
 /**
- * The one test of whether an access token Mandate issued still stands, shared by introspection,
- * decisions and token exchange: signature, `typ`, issuer and expiry hold; the token itself was
- * not revoked (RFC 7009); the grant it derives from was not revoked; and no agent anywhere in
- * its delegation chain is stopped by the kill switch. All from memory, no database read.
+ * Whether an access token Mandate issued still stands, shared by introspection, decisions, token
+ * exchange, the audit and the vault: its signature, `typ`, issuer and expiry hold, and its whole
+ * chain is live (authz/liveness.ts). All from memory, no database read.
  */
 export class LiveTokens {
   constructor(
     private readonly accessTokens: AccessTokens,
-    private readonly revoked: RevokedAccessTokens,
-    private readonly grants: Grants,
-    private readonly killSwitch: KillSwitch,
+    private readonly liveness: CredentialLiveness,
   ) {}
 
   claims(token: string): AccessTokenClaims | undefined {
     const claims = this.accessTokens.verify(token);
-    if (!claims || this.revoked.has(claims.jti)) return undefined;
-    if (claims.auth_event_id && this.grants.isRevoked(claims.auth_event_id)) return undefined;
-    const agents = [claims.agent_id, ...actorChain(claims.act as ActorClaim | undefined)];
-    if (agents.some((id) => this.killSwitch.isStopped(id))) return undefined;
+    if (!claims || !this.liveness.check(chainOf(claims)).live) return undefined;
     return claims;
   }
 }

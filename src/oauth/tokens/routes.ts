@@ -1,12 +1,12 @@
 import formbody from '@fastify/formbody';
 import type { FastifyInstance, FastifyReply } from 'fastify';
-import type { KillSwitch } from '../../agents/kill-switch.js';
 import type { AgentUsage } from '../../agents/usage.js';
 import type { Approvals } from '../../approvals/approvals.js';
 import type { AuditBatcher } from '../../audit/batcher.js';
 import type { RateLimit } from '../../http/rate-limit.js';
 import { auditContextOf } from '../../http/request-context.js';
 import type { Store } from '../../store/store.js';
+import type { PrincipalStops } from '../../tenancy/principal-stops.js';
 import type { Authorizations } from '../authorize/authorizations.js';
 import type { ClientAuthenticator, RegisteredClient } from '../clients/authenticate.js';
 import type { Grants } from '../consent/grants.js';
@@ -33,7 +33,7 @@ export interface TokenRouteOptions {
   revoked: RevokedAccessTokens;
   grants: Grants;
   authorizations: Authorizations;
-  killSwitch: KillSwitch;
+  stops: PrincipalStops;
   liveTokens: LiveTokens;
   auditBatcher: AuditBatcher;
   agentUsage: AgentUsage;
@@ -79,7 +79,7 @@ export async function tokenRoutes(app: FastifyInstance, options: TokenRouteOptio
     if (!params.grant_type) throw new InvalidRequest('grant_type is required');
     const client = await clientAuth.authenticate(request.headers.authorization, params);
     // The kill switch: a suspended or decommissioned agent gets no token of any grant type.
-    if (options.killSwitch.isStopped(client.agentId)) {
+    if (options.stops.isStopped(client.agentId)) {
       await options.auditBatcher.record(
         {
           kind: 'token.refused',
@@ -108,7 +108,7 @@ export async function tokenRoutes(app: FastifyInstance, options: TokenRouteOptio
       const { params, resources } = readFormParams(request.body);
       const client = await clientAuth.authenticate(request.headers.authorization, params);
       requireConfidential(client);
-      if (options.killSwitch.isStopped(client.agentId)) throw new UnauthorizedClient('the agent is suspended');
+      if (options.stops.isStopped(client.agentId)) throw new UnauthorizedClient('the agent is suspended');
       return noStore(reply).send(await options.approvals.request(client, params, resources, auditContextOf(request)));
     },
   );

@@ -1,0 +1,59 @@
+/**
+ * The one test of whether a credential may still act, for every kind Mandate issues: user
+ * tokens, exchanged tokens, CIBA tokens, client-credentials tokens, member and impersonation
+ * sessions. A credential is live only while every link of its chain holds at this moment
+ * (README "Security model"):
+ * - the member it acts for, and any member acting through it (an impersonator), is active and was
+ *   last stopped before the credential was issued;
+ * - every agent in the chain is active and was last stopped before the credential was issued;
+ * - the grant (consent) it derives from stands, and the credential itself was not revoked.
+ * All from memory, kept current on every node by the bus; no database read.
+ */
+
+/** Who a credential acts for, and through whom: what {@link CredentialLiveness.check} judges. */
+export interface CredentialChain {
+  /** The member acted for (a user token's `sub`, a session's member); null for an agent's own token. */
+  memberId: string | null;
+  /** Members acting through the credential: an impersonator. */
+  actingMemberIds?: readonly string[];
+  /** Every agent in the chain: the token's `agent_id` and each `act` link (RFC 8693 §4.1). */
+  agentIds: readonly (string | null | undefined)[];
+  /** The grant (consent event) it derives from, if any. */
+  grantId?: string | null | undefined;
+  /** The credential's own id, for credentials that can be revoked one by one (RFC 7009). */
+  jti?: string | undefined;
+  /** When it was issued, in seconds (a JWT's `iat`). */
+  issuedAt: number;
+}
+
+export type Liveness = { live: true } | { live: false; reason: string };
+
+/** What liveness reads, all in memory: the kill switch with its epochs, revoked grants, revoked tokens. */
+export interface LivenessSources {
+  stops: { isStopped(id: string): boolean; admits(id: string, issuedAtSeconds: number): boolean };
+  grants: { isRevoked(grantId: string): boolean };
+  revokedTokens: { has(jti: string): boolean };
+}
+
+export class CredentialLiveness {
+  constructor(private readonly sources: LivenessSources) {}
+
+  check(chain: CredentialChain): Liveness {
+    const { stops, grants, revokedTokens } = this.sources;
+    if (chain.jti && revokedTokens.has(chain.jti)) return { live: false, reason: 'the token was revoked' };
+    if (chain.grantId && grants.isRevoked(chain.grantId)) return { live: false, reason: 'the grant it derives from was revoked' };
+    const principals: [string, string][] = [
+      ...(chain.memberId ? [['member', chain.memberId] as [string, string]] : []),
+      ...(chain.actingMemberIds ?? []).map((id): [string, string] => ['acting member', id]),
+      ...chain.agentIds.filter((id): id is string => Boolean(id)).map((id): [string, string] => ['agent', id]),
+    ];
+    for (const [role, id] of principals) {
+      if (stops.admits(id, chain.issuedAt)) continue;
+      return {
+        live: false,
+        reason: stops.isStopped(id) ? `the ${role} is not active` : `the credential was issued before the ${role} was last stopped`,
+      };
+    }
+    return { live: true };
+  }
+}
