@@ -378,4 +378,84 @@ describe.each(dialects)('approvals through CIBA on %s', (dialect) => {
     expect((await tokenRequest(approved.auth_req_id)).json()).toMatchObject({ error: 'access_denied' });
     expect((await tokenRequest(waiting.auth_req_id)).json()).toMatchObject({ error: 'access_denied' });
   });
+  it('bounds a CIBA token by exactly what was approved, and ends it for good when its member leaves', async () => {
+    await admin('POST', '/v1/organizations/xcorp/authorization-detail-types', {
+      type: 'refund_call',
+      description: 'Refund an order through the payments tool',
+      schema: {
+        type: 'object',
+        required: ['type', 'tool', 'action', 'order'],
+        additionalProperties: false,
+        properties: {
+          type: { const: 'refund_call' },
+          tool: { const: 'payments' },
+          action: { enum: ['refund'] },
+          order: { type: 'string', maxLength: 40 },
+        },
+      },
+      approvers: 'role',
+      tools: ['payments'],
+    });
+    // Dave and the agent may refund and export: the roles alone would allow both.
+    const refunder = await admin('POST', '/v1/organizations/xcorp/roles', {
+      name: 'Refunder',
+      permissions: [
+        { tool: 'payments', action: 'refund' },
+        { tool: 'payments', action: 'export' },
+      ],
+    });
+    const agentId = String((await admin('GET', `/v1/organizations/xcorp/clients/${agentClient.client_id}`)).agent_id);
+    await admin('POST', `/v1/organizations/xcorp/roles/${refunder.id}/bindings`, { member_id: members.dave });
+    await admin('POST', `/v1/organizations/xcorp/roles/${refunder.id}/bindings`, { agent_id: agentId });
+    const started = await ask([{ type: 'refund_call', tool: 'payments', action: 'refund', order: 'ORD-9' }], {
+      login_hint: 'dave@xcorp.test',
+      binding_message: 'Refund ORD-9',
+    });
+    await as('alice', 'POST', `/v1/approvals/${await pendingId('alice')}/approve`);
+    clock.advance(10);
+    const token = (await tokenRequest(started.auth_req_id)).json().access_token as string;
+    const check = async (action: string) =>
+      (
+        await admin('POST', '/v1/authz/check', {
+          token,
+          tool: 'payments',
+          action,
+          context: { environment: 'prod', classification: 'internal' },
+        })
+      ).decision;
+    const introspect = async () =>
+      (
+        await node.app.inject({
+          method: 'POST',
+          url: '/oauth2/introspect',
+          headers: {
+            authorization: basic(agentClient.client_id, agentClient.client_secret),
+            'content-type': 'application/x-www-form-urlencoded',
+          },
+          payload: new URLSearchParams({ token }).toString(),
+        })
+      ).json().active;
+    expect(await check('refund')).toBe('allow');
+    // Nobody approved an export: the token's roles would allow it, its approval does not.
+    expect(await check('export')).toBe('deny');
+
+    await node.app.inject({
+      method: 'PATCH',
+      url: `/v1/organizations/xcorp/members/${members.dave}`,
+      headers: adminHeaders,
+      payload: { status: 'suspended' },
+    });
+    expect(await check('refund')).toBe('deny');
+    expect(await introspect()).toBe(false);
+    clock.advance(10);
+    // Coming back revives nothing issued before the stop.
+    await node.app.inject({
+      method: 'PATCH',
+      url: `/v1/organizations/xcorp/members/${members.dave}`,
+      headers: adminHeaders,
+      payload: { status: 'active' },
+    });
+    expect(await check('refund')).toBe('deny');
+    expect(await introspect()).toBe(false);
+  });
 });
