@@ -235,7 +235,7 @@ export function createServices({ config, store, clock, envelope, bus, logger }: 
     allowLoopback,
   });
   const accountOwners = new AccountOwners({ store, organizations, liveTokens, auditBatcher, decisions, connections });
-  const sessions = new Sessions(store, organizations, trustedTokens, audit, keyRing, config.issuer, clock, loginPolicy);
+  const sessions = new Sessions(store, organizations, trustedTokens, audit, keyRing, config.issuer, clock, loginPolicy, liveness);
   const securityAlerts = new SecurityAlerts({ logger, allowLoopback });
   const breakGlass = new BreakGlass({
     store,

@@ -1,4 +1,5 @@
 import type { AuditContext, AuditLog } from '../audit/audit-log.js';
+import type { CredentialLiveness } from '../authz/liveness.js';
 import { type Clock, isoAt } from '../clock.js';
 import { newId } from '../crypto/ids.js';
 import type { KeyRing } from '../crypto/key-ring.js';
@@ -110,6 +111,8 @@ export class Sessions {
     private readonly issuer: string,
     private readonly clock: Clock,
     private readonly policy: LoginPolicy,
+    /** The one liveness test every credential passes (authz/liveness.ts). */
+    private readonly liveness: CredentialLiveness,
   ) {
     this.members = new MemberStore(store.db);
   }
@@ -233,6 +236,14 @@ export class Sessions {
     if (!row) throw unauthorized('unknown session');
     if (row.revoked_at) throw unauthorized('the session was revoked');
     if (row.expires_at <= isoAt(this.clock)) throw unauthorized('the session has expired: sign in again');
+    // The member, and an impersonator, must be active and not stopped since the session began.
+    const live = this.liveness.check({
+      memberId: row.member_id,
+      actingMemberIds: row.impersonator_id ? [row.impersonator_id] : [],
+      agentIds: [],
+      issuedAt: Date.parse(row.created_at) / 1000,
+    });
+    if (!live.live) throw unauthorized(`the session no longer stands: ${live.reason}`);
     const member = await this.members.find(row.org_id, row.member_id);
     if (member?.status !== 'active') throw unauthorized('the member is no longer active');
     if (row.impersonator_id) {
