@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { MandateNode } from '../src/node.js';
 import { runCli } from './support/cli.js';
 import { FrozenClock } from './support/clock.js';
-import { type CodeFlowFixture, createCodeFlowFixture, obtainUserTokens } from './support/code-flow.js';
+import { type CodeFlowFixture, createCodeFlowFixture, obtainCode, obtainUserTokens } from './support/code-flow.js';
 import { type CustomerLoginApp, startCustomerLoginApp } from './support/customer-login-app.js';
 import { dialects } from './support/databases.js';
 import { adminHeaders, createTestDatabase, snapshot, startTestNode, type TestDatabase } from './support/nodes.js';
@@ -213,7 +213,28 @@ describe.each(dialects)('tool intents, outcomes, runs and the audit query on %s'
 
   it('lets an agent or MCP server write with the user token itself, confined to that token’s grant', async () => {
     const tokens = await obtainUserTokens(node, fx, { scope: 'calendar.read' });
-    const other = await obtainUserTokens(node, fx, { scope: 'calendar.write' });
+    // Another grant of John's: one for another client (a new consent to the same client would supersede the first).
+    const c = await obtainCode(node, fx, {
+      clientId: fx.webClient.client_id,
+      redirectUri: 'https://agent.xcorp.test/cb',
+      scope: 'calendar.write',
+    });
+    const other = (
+      await node.app.inject({
+        method: 'POST',
+        url: '/oauth2/token',
+        payload: new URLSearchParams({
+          grant_type: 'authorization_code',
+          code: c.code,
+          code_verifier: c.verifier,
+          redirect_uri: c.redirectUri,
+        }).toString(),
+        headers: {
+          'content-type': 'application/x-www-form-urlencoded',
+          authorization: `Basic ${Buffer.from(`${fx.webClient.client_id}:${fx.webClient.client_secret}`).toString('base64')}`,
+        },
+      })
+    ).json() as { access_token: string };
     const grant = String(decodeJwt(tokens.access_token).auth_event_id);
     expect(String(decodeJwt(other.access_token).auth_event_id)).not.toBe(grant);
     const asToken = (token: string) => ({ authorization: `Bearer ${token}` });

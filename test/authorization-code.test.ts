@@ -63,6 +63,8 @@ describe.each(dialects)('authorization code flow on %s', (dialect) => {
   };
 
   beforeAll(async () => {
+    // The clock was frozen when the suites were collected; catch up so trusted tokens minted now are not from the future.
+    clock.advance((Date.now() - clock.now()) / 1000);
     db = await createTestDatabase(dialect);
     node = await startTestNode(db, { clock });
     loginApp = await startCustomerLoginApp({ sub: 'u-1001', email: 'john@xcorp.test', name: 'John Smith' });
@@ -92,6 +94,7 @@ describe.each(dialects)('authorization code flow on %s', (dialect) => {
     ['another host', { redirect_uri: 'http://attacker.test/callback' }],
     ['an unknown client', { client_id: 'cli_00000000000000000000000000' }],
     ['no redirect_uri', { redirect_uri: undefined }],
+    ['a fragment on a loopback redirect (RFC 6749 §3.1.2)', { redirect_uri: 'http://127.0.0.1:50123/callback#frag' }],
   ])('shows an error page, never a redirect, for %s', async (_name, override) => {
     const res = await authorize({ ...valid(), ...override });
     expect(res.statusCode).toBe(400);
@@ -206,6 +209,73 @@ describe.each(dialects)('authorization code flow on %s', (dialect) => {
       (await token({ grant_type: 'refresh_token', refresh_token: first.refresh_token, client_id: fx.publicClient })).json().error,
     ).toBe('invalid_grant');
   });
+
+  // RFC 9700 §4.2.4: only a replay proving possession of the code may revoke the grant; anyone
+  // else who saw a used code must not be able to take the user's grant down with it.
+  it.each(codeRefusals.filter((r) => ['a wrong verifier', 'a different redirect_uri', 'another client'].includes(r.name)))(
+    'a used code replayed with $name is refused and the victim’s tokens keep working',
+    async ({ tamper }) => {
+      const c = await obtainCode(node, fx);
+      const first = (await exchange(c)).json();
+      const replay = await tamper(c);
+      expect(replay.statusCode).toBe(400);
+      expect(replay.json().error).toBe('invalid_grant');
+      expect((await introspect(first.access_token)).active).toBe(true);
+      const refreshed = await token({ grant_type: 'refresh_token', refresh_token: first.refresh_token, client_id: fx.publicClient });
+      expect(refreshed.statusCode).toBe(200);
+      expect((await introspect(refreshed.json().access_token)).active).toBe(true);
+    },
+  );
+
+  it('a step-up consent supersedes the older grant: one live grant, old tokens refused', async () => {
+    const headers = { authorization: `Bearer ${fx.sessionToken}` };
+    const liveGrants = async () =>
+      (
+        (await node.app.inject({ method: 'GET', url: '/v1/sessions/me/grants', headers })).json().data as {
+          id: string;
+          client_id: string;
+          resource: string;
+          scope: string;
+          revoked_at: string | null;
+          revoked_reason: string | null;
+        }[]
+      ).filter((g) => g.client_id === fx.publicClient && g.resource === CODE_MCP && g.revoked_at === null);
+    const narrow = (await exchange(await obtainCode(node, fx, { scope: 'calendar.read' }))).json();
+    const narrowGrant = (await introspect(narrow.access_token)).auth_event_id as string;
+    const wide = (await exchange(await obtainCode(node, fx, { scope: 'calendar.write' }))).json();
+    const wideGrant = (await introspect(wide.access_token)).auth_event_id as string;
+    expect(wideGrant).not.toBe(narrowGrant);
+
+    const live = await liveGrants();
+    expect(live.map((g) => g.id)).toEqual([wideGrant]);
+    expect(live[0]?.scope).toBe('calendar.read calendar.write');
+    expect(await introspect(narrow.access_token)).toEqual({ active: false });
+    expect(
+      (await token({ grant_type: 'refresh_token', refresh_token: narrow.refresh_token, client_id: fx.publicClient })).json().error,
+    ).toBe('invalid_grant');
+    const superseded = await node.runtime.store.db.selectFrom('grants').selectAll().where('id', '=', narrowGrant).executeTakeFirst();
+    expect(superseded?.revoked_reason).toBe(`superseded by ${wideGrant}`);
+
+    // Revoking the one grant the user sees leaves nothing of the app's access working.
+    expect((await node.app.inject({ method: 'DELETE', url: `/v1/sessions/me/grants/${wideGrant}`, headers })).statusCode).toBe(204);
+    expect(await liveGrants()).toEqual([]);
+    expect(await introspect(wide.access_token)).toEqual({ active: false });
+    expect((await token({ grant_type: 'refresh_token', refresh_token: wide.refresh_token, client_id: fx.publicClient })).json().error).toBe(
+      'invalid_grant',
+    );
+  });
+
+  it.each(['/oauth2/token', '/oauth2/introspect', '/oauth2/revoke', '/oauth2/par', '/oauth2/bc-authorize', '/oauth2/register'])(
+    'answers other methods than POST at %s with 405, Allow: POST, in the OAuth error shape',
+    async (url) => {
+      for (const method of ['GET', 'PUT', 'DELETE'] as const) {
+        const res = await node.app.inject({ method, url });
+        expect(res.statusCode).toBe(405);
+        expect(res.headers.allow).toBe('POST');
+        expect(res.json()).toEqual({ error: 'invalid_request', error_description: expect.stringContaining('POST') });
+      }
+    },
+  );
 
   it('narrows scope on refresh and never widens it', async () => {
     const tokens = (await exchange(await obtainCode(node, fx))).json();

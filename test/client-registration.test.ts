@@ -82,8 +82,36 @@ describe.each(dialects)('dynamic client registration on %s', (dialect) => {
     expect(res.json()).toMatchObject({ client_secret: expect.stringMatching(/^mnd_cs_/), client_secret_expires_at: 0 });
   });
 
+  // OpenID Connect DCR 1.0 §2: application_type may be omitted, as the MCP SDK does.
   it.each([
-    ['no application_type', { ...nativeClient, application_type: undefined }, 'invalid_client_metadata'],
+    ['http://127.0.0.1/callback', 'native'],
+    ['http://[::1]:8080/callback', 'native'],
+    ['http://localhost/callback', 'native'],
+    ['com.example.desktop:/oauth', 'native'],
+    ['https://app.example/cb', 'web'],
+  ])('registers a client without application_type redirecting to %s as %s', async (uri, type) => {
+    const res = await register({ ...nativeClient, application_type: undefined, redirect_uris: [uri] });
+    expect(res.statusCode).toBe(201);
+    expect(res.json()).toMatchObject({ application_type: type, redirect_uris: [uri] });
+  });
+
+  it.each([
+    ['an unknown application_type', { ...nativeClient, application_type: 'desktop' }, 'invalid_client_metadata'],
+    [
+      'http to a remote host without application_type',
+      { ...nativeClient, application_type: undefined, redirect_uris: ['http://app.example/cb'] },
+      'invalid_redirect_uri',
+    ],
+    [
+      'a private-use scheme for an explicit web app',
+      { ...nativeClient, application_type: 'web', redirect_uris: ['com.example.app:/cb'] },
+      'invalid_redirect_uri',
+    ],
+    [
+      'a fragment without application_type',
+      { ...nativeClient, application_type: undefined, redirect_uris: ['http://[::1]/cb#x'] },
+      'invalid_redirect_uri',
+    ],
     ['client_credentials', { ...nativeClient, grant_types: ['client_credentials'] }, 'invalid_client_metadata'],
     ['an implicit response type', { ...nativeClient, response_types: ['token'] }, 'invalid_client_metadata'],
     [

@@ -92,6 +92,18 @@ describe.each(dialects)('private_key_jwt client authentication (RFC 7523) on %s'
     ['a lifetime over five minutes', () => assertion({ exp: '1h' })],
     ['an expired assertion', () => assertion({ exp: '-10s' })],
     ['an HS256 assertion', () => assertion({}, new TextEncoder().encode('s'.repeat(32)), 'HS256')],
+    [
+      'an aud array holding a non-string next to the token endpoint',
+      () =>
+        new SignJWT({ aud: [`${issuer}/oauth2/token`, 42] as unknown as string[] })
+          .setProtectedHeader({ alg: 'ES256' })
+          .setIssuer(clientId)
+          .setSubject(clientId)
+          .setJti(crypto.randomUUID())
+          .setIssuedAt()
+          .setExpirationTime('60s')
+          .sign(keys.privateKey),
+    ],
   ])('refuses %s with invalid_client', async (_name, make) => {
     const res = await tokenWith(await make());
     expect(res.statusCode).toBe(401);

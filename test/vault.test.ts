@@ -29,6 +29,7 @@ describe.each(dialects)('token vault on %s', (dialect) => {
   let john: Json & { id: string };
   let mary: Json & { id: string };
   let token: string;
+  let vaultRefreshToken: string;
 
   const admin = async (method: 'GET' | 'POST' | 'PATCH' | 'DELETE', url: string, payload?: object) =>
     node.app.inject({ method, url, headers: adminHeaders, ...(payload && { payload }) });
@@ -84,7 +85,10 @@ describe.each(dialects)('token vault on %s', (dialect) => {
     });
     expect(connection.statusCode, connection.body).toBe(201);
     await provider.setRedirectUri(`${issuer}/vault/callback/${connection.json().id}`);
-    token = await vaultToken(GITHUB_SCOPES);
+    ({ access_token: token, refresh_token: vaultRefreshToken } = await obtainUserTokens(node, fx, {
+      scope: GITHUB_SCOPES,
+      resource: `${issuer}/vault`,
+    }));
   });
   afterAll(async () => {
     await second?.shutdown();
@@ -117,8 +121,8 @@ describe.each(dialects)('token vault on %s', (dialect) => {
     const passthrough = (await obtainUserTokens(node, fx, { scope: 'calendar.read' })).access_token;
     expect((await asAgent('GET', `/v1/connected-accounts/github/${john.id}`, undefined, node, passthrough)).statusCode).toBe(401);
     // Without `github.export` consented, the agent may act through tools but never take the raw token.
-    // (Consent is incremental, so the grant holds every scope John approved; a refresh narrows the token, RFC 6749 §6.)
-    const { refresh_token } = await obtainUserTokens(node, fx, { scope: GITHUB_SCOPES, resource: `${issuer}/vault` });
+    // (The grant holds every scope John approved; a refresh narrows the token, RFC 6749 §6.)
+    const refresh_token = vaultRefreshToken;
     const narrowed = await node.app.inject({
       method: 'POST',
       url: '/oauth2/token',

@@ -17,6 +17,8 @@ describe('matchRedirectUri (RFC 9700 §4.1.3, RFC 8252 §7.3)', () => {
     ['https://127.0.0.1:51234/callback', false, 'loopback: other scheme'],
     ['http://localhost:51234/callback', false, 'loopback: other host name'],
     ['http://[::1]:8080/cb', true, 'IPv6 loopback: any port'],
+    ['http://127.0.0.1:51234/callback#x', false, 'loopback: a fragment'],
+    ['http://127.0.0.1/callback#', false, 'loopback: an empty fragment'],
     ['com.example.app:/oauth', true, 'private-use scheme, exact'],
     ['com.example.app:/oauth2', false, 'private-use scheme, other path'],
     ['not a uri', false, 'garbage'],

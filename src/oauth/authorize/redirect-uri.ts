@@ -6,6 +6,8 @@ import { isLoopbackHostname } from '../../http/safe-fetch.js';
  * http loopback redirect of a native app, any port matches, since the app picks it at run time.
  */
 export function matchRedirectUri(requested: string, registered: readonly string[]): boolean {
+  // RFC 6749 §3.1.2: a redirect URI never carries a fragment, even an empty one.
+  if (requested.includes('#')) return false;
   if (registered.includes(requested)) return true;
   let url: URL;
   try {

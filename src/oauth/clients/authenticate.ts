@@ -199,6 +199,10 @@ export class ClientAuthenticator {
     } catch (error) {
       throw new InvalidClient(FAILED, false, `client assertion: ${(error as { code?: string }).code ?? 'invalid'}`);
     }
+    // RFC 7519 §4.1.3: `aud` is a string or an array of strings; jose matches one member and
+    // ignores the rest, so an array smuggling other values is refused here.
+    if (Array.isArray(payload.aud) && !payload.aud.every((aud) => typeof aud === 'string'))
+      throw new InvalidClient(FAILED, false, 'client assertion: aud holds a non-string');
     const now = Math.floor(this.clock.now() / 1000);
     if ((payload.exp as number) - now > MAX_ASSERTION_LIFETIME_SECONDS)
       throw new InvalidClient(FAILED, false, 'client assertion lives too long');

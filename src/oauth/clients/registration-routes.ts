@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { RateLimit } from '../../http/rate-limit.js';
 import { auditContextOf } from '../../http/request-context.js';
+import { refuseOtherMethods } from '../post-only.js';
 import type { ClientRegistration } from './registration.js';
 
 export const REGISTRATION_PATH = '/oauth2/register';
@@ -26,6 +27,7 @@ export async function registrationRoutes(
       .headers(noStore)
       .send(await registration.register(request.headers.authorization, request.body, auditContextOf(request))),
   );
+  refuseOtherMethods(app, REGISTRATION_PATH);
   app.get(
     `${REGISTRATION_PATH}/:client`,
     { config, schema: { tags, params, summary: 'Read a registration (RFC 7592)' } },

@@ -60,13 +60,29 @@ export function checkRegisteredRedirect(uri: string, applicationType: 'web' | 'n
   throw new InvalidRedirectUri(`${uri} is not allowed for a ${applicationType} application`);
 }
 
+/**
+ * OpenID Connect Dynamic Client Registration 1.0 §2 lets application_type be omitted (as the MCP
+ * SDK does): redirects to loopback http or a private-use scheme only a native app can receive
+ * (RFC 8252 §7), so those make it `native`; anything else is `web`.
+ */
+function defaultApplicationType(redirectUris: readonly string[]): 'web' | 'native' {
+  const native = redirectUris.some((uri) => {
+    try {
+      const url = new URL(uri);
+      return url.protocol !== 'https:' && (url.protocol !== 'http:' || isLoopbackHostname(url.hostname));
+    } catch {
+      return false;
+    }
+  });
+  return native ? 'native' : 'web';
+}
+
 /** Validates a registration request body into the metadata Mandate stores (RFC 7591 §2, §3.2.2 errors). */
 export function checkClientMetadata(body: unknown): CheckedMetadata {
   if (body === null || typeof body !== 'object' || Array.isArray(body)) throw new InvalidClientMetadata('the body must be a JSON object');
   const m = body as Record<string, unknown>;
-  const applicationType = m.application_type;
-  if (applicationType !== 'web' && applicationType !== 'native')
-    throw new InvalidClientMetadata('application_type is required: web or native');
+  if (m.application_type !== undefined && m.application_type !== 'web' && m.application_type !== 'native')
+    throw new InvalidClientMetadata('application_type must be web or native');
   const grantTypes = m.grant_types ?? ['authorization_code'];
   if (!Array.isArray(grantTypes) || grantTypes.length === 0 || !grantTypes.every((g) => typeof g === 'string' && GRANT_TYPES.has(g))) {
     throw new InvalidClientMetadata('grant_types may contain authorization_code and refresh_token');
@@ -88,6 +104,7 @@ export function checkClientMetadata(body: unknown): CheckedMetadata {
   ) {
     throw new InvalidRedirectUri('redirect_uris must list 1 to 20 URIs');
   }
+  const applicationType = m.application_type ?? defaultApplicationType(redirectUris as string[]);
   for (const uri of redirectUris as string[]) checkRegisteredRedirect(uri, applicationType);
   const scope = parseScope(text(m.scope, 'scope', 2000));
   if (!scope) throw new InvalidClientMetadata('scope is malformed');

@@ -97,6 +97,25 @@ export class Grants {
     );
   }
 
+  /**
+   * A new consent replaces the earlier grants of the same member to the same client for the same
+   * resource: one app holds one grant, so revoking it leaves nothing of an older consent behind.
+   * Returns the ids revoked; call announce() for each after commit.
+   */
+  async supersedeWithin(trx: Executor, grant: GrantsTable, context: AuditContext): Promise<string[]> {
+    const previous = await trx
+      .selectFrom('grants')
+      .selectAll()
+      .where('member_id', '=', grant.member_id)
+      .where('client_id', '=', grant.client_id)
+      .where('resource', '=', grant.resource)
+      .where('revoked_at', 'is', null)
+      .where('id', '!=', grant.id)
+      .execute();
+    for (const old of previous) await this.revokeWithin(trx, old, `superseded by ${grant.id}`, context);
+    return previous.map((old) => old.id);
+  }
+
   async announce(grantId: string): Promise<void> {
     this.revoked.add(grantId);
     await this.bus.publish('grant.revoked', { id: grantId });

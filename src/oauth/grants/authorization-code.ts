@@ -16,8 +16,10 @@ export interface AuthorizationCodeDeps extends DelegatedTokenDeps {
 
 /**
  * OAuth 2.1 §4.1.3: a code is single use and bound to its client, redirect URI and PKCE
- * verifier. Reading and consuming it happen in one transaction. A replayed code revokes the grant
- * it came from, and so every token first issued from it (RFC 6749 §4.1.2, RFC 9700 §4.2.4).
+ * verifier. Reading and consuming it happen in one transaction. A replayed code, presented with
+ * the same client, redirect URI and verifier, revokes the grant it came from, and so every token
+ * first issued from it (RFC 6749 §4.1.2, RFC 9700 §4.2.4); a replay that fails those checks is
+ * refused and changes nothing.
  */
 export function authorizationCodeGrant(deps: AuthorizationCodeDeps): GrantHandler {
   return {
@@ -35,16 +37,18 @@ export function authorizationCodeGrant(deps: AuthorizationCodeDeps): GrantHandle
         if (!row) return { error: new InvalidGrant('the authorization code is invalid') };
         const grant = await deps.grants.find(row.grant_id, trx);
         if (!grant) return { error: new InvalidGrant('the authorization code is invalid') };
-        if (row.consumed_at) {
-          await deps.grants.revokeWithin(trx, grant, 'authorization code replayed', audit);
-          return { error: new InvalidGrant('the authorization code was already used', 'code replay'), revoked: grant.id };
-        }
         if (row.client_id !== client.id) return { error: new InvalidGrant('the authorization code was issued to another client') };
-        if (row.expires_at <= isoAt(deps.clock)) return { error: new InvalidGrant('the authorization code has expired') };
         if (row.redirect_uri !== redirectUri) return { error: new InvalidGrant('redirect_uri does not match the authorization request') };
         if (!verifyPkce(verifier, row.code_challenge)) {
           return { error: new InvalidGrant('code_verifier does not match the code_challenge') };
         }
+        // Only a replay that proves possession of the code (its client, redirect URI and verifier)
+        // revokes the grant: anyone else who saw the code cannot use it to take the grant down.
+        if (row.consumed_at) {
+          await deps.grants.revokeWithin(trx, grant, 'authorization code replayed', audit);
+          return { error: new InvalidGrant('the authorization code was already used', 'code replay'), revoked: grant.id };
+        }
+        if (row.expires_at <= isoAt(deps.clock)) return { error: new InvalidGrant('the authorization code has expired') };
         if (resources.some((r) => r !== row.resource)) {
           return { error: new InvalidTarget('resource differs from the authorization request (RFC 8707 §2.2)') };
         }

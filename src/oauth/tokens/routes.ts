@@ -13,6 +13,7 @@ import type { Grants } from '../consent/grants.js';
 import { InvalidClient, InvalidRequest, UnauthorizedClient, UnsupportedGrantType } from '../errors.js';
 import { readFormParams } from '../form-params.js';
 import type { GrantRegistry } from '../grants/registry.js';
+import { refuseOtherMethods } from '../post-only.js';
 import type { AccessTokenClaims, AccessTokens } from './access-token.js';
 import type { LiveTokens } from './live-tokens.js';
 import type { RefreshTokens } from './refresh-tokens.js';
@@ -69,6 +70,7 @@ export async function tokenRoutes(app: FastifyInstance, options: TokenRouteOptio
 
   // RFC 6749 §3.2 / RFC 7662 §2.1 / RFC 7009 §2.1: these endpoints take form-encoded bodies only.
   app.addHook('preValidation', async (request) => {
+    if (request.method !== 'POST') return;
     if (!request.headers['content-type']?.toLowerCase().startsWith('application/x-www-form-urlencoded')) {
       throw new InvalidRequest('the request body must be application/x-www-form-urlencoded');
     }
@@ -156,4 +158,6 @@ export async function tokenRoutes(app: FastifyInstance, options: TokenRouteOptio
     if (claims && claims.client_id === caller.id && !revoked.has(claims.jti)) await revoked.revoke(claims, auditContextOf(request));
     return noStore(reply).code(200).send();
   });
+
+  for (const path of [TOKEN_PATH, BC_AUTHORIZE_PATH, PAR_PATH, INTROSPECTION_PATH, REVOCATION_PATH]) refuseOtherMethods(app, path);
 }
