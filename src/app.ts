@@ -200,6 +200,7 @@ export async function buildApp(options: AppOptions): Promise<Mandate> {
     grantTypes,
     store,
     clientAuth: services.clientAuth,
+    resourceCredentials: services.resourceCredentials,
     accessTokens: services.accessTokens,
     refreshTokens: services.refreshTokens,
     revoked: services.revokedAccessTokens,
@@ -306,7 +307,7 @@ export async function buildApp(options: AppOptions): Promise<Mandate> {
       await v1.register(auditSinkRoutes, { sinks: services.auditSinks });
       await v1.register(connectionRoutes, { connections: services.connections });
       await v1.register(approvalTypeRoutes, { approvals: services.approvals });
-      await v1.register(resourceRoutes, { resources });
+      await v1.register(resourceRoutes, { resources, credentials: services.resourceCredentials });
       await v1.register(clientRoutes, { clients });
       await v1.register(agentRoutes, { agents: services.agents });
       await v1.register(anomalyRoutes, { restrictions: services.agentRestrictions, organizations });

@@ -290,7 +290,10 @@ audit
   .command('query')
   .description('Find events: "what did the agent do on behalf of john@xcorp.com last Tuesday?"')
   .option('--org <org>', 'organization id or slug')
-  .option('--user <member>', 'member id or email: events they did or that were done on their behalf')
+  .option(
+    '--user <member>',
+    'member id or email: events they did or that were done on their behalf (an email of several organizations needs --org)',
+  )
   .option('--agent <agent>', 'agent id')
   .option('--tool <tool>', 'tool name')
   .option('--action <action>', 'action name')

@@ -51,6 +51,7 @@ import { ClientMetadataDocuments } from './oauth/clients/client-metadata-documen
 import { Clients } from './oauth/clients/clients.js';
 import { ClientRegistration } from './oauth/clients/registration.js';
 import { Grants } from './oauth/consent/grants.js';
+import { ResourceCredentials } from './oauth/resources/credentials.js';
 import { Resources } from './oauth/resources/resources.js';
 import { AccessTokens } from './oauth/tokens/access-token.js';
 import { LiveTokens } from './oauth/tokens/live-tokens.js';
@@ -99,6 +100,8 @@ export interface Services {
   organizations: Organizations;
   members: Members;
   resources: Resources;
+  /** Resource servers' own credentials for introspecting the tokens issued for them. */
+  resourceCredentials: ResourceCredentials;
   clients: Clients;
   clientAuth: ClientAuthenticator;
   accessTokens: AccessTokens;
@@ -343,6 +346,7 @@ export function createServices({ config, store, clock, envelope, bus, logger }: 
     organizations,
     members: new Members(store, organizations, audit, clock, stops, memberAccess, loginPolicy),
     resources,
+    resourceCredentials: new ResourceCredentials(store, audit, clock),
     clients: new Clients(store, organizations, resources, audit, clock, bus, agents),
     clientAuth,
     accessTokens,

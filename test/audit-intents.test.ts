@@ -361,6 +361,19 @@ describe.each(dialects)('tool intents, outcomes, runs and the audit query on %s'
     expect(lines[4]).toMatch(/tool\.outcome\s+john@xcorp\.test\s+Expense Bot\s+expenses:submit\s+failure \(denied\)\s+1000 ms/);
     expect(table.stdout).not.toMatch(/mary|Y Assistant|crm/);
 
+    // John's email names a member of XCorp and one of YCorp: without the organization the answer
+    // would mix two people's trails, so both the CLI and the API refuse and say which to choose.
+    const mixed = runCli(['audit', 'query', '--user', 'john@xcorp.test', '--since', '2026-11-17', '--until', '2026-11-18'], env);
+    expect(mixed.status).not.toBe(0);
+    expect(mixed.stdout).toBe('');
+    expect(mixed.stderr).toMatch(/several organizations \(xcorp, ycorp\).*--org/);
+    const mixedApi = await call('GET', '/v1/audit/events?member=john@xcorp.test');
+    expect(mixedApi.statusCode).toBe(400);
+    expect(mixedApi.json().detail ?? mixedApi.json().message ?? mixedApi.body).toMatch(/xcorp, ycorp/);
+    // An email of one organization needs no --org.
+    const maryOnly = runCli(['audit', 'query', '--user', 'mary@xcorp.test', '--json'], env);
+    expect(maryOnly.status, maryOnly.stderr).toBe(0);
+
     expect((await node.auditVerifier.verify()).every((r) => r.ok)).toBe(true);
   });
 });

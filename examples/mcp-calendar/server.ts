@@ -7,6 +7,7 @@
  * - events are kept per organization and user, so nobody sees anyone else's calendar.
  *
  * Run it: `MANDATE_ISSUER=http://localhost:4000 node --import tsx examples/mcp-calendar/server.ts`
+ * (add `MCP_INTROSPECTION_ID` and `MCP_INTROSPECTION_SECRET`, a resource credential, to introspect every token)
  */
 import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';
@@ -40,6 +41,12 @@ export interface CalendarServerOptions {
   host?: string;
   /** Signing keys to verify tokens with. Default: Mandate's JWKS at `${issuer}/oauth2/jwks`. */
   jwks?: JWTVerifyGetKey;
+  /**
+   * When set, every request's token is introspected at Mandate (RFC 7662) instead of verified
+   * locally, so a revoked token is refused at once. Use the resource's own credential
+   * (`POST /v1/resources/{resource}/credentials`): it reads the tokens of every organization.
+   */
+  introspection?: { clientId: string; clientSecret: string };
 }
 
 /** A running calendar server. */
@@ -220,7 +227,7 @@ const jsonRpcErrors: ErrorRequestHandler = (error: unknown, _req, res, next) => 
 // ---------------------------------------------------------------------------------------------
 
 function createApp(options: CalendarServerOptions): Express {
-  const { issuer, resource, jwks } = options;
+  const { issuer, resource, jwks, introspection } = options;
   const resourceUrl = new URL(resource);
   const path = resourceUrl.pathname;
   const resourceMetadataUrl = protectedResourceMetadataUrl(resource);
@@ -240,7 +247,7 @@ function createApp(options: CalendarServerOptions): Express {
   });
 
   // Every method on the MCP endpoint needs a valid token for this resource: 401 + resource_metadata otherwise.
-  app.all(path, mandateExpress({ issuer, resource, ...(jwks && { jwks }) }));
+  app.all(path, mandateExpress({ issuer, resource, ...(jwks && { jwks }), ...(introspection && { introspection }) }));
   app.post(path, express.json(), requireToolScopes(resourceMetadataUrl), handleMcp(store));
   app.all(path, methodNotAllowed);
   app.use(jsonRpcErrors);
@@ -279,11 +286,16 @@ export async function createCalendarServer(options: CalendarServerOptions): Prom
 async function main(): Promise<void> {
   const issuer = process.env.MANDATE_ISSUER ?? 'http://localhost:4000';
   const resource = process.env.MCP_RESOURCE ?? 'http://127.0.0.1:8787/mcp';
-  const server = await createCalendarServer({ issuer, resource });
+  // A resource credential turns on introspection: revocation is seen at once, at a round trip per request.
+  const clientId = process.env.MCP_INTROSPECTION_ID;
+  const clientSecret = process.env.MCP_INTROSPECTION_SECRET;
+  const introspection = clientId && clientSecret ? { clientId, clientSecret } : undefined;
+  const server = await createCalendarServer({ issuer, resource, ...(introspection && { introspection }) });
   console.log(`Calendar MCP server listening on ${server.url}`);
   console.log(`  resource:          ${resource}`);
   console.log(`  resource metadata: ${protectedResourceMetadataUrl(resource)}`);
   console.log(`  issuer:            ${issuer}`);
+  console.log(`  tokens checked by: ${introspection ? `introspection as ${introspection.clientId}` : 'local JWT verification'}`);
   for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     process.once(signal, () => void server.close().then(() => process.exit(0)));
   }

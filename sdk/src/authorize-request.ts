@@ -4,13 +4,17 @@ import type { MandateTokenClaims } from './claims.js';
 import { type IntrospectTokenOptions, introspectToken } from './introspect.js';
 import { checkVerifyOptions, type VerifyAccessTokenOptions, verifyAccessToken } from './verify.js';
 
-/** How to reach Mandate's RFC 7662 introspection endpoint as this resource server's confidential client. */
+/**
+ * How to reach Mandate's RFC 7662 introspection endpoint: as the resource's own credential
+ * (`rsc_…` / `mnd_rs_…`, which reads the resource's tokens of every organization, for multi-tenant
+ * servers) or as a confidential client (which reads its own organization's tokens only).
+ */
 export interface MandateIntrospectionOptions {
-  /** E.g. `https://auth.example.com/oauth2/introspect`. */
-  introspectionEndpoint: string;
-  /** This resource server's confidential client id. */
+  /** E.g. `https://auth.example.com/oauth2/introspect`. Default: `${issuer}/oauth2/introspect`. */
+  introspectionEndpoint?: string;
+  /** The resource credential id (`rsc_…`), or this resource server's confidential client id. */
   clientId: string;
-  /** This resource server's client secret. */
+  /** The resource credential secret (`mnd_rs_…`), or the client secret. */
   clientSecret: string;
   /** The fetch implementation. Default: the global `fetch`. */
   fetch?: typeof fetch;
@@ -46,13 +50,16 @@ export interface MandateAuthOptions {
 /** Authorizes one request from its `Authorization` header; see {@link createRequestAuthorizer}. */
 export type RequestAuthorizer = (authorizationHeader: string | undefined) => Promise<MandateTokenClaims>;
 
-function checkIntrospectionOptions(introspection: MandateIntrospectionOptions): void {
+/** The introspection endpoint to call: the one given, or Mandate's under the issuer. */
+function introspectionEndpointOf(introspection: MandateIntrospectionOptions, issuer: string): string {
+  const endpoint = introspection.introspectionEndpoint ?? `${issuer.replace(/\/+$/, '')}/oauth2/introspect`;
   try {
-    new URL(introspection.introspectionEndpoint);
+    new URL(endpoint);
   } catch {
     throw new TypeError('introspection.introspectionEndpoint must be an absolute URL');
   }
   if (!introspection.clientId || !introspection.clientSecret) throw new TypeError('introspection.clientId and clientSecret are required');
+  return endpoint;
 }
 
 /**
@@ -69,11 +76,11 @@ export function createRequestAuthorizer(options: MandateAuthOptions): RequestAut
   const scopes = options.scopes && { scopes: [...options.scopes] };
   const clockToleranceSeconds = options.clockToleranceSeconds !== undefined && { clockToleranceSeconds: options.clockToleranceSeconds };
   if (options.introspection) {
-    checkIntrospectionOptions(options.introspection);
     if (!options.issuer) throw new TypeError('issuer is required');
     if (!audience) throw new TypeError('resource is required');
     const introspectOptions: IntrospectTokenOptions = {
       ...options.introspection,
+      introspectionEndpoint: introspectionEndpointOf(options.introspection, options.issuer),
       issuer: options.issuer,
       audience,
       ...scopes,

@@ -6,9 +6,9 @@ import { requireScopes } from './scopes.js';
 export interface IntrospectTokenOptions {
   /** Mandate's RFC 7662 endpoint, e.g. `https://auth.example.com/oauth2/introspect`. */
   introspectionEndpoint: string;
-  /** This resource server's confidential client id. */
+  /** The resource credential id (`rsc_…`), or this resource server's confidential client id. */
   clientId: string;
-  /** This resource server's client secret. */
+  /** The resource credential secret (`mnd_rs_…`), or the client secret. */
   clientSecret: string;
   /** This resource server's identifier; the token's `aud` must contain it. */
   audience: string;
@@ -90,7 +90,8 @@ async function requestIntrospection(token: string, options: IntrospectTokenOptio
 /**
  * Asks Mandate whether a token is active right now (RFC 7662), so a revoked token is refused at
  * once. Use it on high-risk routes; {@link verifyAccessToken} is cheaper and works offline. The
- * resource server authenticates with client_secret_basic. Fails closed: if the endpoint cannot
+ * resource server authenticates with HTTP Basic: its resource credential (any organization's
+ * tokens for it) or a confidential client of the token's organization. Fails closed: if the endpoint cannot
  * be reached or answers oddly, the token is refused.
  *
  * @param token - The bearer token, as extracted from the Authorization header.

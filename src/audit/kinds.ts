@@ -16,6 +16,8 @@ export const AUDIT_KINDS = [
   'resource.created',
   'resource.updated',
   'resource.deleted',
+  'resource.credential_created',
+  'resource.credential_revoked',
   'client.created',
   'client.updated',
   'client.deleted',

@@ -5,7 +5,7 @@ import type { AuditEvents, AuditQuery } from './store.js';
 /** A query as people write it (slugs, emails, RFC 3339 times), from the API and the CLI alike. */
 export interface AuditFilter {
   org?: string | undefined;
-  /** A member id, or an email (matched in the organization when one is given, else in any). */
+  /** A member id, or an email (matched in the organization when one is given; without one it must name members of one organization only). */
   member?: string | undefined;
   agent?: string | undefined;
   tool?: string | undefined;
@@ -43,8 +43,16 @@ export async function resolveAuditFilter(
   let memberIds: string[] | undefined;
   if (filter.member !== undefined) {
     if (filter.member.includes('@')) {
-      memberIds = await deps.events.memberIdsByEmail(filter.member, orgId);
-      if (memberIds.length === 0) return undefined;
+      const members = await deps.events.membersByEmail(filter.member, orgId);
+      if (members.length === 0) return undefined;
+      // An email names one person per organization: across organizations it would silently mix
+      // the trails of different people, so the organization must be said.
+      const orgs = [...new Set(members.map((m) => m.orgSlug))];
+      if (orgs.length > 1)
+        throw new InvalidRequestError(
+          `${filter.member} is a member of several organizations (${orgs.join(', ')}); name the organization (--org, or org= in the API)`,
+        );
+      memberIds = members.map((m) => m.id);
     } else memberIds = [filter.member];
   }
   return {

@@ -66,10 +66,15 @@ export class AuditEvents {
   }
 
   /** Ids of the members with this email, in one organization or in any. */
-  async memberIdsByEmail(email: string, orgId?: string): Promise<string[]> {
-    let query = this.db.selectFrom('members').select('id').where('email', '=', email.trim().toLowerCase());
-    if (orgId) query = query.where('org_id', '=', orgId);
-    return (await query.execute()).map((m) => m.id);
+  /** The members with this email, each with its organization's slug (one person may be a member of several). */
+  async membersByEmail(email: string, orgId?: string): Promise<{ id: string; orgSlug: string }[]> {
+    let query = this.db
+      .selectFrom('members')
+      .innerJoin('organizations', 'organizations.id', 'members.org_id')
+      .select(['members.id', 'organizations.slug as orgSlug'])
+      .where('members.email', '=', email.trim().toLowerCase());
+    if (orgId) query = query.where('members.org_id', '=', orgId);
+    return query.orderBy('organizations.slug').execute();
   }
 
   /** One chain's events in `seq` order (after `after`, through `through`), streamed in pages so a long chain fits in memory. */

@@ -28,7 +28,8 @@ export type IdPrefix =
   | 'sso'
   | 'imp'
   | 'scg'
-  | 'sct';
+  | 'sct'
+  | 'rsc';
 
 const CROCKFORD = '0123456789abcdefghjkmnpqrstvwxyz';
 

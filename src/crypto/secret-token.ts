@@ -13,7 +13,8 @@ export type SecretPrefix =
   | 'mnd_vl_'
   | 'mnd_vs_'
   | 'mnd_ar_'
-  | 'mnd_scim_';
+  | 'mnd_scim_'
+  | 'mnd_rs_';
 
 /** A new opaque secret: prefix + 256 random bits, base64url. */
 export function newSecret(prefix: SecretPrefix): string {

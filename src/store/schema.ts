@@ -13,6 +13,7 @@ export interface Database {
   audit_events: AuditEventsTable;
   audit_chain_heads: AuditChainHeadsTable;
   resources: ResourcesTable;
+  resource_credentials: ResourceCredentialsTable;
   clients: ClientsTable;
   client_secrets: ClientSecretsTable;
   revoked_access_tokens: RevokedAccessTokensTable;
@@ -550,6 +551,16 @@ export interface ResourcesTable {
   agent_id: string | null;
   created_at: string;
   updated_at: string;
+}
+
+/** A resource server's credential (`mnd_rs_`) for introspecting the tokens issued for it, stored as SHA-256. */
+export interface ResourceCredentialsTable {
+  id: string;
+  resource_id: string;
+  secret_hash: string;
+  name: string;
+  created_at: string;
+  revoked_at: string | null;
 }
 
 /** An OAuth client. Its secrets live in client_secrets so they can rotate with an overlap. */

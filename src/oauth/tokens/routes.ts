@@ -8,12 +8,13 @@ import { auditContextOf } from '../../http/request-context.js';
 import type { Store } from '../../store/store.js';
 import type { PrincipalStops } from '../../tenancy/principal-stops.js';
 import type { Authorizations } from '../authorize/authorizations.js';
-import type { ClientAuthenticator, RegisteredClient } from '../clients/authenticate.js';
+import { type ClientAuthenticator, presentedCredentials, type RegisteredClient } from '../clients/authenticate.js';
 import type { Grants } from '../consent/grants.js';
 import { InvalidClient, InvalidRequest, UnauthorizedClient, UnsupportedGrantType } from '../errors.js';
 import { readFormParams } from '../form-params.js';
 import type { GrantRegistry } from '../grants/registry.js';
 import { refuseOtherMethods } from '../post-only.js';
+import type { ResourceCaller, ResourceCredentials } from '../resources/credentials.js';
 import type { AccessTokenClaims, AccessTokens } from './access-token.js';
 import type { LiveTokens } from './live-tokens.js';
 import type { RefreshTokens } from './refresh-tokens.js';
@@ -29,6 +30,7 @@ export interface TokenRouteOptions {
   grantTypes: GrantRegistry;
   store: Store;
   clientAuth: ClientAuthenticator;
+  resourceCredentials: ResourceCredentials;
   accessTokens: AccessTokens;
   refreshTokens: RefreshTokens;
   revoked: RevokedAccessTokens;
@@ -52,13 +54,39 @@ function requireConfidential(client: RegisteredClient): void {
   if (client.type !== 'confidential') throw new InvalidClient('this endpoint requires an authenticated confidential client');
 }
 
+/** Who asks at the introspection endpoint: a confidential client, or a resource server by its own credential. */
+type Introspector = { client: RegisteredClient } | { resource: ResourceCaller };
+
 /**
- * RFC 7662 §2.1: only parties the token concerns may read it: the client it was issued to, or a
- * confidential client of the same organization (its resource servers). Anyone else learns only
- * `active: false`, so tokens of other tenants cannot be inspected.
+ * RFC 7662 §2.1: the resource server presents its resource credential with HTTP Basic, the
+ * credential id (`rsc_…`) as username; anyone else authenticates as a confidential client.
  */
-function mayIntrospect(caller: RegisteredClient, claims: AccessTokenClaims): boolean {
-  return caller.id === claims.client_id || (caller.orgId !== null && caller.orgId === claims.org_id);
+async function authenticateIntrospector(
+  authorization: string | undefined,
+  params: Record<string, string | undefined>,
+  options: TokenRouteOptions,
+): Promise<Introspector> {
+  const presented = presentedCredentials(authorization, params);
+  if (presented.method === 'client_secret_basic' && presented.clientId.startsWith('rsc_')) {
+    const resource = await options.resourceCredentials.authenticate(presented.clientId, presented.secret ?? '');
+    if (!resource) throw new InvalidClient('client authentication failed', true, 'unknown, revoked or wrong resource credential');
+    return { resource };
+  }
+  const client = await options.clientAuth.authenticate(authorization, params);
+  requireConfidential(client);
+  return { client };
+}
+
+/**
+ * RFC 7662 §2.1: only parties the token concerns may read it: the client it was issued to, a
+ * confidential client of the same organization (its resource servers), or the resource the token
+ * is for, by the resource's own credential, whatever the organization (multi-tenant MCP servers).
+ * Anyone else learns only `active: false`, so tokens of other tenants cannot be inspected.
+ */
+function mayIntrospect(caller: Introspector, claims: AccessTokenClaims): boolean {
+  if ('resource' in caller) return claims.aud === caller.resource.identifier;
+  const { client } = caller;
+  return client.id === claims.client_id || (client.orgId !== null && client.orgId === claims.org_id);
 }
 
 /** The token, introspection and revocation endpoints. */
@@ -125,8 +153,7 @@ export async function tokenRoutes(app: FastifyInstance, options: TokenRouteOptio
 
   app.post(INTROSPECTION_PATH, { config, schema: { tags, summary: 'Token introspection (RFC 7662)' } }, async (request, reply) => {
     const { params } = readFormParams(request.body);
-    const caller = await clientAuth.authenticate(request.headers.authorization, params);
-    requireConfidential(caller);
+    const caller = await authenticateIntrospector(request.headers.authorization, params, options);
     if (!params.token) throw new InvalidRequest('token is required');
     noStore(reply);
     // Revoked tokens, revoked grants and stopped agents (the whole chain) all read inactive.
