@@ -178,7 +178,9 @@ export function createServices({ config, store, clock, envelope, bus, logger }: 
     [config.issuer, `${config.issuer}/oauth2/token`],
     metadataDocuments,
   );
-  const trustedTokens = new TrustedTokens(store, organizations, audit, clock, loginPolicy);
+  const trustedTokens = new TrustedTokens(store, organizations, audit, clock, loginPolicy, {
+    allowLoopback: config.devAllowLoopbackFetch,
+  });
   const grants = new Grants(store, audit, clock, bus);
   const memberAccess = new MemberAccess(grants, audit, bus, clock);
   const agents = new Agents(store, organizations, grants, audit, clock, bus);
