@@ -286,7 +286,7 @@ export const OPTIONS: readonly OptionSpec[] = [
     key: 'devAllowLoopbackFetch',
     default: 'false',
     description:
-      'Development only: let outbound fetches (client metadata documents, SSO identity providers, webhooks) use http:// and reach loopback addresses. Never in production.',
+      'Development only: let outbound fetches (client metadata documents, SSO identity providers, trusted-token JWKS, webhooks) use http:// and reach loopback addresses. Never in production.',
     parse: (raw, _env, variable) => parseBoolean(raw, false, variable),
   },
   {

@@ -189,7 +189,9 @@ export function createServices({ config, store, clock, envelope, bus, logger }: 
     [config.issuer, `${config.issuer}/oauth2/token`],
     metadataDocuments,
   );
-  const trustedTokens = new TrustedTokens(store, organizations, audit, clock, loginPolicy);
+  const trustedTokens = new TrustedTokens(store, organizations, audit, clock, loginPolicy, {
+    allowLoopback: config.devAllowLoopbackFetch,
+  });
   const grants = new Grants(store, audit, clock, bus);
   const stops = new PrincipalStops(store.db, clock, bus);
   const memberAccess = new MemberAccess(grants, stops, audit, bus, clock);

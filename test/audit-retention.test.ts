@@ -172,7 +172,7 @@ describe.each(dialects)('audit retention on %s', (dialect) => {
     expect(String(report.retention.failed[0]?.error)).toContain('altered at seq 2');
     expect(await seqs('broken')).toEqual([1, 2, 3, 4]);
     expect(fs.readdirSync(path.join(db.dataDir, 'audit-archive', id))).toEqual([]);
-    await call('PATCH', '/v1/organizations/broken', { settings: {} });
+    await call('PATCH', '/v1/organizations/broken', { settings: null });
   });
 
   it('keeps events a webhook sink has not acknowledged yet', async () => {
@@ -188,7 +188,7 @@ describe.each(dialects)('audit retention on %s', (dialect) => {
     const pruned = await node.auditRetention.prune(id, 30);
     expect(pruned && [pruned.from, pruned.to]).toEqual([1, 3]);
     expect((await seqs('siem')).slice(0, 3)).toEqual([4, 5, 6]);
-    await call('PATCH', '/v1/organizations/siem', { settings: {} });
+    await call('PATCH', '/v1/organizations/siem', { settings: null });
   });
 
   it('keeps events of a dead-lettered batch, which delivered_seq moved past, until the dead letter is cleared', async () => {

@@ -144,7 +144,7 @@ describe.each(dialects)('organization login policy on %s', (dialect) => {
   });
 
   it('accepts SSO required once a confirmed break-glass member exists; trusted tokens are refused, break-glass works', async () => {
-    const res = await setPolicy({ sso_required: true });
+    const res = await setPolicy({ allowed_auth_methods: null, sso_required: true });
     expect(res.statusCode).toBe(200);
     expect(res.json().settings).toEqual({ sso_required: true });
     const before = await sessionCount();
@@ -167,6 +167,73 @@ describe.each(dialects)('organization login policy on %s', (dialect) => {
     expect(await sessionCount()).toBe(before + 1);
   });
 
+  it('merges settings (RFC 7396): the README’s retention PATCH keeps SSO required and the security webhook; null removes one', async () => {
+    const webhook = 'https://hooks.xcorp.test/security';
+    expect((await setPolicy({ security_alert_webhook_url: webhook })).json().settings).toEqual({
+      sso_required: true,
+      security_alert_webhook_url: webhook,
+    });
+    const retention = await setPolicy({ audit_retention_days: 365 });
+    expect(retention.statusCode).toBe(200);
+    expect(retention.json().settings).toEqual({ sso_required: true, security_alert_webhook_url: webhook, audit_retention_days: 365 });
+    expect((await attest()).json().error_description).toContain('requires SSO');
+
+    // Nested objects merge too; arrays and scalars replace.
+    await setPolicy({ anomaly_responses: { rate_spike: 'suspend', bulk_export: 'alert' } });
+    const nested = await setPolicy({ anomaly_responses: { rate_spike: null, denied_burst: 'downscope' } });
+    expect(nested.json().settings.anomaly_responses).toEqual({ bulk_export: 'alert', denied_burst: 'downscope' });
+
+    const removed = await setPolicy({ audit_retention_days: null, anomaly_responses: null });
+    expect(removed.statusCode).toBe(200);
+    expect(removed.json().settings).toEqual({ sso_required: true, security_alert_webhook_url: webhook });
+    expect(await settingsNow()).toEqual({ sso_required: true, security_alert_webhook_url: webhook });
+
+    // The audit event records the whole settings before and after, not just the patch.
+    const [event] = await node.runtime.store.db
+      .selectFrom('audit_events')
+      .select('detail')
+      .where('kind', '=', 'organization.updated')
+      .orderBy('seq', 'desc')
+      .limit(1)
+      .execute();
+    expect(JSON.parse(event?.detail ?? '{}')).toMatchObject({
+      changed: { settings: { audit_retention_days: null, anomaly_responses: null } },
+      settings: {
+        before: {
+          sso_required: true,
+          security_alert_webhook_url: webhook,
+          anomaly_responses: { bulk_export: 'alert', denied_burst: 'downscope' },
+        },
+        after: { sso_required: true, security_alert_webhook_url: webhook },
+      },
+    });
+  });
+
+  it('judges the merged settings: a merge that would lock everyone out, or invalid settings, is refused and changes nothing', async () => {
+    const before = await settingsNow();
+    const count = async () =>
+      (await node.runtime.store.db.selectFrom('audit_events').select('id').where('kind', '=', 'organization.updated').execute()).length;
+    const events = await count();
+    // Without "SSO required", SSO alone is no way in: there is no connection.
+    const locked = await setPolicy({ sso_required: null, allowed_auth_methods: ['sso'] });
+    expect(locked.statusCode).toBe(409);
+    expect(locked.json().error_description).toContain('nobody could log in');
+    expect(await settingsNow()).toEqual(before);
+    expect(await count()).toBe(events);
+
+    // A setting stored earlier that is no longer valid makes any result invalid, until it is removed.
+    const tampered = JSON.stringify({ ...before, retired_setting: true });
+    await node.runtime.store.db.updateTable('organizations').set({ settings: tampered }).where('slug', '=', 'xcorp').execute();
+    const invalid = await setPolicy({ audit_retention_days: 30 });
+    expect(invalid.statusCode).toBe(400);
+    expect(invalid.json()).toMatchObject({ error: 'invalid_request', error_description: expect.stringContaining('retired_setting') });
+    const row = await node.runtime.store.db.selectFrom('organizations').select('settings').where('slug', '=', 'xcorp').executeTakeFirst();
+    expect(row?.settings).toBe(tampered);
+    expect((await setPolicy({ retired_setting: null })).json().settings).toEqual(before);
+    // A value null only removes: unknown settings cannot be added.
+    expect((await setPolicy({ retired_setting: true })).statusCode).toBe(400);
+  });
+
   it('refuses removing the last break-glass account under SSO required without an SSO connection (409)', async () => {
     await enrol('oncall');
     await confirm('oncall');
@@ -185,7 +252,7 @@ describe.each(dialects)('organization login policy on %s', (dialect) => {
     expect(removed.map((e) => e.subject_id)).toEqual([members.oncall]);
 
     // Turning the requirement off makes the account removable again.
-    expect((await setPolicy({})).statusCode).toBe(200);
+    expect((await setPolicy({ sso_required: null })).statusCode).toBe(200);
     expect((await admin('DELETE', `/v1/organizations/xcorp/members/${members.ops}/break-glass`)).statusCode).toBe(204);
   });
 });

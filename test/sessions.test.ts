@@ -21,7 +21,8 @@ describe.each(dialects)('sessions from trusted tokens on %s', (dialect) => {
 
   beforeAll(async () => {
     db = await createTestDatabase(dialect);
-    node = await startTestNode(db);
+    // The stand-in login app publishes its JWKS over http on loopback.
+    node = await startTestNode(db, { config: { devAllowLoopbackFetch: true } });
     loginApp = await startCustomerLoginApp({ sub: 'u-1', email: 'john@xcorp.test', name: 'John' });
     otherApp = await startCustomerLoginApp({ sub: 'u-2', email: 'eve@evil.test', name: 'Eve' });
     await createCodeFlowFixture(node, loginApp);

@@ -599,7 +599,7 @@ describe.each(dialects)('SSO through OIDC (oidc-provider as the IdP) on %s', (di
     const refused = await node.app.inject({ method: 'GET', url: `/sso/start?email=sam@strict.test` });
     expect(refused.statusCode).toBe(403);
     expect(refused.body).toContain('does not allow sso login');
-    await admin('PATCH', '/v1/organizations/strict', { settings: {} });
+    await admin('PATCH', '/v1/organizations/strict', { settings: null });
   });
 
   it('requires SSO: refused with no connection, then trusted tokens are refused, SSO works, and the last connection cannot go', async () => {

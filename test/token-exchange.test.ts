@@ -259,7 +259,7 @@ describe.each(dialects)('delegation by token exchange (RFC 8693) on %s', (dialec
       expect(refused.json()).toMatchObject({ error: 'invalid_grant', error_description: expect.stringContaining('not allowed to act') });
       expect((await exchange(helper, attested.session_jwt, subject)).statusCode).toBe(200);
     } finally {
-      await node.app.inject({ method: 'PATCH', url: '/v1/organizations/xcorp', headers: adminHeaders, payload: { settings: {} } });
+      await node.app.inject({ method: 'PATCH', url: '/v1/organizations/xcorp', headers: adminHeaders, payload: { settings: null } });
     }
   });
 

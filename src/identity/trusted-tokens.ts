@@ -1,9 +1,12 @@
 import { createPublicKey } from 'node:crypto';
-import { createRemoteJWKSet, importSPKI, type JWTPayload, type JWTVerifyGetKey, jwtVerify } from 'jose';
+import { isIP } from 'node:net';
+import { createRemoteJWKSet, customFetch, importSPKI, type JWTPayload, type JWTVerifyGetKey, jwtVerify } from 'jose';
 import type { AuditContext, AuditLog } from '../audit/audit-log.js';
 import { type Clock, isoAt } from '../clock.js';
 import { newId } from '../crypto/ids.js';
 import { ApiError, InvalidRequestError, NotFoundError } from '../http/errors.js';
+import { OutboundRequestError, outboundRequest } from '../http/outbound-request.js';
+import { isBlockedAddress, isLoopbackHostname } from '../http/safe-fetch.js';
 import { ReplayCache } from '../store/replay-cache.js';
 import type { TrustedTokenProfilesTable } from '../store/schema.js';
 import type { Store } from '../store/store.js';
@@ -13,6 +16,8 @@ import type { ClaimMapping, CreateTrustedTokenProfile, TrustedTokenProfile } fro
 
 /** Asymmetric algorithms only: a shared-secret HS* token could be forged by anyone holding the key. */
 const ALGORITHMS = ['RS256', 'PS256', 'ES256', 'ES384', 'EdDSA'];
+const JWKS_TIMEOUT_MS = 5000;
+const JWKS_MAX_BYTES = 262_144;
 
 /** The identity a verified trusted token asserts. */
 export interface AssertedIdentity {
@@ -48,12 +53,15 @@ export class TrustedTokens {
     private readonly clock: Clock,
     /** Refuses removing the last way into an organization (identity/login-policy.ts). */
     private readonly guard?: LoginPolicyGuard,
+    /** Development only (MANDATE_DEV_ALLOW_LOOPBACK_FETCH): a jwks_url may be http:// on loopback. */
+    private readonly options: { allowLoopback: boolean } = { allowLoopback: false },
   ) {
     this.replays = new ReplayCache(store.db);
   }
 
   async create(orgRef: string, input: CreateTrustedTokenProfile, context: AuditContext): Promise<TrustedTokenProfile> {
     if (!input.jwks_url === !input.public_key_pem) throw new InvalidRequestError('give exactly one of jwks_url or public_key_pem');
+    if (input.jwks_url) assertJwksUrl(input.jwks_url, this.options);
     if (input.public_key_pem) {
       try {
         createPublicKey(input.public_key_pem);
@@ -142,6 +150,7 @@ export class TrustedTokens {
         currentDate: new Date(this.clock.now()),
       }));
     } catch (error) {
+      if (error instanceof TrustedTokenRejected) throw error;
       throw new TrustedTokenRejected((error as { code?: string }).code ?? 'signature or claims invalid');
     }
     // A trusted token proves a login once: a copy replayed within its maximum age (a leaked
@@ -190,7 +199,14 @@ export class TrustedTokens {
     if (profile.jwks_url) {
       let keys = this.remoteKeys.get(profile.jwks_url);
       if (!keys) {
-        keys = createRemoteJWKSet(new URL(profile.jwks_url), { timeoutDuration: 5000, cooldownDuration: 30_000 });
+        // Fetched through the guarded client like every server-side request: an administrator's
+        // URL must not make Mandate a proxy into its own network (profiles stored before the
+        // check at creation are refused here too).
+        keys = createRemoteJWKSet(new URL(profile.jwks_url), {
+          timeoutDuration: JWKS_TIMEOUT_MS,
+          cooldownDuration: 30_000,
+          [customFetch]: guardedJwksFetch(this.options),
+        });
         this.remoteKeys.set(profile.jwks_url, keys);
       }
       return keys;
@@ -199,6 +215,39 @@ export class TrustedTokens {
     // The header's alg picks the import; jwtVerify has already checked it against ALGORITHMS.
     return (header) => importSPKI(pem, header.alg);
   }
+}
+
+/** Refuses (400) a jwks_url the guarded client would refuse: not https, or a private, loopback or reserved literal address. */
+function assertJwksUrl(value: string, options: { allowLoopback: boolean }): void {
+  const url = new URL(value);
+  if (url.protocol !== 'https:' && !(options.allowLoopback && url.protocol === 'http:'))
+    throw new InvalidRequestError('jwks_url must be an https URL');
+  if (url.username || url.password) throw new InvalidRequestError('jwks_url must not contain credentials');
+  const literal = url.hostname.replace(/^\[|\]$/g, '');
+  const loopbackName = !isIP(literal) && isLoopbackHostname(url.hostname);
+  if ((isIP(literal) && isBlockedAddress(literal, options)) || (loopbackName && !options.allowLoopback))
+    throw new InvalidRequestError('jwks_url must not point at a private, loopback or reserved address');
+}
+
+/** jose's fetch for a remote JWKS, through the SSRF-guarded outbound client. */
+function guardedJwksFetch(options: { allowLoopback: boolean }) {
+  return async (url: string, init: { headers: Headers; signal: AbortSignal }): Promise<Response> => {
+    init.signal.throwIfAborted();
+    try {
+      const response = await outboundRequest({
+        method: 'GET',
+        url: new URL(url),
+        headers: Object.fromEntries(init.headers),
+        allowLoopback: options.allowLoopback,
+        timeoutMs: JWKS_TIMEOUT_MS,
+        maxBytes: JWKS_MAX_BYTES,
+      });
+      return new Response(response.body, { status: response.status, headers: { 'content-type': 'application/json' } });
+    } catch (error) {
+      if (error instanceof OutboundRequestError) throw new TrustedTokenRejected(`the profile's jwks_url was refused: ${error.message}`);
+      throw error;
+    }
+  };
 }
 
 function toProfile(row: TrustedTokenProfilesTable): TrustedTokenProfile {

@@ -6,9 +6,11 @@ import type { Executor } from '../store/transaction.js';
 export class OrganizationStore {
   constructor(private readonly db: Kysely<Database>) {}
 
-  async find(ref: string, trx: Executor = this.db): Promise<OrganizationsTable | undefined> {
+  /** `forUpdate`: PostgreSQL only (SQLite transactions already hold the write lock). */
+  async find(ref: string, trx: Executor = this.db, options: { forUpdate?: boolean } = {}): Promise<OrganizationsTable | undefined> {
     const column = ref.startsWith('org_') ? 'id' : 'slug';
-    return trx.selectFrom('organizations').selectAll().where(column, '=', ref).executeTakeFirst();
+    const query = trx.selectFrom('organizations').selectAll().where(column, '=', ref);
+    return (options.forUpdate ? query.forUpdate() : query).executeTakeFirst();
   }
 
   async slugTaken(slug: string, trx: Executor, exceptId?: string): Promise<boolean> {

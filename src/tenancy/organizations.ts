@@ -9,6 +9,7 @@ import type { Store } from '../store/store.js';
 import { type Executor, inTransaction } from '../store/transaction.js';
 import { OrganizationStore } from './organization-store.js';
 import type { CreateOrganization, Organization, OrganizationSettings, UpdateOrganization } from './schemas.js';
+import { patchSettings } from './settings-patch.js';
 
 /** What tenancy needs from identity to judge an authentication policy (an interface: tenancy does not import identity). */
 export interface LoginPolicyGuard {
@@ -59,18 +60,34 @@ export class Organizations {
     return toPage(rows.map(toOrganization), options.limit);
   }
 
+  /**
+   * Slug, name, and settings as an RFC 7396 merge patch: a setting left out is kept, `null`
+   * removes one. The merged settings are validated whole and judged by the lock-out guard.
+   */
   async update(ref: string, input: UpdateOrganization, context: AuditContext): Promise<Organization> {
     const id = await this.write(async (trx) => {
-      const current = await this.require(ref, trx);
+      // Locked (PostgreSQL): two merges at once must not each start from the same old settings.
+      const current = await this.require(ref, trx, { forUpdate: this.store.dialect === 'postgres' });
       if (input.slug !== undefined && input.slug !== current.slug) await this.assertSlugFree(trx, input.slug, current.id);
+      const before = settingsOf(current);
+      // RFC 7396 on the whole body: `settings: null` removes every setting.
+      const after = input.settings === undefined ? undefined : input.settings === null ? {} : patchSettings(before, input.settings);
       const changes = {
         ...(input.slug !== undefined && { slug: input.slug }),
         ...(input.name !== undefined && { name: input.name }),
-        ...(input.settings !== undefined && { settings: JSON.stringify(input.settings) }),
+        ...(after !== undefined && { settings: JSON.stringify(after) }),
       };
       await this.orgs.update(trx, current.id, { ...changes, updated_at: isoAt(this.clock) });
-      if (input.settings !== undefined) await this.guard?.assertReachable(current.id, trx);
-      await this.audit.append(trx, { kind: 'organization.updated', orgId: current.id, detail: { changed: input } }, context);
+      if (after !== undefined) await this.guard?.assertReachable(current.id, trx);
+      await this.audit.append(
+        trx,
+        {
+          kind: 'organization.updated',
+          orgId: current.id,
+          detail: { changed: input, ...(after !== undefined && { settings: { before, after } }) },
+        },
+        context,
+      );
       return current.id;
     });
     return this.get(id);
@@ -86,8 +103,8 @@ export class Organizations {
   }
 
   /** The organization row for an id or slug, or a 404; other capabilities scope by its id. */
-  async require(ref: string, trx?: Executor): Promise<OrganizationsTable> {
-    const row = await this.orgs.find(ref, trx);
+  async require(ref: string, trx?: Executor, options: { forUpdate?: boolean } = {}): Promise<OrganizationsTable> {
+    const row = await this.orgs.find(ref, trx, options);
     if (!row) throw new NotFoundError('organization');
     return row;
   }

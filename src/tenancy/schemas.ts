@@ -1,4 +1,4 @@
-import { type Static, Type } from '@sinclair/typebox';
+import { type Static, type TObject, type TSchema, Type } from '@sinclair/typebox';
 
 /**
  * Printable text: no C0/C1 control characters and no bidirectional overrides, which could
@@ -109,6 +109,29 @@ export const OrganizationSettings = Type.Object(
 );
 export type OrganizationSettings = Static<typeof OrganizationSettings>;
 
+/**
+ * An RFC 7396 merge patch of `schema`: every member may also be `null` (remove it), nested objects
+ * are patches themselves, and a member the schema does not know may only be removed.
+ */
+function mergePatchOf(schema: TObject): TObject {
+  const properties = Object.fromEntries(
+    Object.entries(schema.properties).map(([name, property]: [string, TSchema]) => {
+      const value = property.type === 'object' && property.properties ? mergePatchOf(property as TObject) : property;
+      return [name, Type.Optional(Type.Union([value, Type.Null()]))];
+    }),
+  );
+  const { properties: _, additionalProperties: __, ...options } = schema;
+  return Type.Object(properties, { ...options, additionalProperties: Type.Null() });
+}
+
+type Patch<T> = {
+  [K in keyof T]?: (NonNullable<T[K]> extends unknown[] ? T[K] : T[K] extends object | undefined ? Patch<T[K]> : T[K]) | null;
+};
+
+/** PATCH /v1/organizations/{org} `settings`: merged into the current settings (RFC 7396). */
+export const OrganizationSettingsPatch = mergePatchOf(OrganizationSettings);
+export type OrganizationSettingsPatch = Patch<OrganizationSettings>;
+
 export const Organization = Type.Object({
   id: Type.String({ example: 'org_01jqz5x3m4c5d6e7f8g9h0jkmn' }),
   slug: Slug,
@@ -126,7 +149,16 @@ export const CreateOrganization = Type.Object(
 export type CreateOrganization = Static<typeof CreateOrganization>;
 
 export const UpdateOrganization = Type.Object(
-  { slug: Type.Optional(Slug), name: Type.Optional(DisplayName), settings: Type.Optional(OrganizationSettings) },
+  {
+    slug: Type.Optional(Slug),
+    name: Type.Optional(DisplayName),
+    settings: Type.Optional(
+      Type.Union([Type.Unsafe<OrganizationSettingsPatch>(OrganizationSettingsPatch), Type.Null()], {
+        description:
+          'Merged into the current settings (RFC 7396 JSON Merge Patch): settings given replace theirs, null removes one, nested objects merge; settings: null removes them all.',
+      }),
+    ),
+  },
   { additionalProperties: false, minProperties: 1 },
 );
 export type UpdateOrganization = Static<typeof UpdateOrganization>;

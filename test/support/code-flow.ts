@@ -30,7 +30,8 @@ export async function createXcorp(node: MandateNode, loginApp: CustomerLoginApp,
     name: 'XCorp app',
     issuer: loginApp.issuer,
     audience: 'mandate',
-    jwks_url: loginApp.jwksUrl,
+    // Its key as PEM: the node under test need not fetch from loopback (test/sessions.test.ts covers jwks_url).
+    public_key_pem: loginApp.publicKeyPem,
     login_url: loginApp.loginUrl,
     jit_provisioning: true,
   });

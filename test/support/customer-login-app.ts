@@ -1,6 +1,6 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { exportJWK, generateKeyPair, type JWK, SignJWT } from 'jose';
+import { exportJWK, exportSPKI, generateKeyPair, type JWK, SignJWT } from 'jose';
 
 /**
  * A stand-in for the customer's own application: it "logs the user in" (a button) and posts the
@@ -8,7 +8,10 @@ import { exportJWK, generateKeyPair, type JWK, SignJWT } from 'jose';
  */
 export interface CustomerLoginApp {
   issuer: string;
+  /** Served over http on loopback: a node fetches it only with devAllowLoopbackFetch. */
   jwksUrl: string;
+  /** The same key as PEM, for a profile that needs no fetch. */
+  publicKeyPem: string;
   loginUrl: string;
   /** Signs a trusted token as this app would (for API-level tests). */
   mint(claims: { sub: string; email: string; name?: string }, options?: { audience?: string; iatOffsetSeconds?: number }): Promise<string>;
@@ -57,6 +60,7 @@ export async function startCustomerLoginApp(
   return {
     issuer,
     jwksUrl: `${issuer}/jwks`,
+    publicKeyPem: await exportSPKI(publicKey),
     loginUrl: `${issuer}/login`,
     mint,
     close: () => new Promise((resolve) => server.close(() => resolve())),
