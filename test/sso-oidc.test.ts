@@ -718,7 +718,7 @@ describe.each(dialects)('SSO through OIDC (oidc-provider as the IdP) on %s', (di
     ]);
     expect((await admin('DELETE', `/v1/organizations/xcorp/sso-connections/${partners2.id}`)).statusCode).toBe(204);
     expect((await admin('DELETE', `/v1/organizations/xcorp/sso-connections/${partners.id}`)).statusCode).toBe(204);
-  });
+  }, 60_000);
 
   it('ends the sessions a connection started when it is disabled or deleted', async () => {
     await created('/v1/organizations', { slug: 'beta', name: 'Beta' });
