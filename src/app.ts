@@ -105,6 +105,7 @@ export async function buildApp(options: AppOptions): Promise<Mandate> {
     services.grants.load().catch(onReloadError);
     services.stops.load().catch(onReloadError);
     services.authorizations.purgeExpired().catch(onReloadError);
+    services.refreshTokens.forgetExpiredSuccessors(store.db).catch(onReloadError);
     services.ssoLogin.purgeExpired().catch(onReloadError);
     services.approvals.remind().catch(onReloadError);
   }, config.reconcileIntervalSeconds * 1000);

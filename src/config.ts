@@ -34,6 +34,11 @@ export interface Config {
   accessTokenTtlSeconds: number;
   /** Sliding lifetime of a refresh token in seconds: unused this long, it lapses. */
   refreshTokenTtlSeconds: number;
+  /**
+   * Seconds after a rotation during which the previous refresh token, presented again, returns the
+   * same successor pair instead of revoking the grant (concurrent refreshes, lost responses); 0 disables.
+   */
+  refreshTokenReuseWindowSeconds: number;
   /** Absolute lifetime of a grant (consent) in seconds; its refresh tokens end with it. */
   grantTtlSeconds: number;
   /** RFC 7591 dynamic client registration: open to anyone, behind an initial access token, or off. */
@@ -239,6 +244,14 @@ export const OPTIONS: readonly OptionSpec[] = [
     description:
       'Sliding refresh-token lifetime in seconds (14 days): each use rotates it and restarts the clock, within the grant lifetime.',
     parse: (raw, env, variable) => parseInteger(300, 31_536_000, 1_209_600)(raw, env, variable),
+  },
+  {
+    env: 'MANDATE_REFRESH_TOKEN_REUSE_WINDOW',
+    key: 'refreshTokenReuseWindowSeconds',
+    default: '30',
+    description:
+      'Grace period in seconds after a refresh-token rotation: the previous token, while its successor is unused, returns that same successor (concurrent refreshes, a lost response) instead of revoking the grant as reuse; 0 disables.',
+    parse: (raw, env, variable) => parseInteger(0, 300, 30)(raw, env, variable),
   },
   {
     env: 'MANDATE_GRANT_TTL',

@@ -361,7 +361,7 @@ export function createServices({ config, store, clock, envelope, bus, logger }: 
     ssoLogin,
     samlMetadata: new SamlProtocol({ store, clock, issuer: config.issuer, allowLoopback }),
     grants,
-    refreshTokens: new RefreshTokens(store.dialect, clock, config.refreshTokenTtlSeconds),
+    refreshTokens: new RefreshTokens(store.dialect, clock, config.refreshTokenTtlSeconds, envelope, config.refreshTokenReuseWindowSeconds),
     registration: new ClientRegistration(store, audit, clock, bus, {
       policy: config.registrationPolicy,
       initialAccessToken: config.registrationInitialAccessToken,

@@ -140,12 +140,18 @@ describe('authorization code + PKCE through the hosted consent page, in Chromium
     expect(refreshed.refresh_token).not.toBe(refreshToken);
     expect((await introspect(refreshed.access_token)).active).toBe(true);
 
-    // RFC 9700 §4.14.2: replaying the rotated refresh token fails and kills the new one too.
+    // Within the reuse window, the previous token (its successor unused) gets that same successor.
+    const retried = await client.refreshTokenGrant(config, refreshToken);
+    expect(retried.refresh_token).toBe(refreshed.refresh_token);
+    expect(retried.access_token).toBe(refreshed.access_token);
+    // RFC 9700 §4.14.2: once the successor was used, replaying the older token fails and kills the newest too.
+    const newest = await client.refreshTokenGrant(config, refreshed.refresh_token as string);
     const replay = await client.refreshTokenGrant(config, refreshToken).catch((error: unknown) => error);
     expect(replay).toBeInstanceOf(client.ResponseBodyError);
     expect((replay as client.ResponseBodyError).error).toBe('invalid_grant');
-    const after = await client.refreshTokenGrant(config, refreshed.refresh_token as string).catch((error: unknown) => error);
+    const after = await client.refreshTokenGrant(config, newest.refresh_token as string).catch((error: unknown) => error);
     expect((after as client.ResponseBodyError).error).toBe('invalid_grant');
+    expect(await introspect(newest.access_token)).toEqual({ active: false });
     expect(await introspect(refreshed.access_token)).toEqual({ active: false });
     expect(await introspect(tokens.access_token)).toEqual({ active: false });
   });

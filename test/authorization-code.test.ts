@@ -63,11 +63,11 @@ describe.each(dialects)('authorization code flow on %s', (dialect) => {
   };
 
   beforeAll(async () => {
-    // The clock was frozen when the suites were collected; catch up so trusted tokens minted now are not from the future.
-    clock.advance((Date.now() - clock.now()) / 1000);
     db = await createTestDatabase(dialect);
     node = await startTestNode(db, { clock });
     loginApp = await startCustomerLoginApp({ sub: 'u-1001', email: 'john@xcorp.test', name: 'John Smith' });
+    // The clock was frozen when the suites were collected: catch up, so trusted tokens minted now are not from the future.
+    clock.advance((Date.now() - clock.now()) / 1000);
     fx = await createCodeFlowFixture(node, loginApp);
   });
   afterAll(async () => {

@@ -18,11 +18,15 @@ class MemoryProvider implements OAuthClientProvider {
   saved: OAuthTokens | undefined;
   verifier = '';
   lastAuthorizationUrl: URL | undefined;
-  constructor(private readonly redirect: string) {}
+  constructor(
+    private readonly redirect: string,
+    private readonly metadata?: OAuthClientMetadata,
+  ) {}
   get redirectUrl(): string {
     return this.redirect;
   }
   get clientMetadata(): OAuthClientMetadata {
+    if (this.metadata) return this.metadata;
     return {
       client_name: 'Test MCP client',
       redirect_uris: [this.redirect],
@@ -157,5 +161,44 @@ describe('an MCP client (@modelcontextprotocol/sdk) connects to examples/mcp-cal
     expect(challenge).toContain('error="insufficient_scope"');
     expect(challenge).toContain('scope="calendar.write"');
     expect(challenge).toContain('resource_metadata=');
+  });
+
+  it('registers an SDK client with the SDK example’s default metadata (no application_type) and completes the flow', async () => {
+    // The client metadata of the SDK's own simpleOAuthClient example: no application_type (OpenID DCR §2 default).
+    const redirect = `http://127.0.0.1:${callback.port}/callback`;
+    const provider = new MemoryProvider(redirect, {
+      client_name: 'Simple OAuth MCP Client',
+      redirect_uris: [redirect],
+      grant_types: ['authorization_code', 'refresh_token'],
+      response_types: ['code'],
+      token_endpoint_auth_method: 'client_secret_post',
+    });
+    const transport = new StreamableHTTPClientTransport(new URL(resource), { authProvider: provider });
+    await expect(new Client({ name: 'simple-oauth-client', version: '1.0.0' }).connect(transport)).rejects.toThrow(/Unauthorized/i);
+    expect(provider.info?.client_id).toMatch(/^cli_/);
+    const registered = (await node.runtime.store.db
+      .selectFrom('clients')
+      .select('application_type')
+      .where('id', '=', provider.info?.client_id as string)
+      .executeTakeFirst()) as { application_type: string };
+    expect(registered.application_type).toBe('native');
+
+    const page = await browser.newPage();
+    await page.goto((provider.lastAuthorizationUrl as URL).href);
+    await page.getByLabel('Organization').fill('xcorp');
+    await page.getByRole('button', { name: 'Continue' }).click();
+    await page.getByRole('button', { name: 'Sign in as John Smith' }).click();
+    await page.waitForURL(/\/oauth2\/consent/);
+    await page.getByRole('button', { name: 'Allow' }).click();
+    await page.waitForURL(/\/callback/);
+    const code = new URL(page.url()).searchParams.get('code') as string;
+    await page.close();
+
+    await transport.finishAuth(code);
+    expect(provider.saved?.access_token).toBeTruthy();
+    const connected = new Client({ name: 'simple-oauth-client', version: '1.0.0' });
+    await connected.connect(new StreamableHTTPClientTransport(new URL(resource), { authProvider: provider }));
+    expect((await connected.listTools()).tools.map((t) => t.name).sort()).toEqual(['create_event', 'list_events']);
+    await connected.close();
   });
 });

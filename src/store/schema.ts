@@ -702,6 +702,10 @@ export interface RefreshTokensTable {
   /** Sliding expiry: unused this long, it lapses. */
   expires_at: string;
   rotated_at: string | null;
+  /** SHA-256 of the token that replaced this one. */
+  successor_hash: string | null;
+  /** The successor's token response, sealed, kept only for the reuse window while the successor is unused. */
+  successor_ciphertext: string | null;
 }
 
 /** Columns Kysely fills itself are marked Generated; none yet, kept for later tables. */

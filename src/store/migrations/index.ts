@@ -17,6 +17,7 @@ import * as anomaly from './0015-anomaly.js';
 import * as auditClientIp from './0016-audit-client-ip.js';
 import * as enterpriseIdentity from './0017-enterprise-identity.js';
 import * as principalStops from './0018-principal-stops.js';
+import * as refreshReuse from './0019-refresh-reuse.js';
 import * as resourceCredentials from './0022-resource-credentials.js';
 
 /** Every migration, in order. One set for SQLite and PostgreSQL; names never change once released. */
@@ -39,5 +40,6 @@ export const migrations: Record<string, Migration> = {
   '0016-audit-client-ip': auditClientIp,
   '0017-enterprise-identity': enterpriseIdentity,
   '0018-principal-stops': principalStops,
+  '0019-refresh-reuse': refreshReuse,
   '0022-resource-credentials': resourceCredentials,
 };
