@@ -164,7 +164,7 @@ export interface ServiceDeps {
 /** Used by the HTTP app and by CLI commands alike, so both act through the same code. */
 export function createServices({ config, store, clock, envelope, bus, logger }: ServiceDeps): Services {
   const audit = new AuditLog(store.dialect, clock);
-  const loginPolicy = new LoginPolicy(store);
+  const loginPolicy = new LoginPolicy(store, clock);
   const organizations = new Organizations(store, audit, clock, loginPolicy);
   const keyRing = new KeyRing({
     store,

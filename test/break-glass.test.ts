@@ -244,33 +244,94 @@ describe.each(dialects)('break-glass accounts on %s', (dialect) => {
     }
     const reasons = (await events('break_glass.failed')).slice(-4).map((e) => e.detail.reason);
     expect(reasons).toEqual(['password', 'code', 'unknown_account', 'unknown_account']);
-    expect((await account('sre')).failed_attempts).toBe(2);
+    // Only the failure with the right password counts toward the account-wide lock.
+    expect((await account('sre')).failed_attempts).toBe(1);
     // A success resets the count.
     expect((await login('sre@acme.test', PASSWORD, code('sre'))).statusCode).toBe(201);
     expect((await account('sre')).failed_attempts).toBe(0);
   });
 
-  it('locks the account for 15 minutes after 5 failures; the right credentials fail while locked', async () => {
+  it('a stranger’s 5 wrong tries throttle only their address for that account: the owner still logs in from another', async () => {
     clock.advance(30);
     await enrolConfirmed('lock');
-    for (let i = 0; i < 5; i++) expect((await login('lock@acme.test', `wrong password number ${i}`, code('lock'))).statusCode).toBe(401);
+    const attacker = '203.0.113.7';
+    for (let i = 0; i < 5; i++) {
+      expect((await login('lock@acme.test', `wrong password number ${i}`, code('lock'), 'acme', attacker)).statusCode).toBe(401);
+    }
+    const lockedUntil = new Date(clock.now() + 15 * 60 * 1000).toISOString();
+    expect((await events('break_glass.failed')).at(-1)?.detail).toMatchObject({
+      reason: 'password',
+      source_failed_attempts: 5,
+      source_locked_until: lockedUntil,
+      client_ip: attacker,
+    });
+    expect(await account('lock')).toMatchObject({ locked_until: null, failed_attempts: 0 });
+
+    // The attacker's address is throttled, even with the right credentials.
+    const throttled = await login('lock@acme.test', PASSWORD, code('lock'), 'acme', attacker);
+    expect(throttled.statusCode).toBe(401);
+    expect(throttled.json().error_description).toBe(GENERIC);
+    expect((await events('break_glass.failed')).at(-1)?.detail.reason).toBe('source_locked');
+
+    const owner = await login('lock@acme.test', PASSWORD, code('lock'), 'acme', '198.51.100.250');
+    expect(owner.statusCode).toBe(201);
+
+    // An IPv6 attacker cannot step through their /64 for more tries.
+    clock.advance(30);
+    for (let i = 0; i < 5; i++) {
+      expect((await login('lock@acme.test', `wrong password number ${i}`, code('lock'), 'acme', `2001:db8:1:2::${i + 1}`)).statusCode).toBe(
+        401,
+      );
+    }
+    const sixth = await login('lock@acme.test', PASSWORD, code('lock'), 'acme', '2001:db8:1:2:ffff::9');
+    expect(sixth.statusCode).toBe(401);
+    expect((await events('break_glass.failed')).at(-1)?.detail.reason).toBe('source_locked');
+  });
+
+  it('5 failures with the right password lock the whole account for 15 minutes; an administrator unlocks it (audited)', async () => {
+    clock.advance(30);
+    for (let i = 0; i < 5; i++) expect((await login('lock@acme.test', PASSWORD, '000000')).statusCode).toBe(401);
     const row = await account('lock');
     expect(row.locked_until).toBe(new Date(clock.now() + 15 * 60 * 1000).toISOString());
-    const lastFailure = (await events('break_glass.failed')).at(-1);
-    expect(lastFailure?.detail).toMatchObject({ reason: 'password', failed_attempts: 5, locked_until: row.locked_until });
+    expect((await events('break_glass.failed')).at(-1)?.detail).toMatchObject({
+      reason: 'code',
+      failed_attempts: 5,
+      locked_until: row.locked_until,
+    });
     expect((await inject('GET', '/v1/organizations/acme/break-glass')).json().data).toContainEqual(
       expect.objectContaining({ member_id: members.lock, locked_until: row.locked_until }),
     );
-
     const locked = await login('lock@acme.test', PASSWORD, code('lock'));
     expect(locked.statusCode).toBe(401);
     expect(locked.json().error_description).toBe(GENERIC);
     expect((await events('break_glass.failed')).at(-1)?.detail.reason).toBe('locked');
 
-    clock.advance(15 * 60);
+    expect((await inject('POST', `/v1/organizations/other/members/${members.lock}/break-glass/unlock`)).statusCode).toBe(404);
+    const unlocked = await inject('POST', `/v1/organizations/acme/members/${members.lock}/break-glass/unlock`);
+    expect(unlocked.statusCode).toBe(200);
+    expect(unlocked.json()).toMatchObject({ member_id: members.lock, locked_until: null });
+    const [event] = (await events('break_glass.unlocked')).slice(-1);
+    expect(event).toMatchObject({ subject_id: members.lock, actor_id: expect.stringMatching(/^ak_/) });
+    expect(event?.detail).toMatchObject({ member_id: members.lock, was_locked_until: row.locked_until, locked_sources: 2 });
+    clock.advance(30);
     expect((await login('lock@acme.test', PASSWORD, code('lock'))).statusCode).toBe(201);
     expect(await account('lock')).toMatchObject({ failed_attempts: 0, locked_until: null });
   });
+
+  it('caps wrong passwords from every address together: 50 within 15 minutes lock the account, so many addresses buy no brute force', async () => {
+    clock.advance(30);
+    for (let i = 0; i < 49; i++) {
+      expect(
+        (await login('lock@acme.test', `guess ${i} of a distributed attack`, code('lock'), 'acme', `192.0.2.${i + 1}`)).statusCode,
+      ).toBe(401);
+    }
+    expect((await account('lock')).locked_until).toBeNull();
+    expect((await login('lock@acme.test', 'guess 49 of a distributed attack', code('lock'), 'acme', '192.0.2.50')).statusCode).toBe(401);
+    expect((await account('lock')).locked_until).toBe(new Date(clock.now() + 15 * 60 * 1000).toISOString());
+    expect((await login('lock@acme.test', PASSWORD, code('lock'), 'acme', '198.51.100.251')).statusCode).toBe(401);
+    clock.advance(15 * 60);
+    expect((await login('lock@acme.test', PASSWORD, code('lock'), 'acme', '198.51.100.251')).statusCode).toBe(201);
+  }, 120_000); // 50 scrypt verifications
 
   it('never writes a password or a code to the log', async () => {
     const text = logLines.join('\n');

@@ -255,4 +255,25 @@ describe.each(dialects)('organization login policy on %s', (dialect) => {
     expect((await setPolicy({ sso_required: null })).statusCode).toBe(200);
     expect((await admin('DELETE', `/v1/organizations/xcorp/members/${members.ops}/break-glass`)).statusCode).toBe(204);
   });
+
+  it('does not count a locked break-glass account as a way in until an administrator unlocks it', async () => {
+    await enrol('oncall');
+    await confirm('oncall');
+    // Five failures with the right password lock the account itself.
+    for (let i = 0; i < 5; i++) {
+      const res = await node.app.inject({
+        method: 'POST',
+        url: '/v1/break-glass/login',
+        payload: { organization: 'xcorp', email: 'oncall@xcorp.test', password: PASSWORD, code: '000000' },
+      });
+      expect(res.statusCode).toBe(401);
+    }
+    const refused = await setPolicy({ sso_required: true });
+    expect(refused.statusCode).toBe(409);
+    expect(refused.json().error_description).toContain('no break-glass member');
+    expect((await settingsNow()).sso_required).toBeUndefined();
+
+    expect((await admin('POST', `/v1/organizations/xcorp/members/${members.oncall}/break-glass/unlock`)).statusCode).toBe(200);
+    expect((await setPolicy({ sso_required: true })).statusCode).toBe(200);
+  });
 });

@@ -87,6 +87,7 @@ export const AUDIT_KINDS = [
   'break_glass.removed',
   'break_glass.used',
   'break_glass.failed',
+  'break_glass.unlocked',
   'impersonation.token_created',
   'impersonation.started',
   'impersonation.refused',

@@ -95,6 +95,19 @@ export const breakGlassAdminRoutes: FastifyPluginAsyncTypebox<{ breakGlass: Brea
     },
     async (request) => breakGlass.confirm(request.params.org, request.params.member, request.body.code, auditContextOf(request)),
   );
+  app.post(
+    '/organizations/:org/members/:member/break-glass/unlock',
+    {
+      schema: {
+        tags,
+        security,
+        summary: 'Lift every lock of a break-glass account (the account’s and each source address’s)',
+        params: MemberParams,
+        response: { 200: BreakGlassAccount, ...errorResponses },
+      },
+    },
+    async (request) => breakGlass.unlock(request.params.org, request.params.member, auditContextOf(request)),
+  );
   app.delete(
     '/organizations/:org/members/:member/break-glass',
     {

@@ -1,8 +1,11 @@
+import { isIP } from 'node:net';
+import type { Selectable } from 'kysely';
 import type { AuditContext, AuditLog } from '../audit/audit-log.js';
 import { type Clock, isoAt } from '../clock.js';
 import type { Envelope } from '../crypto/envelope.js';
 import { ApiError, ConflictError, InvalidRequestError, NotFoundError } from '../http/errors.js';
 import type { BreakGlassAccountsTable, MembersTable, OrganizationsTable } from '../store/schema.js';
+
 import type { Store } from '../store/store.js';
 import { type Executor, inTransaction } from '../store/transaction.js';
 import { normalizeEmail } from '../tenancy/members.js';
@@ -13,10 +16,27 @@ import type { SecurityAlerts } from './security-alerts.js';
 import type { IssuedSession, SessionClient, Sessions } from './sessions.js';
 import { newTotpSecret, totpUri, verifyTotp } from './totp.js';
 
+type BreakGlassAccountRow = Selectable<BreakGlassAccountsTable>;
+
 /** At most this many break-glass members per organization: a few sealed envelopes, not a second login system. */
 export const MAX_BREAK_GLASS_MEMBERS = 5;
-/** Failed logins in a row that lock an account, and for how long. */
+/**
+ * Throttling failed logins without handing strangers a way to lock the owner out (the account
+ * is how an organization gets in while its IdP is down). Three counters, each over
+ * FAILURE_WINDOW_SECONDS and each locking for LOCK_SECONDS:
+ * - per account and source address (an IPv6 address by its /64): MAX_FAILED_ATTEMPTS failures
+ *   lock out that address only, for that account; the owner elsewhere is not affected;
+ * - per account, failures whose password was right (a wrong or reused code):
+ *   MAX_FAILED_ATTEMPTS lock the whole account, since whoever sends them holds the password and
+ *   is guessing the code; a stranger without the password cannot trip it;
+ * - per account, wrong passwords from every address together: MAX_PASSWORD_FAILURES lock the
+ *   whole account, so many addresses cannot buy unlimited guesses (at most that many per window).
+ *   Tripping it takes MAX_PASSWORD_FAILURES / MAX_FAILED_ATTEMPTS addresses; an administrator
+ *   unlocks the account (POST …/break-glass/unlock), and every failure is audited.
+ */
 export const MAX_FAILED_ATTEMPTS = 5;
+export const MAX_PASSWORD_FAILURES = 50;
+export const FAILURE_WINDOW_SECONDS = 15 * 60;
 export const LOCK_SECONDS = 15 * 60;
 /** A break-glass session is for repairing SSO, not for a working day. */
 export const BREAK_GLASS_SESSION_TTL_SECONDS = 3600;
@@ -51,7 +71,15 @@ export interface BreakGlassLogin {
   code: string;
 }
 
-type FailureReason = 'unknown_account' | 'locked' | 'member_inactive' | 'unconfirmed' | 'password' | 'code' | 'code_reused';
+type FailureReason =
+  | 'unknown_account'
+  | 'locked'
+  | 'source_locked'
+  | 'member_inactive'
+  | 'unconfirmed'
+  | 'password'
+  | 'code'
+  | 'code_reused';
 
 export interface BreakGlassDeps {
   store: Store;
@@ -130,6 +158,8 @@ export class BreakGlass {
           last_totp_step: null,
           failed_attempts: 0,
           locked_until: null,
+          password_failures: 0,
+          password_failures_since: null,
           created_at: at,
           updated_at: at,
         })
@@ -213,13 +243,27 @@ export class BreakGlass {
       ? await this.accounts(this.deps.store.db).where('members.org_id', '=', org.id).where('members.email', '=', email).executeTakeFirst()
       : undefined;
     const now = this.deps.clock.now();
+    const source = sourceOf(context.clientIp);
+    const throttle = found
+      ? await this.deps.store.db
+          .selectFrom('break_glass_throttles')
+          .select('locked_until')
+          .where('member_id', '=', found.member_id)
+          .where('source', '=', source)
+          .executeTakeFirst()
+      : undefined;
     const passwordOk = await verifyPassword(input.password, found?.password_hash ?? (await this.dummy()));
     const secret = found ? this.deps.envelope.open(found.totp_ciphertext, totpContext(found.member_id)) : this.dummyTotpSecret;
     const step = verifyTotp(secret, input.code, now, found?.last_totp_step ?? null);
-    const refusal = refusalOf(found, { passwordOk, step, nowIso: isoAt(this.deps.clock) });
+    const refusal = refusalOf(found, {
+      passwordOk,
+      step,
+      nowIso: isoAt(this.deps.clock),
+      sourceLockedUntil: throttle?.locked_until ?? null,
+    });
     if (!org) throw loginFailed();
     if (refusal || step === null || !found) {
-      await this.recordFailure(org, found, refusal ?? 'code', email, context);
+      await this.recordFailure(org, found, refusal ?? 'code', email, source, context);
       throw loginFailed();
     }
     try {
@@ -233,6 +277,7 @@ export class BreakGlass {
           .where((eb) => eb.or([eb('locked_until', 'is', null), eb('locked_until', '<=', at)]))
           .executeTakeFirst();
         if (Number(consumed.numUpdatedRows) !== 1) throw new CodeAlreadyUsed();
+        await trx.deleteFrom('break_glass_throttles').where('member_id', '=', found.member_id).where('source', '=', source).execute();
         const member = await this.requireMember(org.id, found.member_id, trx);
         const issued = await this.deps.sessions.startWithin(
           trx,
@@ -267,41 +312,102 @@ export class BreakGlass {
       return issued;
     } catch (error) {
       if (!(error instanceof CodeAlreadyUsed)) throw error;
-      await this.recordFailure(org, found, 'code_reused', email, context);
+      await this.recordFailure(org, found, 'code_reused', email, source, context);
       throw loginFailed();
     }
   }
 
-  /** Counts a failure (not while locked), locks the account at the limit, and audits it; commits even though the login fails. */
+  /**
+   * Counts a failure (not while locked) against its source address and, by whether the password
+   * was right, against the account (see MAX_FAILED_ATTEMPTS), locks at the limits, and audits
+   * it; commits even though the login fails.
+   */
   private async recordFailure(
     org: OrganizationsTable,
-    account: BreakGlassAccountsTable | undefined,
+    account: BreakGlassAccountRow | undefined,
     reason: FailureReason,
     email: string,
+    source: string,
     context: AuditContext,
   ): Promise<void> {
     await inTransaction(this.deps.store, async (trx) => {
-      let lockedUntil: string | null = null;
-      let attempts: number | null = null;
-      if (account && reason !== 'locked') {
+      let counted: {
+        source_failed_attempts: number;
+        source_locked_until?: string;
+        failed_attempts?: number;
+        locked_until?: string;
+      } | null = null;
+      if (account && reason !== 'locked' && reason !== 'source_locked') {
+        const now = this.deps.clock.now();
+        const at = isoAt(this.deps.clock);
+        const windowStart = new Date(now - FAILURE_WINDOW_SECONDS * 1000).toISOString();
+        const lockUntil = new Date(now + LOCK_SECONDS * 1000).toISOString();
+        // Stale rows of this account go, so a spray of addresses leaves at most a window's worth.
         await trx
-          .updateTable('break_glass_accounts')
-          .set((eb) => ({ failed_attempts: eb('failed_attempts', '+', 1), updated_at: isoAt(this.deps.clock) }))
+          .deleteFrom('break_glass_throttles')
           .where('member_id', '=', account.member_id)
+          .where('window_started_at', '<=', windowStart)
+          .where((eb) => eb.or([eb('locked_until', 'is', null), eb('locked_until', '<=', at)]))
           .execute();
-        const row = await trx
-          .selectFrom('break_glass_accounts')
-          .select('failed_attempts')
+        await trx
+          .insertInto('break_glass_throttles')
+          .values({ member_id: account.member_id, source, failed_attempts: 0, window_started_at: at, locked_until: null })
+          .onConflict((oc) => oc.columns(['member_id', 'source']).doNothing())
+          .execute();
+        let query = trx
+          .selectFrom('break_glass_throttles')
+          .selectAll()
           .where('member_id', '=', account.member_id)
-          .executeTakeFirst();
-        attempts = Number(row?.failed_attempts ?? 0);
-        if (attempts >= MAX_FAILED_ATTEMPTS) {
-          lockedUntil = new Date(this.deps.clock.now() + LOCK_SECONDS * 1000).toISOString();
+          .where('source', '=', source);
+        if (this.deps.store.dialect === 'postgres') query = query.forUpdate();
+        const row = await query.executeTakeFirstOrThrow();
+        const fresh = row.window_started_at <= windowStart;
+        const sourceAttempts = (fresh ? 0 : row.failed_attempts) + 1;
+        const sourceLocked = sourceAttempts >= MAX_FAILED_ATTEMPTS;
+        await trx
+          .updateTable('break_glass_throttles')
+          .set({
+            failed_attempts: sourceLocked ? 0 : sourceAttempts,
+            window_started_at: fresh || sourceLocked ? at : row.window_started_at,
+            ...(sourceLocked && { locked_until: lockUntil }),
+          })
+          .where('member_id', '=', account.member_id)
+          .where('source', '=', source)
+          .execute();
+        counted = { source_failed_attempts: sourceAttempts, ...(sourceLocked && { source_locked_until: lockUntil }) };
+
+        let accountQuery = trx
+          .selectFrom('break_glass_accounts')
+          .select(['failed_attempts', 'password_failures', 'password_failures_since'])
+          .where('member_id', '=', account.member_id);
+        if (this.deps.store.dialect === 'postgres') accountQuery = accountQuery.forUpdate();
+        const current = await accountQuery.executeTakeFirstOrThrow();
+        if (reason === 'code' || reason === 'code_reused') {
+          // The password was right: whoever sent it is guessing the code.
+          const attempts = Number(current.failed_attempts) + 1;
+          const locked = attempts >= MAX_FAILED_ATTEMPTS;
           await trx
             .updateTable('break_glass_accounts')
-            .set({ failed_attempts: 0, locked_until: lockedUntil })
+            .set({ failed_attempts: locked ? 0 : attempts, ...(locked && { locked_until: lockUntil }), updated_at: at })
             .where('member_id', '=', account.member_id)
             .execute();
+          counted = { ...counted, failed_attempts: attempts, ...(locked && { locked_until: lockUntil }) };
+        } else if (reason === 'password') {
+          const since = current.password_failures_since;
+          const restart = !since || since <= windowStart;
+          const failures = (restart ? 0 : Number(current.password_failures)) + 1;
+          const locked = failures >= MAX_PASSWORD_FAILURES;
+          await trx
+            .updateTable('break_glass_accounts')
+            .set({
+              password_failures: locked ? 0 : failures,
+              password_failures_since: restart || locked ? at : since,
+              ...(locked && { locked_until: lockUntil }),
+              updated_at: at,
+            })
+            .where('member_id', '=', account.member_id)
+            .execute();
+          if (locked) counted = { ...counted, locked_until: lockUntil };
         }
       }
       await this.deps.audit.append(
@@ -315,14 +421,49 @@ export class BreakGlass {
           detail: {
             reason,
             ...(account ? { member_id: account.member_id } : { email }),
-            ...(attempts !== null && { failed_attempts: attempts }),
-            ...(lockedUntil && { locked_until: lockedUntil }),
+            ...counted,
             client_ip: context.clientIp ?? null,
           },
         },
         context,
       );
     });
+  }
+
+  /** Lifts every lock of the account (account-wide and per source address) and resets its counters. */
+  async unlock(orgRef: string, memberId: string, context: AuditContext): Promise<BreakGlassAccount> {
+    const org = await this.deps.organizations.require(orgRef);
+    const account = await this.findAccount(org.id, memberId);
+    await inTransaction(this.deps.store, async (trx) => {
+      const at = isoAt(this.deps.clock);
+      const sources = await trx
+        .selectFrom('break_glass_throttles')
+        .select((eb) => eb.fn.countAll<number>().as('n'))
+        .where('member_id', '=', account.member_id)
+        .where('locked_until', '>', at)
+        .executeTakeFirst();
+      await trx.deleteFrom('break_glass_throttles').where('member_id', '=', account.member_id).execute();
+      await trx
+        .updateTable('break_glass_accounts')
+        .set({ failed_attempts: 0, locked_until: null, password_failures: 0, password_failures_since: null, updated_at: at })
+        .where('member_id', '=', account.member_id)
+        .execute();
+      await this.deps.audit.append(
+        trx,
+        {
+          kind: 'break_glass.unlocked',
+          orgId: org.id,
+          subjectId: account.member_id,
+          detail: {
+            member_id: account.member_id,
+            was_locked_until: account.locked_until && account.locked_until > at ? account.locked_until : null,
+            locked_sources: Number(sources?.n ?? 0),
+          },
+        },
+        context,
+      );
+    });
+    return toView(await this.findAccount(org.id, account.member_id));
   }
 
   private dummy(): Promise<string> {
@@ -363,11 +504,12 @@ export function assertPasswordPolicy(password: string): void {
 
 /** Why a login with these checks must fail, in the order an administrator would want to know it (audit only). */
 function refusalOf(
-  account: (BreakGlassAccountsTable & { member_status: string }) | undefined,
-  checks: { passwordOk: boolean; step: number | null; nowIso: string },
+  account: (BreakGlassAccountRow & { member_status: string }) | undefined,
+  checks: { passwordOk: boolean; step: number | null; nowIso: string; sourceLockedUntil: string | null },
 ): FailureReason | null {
   if (!account) return 'unknown_account';
   if (account.locked_until && account.locked_until > checks.nowIso) return 'locked';
+  if (checks.sourceLockedUntil && checks.sourceLockedUntil > checks.nowIso) return 'source_locked';
   if (account.member_status !== 'active') return 'member_inactive';
   if (!account.totp_confirmed_at) return 'unconfirmed';
   if (!checks.passwordOk) return 'password';
@@ -375,7 +517,7 @@ function refusalOf(
   return null;
 }
 
-function toView(row: BreakGlassAccountsTable & { email: string; name: string | null; member_status: string }): BreakGlassAccount {
+function toView(row: BreakGlassAccountRow & { email: string; name: string | null; member_status: string }): BreakGlassAccount {
   return {
     member_id: row.member_id,
     email: row.email,
@@ -387,4 +529,23 @@ function toView(row: BreakGlassAccountsTable & { email: string; name: string | n
     created_at: row.created_at,
     updated_at: row.updated_at,
   };
+}
+
+/**
+ * The source address failures are counted against: the client address, an IPv6 address by its
+ * /64 (one subscriber's allocation, so stepping through it buys no extra tries).
+ */
+export function sourceOf(ip: string | null | undefined): string {
+  if (!ip) return 'unknown';
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(ip)?.[1];
+  if (mapped) return mapped;
+  if (isIP(ip) !== 6) return ip;
+  const [head = '', tail = ''] = ip.toLowerCase().split('::');
+  const left = head ? head.split(':') : [];
+  const right = ip.includes('::') && tail ? tail.split(':') : [];
+  const groups = ip.includes('::') ? [...left, ...Array(8 - left.length - right.length).fill('0'), ...right] : left;
+  return `${groups
+    .slice(0, 4)
+    .map((g) => Number.parseInt(g, 16).toString(16))
+    .join(':')}::/64`;
 }

@@ -1,3 +1,4 @@
+import { type Clock, isoAt, systemClock } from '../clock.js';
 import { ApiError } from '../http/errors.js';
 import type { Store } from '../store/store.js';
 import type { Executor } from '../store/transaction.js';
@@ -37,7 +38,7 @@ export function loginRefusal(
 export interface LoginPaths {
   activeSsoConnections: number;
   trustedTokenProfiles: number;
-  /** Active members with a break-glass account whose TOTP is confirmed. */
+  /** Active members with a break-glass account whose TOTP is confirmed and that is not locked. */
   breakGlassMembers: number;
 }
 
@@ -62,7 +63,10 @@ export function lockoutRefusal(settings: OrganizationSettings, paths: LoginPaths
 
 /** Reads the facts the policy needs; the pure rules above decide. */
 export class LoginPolicy {
-  constructor(private readonly store: Store) {}
+  constructor(
+    private readonly store: Store,
+    private readonly clock: Clock = systemClock,
+  ) {}
 
   async paths(orgId: string, trx: Executor = this.store.db): Promise<LoginPaths> {
     const count = async (query: { executeTakeFirst(): Promise<{ n: number | string | bigint } | undefined> }): Promise<number> =>
@@ -88,6 +92,10 @@ export class LoginPolicy {
           .select((eb) => eb.fn.countAll<number>().as('n'))
           .where('break_glass_accounts.org_id', '=', orgId)
           .where('break_glass_accounts.totp_confirmed_at', 'is not', null)
+          // A locked account is no way in until it unlocks (or an administrator unlocks it).
+          .where((eb) =>
+            eb.or([eb('break_glass_accounts.locked_until', 'is', null), eb('break_glass_accounts.locked_until', '<=', isoAt(this.clock))]),
+          )
           .where('members.status', '=', 'active'),
       ),
     ]);

@@ -45,6 +45,7 @@ export interface Database {
   member_identities: MemberIdentitiesTable;
   group_role_mappings: GroupRoleMappingsTable;
   break_glass_accounts: BreakGlassAccountsTable;
+  break_glass_throttles: BreakGlassThrottlesTable;
   impersonation_tokens: ImpersonationTokensTable;
   scim_tokens: ScimTokensTable;
   scim_groups: ScimGroupsTable;
@@ -130,10 +131,23 @@ export interface BreakGlassAccountsTable {
   totp_ciphertext: string;
   totp_confirmed_at: string | null;
   last_totp_step: number | null;
+  /** Failures whose password was right (a wrong or reused code); at the limit the account locks. */
   failed_attempts: number;
   locked_until: string | null;
+  /** Wrong passwords from every source since `password_failures_since` (the global cap). */
+  password_failures: Generated<number>;
+  password_failures_since: string | null;
   created_at: string;
   updated_at: string;
+}
+
+/** Break-glass failures of one source address against one account (identity/break-glass.ts). */
+export interface BreakGlassThrottlesTable {
+  member_id: string;
+  source: string;
+  failed_attempts: number;
+  window_started_at: string;
+  locked_until: string | null;
 }
 
 /** A single-use impersonation token (`mnd_imp_`), stored as SHA-256. */
