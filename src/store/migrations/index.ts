@@ -16,6 +16,7 @@ import * as approvals from './0014-approvals.js';
 import * as anomaly from './0015-anomaly.js';
 import * as auditClientIp from './0016-audit-client-ip.js';
 import * as enterpriseIdentity from './0017-enterprise-identity.js';
+import * as elevationBounds from './0021-elevation-bounds.js';
 
 /** Every migration, in order. One set for SQLite and PostgreSQL; names never change once released. */
 export const migrations: Record<string, Migration> = {
@@ -36,4 +37,5 @@ export const migrations: Record<string, Migration> = {
   '0015-anomaly': anomaly,
   '0016-audit-client-ip': auditClientIp,
   '0017-enterprise-identity': enterpriseIdentity,
+  '0021-elevation-bounds': elevationBounds,
 };
