@@ -62,7 +62,7 @@ async function createInboxFixture(node: MandateNode, loginApp: CustomerLoginApp)
     });
     return { agentId: agent.id as string, clientId: client.client_id as string };
   };
-  const johnsAgent = await agentOf(john.memberId, 'John refund agent');
+  const johnsAgent = await agentOf(john.memberId, 'John <refund> agent');
   const alicesAgent = await agentOf(alice.memberId, 'Alice refund agent');
   const org = await node.organizations.require('xcorp');
   const clock = node.runtime.clock;
@@ -87,7 +87,7 @@ async function createInboxFixture(node: MandateNode, loginApp: CustomerLoginApp)
         agent_id: input.agent.agentId,
         member_id: input.memberId,
         resource: CODE_MCP,
-        scope: '',
+        scope: 'calendar.read',
         authorization_details: JSON.stringify(input.details),
         binding_message: input.binding,
         policy: JSON.stringify(POLICY),
@@ -199,6 +199,17 @@ describe.each(dialects)('approvals inbox page on %s', (dialect) => {
     expect(body).toContain(fx.john.memberId);
     expect(body).toContain(fx.johnsAgent.agentId);
     expect(body).toContain(fx.johnsAgent.clientId);
+    // Everything the token will carry and whom it is for, by name, escaped.
+    for (const text of [
+      '<dt>For member</dt><dd>John Smith',
+      'john@xcorp.test',
+      'John &#60;refund&#62; agent',
+      'John &#60;refund&#62; agent key',
+      `<dt>Resource (audience)</dt><dd><code>${CODE_MCP}</code></dd>`,
+      '<dt>Scope</dt><dd><code>calendar.read</code></dd>',
+    ])
+      expect(body).toContain(text);
+    expect(body).not.toContain('<refund>');
     expect(body).toContain('0 of 1 needed');
     expect(body).toContain(`action="/approvals/${refund}"`);
     expect(body).toContain(`aria-describedby="${refund}-title">Approve</button>`);
@@ -298,6 +309,18 @@ describe('approvals inbox in Chromium', () => {
     const text = (await request.textContent()) ?? '';
     for (const shown of ['refund', 'A-1001', '120.00', 'EUR', 'Damaged on arrival', 'MUG-01', '<script>alert(1)</script>'])
       expect(text).toContain(shown);
+    // What the token will carry and whom it is for, each under its label.
+    const meta = async (label: string) => {
+      const term = request.getByRole('term').filter({ hasText: new RegExp(`^${label}$`) });
+      expect(await term.count(), label).toBe(1);
+      return (await term.locator('xpath=following-sibling::dd[1]').textContent()) ?? '';
+    };
+    expect(await meta('Scope')).toBe('calendar.read');
+    expect(await meta('Resource \\(audience\\)')).toBe(CODE_MCP);
+    const member = await meta('For member');
+    for (const shown of ['John Smith', 'john@xcorp.test', fx.john.memberId]) expect(member).toContain(shown);
+    expect(await meta('Agent')).toContain('John <refund> agent');
+    expect(await meta('Client')).toContain('John <refund> agent key');
     const approve = request.getByRole('button', { name: 'Approve' });
     expect(await approve.getAttribute('aria-describedby')).toBe(await request.getByRole('heading', { level: 2 }).getAttribute('id'));
     await Promise.all([page.waitForURL(/\/approvals\/apr_/), approve.click()]);

@@ -30,6 +30,7 @@ describe.each(dialects)('approvals through CIBA on %s', (dialect) => {
   let webhook: http.Server;
   const notified: Json[] = [];
   const members: Record<string, string> = {};
+  let agentId: string;
 
   const admin = async (method: 'GET' | 'POST', url: string, payload?: object): Promise<Json> => {
     const res = await node.app.inject({ method, url, headers: adminHeaders, ...(payload && { payload }) });
@@ -66,6 +67,8 @@ describe.each(dialects)('approvals through CIBA on %s', (dialect) => {
     db = await createTestDatabase(dialect);
     clock = new FrozenClock(Date.now());
     ({ node, issuer } = await startListeningNode(db, { clock, config: { devAllowLoopbackFetch: true } }));
+    // Catch up with real time: the login app signs with it, and a slow start would put its tokens in the future.
+    clock.advance((Date.now() - clock.now()) / 1000);
     webhook = http.createServer((req, res) => {
       let body = '';
       req.on('data', (chunk: Buffer) => {
@@ -91,13 +94,14 @@ describe.each(dialects)('approvals through CIBA on %s', (dialect) => {
       name: 'Payments',
       scopes: [{ name: 'payments.refund', description: 'Refund orders' }],
     });
-    for (const name of ['john', 'alice', 'bob', 'carol', 'dave']) {
+    for (const name of ['john', 'alice', 'bob', 'carol', 'dave', 'eve']) {
       const attested = await node.app.inject({
         method: 'POST',
         url: '/v1/sessions/attest',
         payload: { organization: 'xcorp', token: await loginApp.mint({ sub: `u-${name}`, email: `${name}@xcorp.test`, name }) },
       });
       sessions[name] = attested.json().session_token;
+      if (attested.statusCode !== 201) throw new Error(`attest ${name}: ${attested.body}`);
     }
     const list = (await admin('GET', '/v1/organizations/xcorp/members?limit=100')).data as Json[];
     for (const m of list) members[String(m.email).split('@')[0] as string] = String(m.id);
@@ -113,6 +117,7 @@ describe.each(dialects)('approvals through CIBA on %s', (dialect) => {
       owner_member_id: members.bob,
       environment: 'prod',
     });
+    agentId = String(agent.id);
     agentClient = (await admin('POST', '/v1/organizations/xcorp/clients', {
       client_name: 'Refund bot',
       client_type: 'confidential',
@@ -184,6 +189,8 @@ describe.each(dialects)('approvals through CIBA on %s', (dialect) => {
     expect(notified[0]).toMatchObject({
       type: 'approval.requested',
       id,
+      scope: 'payments.refund',
+      resource: PAYMENTS,
       authorization_details: [refund],
       inbox_url: `${issuer}/approvals`,
     });
@@ -201,6 +208,25 @@ describe.each(dialects)('approvals through CIBA on %s', (dialect) => {
       member_id: members.john,
       status: 'pending',
     });
+    // Everything the token will carry, and who it is for, by name: nobody approves blind.
+    expect(shown).toMatchObject({
+      scope: 'payments.refund',
+      resource: PAYMENTS,
+      member: { id: members.john, name: 'john', email: 'john@xcorp.test' },
+      agent: { id: agentId, name: 'Refund bot' },
+      client: { id: agentClient.client_id, name: 'Refund bot' },
+    });
+    expect((await as('alice', 'GET', '/v1/approvals')).json().data.at(-1)).toMatchObject({
+      scope: 'payments.refund',
+      resource: PAYMENTS,
+      member: { name: 'john', email: 'john@xcorp.test' },
+    });
+    // A member who neither may decide it nor is its subject or agent owner cannot read it.
+    const nosy = await as('eve', 'GET', `/v1/approvals/${id}`);
+    expect(nosy.statusCode).toBe(404);
+    expect(JSON.stringify(nosy.json())).not.toContain('john@xcorp.test');
+    expect((await as('john', 'GET', `/v1/approvals/${id}`)).statusCode).toBe(200);
+    expect((await as('bob', 'GET', `/v1/approvals/${id}`)).statusCode).toBe(200);
 
     // Alice approves on the inbox page, in Chromium, seeing what the token will carry.
     const browser = await launchChromium();
@@ -210,7 +236,8 @@ describe.each(dialects)('approvals through CIBA on %s', (dialect) => {
       const page = await context.newPage();
       await page.goto(`${issuer}/approvals`);
       const request = page.getByRole('article', { name: 'Refund ORD-7731' });
-      for (const value of ['120.00', 'EUR', 'ORD-7731', 'jane@customer.test']) expect(await request.textContent()).toContain(value);
+      for (const value of ['120.00', 'EUR', 'ORD-7731', 'jane@customer.test', 'payments.refund', PAYMENTS, 'john@xcorp.test', 'Refund bot'])
+        expect(await request.textContent()).toContain(value);
       await Promise.all([page.waitForURL(/\/approvals\/apr_/), request.getByRole('button', { name: 'Approve' }).click()]);
       expect(await page.getByRole('status').textContent()).toContain('You approved');
     } finally {

@@ -19,20 +19,33 @@ describe.each(dialects)('time-bound elevation with separation of duties on %s', 
   };
   const as = (who: string, method: 'GET' | 'POST', url: string, payload?: object) =>
     node.app.inject({ method, url, headers: { authorization: `Bearer ${sessions[who]?.token}` }, ...(payload && { payload }) });
-  const decision = async (who: string) =>
+  const decision = async (who: string, action = 'write', environment = 'prod', classification = 'internal') =>
     (
       await admin('POST', '/v1/authz/check', {
         organization: 'xcorp',
         member_id: sessions[who]?.member,
         tool: 'payments',
-        action: 'write',
-        context: { environment: 'prod', classification: 'internal' },
+        action,
+        context: { environment, classification },
       })
     ).decision;
+  const ask = async (who: string, body: object) => {
+    const res = await as(who, 'POST', '/v1/elevations', {
+      tool: 'payments',
+      justification: 'month-end payment run',
+      duration_minutes: 30,
+      ...body,
+    });
+    expect(res.statusCode, res.body).toBe(201);
+    return res.json();
+  };
+  const listed = async (who: string) => ((await as(who, 'GET', '/v1/elevations')).json().data as { id: string }[]).map((e) => e.id);
 
   beforeAll(async () => {
     db = await createTestDatabase(dialect);
     node = await startTestNode(db, { clock });
+    // Catch up with real time: the login app signs with it, and a slow start would put its tokens in the future.
+    clock.advance((Date.now() - clock.now()) / 1000);
     loginApp = await startCustomerLoginApp({ sub: 'u-1', email: 'john@xcorp.test', name: 'John' });
     await createCodeFlowFixture(node, loginApp);
     for (const name of ['john', 'mary', 'bob']) {
@@ -115,6 +128,83 @@ describe.each(dialects)('time-bound elevation with separation of duties on %s', 
     expect(byOwner.json()).toMatchObject({ principal_type: 'agent', principal_id: agent.id, status: 'pending' });
   });
 
+  it('grants an elevation only within the environments and classification it was approved for', async () => {
+    const asked = await ask('john', { action: 'refund', environments: ['prod'], max_classification: 'internal' });
+    expect(asked).toMatchObject({ environments: ['prod'], max_classification: 'internal' });
+    // The approver sees the bounds before deciding.
+    const seen = ((await as('mary', 'GET', '/v1/elevations')).json().data as { id: string }[]).find((e) => e.id === asked.id);
+    expect(seen).toMatchObject({ action: 'refund', environments: ['prod'], max_classification: 'internal' });
+    expect((await as('mary', 'GET', `/v1/elevations/${asked.id}`)).json()).toMatchObject({ environments: ['prod'] });
+    expect((await as('mary', 'POST', `/v1/elevations/${asked.id}/approve`)).json()).toMatchObject({
+      status: 'approved',
+      environments: ['prod'],
+      max_classification: 'internal',
+    });
+    expect(await decision('john', 'refund', 'prod', 'internal')).toBe('allow');
+    expect(await decision('john', 'refund', 'prod', 'public')).toBe('allow');
+    expect(await decision('john', 'refund', 'staging', 'internal')).toBe('deny');
+    expect(await decision('john', 'refund', 'dev', 'public')).toBe('deny');
+    expect(await decision('john', 'refund', 'prod', 'confidential')).toBe('deny');
+    expect(await decision('john', 'refund', 'prod', 'regulated')).toBe('deny');
+  });
+
+  it('bounds an agent’s elevation by the agent’s registration unless asked narrower, and refuses wider', async () => {
+    const agent = await admin('POST', '/v1/organizations/xcorp/agents', {
+      name: 'Staging payer',
+      purpose: 'pays in staging',
+      owner_member_id: sessions.john?.member,
+      environment: 'staging',
+    });
+    const unbounded = await ask('john', { agent_id: agent.id, action: 'void' });
+    expect(unbounded).toMatchObject({ environments: ['staging'], max_classification: 'internal' });
+    const narrower = await ask('john', { agent_id: agent.id, action: 'void', max_classification: 'public' });
+    expect(narrower).toMatchObject({ environments: ['staging'], max_classification: 'public' });
+    for (const wider of [{ environments: ['prod'] }, { max_classification: 'confidential' }]) {
+      const res = await as('john', 'POST', '/v1/elevations', {
+        agent_id: agent.id,
+        tool: 'payments',
+        action: 'void',
+        justification: 'month-end payment run',
+        duration_minutes: 30,
+        ...wider,
+      });
+      expect(res.statusCode).toBe(400);
+      expect(res.json()).toMatchObject({ error: 'invalid_request' });
+    }
+    await as('mary', 'POST', `/v1/elevations/${unbounded.id}/approve`);
+    const check = (environment: string, classification: string) =>
+      admin('POST', '/v1/authz/check', {
+        organization: 'xcorp',
+        agent_id: agent.id,
+        tool: 'payments',
+        action: 'void',
+        context: { environment, classification },
+      });
+    expect((await check('staging', 'internal')).decision).toBe('allow');
+    expect((await check('prod', 'internal')).decision).toBe('deny');
+    expect((await check('staging', 'confidential')).decision).toBe('deny');
+  });
+
+  it('shows a pending elevation only to its requester and to those who may approve it', async () => {
+    const johns = await ask('john', { action: 'export' });
+    const bobs = await ask('bob', { action: 'export' });
+    expect(await listed('john')).toContain(johns.id);
+    expect(await listed('john')).not.toContain(bobs.id);
+    expect(await listed('mary')).toEqual(expect.arrayContaining([johns.id, bobs.id]));
+    const others = await listed('bob');
+    expect(others).toContain(bobs.id);
+    expect(others).not.toContain(johns.id);
+    const byId = await as('bob', 'GET', `/v1/elevations/${johns.id}`);
+    expect(byId.statusCode).toBe(404);
+    expect(byId.json()).toMatchObject({ error: 'not_found' });
+    expect((await as('bob', 'GET', '/v1/elevations/elv_00000000000000000000000000')).statusCode).toBe(404);
+    expect((await as('john', 'GET', `/v1/elevations/${johns.id}`)).json()).toMatchObject({ id: johns.id, status: 'pending' });
+    expect((await as('mary', 'GET', `/v1/elevations/${johns.id}`)).json()).toMatchObject({
+      id: johns.id,
+      requested_by: sessions.john?.member,
+    });
+  });
+
   it('refuses an elevation longer than the maximum', async () => {
     const res = await as('john', 'POST', '/v1/elevations', {
       tool: 'payments',
@@ -123,5 +213,23 @@ describe.each(dialects)('time-bound elevation with separation of duties on %s', 
       duration_minutes: 10_000,
     });
     expect(res.statusCode).toBe(400);
+    const before = await node.runtime.store.db.selectFrom('elevations').select('id').execute();
+    for (const bounds of [
+      { environments: [] },
+      { environments: ['moon'] },
+      { environments: ['prod', 'prod'] },
+      { max_classification: 'secret' },
+    ]) {
+      const bad = await as('john', 'POST', '/v1/elevations', {
+        tool: 'payments',
+        action: 'write',
+        justification: 'badly bounded request',
+        duration_minutes: 5,
+        ...bounds,
+      });
+      expect(bad.statusCode, JSON.stringify(bounds)).toBe(400);
+      expect(bad.json()).toMatchObject({ error: 'invalid_request' });
+    }
+    expect(await node.runtime.store.db.selectFrom('elevations').select('id').execute()).toEqual(before);
   });
 });

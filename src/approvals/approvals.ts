@@ -49,6 +49,13 @@ export interface ApprovalView {
   member_id: string;
   agent_id: string | null;
   client_id: string;
+  /** Whom the token will act for, by name: approvers must not decide on bare ids. */
+  member: { id: string; name: string | null; email: string | null };
+  agent: { id: string; name: string | null } | null;
+  client: { id: string; name: string | null };
+  /** The token's audience and scope (CIBA grant), beside its authorization details: all it will carry. */
+  resource: string;
+  scope: string;
   authorization_details: Record<string, unknown>[];
   binding_message: string | null;
   policy: ApprovalPolicy;
@@ -330,6 +337,8 @@ export class Approvals {
       member_id: row.member_id,
       agent_id: row.agent_id,
       client_id: row.client_id,
+      resource: row.resource,
+      scope: row.scope,
       authorization_details: details,
       binding_message: row.binding_message,
       expires_at: row.expires_at,
@@ -389,8 +398,15 @@ export class Approvals {
     return out;
   }
 
+  /**
+   * One request, for those it concerns: whoever may decide it, the member it is for and the owner
+   * of the agent that drafted it. Anyone else gets 404, as for an unknown id: the request names a
+   * member and what an agent wants to do for them.
+   */
   async get(session: ActiveSession, id: string): Promise<ApprovalView> {
     const row = await this.require(session.orgId, id);
+    if (row.member_id !== session.memberId && (await this.agentOwnerOf(row)) !== session.memberId && !(await this.verdict(session, row)).ok)
+      throw new NotFoundError('approval request');
     return this.view(row);
   }
 
@@ -549,13 +565,16 @@ export class Approvals {
 
   private async verdict(session: ActiveSession, row: ApprovalRequestsTable) {
     const policy = JSON.parse(row.policy) as ApprovalPolicy;
-    const agentOwner = row.agent_id
-      ? ((await this.deps.store.db.selectFrom('agents').select('owner_member_id').where('id', '=', row.agent_id).executeTakeFirst())
-          ?.owner_member_id ?? null)
-      : null;
+    const agentOwner = await this.agentOwnerOf(row);
     const permissions = policy.approvers === 'role' ? await this.deps.roles.permissionsOf(session.orgId, session.memberId) : [];
     const approvableTools = new Set(permissions.filter((p) => p.action === 'approve').map((p) => p.tool));
     return mayDecide(policy, { approver: session.memberId, requester: row.member_id, agentOwner, approvableTools });
+  }
+
+  private async agentOwnerOf(row: ApprovalRequestsTable): Promise<string | null> {
+    if (!row.agent_id) return null;
+    const agent = await this.deps.store.db.selectFrom('agents').select('owner_member_id').where('id', '=', row.agent_id).executeTakeFirst();
+    return agent?.owner_member_id ?? null;
   }
 
   private async require(orgId: string, id: string): Promise<ApprovalRequestsTable> {
@@ -565,13 +584,24 @@ export class Approvals {
   }
 
   private async view(row: ApprovalRequestsTable): Promise<ApprovalView> {
-    const votes = await this.deps.store.db.selectFrom('approval_votes').select('decision').where('request_id', '=', row.id).execute();
+    const db = this.deps.store.db;
+    const [votes, member, agent, client] = await Promise.all([
+      db.selectFrom('approval_votes').select('decision').where('request_id', '=', row.id).execute(),
+      db.selectFrom('members').select(['name', 'email']).where('id', '=', row.member_id).executeTakeFirst(),
+      row.agent_id ? db.selectFrom('agents').select('name').where('id', '=', row.agent_id).executeTakeFirst() : undefined,
+      db.selectFrom('clients').select('name').where('id', '=', row.client_id).executeTakeFirst(),
+    ]);
     return {
       id: row.id,
       org_id: row.org_id,
       member_id: row.member_id,
       agent_id: row.agent_id,
       client_id: row.client_id,
+      member: { id: row.member_id, name: member?.name ?? null, email: member?.email ?? null },
+      agent: row.agent_id ? { id: row.agent_id, name: agent?.name ?? null } : null,
+      client: { id: row.client_id, name: client?.name ?? null },
+      resource: row.resource,
+      scope: row.scope,
       authorization_details: JSON.parse(row.authorization_details),
       binding_message: row.binding_message,
       policy: JSON.parse(row.policy),

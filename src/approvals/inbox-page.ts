@@ -77,13 +77,37 @@ function approversOf(request: ApprovalView): string {
   return request.policy.forbidRequester ? `${who}, except the member it is for` : who;
 }
 
+/** A name beside its id: names are for people, ids tell apart two with the same name. */
+function named(name: string | null, id: string): SafeHtml {
+  return name ? html`${text(name)} <code>${id}</code>` : html`<code>${id}</code>`;
+}
+
+function memberOf(request: ApprovalView): SafeHtml {
+  const { name, email, id } = request.member;
+  const who = [name, email ? `<${email}>` : null].filter((part): part is string => Boolean(part)).join(' ');
+  return named(who || null, id);
+}
+
+function scopesOf(scope: string): SafeHtml {
+  const scopes = scope.split(' ').filter(Boolean);
+  if (scopes.length === 0) return html`<span class="muted">none</span>`;
+  return html`${scopes.map((s, i) => html`${i > 0 ? ' ' : ''}<code>${text(s)}</code>`)}`;
+}
+
+/**
+ * Everything the token an approval yields will carry (CIBA grant: subject, agent, client,
+ * audience, scope, then its authorization details), so an approver knows exactly what they approve.
+ */
 function renderRequest(request: ApprovalView, csrfToken: string): SafeHtml {
   const titleId = `${request.id}-title`;
   return html`<article class="request" aria-labelledby="${titleId}">
 <h2 id="${titleId}">${titleOf(request)}</h2>
 <dl class="meta">
-<dt>For member</dt><dd><code>${request.member_id}</code></dd>
-<dt>Asked by</dt><dd>${request.agent_id ? html`agent <code>${request.agent_id}</code>, through ` : ''}client <code>${request.client_id}</code></dd>
+<dt>For member</dt><dd>${memberOf(request)}</dd>
+<dt>Agent</dt><dd>${request.agent ? named(request.agent.name, request.agent.id) : html`<span class="muted">none</span>`}</dd>
+<dt>Client</dt><dd>${named(request.client.name, request.client.id)}</dd>
+<dt>Resource (audience)</dt><dd><code>${text(request.resource)}</code></dd>
+<dt>Scope</dt><dd>${scopesOf(request.scope)}</dd>
 <dt>Expires</dt><dd><time datetime="${request.expires_at}">${whenOf(request.expires_at)}</time></dd>
 <dt>Approvals</dt><dd>${request.approvals} of ${request.policy.required} needed, from ${approversOf(request)}</dd>
 </dl>

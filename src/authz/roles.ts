@@ -184,7 +184,7 @@ export class Roles {
         .execute();
       const elevated = await this.store.db
         .selectFrom('elevations')
-        .select(['tool', 'action', 'expires_at'])
+        .select(['tool', 'action', 'expires_at', 'environments', 'max_classification'])
         .where('org_id', '=', orgId)
         .where('principal_id', '=', principalId)
         .where('status', '=', 'approved')
@@ -201,7 +201,15 @@ export class Roles {
           ...(p.constraints && Object.keys(p.constraints).length > 0 && { constraints: p.constraints }),
         };
       });
-      return [...fromRoles, ...elevated.map((e) => ({ tool: e.tool, action: e.action, expiresAt: Date.parse(e.expires_at as string) }))];
+      // An elevation carries the bounds it was approved with, like a role permission.
+      const fromElevations = elevated.map((e) => ({
+        tool: e.tool,
+        action: e.action,
+        ...(e.environments && { environments: JSON.parse(e.environments) as Environment[] }),
+        ...(e.max_classification && { maxClassification: e.max_classification }),
+        expiresAt: Date.parse(e.expires_at as string),
+      }));
+      return [...fromRoles, ...fromElevations];
     });
     const now = this.clock.now();
     return (entries ?? [])

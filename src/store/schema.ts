@@ -319,6 +319,10 @@ export interface ElevationsTable {
   action: string;
   justification: string;
   duration_seconds: number;
+  /** JSON array of the environments the elevated permission applies in; null: all. */
+  environments: string | null;
+  /** The most sensitive data the elevated permission may touch; null: any. */
+  max_classification: 'public' | 'internal' | 'confidential' | 'regulated' | null;
   status: 'pending' | 'approved' | 'denied';
   decided_by: string | null;
   decided_at: string | null;

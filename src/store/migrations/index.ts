@@ -19,6 +19,7 @@ import * as enterpriseIdentity from './0017-enterprise-identity.js';
 import * as principalStops from './0018-principal-stops.js';
 import * as refreshReuse from './0019-refresh-reuse.js';
 import * as breakGlassThrottles from './0020-break-glass-throttles.js';
+import * as elevationBounds from './0021-elevation-bounds.js';
 import * as resourceCredentials from './0022-resource-credentials.js';
 
 /** Every migration, in order. One set for SQLite and PostgreSQL; names never change once released. */
@@ -43,5 +44,6 @@ export const migrations: Record<string, Migration> = {
   '0018-principal-stops': principalStops,
   '0019-refresh-reuse': refreshReuse,
   '0020-break-glass-throttles': breakGlassThrottles,
+  '0021-elevation-bounds': elevationBounds,
   '0022-resource-credentials': resourceCredentials,
 };
