@@ -67,6 +67,12 @@ export interface Config {
   auditArchiveDir: string;
   /** Attempts at delivering one batch to an audit webhook before it is dead-lettered. */
   auditSinkMaxAttempts: number;
+  /**
+   * The JWKS file `mandate audit verify` trusts (like `--jwks`): kept outside the database, so a
+   * key someone adds to signing_keys cannot vouch for a rewritten checkpoint. Unset: the
+   * database's own keys, which the command reports as unpinned.
+   */
+  auditTrustJwks: string | undefined;
 }
 
 /** Raised when an environment variable cannot be parsed; the message names the variable. */
@@ -370,6 +376,14 @@ export const OPTIONS: readonly OptionSpec[] = [
     default: '8',
     description: 'Attempts (with exponential backoff) at delivering a batch to an audit webhook before it is dead-lettered.',
     parse: (raw, env, variable) => parseInteger(1, 100, 8)(raw, env, variable),
+  },
+  {
+    env: 'MANDATE_AUDIT_TRUST_JWKS',
+    key: 'auditTrustJwks',
+    default: "(unset: the database's own keys, reported as UNPINNED)",
+    description:
+      'Path to the JWKS `mandate audit verify` trusts, as `--jwks` does: a copy of `/v1/audit/jwks` kept outside the database. Without it, verification trusts the keys in the database it checks, which proves nothing against someone who can write that database.',
+    parse: (raw) => raw || undefined,
   },
 ];
 

@@ -196,8 +196,11 @@ async function chainIdOf(services: Services, ref: string): Promise<string> {
   return ref === PLATFORM_CHAIN || ref.startsWith('org_') ? ref : (await services.organizations.require(ref)).id;
 }
 
-function printReports(json: boolean, reports: ChainReport[]): void {
-  output(json, reports, () => {
+/** What verification trusted: a JWKS kept outside the database, or the database's own keys. */
+const UNPINNED = 'database keys (UNPINNED — proves nothing against someone who can write the database)';
+
+function printReports(json: boolean, reports: ChainReport[], trust?: string): void {
+  output(json, trust === undefined ? reports : reports.map((r) => ({ ...r, trust })), () => {
     for (const r of reports) {
       const signed = r.ok && r.signedThrough ? `, signed through ${r.signedThrough}` : '';
       const unsigned = r.ok && r.unsigned ? `, ${r.unsigned} unsigned` : '';
@@ -208,6 +211,7 @@ function printReports(json: boolean, reports: ChainReport[]): void {
           : `BROKEN  ${r.chainId}: ${r.problem} at seq ${r.seq}: ${r.message}\n`,
       );
     }
+    if (trust !== undefined) process.stdout.write(`trust: ${trust}\n`);
   });
   if (reports.some((r) => !r.ok)) process.exitCode = 1;
 }
@@ -215,26 +219,40 @@ function printReports(json: boolean, reports: ChainReport[]): void {
 audit
   .command('verify')
   .description(
-    'Walk the hash chains and signed checkpoints and report the first altered, missing, reordered or truncated event, forged checkpoint or unanchored base; with --file, verify an export offline. Pass --jwks (a JWKS kept outside Mandate) to verify the database against it instead of its own signing_keys table, which whoever can write the database could extend.',
+    'Walk the hash chains and signed checkpoints and report the first altered, missing, reordered or truncated event, forged checkpoint or unanchored base; with --file, verify an export offline. The trust anchor is --jwks or MANDATE_AUDIT_TRUST_JWKS (a JWKS kept outside Mandate); without either, the database is verified against its own signing_keys table, which whoever can write the database could extend, and the output says UNPINNED.',
   )
   .option('--org <org>', 'organization id or slug, or platform (default: every chain)')
-  .option('--file <file>', 'verify an export or archive (JSON Lines) offline, without the database; needs --jwks')
-  .option('--jwks <file|url>', 'the JWK Set that verifies the checkpoints: a file or an https URL (http only for localhost)')
+  .option(
+    '--file <file>',
+    'verify an export or archive (JSON Lines) offline, without the database; needs --jwks or MANDATE_AUDIT_TRUST_JWKS',
+  )
+  .option(
+    '--jwks <file|url>',
+    'the JWK Set that verifies the checkpoints: a file or an https URL (http only for localhost); default MANDATE_AUDIT_TRUST_JWKS',
+  )
   .option('--issuer <url>', 'with --file: the iss every checkpoint must name')
   .option('--json', 'print JSON')
   .action(async (options: { org?: string; file?: string; jwks?: string; issuer?: string; json?: boolean }) => {
+    const trustSource = options.jwks ?? loadConfig().auditTrustJwks;
     if (options.file) {
-      if (!options.jwks) throw new Error('--file needs --jwks <file|url>: the checkpoints are verified with it');
+      if (!trustSource) throw new Error('--file needs --jwks <file|url> or MANDATE_AUDIT_TRUST_JWKS: the checkpoints are verified with it');
       if (options.org) throw new Error('--org selects a chain in the database; an export holds one chain');
-      const jwks = await loadJwks(options.jwks);
+      const jwks = await loadJwks(trustSource);
       printReports(!!options.json, [await verifyExportFile(options.file, jwks, { ...(options.issuer && { issuer: options.issuer }) })]);
       return;
     }
     if (options.issuer) throw new Error('--issuer goes with --file; the database is checked against MANDATE_ISSUER');
-    const jwks = options.jwks ? await loadJwks(options.jwks) : undefined;
+    const jwks = trustSource ? await loadJwks(trustSource) : undefined;
+    // Keys read from the database vouch only against someone who can edit audit rows and nothing
+    // else: said loudly, on stderr too, so a green run is not mistaken for proof.
+    if (!jwks)
+      process.stderr.write(
+        'WARNING: no pinned JWKS (--jwks or MANDATE_AUDIT_TRUST_JWKS): checkpoints are verified with the keys of the database being checked, which proves nothing against someone who can write that database\n',
+      );
     await withServices(async (services) => {
       const chainId = options.org ? await chainIdOf(services, options.org) : undefined;
-      printReports(!!options.json, await services.auditVerifier.verify(chainId, { ...(jwks && { jwks }) }));
+      const trust = jwks ? `pinned JWKS ${trustSource}` : UNPINNED;
+      printReports(!!options.json, await services.auditVerifier.verify(chainId, { ...(jwks && { jwks }) }), trust);
     });
   });
 

@@ -298,20 +298,38 @@ describe.each(dialects)('audit checkpoints, verification and export on %s', (dia
         fs.writeFileSync(file, JSON.stringify(pinned));
         const cli = runCli(['audit', 'verify', '--org', 't-pinned', '--jwks', file, '--json'], cliEnv);
         expect(cli.status, cli.stderr).toBe(1);
-        expect(JSON.parse(cli.stdout)).toEqual([expect.objectContaining({ chainId: id, seq: 3, problem: 'forged_checkpoint' })]);
+        expect(JSON.parse(cli.stdout)).toEqual([
+          expect.objectContaining({ chainId: id, seq: 3, problem: 'forged_checkpoint', trust: `pinned JWKS ${file}` }),
+        ]);
         const xcorp = runCli(['audit', 'verify', '--org', 'xcorp', '--jwks', file], cliEnv);
         expect(xcorp.status, xcorp.stderr).toBe(0);
+        expect(xcorp.stdout).toContain(`trust: pinned JWKS ${file}\n`);
+        expect(xcorp.stderr).not.toContain('WARNING');
+
+        // MANDATE_AUDIT_TRUST_JWKS pins the same way.
+        const fromEnv = runCli(['audit', 'verify', '--org', 't-pinned'], { ...cliEnv, MANDATE_AUDIT_TRUST_JWKS: file });
+        expect(fromEnv.status, fromEnv.stderr).toBe(1);
+        expect(fromEnv.stdout).toMatch(/^BROKEN +org_\w+: forged_checkpoint at seq 3: /);
+        expect(fromEnv.stdout).toContain(`trust: pinned JWKS ${file}\n`);
+        expect(fromEnv.stderr).not.toContain('WARNING');
+
+        // Unpinned, the forged checkpoint passes, and the output says what that is worth.
+        const unpinned = runCli(['audit', 'verify', '--org', 't-pinned'], cliEnv);
+        expect(unpinned.status, unpinned.stderr).toBe(0);
+        expect(unpinned.stdout).toMatch(/^ok +org_\w+: 6 events, signed through 6\n/);
+        expect(unpinned.stdout).toContain('trust: database keys (UNPINNED — proves nothing against someone who can write the database)\n');
+        expect(unpinned.stderr).toMatch(/^WARNING: no pinned JWKS \(--jwks or MANDATE_AUDIT_TRUST_JWKS\)/m);
       } finally {
         await sqlOn().deleteFrom('signing_keys').where('kid', '=', intruder.kid).execute();
       }
-    });
+    }, 120_000);
 
     it('counts the events after the newest checkpoint as unsigned, without failing', async () => {
       const id = await chainWith('t-unsigned', 6, [4]);
       expect(await verifyChainOf(id)).toEqual({ ok: true, chainId: id, events: 6, checkpoints: 1, signedThrough: 4, unsigned: 2 });
       const cli = runCli(['audit', 'verify', '--org', 't-unsigned'], cliEnv);
       expect(cli.status, cli.stderr).toBe(0);
-      expect(cli.stdout).toMatch(/^ok +org_\w+: 6 events, signed through 4, 2 unsigned\n$/);
+      expect(cli.stdout).toMatch(/^ok +org_\w+: 6 events, signed through 4, 2 unsigned\ntrust: database keys \(UNPINNED/);
     });
 
     it('from the CLI: exit code 1 and the first problem by seq, other chains still ok', async () => {
@@ -322,7 +340,7 @@ describe.each(dialects)('audit checkpoints, verification and export on %s', (dia
       expect(JSON.parse(one.stdout)).toEqual([expect.objectContaining({ ok: false, chainId: id, seq: 2, problem: 'altered' })]);
       const xcorp = runCli(['audit', 'verify', '--org', 'xcorp'], cliEnv);
       expect(xcorp.status, xcorp.stderr).toBe(0);
-      expect(xcorp.stdout).toMatch(/^ok +org_\w+: \d+ events, signed through \d+(, \d+ unsigned)?\n$/);
+      expect(xcorp.stdout).toMatch(/^ok +org_\w+: \d+ events, signed through \d+(, \d+ unsigned)?\ntrust: .+\n$/);
     });
   });
 

@@ -116,6 +116,11 @@ describe.each(dialects)('token vault on %s', (dialect) => {
     expect(
       (await node.app.inject({ method: 'GET', url: new URL(unopened).pathname, cookies: { mandate_session: fx.sessionToken } })).statusCode,
     ).toBe(302);
+    // Opening a link starts a reconnect: the provider revokes the current tokens before John
+    // authorizes again, and the account reads pending until he finishes.
+    expect((await actions.getConnectedAccount({ connectionName: 'github', identifier: john.id, withToken: false })).status).toBe('pending');
+    const { link: again } = await actions.getAuthorizationLink({ connectionName: 'github' });
+    expect(await completeAuthorizationInBrowser(again, 'john', { browser, cookies: johnSession() })).toContain('Account connected');
 
     // A token minted for another resource (here the calendar MCP server) is not a key to the vault.
     const passthrough = (await obtainUserTokens(node, fx, { scope: 'calendar.read' })).access_token;

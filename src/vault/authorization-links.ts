@@ -8,7 +8,7 @@ import { InvalidRequestError, NotFoundError } from '../http/errors.js';
 import type { Store } from '../store/store.js';
 import { type Executor, inTransaction } from '../store/transaction.js';
 import { type AccountOwner, accountTrail, findAccount, sealTokens, tokenContext } from './account-records.js';
-import type { Connections } from './connections.js';
+import type { Connections, ResolvedConnection } from './connections.js';
 import { exchangeCode, revokeAtProvider } from './provider-client.js';
 import type { ProviderTokens } from './providers/types.js';
 
@@ -164,6 +164,7 @@ export class AuthorizationLinks {
       .where('started_at', 'is', null)
       .executeTakeFirst();
     if (Number(claimed.numUpdatedRows) !== 1) throw new VaultLinkError('This link was already used. Ask for a new one.');
+    await this.retireTokens(connection, link);
     const { provider } = connection;
     const url = new URL(provider.authorizationUrl);
     url.searchParams.set('response_type', 'code');
@@ -216,7 +217,7 @@ export class AuthorizationLinks {
       await this.completeLink(this.deps.store.db, link.id);
       throw new VaultLinkError(`The provider refused the connection: ${error instanceof Error ? error.message : 'error'}.`);
     }
-    const replaced = await inTransaction(this.deps.store, async (trx) => {
+    await inTransaction(this.deps.store, async (trx) => {
       if (!(await this.completeLink(trx, link.id))) throw new VaultLinkError('This authorization was already completed.');
       const account = await findAccount(trx, connection.row.id, link.identifier);
       if (!account) throw new NotFoundError('connected account');
@@ -242,19 +243,45 @@ export class AuthorizationLinks {
         },
         context,
       );
+    });
+    return { connection: connection.row.name, provider: connection.provider.displayName };
+  }
+
+  /**
+   * Reconnecting: the account's current tokens are revoked at the provider before the user
+   * authorizes again, never after the new code is redeemed. A provider may issue the new code under
+   * the grant the user already gave, and revoking any token of a grant may revoke all of it
+   * (RFC 7009 §2.1; oidc-provider and Google do), which would kill the new tokens with the old.
+   * Mandate drops them first, and the account reads `pending` until the callback: a refresh in
+   * flight then cannot write them back (it writes only to an active account).
+   */
+  private async retireTokens(connection: ResolvedConnection, link: { connection_id: string; identifier: string }): Promise<void> {
+    const retired = await inTransaction(this.deps.store, async (trx) => {
+      const account = await findAccount(trx, link.connection_id, link.identifier);
+      if (!account || (!account.access_token_ciphertext && !account.refresh_token_ciphertext)) return undefined;
+      await trx
+        .updateTable('connected_accounts')
+        .set({
+          status: 'pending',
+          access_token_ciphertext: null,
+          refresh_token_ciphertext: null,
+          expires_at: null,
+          updated_at: isoAt(this.deps.clock),
+        })
+        .where('id', '=', account.id)
+        .execute();
       return account;
     });
-    // Reconnecting replaces the account's tokens: the provider forgets the old ones too.
+    if (!retired) return;
     for (const [sealed, kind] of [
-      [replaced.refresh_token_ciphertext, 'refresh'],
-      [replaced.access_token_ciphertext, 'access'],
+      [retired.refresh_token_ciphertext, 'refresh'],
+      [retired.access_token_ciphertext, 'access'],
     ] as const) {
       if (sealed)
-        await revokeAtProvider(connection, this.deps.envelope.open(sealed, tokenContext(replaced.id, kind)), `${kind}_token`, {
+        await revokeAtProvider(connection, this.deps.envelope.open(sealed, tokenContext(retired.id, kind)), `${kind}_token`, {
           allowLoopback: this.deps.allowLoopback,
         });
     }
-    return { connection: connection.row.name, provider: connection.provider.displayName };
   }
 
   private async completeLink(trx: Executor, linkId: string): Promise<boolean> {
