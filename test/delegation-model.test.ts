@@ -22,6 +22,7 @@ const API = 'https://calendar-api.model.test/';
 const EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange';
 const AT = 'urn:ietf:params:oauth:token-type:access_token';
 const PATCH_OP = 'urn:ietf:params:scim:api:messages:2.0:PatchOp';
+const CIBA = 'urn:openid:params:grant-type:ciba';
 const SCOPES = ['calendar.read', 'calendar.write'] as const;
 type Scope = (typeof SCOPES)[number];
 type Env = 'dev' | 'staging' | 'prod';
@@ -45,6 +46,18 @@ interface Credential {
   dead: boolean;
   /** A user token's refresh token, rotated on use. */
   refresh?: string;
+  /** A CIBA token: the calendar actions its approved authorization_details describe, and nothing else. */
+  approved?: ('read' | 'write')[];
+}
+
+/** A request M approved for A through CIBA (an `auth_req_id`), waiting to be redeemed once. */
+interface Approval {
+  label: string;
+  authReqId: string;
+  action: 'read' | 'write';
+  /** A stop of M or A since it was approved: it may never mint a token (the epoch rule). */
+  dead: boolean;
+  used: boolean;
 }
 
 interface Model {
@@ -57,6 +70,7 @@ interface Model {
   maxClass: Classification;
   env: Env;
   credentials: Credential[];
+  approvals: Approval[];
   revokedGrants: Set<string>;
   /** M's consents to the user's client, oldest first: each new one adds to the latest standing one (incremental authorization). */
   consents: { grant: string; scopes: Scope[] }[];
@@ -92,7 +106,7 @@ function insideRegistry(m: Model): boolean {
 function permitted(m: Model, c: Credential, action: 'read' | 'write'): boolean {
   if (c.forMember && !(m.memberBound && c.scopes.includes(`calendar.${action}`))) return false;
   if (c.throughAgent && !(m.agentBound && insideRegistry(m))) return false;
-  return true;
+  return c.approved === undefined || c.approved.includes(action);
 }
 
 /** The epoch rule: a stop kills every credential the principal is in, forever (a later resume revives none). */
@@ -101,6 +115,7 @@ function stopMember(m: Model): void {
     if (c.forMember) c.dead = true;
     if (c.grant) m.revokedGrants.add(c.grant);
   }
+  for (const a of m.approvals) a.dead = true;
   // Nobody answers for an agent whose owner stopped: Mandate suspends it.
   if (m.ownerIsMember && m.agent === 'active') stopAgent(m);
 }
@@ -108,6 +123,7 @@ function stopMember(m: Model): void {
 function stopAgent(m: Model): void {
   m.agent = 'suspended';
   for (const c of m.credentials) if (c.throughAgent) c.dead = true;
+  for (const a of m.approvals) a.dead = true;
 }
 
 function revokeGrant(m: Model, grant: string): void {
@@ -475,6 +491,8 @@ function harness(world: () => World) {
             r.agentClient,
           );
           const allowed =
+            // A CIBA token carries one approval, not a consent: only tokens from a grant are exchanged.
+            subject.grant !== null &&
             !subject.dead &&
             m.agent === 'active' &&
             m.memberBound &&
@@ -505,6 +523,82 @@ function harness(world: () => World) {
     ),
   ];
 
+  /** A asks M to approve one calendar action through CIBA (poll mode) and M approves it in the inbox: the `auth_req_id`. */
+  async function askAndApprove(r: Real, action: 'read' | 'write'): Promise<string> {
+    const asked = await inject({
+      method: 'POST',
+      url: '/oauth2/bc-authorize',
+      payload: form({
+        scope: `calendar.${action}`,
+        login_hint: r.email,
+        resource: API,
+        authorization_details: JSON.stringify([{ type: 'calendar', action }]),
+      }),
+      headers: {
+        'content-type': 'application/x-www-form-urlencoded',
+        authorization: basic(r.agentClient.client_id, r.agentClient.client_secret),
+      },
+    });
+    expect(asked.statusCode, asked.body).toBe(200);
+    const attested = await attest(r.email);
+    expect(attested.statusCode, attested.body).toBe(201);
+    const session = { authorization: `Bearer ${attested.json().session_token}` };
+    const pending = (await inject({ method: 'GET', url: '/v1/approvals', headers: session })).json().data as { id: string }[];
+    const approved = await inject({ method: 'POST', url: `/v1/approvals/${pending.at(-1)?.id}/approve`, headers: session });
+    expect(approved.statusCode, approved.body).toBe(200);
+    return asked.json().auth_req_id;
+  }
+
+  const ciba: fc.Arbitrary<fc.AsyncCommand<Model, Real>>[] = [
+    fc.constantFrom('read' as const, 'write' as const).map((action) =>
+      command(
+        `agent asks M to approve calendar:${action} (CIBA), M approves`,
+        // The owner of the agent never approves its requests; M signs in, so M must be active.
+        (m) => !m.ownerIsMember && m.member === 'active' && m.agent === 'active',
+        async (m, r) => {
+          const authReqId = await askAndApprove(r, action);
+          m.approvals.push({
+            label: `approval #${m.approvals.length} (${action})`,
+            authReqId,
+            action,
+            dead: false,
+            used: false,
+          });
+        },
+      ),
+    ),
+    fc.nat(20).map((i) =>
+      command(
+        `agent redeems approval #${i} (CIBA)`,
+        (m) => m.approvals.length > 0,
+        async (m, r) => {
+          const approval = m.approvals[i % m.approvals.length] as Approval;
+          const res = await tokenRequest({ grant_type: CIBA, auth_req_id: approval.authReqId }, r.agentClient);
+          const allowed = !approval.dead && !approval.used && m.agent === 'active';
+          if (!allowed) {
+            expect([400, 401], `redeeming ${approval.label}: ${res.body}`).toContain(res.statusCode);
+            return;
+          }
+          expect(res.statusCode, `redeeming ${approval.label}: ${res.body}`).toBe(200);
+          approval.used = true;
+          const tokens = res.json();
+          expect(tokens.authorization_details).toEqual([{ type: 'calendar', action: approval.action }]);
+          m.credentials.push({
+            label: `CIBA token #${m.credentials.length} from ${approval.label}`,
+            token: tokens.access_token,
+            forMember: true,
+            throughAgent: true,
+            grant: null,
+            scopes: tokens.scope.split(' '),
+            depth: 0,
+            dead: false,
+            approved: [approval.action],
+          });
+        },
+      ),
+    ),
+  ];
+
   /** Fresh principals for one run: M (signed in through XCorp's app), A owned by M or by the steady owner, bound to roles. */
   async function setup(run: number, options: { ownerIsMember: boolean; env: Env }): Promise<{ model: Model; real: Real }> {
     const email = `m${run}-${w().clock.now()}@xcorp.test`;
@@ -522,7 +616,7 @@ function harness(world: () => World) {
     const client = await adminOk('POST', '/v1/organizations/xcorp/clients', {
       client_name: `Model agent ${run} key`,
       client_type: 'confidential',
-      grant_types: ['client_credentials', EXCHANGE],
+      grant_types: ['client_credentials', EXCHANGE, CIBA],
       scope: 'calendar.read calendar.write',
       resources: [API],
       agent_id: agent.id,
@@ -541,6 +635,7 @@ function harness(world: () => World) {
         maxClass: agent.max_data_classification,
         env: options.env,
         credentials: [],
+        approvals: [],
         revokedGrants: new Set(),
         consents: [],
       },
@@ -549,8 +644,11 @@ function harness(world: () => World) {
   }
 
   // Issuance as likely as all events together, so most runs hold several credentials of every kind.
-  const commands = fc.commands([...events, ...issuance, ...issuance, ...issuance, ...issuance], { maxCommands: 30, size: 'max' });
-  return { setup, commands };
+  const commands = fc.commands([...events, ...issuance, ...issuance, ...issuance, ...issuance, ...ciba, ...ciba], {
+    maxCommands: 30,
+    size: 'max',
+  });
+  return { setup, commands, askAndApprove, tokenRequest, admin };
 }
 
 function standingGrants(m: Model): string[] {
@@ -586,12 +684,52 @@ describe.each(dialects)('the delegation promise, as a model, on %s', (dialect) =
     const agentRole = await post('/v1/organizations/xcorp/roles', { name: 'Calendar agent', permissions: calendar });
     const owner = await post('/v1/organizations/xcorp/members', { email: 'owner@xcorp.test' });
     const scim = await post('/v1/organizations/xcorp/scim-tokens', { name: 'IdP' });
+    // What an agent may ask a person to approve through CIBA: one calendar action; the person alone decides.
+    await post('/v1/organizations/xcorp/authorization-detail-types', {
+      type: 'calendar',
+      description: 'One calendar action',
+      schema: {
+        type: 'object',
+        required: ['type', 'action'],
+        additionalProperties: false,
+        properties: { type: { const: 'calendar' }, action: { enum: ['read', 'write'] } },
+      },
+      approvers: 'user',
+    });
     world = { node, clock, loginApp, fx, memberRole: memberRole.id, agentRole: agentRole.id, owner: owner.id, scimToken: scim.token };
   });
   afterAll(async () => {
     await world?.node.shutdown();
     await world?.loginApp.close();
     await db?.dispose();
+  });
+
+  it('mints nothing from an approval given before the agent was stopped, even after it resumes', async () => {
+    // Found by the model below: A asks M to approve, M approves, A is suspended and resumed, and
+    // the approval still minted a token acting for M.
+    const { setup, askAndApprove, tokenRequest, admin } = harness(() => world);
+    const redeem = (r: Real, authReqId: string) => tokenRequest({ grant_type: CIBA, auth_req_id: authReqId }, r.agentClient);
+    const step = () => world.clock.advance(1);
+
+    const direct = (await setup(-1, { ownerIsMember: false, env: 'prod' })).real;
+    const first = await askAndApprove(direct, 'read');
+    await admin('POST', `/v1/organizations/xcorp/agents/${direct.agentId}/suspend`, { reason: 'drill' });
+    step();
+    await admin('POST', `/v1/organizations/xcorp/agents/${direct.agentId}/resume`, { reason: 'drill over' });
+    step();
+    expect((await redeem(direct, first)).json().error).toBe('access_denied');
+
+    // The same when the agent stopped with its owner (not M, who approves).
+    const viaOwner = (await setup(-2, { ownerIsMember: false, env: 'prod' })).real;
+    const owner = (await admin('POST', '/v1/organizations/xcorp/members', { email: `owner-${world.clock.now()}@xcorp.test` })).json();
+    await admin('PATCH', `/v1/organizations/xcorp/agents/${viaOwner.agentId}`, { owner_member_id: owner.id });
+    const second = await askAndApprove(viaOwner, 'write');
+    await admin('PATCH', `/v1/organizations/xcorp/members/${owner.id}`, { status: 'suspended' });
+    step();
+    await admin('PATCH', `/v1/organizations/xcorp/members/${owner.id}`, { status: 'active' });
+    await admin('POST', `/v1/organizations/xcorp/agents/${viaOwner.agentId}/resume`, { reason: 'owner is back' });
+    step();
+    expect((await redeem(viaOwner, second)).json().error).toBe('access_denied');
   });
 
   it('allows, and keeps credentials live, exactly while every link of the chain holds', async () => {
