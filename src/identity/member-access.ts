@@ -1,3 +1,4 @@
+import { denyOpenApprovalsWithin } from '../agents/agents.js';
 import type { AuditContext, AuditLog } from '../audit/audit-log.js';
 import { type Clock, isoAt } from '../clock.js';
 import type { EventBus } from '../events/bus.js';
@@ -88,6 +89,7 @@ export class MemberAccess {
         .where('id', '=', agent.id)
         .execute();
       stopped.push(await this.stops.stopWithin(trx, orgId, agent.id));
+      await denyOpenApprovalsWithin(trx, agent.id, at);
       await this.audit.append(
         trx,
         { kind: 'agent.suspended', orgId, agentId: agent.id, subjectId: memberId, detail: { reason: agentReason } },

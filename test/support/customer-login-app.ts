@@ -14,7 +14,11 @@ export interface CustomerLoginApp {
   publicKeyPem: string;
   loginUrl: string;
   /** Signs a trusted token as this app would (for API-level tests). */
-  mint(claims: { sub: string; email: string; name?: string }, options?: { audience?: string; iatOffsetSeconds?: number }): Promise<string>;
+  /** `nowSeconds`: sign as of this time (a test's frozen clock), valid for five minutes from it. */
+  mint(
+    claims: { sub: string; email: string; name?: string },
+    options?: { audience?: string; iatOffsetSeconds?: number; nowSeconds?: number },
+  ): Promise<string>;
   close(): Promise<void>;
 }
 
@@ -31,8 +35,8 @@ export async function startCustomerLoginApp(
       .setIssuer(issuer)
       .setAudience(options.audience ?? audience)
       .setSubject(claims.sub)
-      .setIssuedAt(Math.floor(Date.now() / 1000) + (options.iatOffsetSeconds ?? 0))
-      .setExpirationTime('5m')
+      .setIssuedAt((options.nowSeconds ?? Math.floor(Date.now() / 1000)) + (options.iatOffsetSeconds ?? 0))
+      .setExpirationTime(options.nowSeconds === undefined ? '5m' : options.nowSeconds + 300)
       .sign(privateKey);
 
   const server = http.createServer(async (req, res) => {
