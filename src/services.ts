@@ -252,7 +252,7 @@ export function createServices({ config, store, clock, envelope, bus, logger }: 
     clock,
     alerts: securityAlerts,
   });
-  const impersonation = new Impersonation({ store, sessions, roles, audit, clock });
+  const impersonation = new Impersonation({ store, sessions, permissions, audit, clock, alerts: securityAlerts });
   const groupRoles = new GroupRoles(store, organizations, audit, bus, clock);
   const ssoConnections = new SsoConnections({
     store,
@@ -282,7 +282,7 @@ export function createServices({ config, store, clock, envelope, bus, logger }: 
       store,
       organizations,
       resources,
-      roles,
+      permissions,
       agents,
       audit,
       clock,
@@ -308,7 +308,7 @@ export function createServices({ config, store, clock, envelope, bus, logger }: 
     permissions,
     agentRestrictions,
     roles,
-    elevations: new Elevations(store, roles, audit, clock, bus),
+    elevations: new Elevations(store, permissions, audit, clock, bus),
     conditions,
     agentUsage: new AgentUsage(store, clock),
     liveTokens,

@@ -1,7 +1,7 @@
 import Ajv, { type ValidateFunction } from 'ajv';
 import type { Agents } from '../agents/agents.js';
 import type { AuditContext, AuditLog } from '../audit/audit-log.js';
-import type { Roles } from '../authz/roles.js';
+import type { Permissions } from '../authz/permissions.js';
 import { type Clock, isoAt } from '../clock.js';
 import type { Envelope } from '../crypto/envelope.js';
 import { newId } from '../crypto/ids.js';
@@ -86,7 +86,8 @@ export class Approvals {
       store: Store;
       organizations: Organizations;
       resources: Resources;
-      roles: Roles;
+      /** The one permission function (authz/permissions.ts). */
+      permissions: Pick<Permissions, 'of'>;
       agents: Agents;
       audit: AuditLog;
       clock: Clock;
@@ -566,7 +567,7 @@ export class Approvals {
   private async verdict(session: ActiveSession, row: ApprovalRequestsTable) {
     const policy = JSON.parse(row.policy) as ApprovalPolicy;
     const agentOwner = await this.agentOwnerOf(row);
-    const permissions = policy.approvers === 'role' ? await this.deps.roles.permissionsOf(session.orgId, session.memberId) : [];
+    const permissions = policy.approvers === 'role' ? await this.deps.permissions.of(session.orgId, session.memberId) : [];
     const approvableTools = new Set(permissions.filter((p) => p.action === 'approve').map((p) => p.tool));
     return mayDecide(policy, { approver: session.memberId, requester: row.member_id, agentOwner, approvableTools });
   }

@@ -8,7 +8,7 @@ import type { ElevationsTable } from '../store/schema.js';
 import type { Store } from '../store/store.js';
 import { inTransaction } from '../store/transaction.js';
 import { CLASSIFICATIONS, type Classification, type Environment } from './decision.js';
-import type { Roles } from './roles.js';
+import type { Permissions } from './permissions.js';
 
 /** The longest an elevation may last. */
 export const MAX_ELEVATION_MINUTES = 480;
@@ -47,7 +47,8 @@ const rank = (classification: Classification) => CLASSIFICATIONS.indexOf(classif
 export class Elevations {
   constructor(
     private readonly store: Store,
-    private readonly roles: Roles,
+    /** The one permission function: who may decide is read where every decision reads it. */
+    private readonly permissions: Pick<Permissions, 'of'>,
     private readonly audit: AuditLog,
     private readonly clock: Clock,
     private readonly bus: EventBus,
@@ -196,7 +197,7 @@ export class Elevations {
   }
 
   private async approvableTools(session: ActiveSession): Promise<Set<string>> {
-    const permissions = await this.roles.permissionsOf(session.orgId, session.memberId);
+    const permissions = await this.permissions.of(session.orgId, session.memberId);
     return new Set(permissions.filter((p) => p.action === 'approve').map((p) => p.tool));
   }
 

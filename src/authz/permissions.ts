@@ -32,6 +32,26 @@ export function withinRegistry(permissions: readonly Permission[], limits: Regis
   return narrowed;
 }
 
+/** Whether `holder` covers everything `permission` allows: same tool and action, as many environments, as high a ceiling, no approval where it needs none. */
+function covers(holder: Permission, permission: Permission): boolean {
+  if (holder.tool !== permission.tool || holder.action !== permission.action) return false;
+  if (holder.environments && (!permission.environments || permission.environments.some((e) => !holder.environments?.includes(e))))
+    return false;
+  if (holder.maxClassification && (!permission.maxClassification || rank(permission.maxClassification) > rank(holder.maxClassification)))
+    return false;
+  return !holder.approvalRequired || permission.approvalRequired === true;
+}
+
+/**
+ * The permissions of `candidate` that `holder` does not cover in full (environments,
+ * classification ceiling and approval compared, not only `tool:action`), as `tool:action` names:
+ * impersonation may never reach beyond the impersonator's own permissions.
+ */
+export function permissionsBeyond(candidate: readonly Permission[], holder: readonly Permission[]): string[] {
+  const beyond = candidate.filter((p) => !holder.some((h) => covers(h, p))).map((p) => `${p.tool}:${p.action}`);
+  return [...new Set(beyond)];
+}
+
 /** What the kill switch says of a principal. */
 export interface StoppedPrincipals {
   isStopped(id: string): boolean;

@@ -1,5 +1,5 @@
 import type { AuditContext, AuditLog } from '../audit/audit-log.js';
-import type { Roles } from '../authz/roles.js';
+import { type Permissions, permissionsBeyond } from '../authz/permissions.js';
 import { type Clock, isoAt } from '../clock.js';
 import { newId } from '../crypto/ids.js';
 import { hashSecret, newSecret } from '../crypto/secret-token.js';
@@ -7,6 +7,8 @@ import { ApiError } from '../http/errors.js';
 import type { ImpersonationTokensTable, MembersTable } from '../store/schema.js';
 import type { Store } from '../store/store.js';
 import { inTransaction } from '../store/transaction.js';
+import { settingsOf } from '../tenancy/organizations.js';
+import type { SecurityAlerts } from './security-alerts.js';
 import type { ActiveSession, IssuedSession, SessionClient, Sessions } from './sessions.js';
 
 /** The permission that lets a member act as another member of their organization. */
@@ -30,9 +32,12 @@ export interface IssuedImpersonationToken {
 export interface ImpersonationDeps {
   store: Store;
   sessions: Sessions;
-  roles: Roles;
+  /** The one permission function (authz/permissions.ts). */
+  permissions: Pick<Permissions, 'of'>;
   audit: AuditLog;
   clock: Clock;
+  /** Every impersonation raises a security alert, as a break-glass login does. */
+  alerts: SecurityAlerts;
 }
 
 function invalidToken(description: string): ApiError {
@@ -51,7 +56,10 @@ class Refusal extends ApiError {}
  * naming the impersonator, and every event recorded under it names them as the actor.
  */
 export class Impersonation {
-  constructor(private readonly deps: ImpersonationDeps) {}
+  constructor(private readonly deps: ImpersonationDeps) {
+    // Checked at every use of an impersonation session, not only at its start.
+    deps.sessions.guardImpersonation((orgId, impersonatorId, memberId) => this.refusalOf(orgId, impersonatorId, memberId));
+  }
 
   async createToken(session: ActiveSession, input: ImpersonationTokenRequest, context: AuditContext): Promise<IssuedImpersonationToken> {
     try {
@@ -107,10 +115,10 @@ export class Impersonation {
     if (!row) throw invalidToken('unknown impersonation token');
     if (row.consumed_at) throw invalidToken('the impersonation token was already used: tokens are single use');
     if (row.expires_at <= isoAt(this.deps.clock)) throw invalidToken('the impersonation token has expired: ask for a new one');
-    // The impersonator may have lost the permission or left since the token was made.
-    if (!(await this.holdsPermission(row.org_id, row.impersonator_id)))
-      throw invalidToken('the member who asked for this token may no longer impersonate');
-    return inTransaction(this.deps.store, async (trx) => {
+    // The impersonator may have lost the permission or left, or the member gained one, since the token was made.
+    const refusal = await this.refusalOf(row.org_id, row.impersonator_id, row.member_id);
+    if (refusal) throw invalidToken(`this impersonation may no longer start: ${refusal}`);
+    const started = await inTransaction(this.deps.store, async (trx) => {
       const at = isoAt(this.deps.clock);
       const consumed = await trx
         .updateTable('impersonation_tokens')
@@ -140,7 +148,7 @@ export class Impersonation {
         },
         context,
       );
-      await this.deps.audit.append(
+      const event = await this.deps.audit.append(
         trx,
         {
           kind: 'impersonation.started',
@@ -159,15 +167,42 @@ export class Impersonation {
         },
         context,
       );
-      return issued;
+      return { issued, org, impersonator, eventId: event.id };
     });
+    this.deps.alerts.raise(
+      {
+        kind: 'impersonation.started',
+        organization: { id: started.org.id, slug: started.org.slug },
+        member: { id: started.issued.member.id, email: started.issued.member.email },
+        impersonator: { id: started.impersonator.id, email: started.impersonator.email },
+        at: isoAt(this.deps.clock),
+        client_ip: context.clientIp ?? null,
+        session_id: started.issued.session.id,
+        event_id: started.eventId,
+      },
+      settingsOf(started.org).security_alert_webhook_url,
+    );
+    return started.issued;
+  }
+
+  /**
+   * Why the impersonator may not (or no longer) act as the member, or undefined when they may:
+   * they must hold the impersonate permission, and the member may hold nothing they lack, whole
+   * permissions compared (environments, classification ceiling, approval), not only names.
+   */
+  async refusalOf(orgId: string, impersonatorId: string, memberId: string): Promise<string | undefined> {
+    const [mine, theirs] = await Promise.all([this.deps.permissions.of(orgId, impersonatorId), this.deps.permissions.of(orgId, memberId)]);
+    if (!mine.some((p) => p.tool === IMPERSONATE_PERMISSION.tool && p.action === IMPERSONATE_PERMISSION.action && !p.approvalRequired))
+      return `impersonation needs the permission ${IMPERSONATE_PERMISSION.tool}:${IMPERSONATE_PERMISSION.action}`;
+    const beyond = permissionsBeyond(theirs, mine);
+    if (beyond.length > 0)
+      return `the member holds permissions you do not (${beyond.slice(0, 5).join(', ')}): impersonation cannot gain privileges`;
+    return undefined;
   }
 
   private async assertMayImpersonate(session: ActiveSession, memberId: string): Promise<void> {
     if (session.impersonatorId) throw new Refusal('forbidden', 'an impersonation session cannot start another impersonation');
     if (memberId === session.memberId) throw new Refusal('invalid_request', 'you cannot impersonate yourself');
-    if (!(await this.holdsPermission(session.orgId, session.memberId)))
-      throw new Refusal('forbidden', `impersonation needs the permission ${IMPERSONATE_PERMISSION.tool}:${IMPERSONATE_PERMISSION.action}`);
     const member: MembersTable | undefined = await this.deps.store.db
       .selectFrom('members')
       .selectAll()
@@ -177,26 +212,8 @@ export class Impersonation {
     if (!member) throw new Refusal('not_found', 'member not found');
     if (member.status !== 'active')
       throw new Refusal('conflict', `the member is ${member.status}; only active members can be impersonated`);
-    // Impersonation must not gain privileges: the member may hold nothing the impersonator lacks.
-    const [mine, theirs] = await Promise.all([
-      this.deps.roles.permissionsOf(session.orgId, session.memberId),
-      this.deps.roles.permissionsOf(session.orgId, memberId),
-    ]);
-    const held = new Set(mine.map((p) => `${p.tool}:${p.action}`));
-    const beyond = [...new Set(theirs.map((p) => `${p.tool}:${p.action}`).filter((key) => !held.has(key)))];
-    if (beyond.length > 0) {
-      throw new Refusal(
-        'forbidden',
-        `the member holds permissions you do not (${beyond.slice(0, 5).join(', ')}): impersonation cannot gain privileges`,
-      );
-    }
-  }
-
-  private async holdsPermission(orgId: string, memberId: string): Promise<boolean> {
-    const permissions = await this.deps.roles.permissionsOf(orgId, memberId);
-    return permissions.some(
-      (p) => p.tool === IMPERSONATE_PERMISSION.tool && p.action === IMPERSONATE_PERMISSION.action && !p.approvalRequired,
-    );
+    const refusal = await this.refusalOf(session.orgId, session.memberId, memberId);
+    if (refusal) throw new Refusal('forbidden', refusal);
   }
 
   private async recordRefusal(

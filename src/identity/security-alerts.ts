@@ -6,9 +6,11 @@ const WEBHOOK_TIMEOUT_MS = 5000;
 
 /** What a security alert says: public facts only, never a credential. */
 export interface SecurityAlert {
-  kind: 'break_glass.used';
+  kind: 'break_glass.used' | 'impersonation.started';
   organization: { id: string; slug: string };
   member: { id: string; email: string };
+  /** On `impersonation.started`: who acts as the member. */
+  impersonator?: { id: string; email: string };
   at: string;
   client_ip: string | null;
   session_id: string;
@@ -17,7 +19,7 @@ export interface SecurityAlert {
 }
 
 /**
- * Tells people about events that must never go unnoticed (a break-glass login): a warn log line,
+ * Tells people about events that must never go unnoticed (a break-glass login, an impersonation): a warn log line,
  * a counter, and a POST to the organization's `security_alert_webhook_url` through the guarded
  * outbound client. Fire and forget: a failed webhook is logged; the audit event already holds
  * the fact.

@@ -99,8 +99,12 @@ function unauthorized(description: string): ApiError {
  * that only the token can renew. Every login method starts one through {@link Sessions.startWithin};
  * members list and end their own, administrators any member's.
  */
+/** Why an impersonation may no longer stand, or undefined while it may (identity/impersonation.ts). */
+export type ImpersonationGuard = (orgId: string, impersonatorId: string, memberId: string) => Promise<string | undefined>;
+
 export class Sessions {
   private readonly members: MemberStore;
+  private impersonationGuard: ImpersonationGuard | undefined;
 
   constructor(
     private readonly store: Store,
@@ -221,6 +225,11 @@ export class Sessions {
     };
   }
 
+  /** Impersonation registers the check every use of an impersonation session must pass. */
+  guardImpersonation(guard: ImpersonationGuard): void {
+    this.impersonationGuard = guard;
+  }
+
   /** The active session an opaque session token or a session JWT stands for; 401 otherwise. */
   async authenticate(credential: string): Promise<ActiveSession> {
     let row: SessionsTable | undefined;
@@ -250,6 +259,26 @@ export class Sessions {
       // An impersonation session ends with its impersonator's membership.
       const impersonator = await this.members.find(row.org_id, row.impersonator_id);
       if (impersonator?.status !== 'active') throw unauthorized('the impersonating member is no longer active');
+      // Permissions are checked live: an impersonator who lost the right, or a member who gained
+      // a permission the impersonator lacks, ends the session here and now.
+      const refusal = await this.impersonationGuard?.(row.org_id, row.impersonator_id, row.member_id);
+      if (refusal) {
+        const ended = row;
+        await inTransaction(this.store, async (trx) => {
+          await trx
+            .updateTable('sessions')
+            .set({ revoked_at: isoAt(this.clock) })
+            .where('id', '=', ended.id)
+            .execute();
+          await this.audit.append(trx, {
+            kind: 'session.revoked',
+            orgId: ended.org_id,
+            subjectId: ended.member_id,
+            detail: { session_id: ended.id, impersonated_by: ended.impersonator_id, reason: refusal },
+          });
+        });
+        throw unauthorized(`the impersonation no longer stands: ${refusal}`);
+      }
     }
     return toActive(row);
   }
