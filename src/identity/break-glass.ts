@@ -29,10 +29,12 @@ export const MAX_BREAK_GLASS_MEMBERS = 5;
  * - per account, failures whose password was right (a wrong or reused code):
  *   MAX_FAILED_ATTEMPTS lock the whole account, since whoever sends them holds the password and
  *   is guessing the code; a stranger without the password cannot trip it;
- * - per account, wrong passwords from every address together: MAX_PASSWORD_FAILURES lock the
- *   whole account, so many addresses cannot buy unlimited guesses (at most that many per window).
- *   Tripping it takes MAX_PASSWORD_FAILURES / MAX_FAILED_ATTEMPTS addresses; an administrator
- *   unlocks the account (POST …/break-glass/unlock), and every failure is audited.
+ * - per account, wrong passwords from every address together: at MAX_PASSWORD_FAILURES a
+ *   security alert goes out, but the account is NOT locked: that would hand anyone with a few
+ *   addresses a way to lock the organization out. Spraying addresses buys no real guesses: a
+ *   password of 16+ characters behind scrypt, and behind it a TOTP code whose failures (with the
+ *   right password) do lock the account. Every failure is audited; administrators unlock
+ *   accounts (POST …/break-glass/unlock).
  */
 export const MAX_FAILED_ATTEMPTS = 5;
 export const MAX_PASSWORD_FAILURES = 50;
@@ -330,7 +332,8 @@ export class BreakGlass {
     source: string,
     context: AuditContext,
   ): Promise<void> {
-    await inTransaction(this.deps.store, async (trx) => {
+    const sprayed = await inTransaction(this.deps.store, async (trx) => {
+      let spray = false;
       let counted: {
         source_failed_attempts: number;
         source_locked_until?: string;
@@ -396,21 +399,15 @@ export class BreakGlass {
           const since = current.password_failures_since;
           const restart = !since || since <= windowStart;
           const failures = (restart ? 0 : Number(current.password_failures)) + 1;
-          const locked = failures >= MAX_PASSWORD_FAILURES;
+          spray = failures === MAX_PASSWORD_FAILURES;
           await trx
             .updateTable('break_glass_accounts')
-            .set({
-              password_failures: locked ? 0 : failures,
-              password_failures_since: restart || locked ? at : since,
-              ...(locked && { locked_until: lockUntil }),
-              updated_at: at,
-            })
+            .set({ password_failures: failures, password_failures_since: restart ? at : since, updated_at: at })
             .where('member_id', '=', account.member_id)
             .execute();
-          if (locked) counted = { ...counted, locked_until: lockUntil };
         }
       }
-      await this.deps.audit.append(
+      const event = await this.deps.audit.append(
         trx,
         {
           kind: 'break_glass.failed',
@@ -422,12 +419,27 @@ export class BreakGlass {
             reason,
             ...(account ? { member_id: account.member_id } : { email }),
             ...counted,
+            ...(spray && { password_failures: MAX_PASSWORD_FAILURES }),
             client_ip: context.clientIp ?? null,
           },
         },
         context,
       );
+      return spray ? event.id : undefined;
     });
+    if (sprayed && account) {
+      this.deps.alerts.raise(
+        {
+          kind: 'break_glass.password_spray',
+          organization: { id: org.id, slug: org.slug },
+          member: { id: account.member_id, email },
+          at: isoAt(this.deps.clock),
+          client_ip: context.clientIp ?? null,
+          event_id: sprayed,
+        },
+        settingsOf(org).security_alert_webhook_url,
+      );
+    }
   }
 
   /** Lifts every lock of the account (account-wide and per source address) and resets its counters. */

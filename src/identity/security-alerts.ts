@@ -6,14 +6,15 @@ const WEBHOOK_TIMEOUT_MS = 5000;
 
 /** What a security alert says: public facts only, never a credential. */
 export interface SecurityAlert {
-  kind: 'break_glass.used' | 'impersonation.started';
+  kind: 'break_glass.used' | 'break_glass.password_spray' | 'impersonation.started';
   organization: { id: string; slug: string };
   member: { id: string; email: string };
   /** On `impersonation.started`: who acts as the member. */
   impersonator?: { id: string; email: string };
   at: string;
   client_ip: string | null;
-  session_id: string;
+  /** The session the event started, if it started one. */
+  session_id?: string;
   /** The audit event recording it. */
   event_id: string;
 }
