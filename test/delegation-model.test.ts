@@ -409,6 +409,9 @@ function harness(world: () => World) {
         const claims = claimsOf(tokens.access_token);
         expect(claims.sub).toBe(r.memberId);
         expect(m.consents.map((c) => c.grant)).not.toContain(claims.auth_event_id);
+        // A new consent for the same member, client and resource supersedes the earlier ones: their
+        // tokens, and every token exchanged from them, stop.
+        for (const c of m.consents) if (!m.revokedGrants.has(c.grant)) revokeGrant(m, c.grant);
         m.consents.push({ grant: claims.auth_event_id, scopes: granted });
         m.credentials.push({
           label: `user token #${m.credentials.length} (${granted.join(' ')})`,
