@@ -248,7 +248,8 @@ describe.each(dialects)('anomaly detection on %s', (dialect) => {
       headers: adminHeaders,
       payload: { organization: 'initech', agent_id: agent.id, tool: 'ticketing', action: 'read', context: { ...ctx, environment: 'dev' } },
     });
-    expect(res.json().decision).toBe('allow');
+    // Outside its registered environment the agent is refused, and the attempt is still an anomaly.
+    expect(res.json()).toMatchObject({ decision: 'deny', reasons: ['the agent is registered for prod, not dev'] });
     await anomaly.detector.settled();
     expect((await findings(node, agent.id)).map((f) => f.detail)).toEqual([
       expect.objectContaining({ rule: 'outside_environment', response: 'require_approval', environment: 'dev' }),
