@@ -100,10 +100,17 @@ export async function buildApp(options: AppOptions): Promise<Mandate> {
   });
   const onReloadError = (error: unknown) => logger.error({ err: error }, 'cache reload failed');
   const unfollow = keyRing.follow(bus, config.reconcileIntervalSeconds, onReloadError);
-  const reconcile = setInterval(() => {
+  // What every liveness check reads: revoked tokens, revoked grants, stopped principals.
+  const reloadRevocations = () => {
     services.revokedAccessTokens.load().catch(onReloadError);
     services.grants.load().catch(onReloadError);
     services.stops.load().catch(onReloadError);
+  };
+  // Notifications sent while the bus was reconnecting are gone for good: reload at once rather
+  // than at the next reconcile.
+  const unfollowResync = bus.subscribe('bus.resynced', reloadRevocations);
+  const reconcile = setInterval(() => {
+    reloadRevocations();
     services.authorizations.purgeExpired().catch(onReloadError);
     services.refreshTokens.forgetExpiredSuccessors(store.db).catch(onReloadError);
     services.ssoLogin.purgeExpired().catch(onReloadError);
@@ -340,6 +347,7 @@ export async function buildApp(options: AppOptions): Promise<Mandate> {
     anomaly,
     close: async () => {
       unfollow();
+      unfollowResync();
       clearInterval(reconcile);
       clearInterval(usageFlush);
       await services.auditMaintenance.stop();

@@ -193,5 +193,33 @@ describe.runIf(pgAvailable)('two nodes on one PostgreSQL', () => {
       1000,
     );
     expect((await post(b, '/oauth2/token', { grant_type: 'client_credentials', resource: MCP })).json().error).toBe('unauthorized_client');
+
+    // Resumed: a new token works on node B, the old one never again.
+    const resumed = await a.app.inject({
+      method: 'POST',
+      url: `/v1/organizations/killcorp/agents/${agent.id}/resume`,
+      payload: { reason: 'drill over' },
+      headers: h,
+    });
+    expect(resumed.statusCode, resumed.body).toBe(200);
+    await within(
+      1000,
+      async () => (await post(b, '/oauth2/token', { grant_type: 'client_credentials', resource: MCP })).statusCode === 200,
+    );
+    const fresh = (await post(b, '/oauth2/token', { grant_type: 'client_credentials', resource: MCP })).json().access_token;
+    expect((await post(b, '/oauth2/introspect', { token: fresh })).json().active).toBe(true);
+    expect((await post(b, '/oauth2/introspect', { token: issued })).json().active).toBe(false);
+    // A stop whose notification was lost (written straight to the database, nobody told) reaches
+    // node B as soon as its bus resyncs, not 30 s later at the reconcile.
+    await a.runtime.store.db
+      .updateTable('principal_stops')
+      .set({ stopped_at: new Date().toISOString(), lifted_at: null })
+      .where('principal_id', '=', agent.id)
+      .execute();
+    expect((await post(b, '/oauth2/introspect', { token: fresh })).json().active).toBe(true);
+    await b.bus.publish('bus.resynced', {});
+    expect(await within(1000, async () => (await post(b, '/oauth2/introspect', { token: fresh })).json().active === false)).toBeLessThan(
+      1000,
+    );
   });
 });
