@@ -124,12 +124,7 @@ export class Elevations {
   }
 
   async decide(session: ActiveSession, elevationId: string, approve: boolean, context: AuditContext): Promise<ElevationView> {
-    const row = await this.store.db
-      .selectFrom('elevations')
-      .selectAll()
-      .where('org_id', '=', session.orgId)
-      .where('id', '=', elevationId)
-      .executeTakeFirst();
+    const row = await this.find(session.orgId, elevationId);
     if (!row) throw new NotFoundError('elevation');
     if (row.status !== 'pending') throw new ConflictError(`the elevation is already ${row.status}`);
     // Separation of duties: nobody decides on their own elevation, or on their own agent's.
@@ -186,14 +181,13 @@ export class Elevations {
 
   /** One elevation, for its requester and those who may decide it; anyone else gets 404, as for an unknown id. */
   async get(session: ActiveSession, elevationId: string): Promise<ElevationView> {
-    const row = await this.store.db
-      .selectFrom('elevations')
-      .selectAll()
-      .where('org_id', '=', session.orgId)
-      .where('id', '=', elevationId)
-      .executeTakeFirst();
+    const row = await this.find(session.orgId, elevationId);
     if (!row || !this.concerns(session, row, await this.approvableTools(session))) throw new NotFoundError('elevation');
     return elevationView(row);
+  }
+
+  private find(orgId: string, elevationId: string): Promise<ElevationsTable | undefined> {
+    return this.store.db.selectFrom('elevations').selectAll().where('org_id', '=', orgId).where('id', '=', elevationId).executeTakeFirst();
   }
 
   private async approvableTools(session: ActiveSession): Promise<Set<string>> {

@@ -156,7 +156,7 @@ export async function tokenRoutes(app: FastifyInstance, options: TokenRouteOptio
     const caller = await authenticateIntrospector(request.headers.authorization, params, options);
     if (!params.token) throw new InvalidRequest('token is required');
     noStore(reply);
-    // Revoked tokens, revoked grants and stopped agents (the whole chain) all read inactive.
+    // Revoked tokens and grants, and any stopped member or agent of the chain (authz/liveness.ts), read inactive.
     const claims = options.liveTokens.claims(params.token);
     if (!claims || !mayIntrospect(caller, claims)) return { active: false };
     // A disabled or deleted client takes its tokens down with it.
