@@ -44,6 +44,8 @@ interface Credential {
   depth: number;
   /** The model's verdict: some principal of its chain stopped after it was issued, or its grant was revoked. */
   dead: boolean;
+  /** Its `exp`, in seconds: past it the credential is over whatever else holds. */
+  exp: number;
   /** A user token's refresh token, rotated on use. */
   refresh?: string;
   /** A CIBA token: the calendar actions its approved authorization_details describe, and nothing else. */
@@ -58,11 +60,15 @@ interface Approval {
   /** A stop of M or A since it was approved: it may never mint a token (the epoch rule). */
   dead: boolean;
   used: boolean;
+  /** When the request expires (ms of the frozen clock): no token from it after that. */
+  expiresAt: number;
 }
 
 interface Model {
   member: 'active' | 'suspended' | 'deleted';
   memberBound: boolean;
+  /** Until when (ms of the frozen clock) an approved elevation gives M calendar:write; 0: none. */
+  elevatedUntil: number;
   agent: 'active' | 'suspended';
   agentBound: boolean;
   ownerIsMember: boolean;
@@ -93,6 +99,8 @@ interface World {
   agentRole: string;
   owner: string;
   scimToken: string;
+  /** A session of a member who may approve calendar elevations. */
+  approverSession: string;
 }
 
 const rank = (c: string) => ['public', 'internal', 'confidential', 'regulated'].indexOf(c);
@@ -102,9 +110,14 @@ function insideRegistry(m: Model): boolean {
   return (m.tools.length === 0 || m.tools.includes('calendar')) && rank(CHECKED_CLASSIFICATION) <= rank(m.maxClass);
 }
 
-/** Whether a live credential may do calendar:action now: roles, registry limits and consent. */
-function permitted(m: Model, c: Credential, action: 'read' | 'write'): boolean {
-  if (c.forMember && !(m.memberBound && c.scopes.includes(`calendar.${action}`))) return false;
+/** Whether M holds calendar:action now: through its role, or calendar:write through an elevation that has not ended. */
+function memberHolds(m: Model, action: 'read' | 'write', nowMs: number): boolean {
+  return m.memberBound || (action === 'write' && m.elevatedUntil > nowMs);
+}
+
+/** Whether a live credential may do calendar:action now: roles and elevations, registry limits and consent. */
+function permitted(m: Model, c: Credential, action: 'read' | 'write', nowMs: number): boolean {
+  if (c.forMember && !(memberHolds(m, action, nowMs) && c.scopes.includes(`calendar.${action}`))) return false;
   if (c.throughAgent && !(m.agentBound && insideRegistry(m))) return false;
   return c.approved === undefined || c.approved.includes(action);
 }
@@ -192,16 +205,23 @@ function harness(world: () => World) {
     const expectThat = (what: string, actual: Promise<unknown>, expected: unknown) =>
       expectations.push({ what: `after ${step}: ${what}`, actual, expected });
     const verdict = (allow: boolean) => (allow ? 'allow' : 'deny');
+    const now = w().clock.now();
     for (const c of m.credentials) {
-      expectThat(`${c.label}, introspection active`, introspect(c.token), !c.dead);
+      const live = !c.dead && c.exp * 1000 > now;
+      expectThat(`${c.label}, introspection active`, introspect(c.token), live);
       for (const action of ['read', 'write'] as const)
         expectThat(
           `${c.label}, calendar:${action}`,
           decision({ token: c.token, tool: 'calendar', action, context }),
-          verdict(!c.dead && permitted(m, c, action)),
+          verdict(live && permitted(m, c, action, now)),
         );
     }
-    const memberOk = m.member === 'active' && m.memberBound;
+    const memberOk = m.member === 'active' && memberHolds(m, 'read', now);
+    expectThat(
+      'named member, calendar:write',
+      decision({ organization: 'xcorp', tool: 'calendar', action: 'write', context, member_id: r.memberId }),
+      verdict(m.member === 'active' && memberHolds(m, 'write', now)),
+    );
     const agentOk = m.agent === 'active' && m.agentBound && insideRegistry(m);
     const read = { organization: 'xcorp', tool: 'calendar', action: 'read', context };
     expectThat('named member', decision({ ...read, member_id: r.memberId }), verdict(memberOk));
@@ -245,6 +265,56 @@ function harness(world: () => World) {
         const res = await admin('DELETE', `/v1/organizations/xcorp/grants/${grant}`);
         expect(res.statusCode, res.body).toBe(204);
         revokeGrant(m, grant);
+      },
+    ),
+  );
+
+  const elevate = fc.constant(
+    // Only while M's role is gone: then the elevation alone decides calendar:write.
+    command(
+      'M gets an elevation to calendar:write for a minute',
+      (m) => m.member === 'active' && !m.memberBound,
+      async (m, r) => {
+        const attested = await attest(r.email);
+        if (m.member !== 'active') {
+          expect(attested.statusCode, 'a stopped member signs in').not.toBe(201);
+          return;
+        }
+        const asked = await inject({
+          method: 'POST',
+          url: '/v1/elevations',
+          headers: { authorization: `Bearer ${attested.json().session_token}` },
+          payload: { tool: 'calendar', action: 'write', justification: 'the model needs it', duration_minutes: 1 },
+        });
+        expect(asked.statusCode, asked.body).toBe(201);
+        const approved = await inject({
+          method: 'POST',
+          url: `/v1/elevations/${asked.json().id}/approve`,
+          headers: { authorization: `Bearer ${w().approverSession}` },
+        });
+        expect(approved.statusCode, approved.body).toBe(200);
+        m.elevatedUntil = w().clock.now() + 60_000;
+      },
+    ),
+  );
+  const minutePasses = fc.constant(
+    command(
+      'a minute passes',
+      () => true,
+      async () => {
+        w().clock.advance(60);
+      },
+    ),
+  );
+
+  const unbindMember = fc.constant(
+    command(
+      'unbind member role',
+      (m) => memberPresent(m) && m.memberBound,
+      async (m, r) => {
+        const res = await admin('DELETE', `/v1/organizations/xcorp/roles/${w().memberRole}/bindings/${r.memberId}`);
+        expect(res.statusCode).toBe(204);
+        m.memberBound = false;
       },
     ),
   );
@@ -297,6 +367,7 @@ function harness(world: () => World) {
         expect(res.statusCode).toBe(204);
         m.member = 'deleted';
         m.memberBound = false;
+        m.elevatedUntil = 0;
         stopMember(m);
       }),
     ),
@@ -317,17 +388,9 @@ function harness(world: () => World) {
         m.member = 'active';
       }),
     ),
-    fc.constant(
-      command(
-        'unbind member role',
-        (m) => memberPresent(m) && m.memberBound,
-        async (m, r) => {
-          const res = await admin('DELETE', `/v1/organizations/xcorp/roles/${w().memberRole}/bindings/${r.memberId}`);
-          expect(res.statusCode).toBe(204);
-          m.memberBound = false;
-        },
-      ),
-    ),
+    unbindMember,
+    unbindMember,
+    unbindMember,
     fc.constant(
       command(
         'bind member role',
@@ -389,6 +452,12 @@ function harness(world: () => World) {
         },
       ),
     ),
+    // Elevations matter once M's role is gone, and end a minute later: weighted up so runs see both.
+    elevate,
+    elevate,
+    elevate,
+    minutePasses,
+    minutePasses,
   ];
 
   const issuance: fc.Arbitrary<fc.AsyncCommand<Model, Real>>[] = [
@@ -423,6 +492,7 @@ function harness(world: () => World) {
           scopes: granted,
           depth: 0,
           dead: false,
+          exp: claims.exp,
         });
       }),
     ),
@@ -448,6 +518,7 @@ function harness(world: () => World) {
             label: `refreshed #${m.credentials.length} from ${source.label}`,
             token: tokens.access_token,
             refresh: undefined,
+            exp: claimsOf(tokens.access_token).exp,
           });
         },
       ),
@@ -472,6 +543,7 @@ function harness(world: () => World) {
             scopes: res.json().scope.split(' '),
             depth: 0,
             dead: false,
+            exp: claimsOf(res.json().access_token).exp,
           });
         },
       ),
@@ -493,22 +565,26 @@ function harness(world: () => World) {
             },
             r.agentClient,
           );
+          const now = w().clock.now();
+          const agentHolds = m.agentBound && (m.tools.length === 0 || m.tools.includes('calendar'));
+          const bothHold = (s: Scope) => agentHolds && memberHolds(m, s === 'calendar.read' ? 'read' : 'write', now);
+          // Nothing asked for: what the subject carries that both may do; asked for: all of it, or nothing.
+          const scopes = requested.length > 0 ? requested : subject.scopes.filter(bothHold);
           const allowed =
             // A CIBA token carries one approval, not a consent: only tokens from a grant are exchanged.
             subject.grant !== null &&
             !subject.dead &&
+            subject.exp * 1000 > now &&
             m.agent === 'active' &&
-            m.memberBound &&
-            m.agentBound &&
-            (m.tools.length === 0 || m.tools.includes('calendar')) &&
             requested.every((s) => subject.scopes.includes(s)) &&
+            scopes.length > 0 &&
+            scopes.every(bothHold) &&
             subject.depth + 1 <= 4;
           if (!allowed) {
             expect([400, 401], `exchange of ${subject.label}: ${res.body}`).toContain(res.statusCode);
             return;
           }
           expect(res.statusCode, `exchange of ${subject.label}: ${res.body}`).toBe(200);
-          const scopes = requested.length > 0 ? requested : subject.scopes;
           expect(res.json().scope.split(' ').sort()).toEqual([...scopes].sort());
           expect(claimsOf(res.json().access_token)).toMatchObject({ sub: r.memberId, agent_id: r.agentId, auth_event_id: subject.grant });
           m.credentials.push({
@@ -520,6 +596,7 @@ function harness(world: () => World) {
             scopes: [...scopes],
             depth: subject.depth + 1,
             dead: false,
+            exp: claimsOf(res.json().access_token).exp,
           });
         },
       ),
@@ -527,7 +604,7 @@ function harness(world: () => World) {
   ];
 
   /** A asks M to approve one calendar action through CIBA (poll mode) and M approves it in the inbox: the `auth_req_id`. */
-  async function askAndApprove(r: Real, action: 'read' | 'write'): Promise<string> {
+  async function askAndApprove(r: Real, action: 'read' | 'write'): Promise<{ authReqId: string; expiresAt: number }> {
     const asked = await inject({
       method: 'POST',
       url: '/oauth2/bc-authorize',
@@ -549,7 +626,7 @@ function harness(world: () => World) {
     const pending = (await inject({ method: 'GET', url: '/v1/approvals', headers: session })).json().data as { id: string }[];
     const approved = await inject({ method: 'POST', url: `/v1/approvals/${pending.at(-1)?.id}/approve`, headers: session });
     expect(approved.statusCode, approved.body).toBe(200);
-    return asked.json().auth_req_id;
+    return { authReqId: asked.json().auth_req_id, expiresAt: w().clock.now() + asked.json().expires_in * 1000 };
   }
 
   const ciba: fc.Arbitrary<fc.AsyncCommand<Model, Real>>[] = [
@@ -559,10 +636,11 @@ function harness(world: () => World) {
         // The owner of the agent never approves its requests; M signs in, so M must be active.
         (m) => !m.ownerIsMember && m.member === 'active' && m.agent === 'active',
         async (m, r) => {
-          const authReqId = await askAndApprove(r, action);
+          const { authReqId, expiresAt } = await askAndApprove(r, action);
           m.approvals.push({
             label: `approval #${m.approvals.length} (${action})`,
             authReqId,
+            expiresAt,
             action,
             dead: false,
             used: false,
@@ -577,7 +655,7 @@ function harness(world: () => World) {
         async (m, r) => {
           const approval = m.approvals[i % m.approvals.length] as Approval;
           const res = await tokenRequest({ grant_type: CIBA, auth_req_id: approval.authReqId }, r.agentClient);
-          const allowed = !approval.dead && !approval.used && m.agent === 'active';
+          const allowed = !approval.dead && !approval.used && m.agent === 'active' && w().clock.now() < approval.expiresAt;
           if (!allowed) {
             expect([400, 401], `redeeming ${approval.label}: ${res.body}`).toContain(res.statusCode);
             return;
@@ -595,6 +673,7 @@ function harness(world: () => World) {
             scopes: tokens.scope.split(' '),
             depth: 0,
             dead: false,
+            exp: claimsOf(tokens.access_token).exp,
             approved: [approval.action],
           });
         },
@@ -631,6 +710,7 @@ function harness(world: () => World) {
       model: {
         member: 'active',
         memberBound: true,
+        elevatedUntil: 0,
         agent: 'active',
         agentBound: true,
         ownerIsMember: options.ownerIsMember,
@@ -699,7 +779,32 @@ describe.each(dialects)('the delegation promise, as a model, on %s', (dialect) =
       },
       approvers: 'user',
     });
-    world = { node, clock, loginApp, fx, memberRole: memberRole.id, agentRole: agentRole.id, owner: owner.id, scimToken: scim.token };
+    // A member who may approve calendar elevations, signed in.
+    const approverRole = await post('/v1/organizations/xcorp/roles', {
+      name: 'Calendar approver',
+      permissions: [{ tool: 'calendar', action: 'approve' }],
+    });
+    const approver = await post('/v1/sessions/attest', {
+      organization: 'xcorp',
+      token: await loginApp.mint({ sub: 'approver', email: 'approver@xcorp.test' }, { nowSeconds: Math.floor(clock.now() / 1000) }),
+    });
+    await node.app.inject({
+      method: 'POST',
+      url: `/v1/organizations/xcorp/roles/${approverRole.id}/bindings`,
+      payload: { member_id: approver.member.id },
+      headers: adminHeaders,
+    });
+    world = {
+      node,
+      clock,
+      loginApp,
+      fx,
+      memberRole: memberRole.id,
+      agentRole: agentRole.id,
+      owner: owner.id,
+      scimToken: scim.token,
+      approverSession: approver.session_token,
+    };
   });
   afterAll(async () => {
     await world?.node.shutdown();
@@ -715,7 +820,7 @@ describe.each(dialects)('the delegation promise, as a model, on %s', (dialect) =
     const step = () => world.clock.advance(1);
 
     const direct = (await setup(-1, { ownerIsMember: false, env: 'prod' })).real;
-    const first = await askAndApprove(direct, 'read');
+    const first = (await askAndApprove(direct, 'read')).authReqId;
     await admin('POST', `/v1/organizations/xcorp/agents/${direct.agentId}/suspend`, { reason: 'drill' });
     step();
     await admin('POST', `/v1/organizations/xcorp/agents/${direct.agentId}/resume`, { reason: 'drill over' });
@@ -726,7 +831,7 @@ describe.each(dialects)('the delegation promise, as a model, on %s', (dialect) =
     const viaOwner = (await setup(-2, { ownerIsMember: false, env: 'prod' })).real;
     const owner = (await admin('POST', '/v1/organizations/xcorp/members', { email: `owner-${world.clock.now()}@xcorp.test` })).json();
     await admin('PATCH', `/v1/organizations/xcorp/agents/${viaOwner.agentId}`, { owner_member_id: owner.id });
-    const second = await askAndApprove(viaOwner, 'write');
+    const second = (await askAndApprove(viaOwner, 'write')).authReqId;
     await admin('PATCH', `/v1/organizations/xcorp/members/${owner.id}`, { status: 'suspended' });
     step();
     await admin('PATCH', `/v1/organizations/xcorp/members/${owner.id}`, { status: 'active' });
