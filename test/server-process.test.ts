@@ -121,7 +121,7 @@ describe('mandate serve as a process, on the embedded default', () => {
     const verified = runCli(['audit', 'verify'], env);
     expect(verified.status).toBe(0);
     expect(verified.stdout).toMatch(/^ok\s+platform: \d+ events/m);
-  });
+  }, 90_000); // a dozen CLI processes, each compiling TypeScript at start
 
   it('stops with one clear line naming the variable when configuration is invalid', () => {
     for (const [variable, value] of [
