@@ -75,7 +75,7 @@ export interface Mandate extends Services {
   close(): Promise<void>;
 }
 
-/** Wires services and routes (DESIGN.md §3.8). The database must be migrated already. */
+/** Wires services and routes (docs/architecture.md §3.8). The database must be migrated already. */
 export async function buildApp(options: AppOptions): Promise<Mandate> {
   const { config, store, clock, bus, logger } = options;
   const services = createServices({ config, store, clock, bus, envelope: options.envelope, logger });

@@ -1,4 +1,4 @@
-/** Time source passed down explicitly so tests can freeze or move it (DESIGN.md §3.8). */
+/** Time source passed down explicitly so tests can freeze or move it (docs/architecture.md §3.8). */
 export interface Clock {
   /** Milliseconds since the epoch. */
   now(): number;

@@ -1,7 +1,7 @@
 /**
  * Mandate's configuration: every option, its environment variable, its default and why.
  *
- * This module is the single documented defaults file (DESIGN.md §3.5). The README's
+ * This module is the single documented defaults file (docs/architecture.md §3.5). The README's
  * configuration table is generated from {@link OPTIONS} by `npm run docs:config`, and a
  * test fails when the two drift apart.
  */

@@ -70,7 +70,7 @@ import { Connections } from './vault/connections.js';
 import { AccountOwners } from './vault/owner.js';
 import { ToolExecution } from './vault/tool-execution.js';
 
-/** The capabilities' services, wired once from explicit dependencies (DESIGN.md §3.8). */
+/** The capabilities' services, wired once from explicit dependencies (docs/architecture.md §3.8). */
 export interface Services {
   audit: AuditLog;
   auditEvents: AuditEvents;

@@ -1,5 +1,5 @@
 /**
- * Durability of group-committed audit events (GitHub issue #5, DESIGN.md §7): a real `mandate
+ * Durability of group-committed audit events (GitHub issue #5, docs/architecture.md §7): a real `mandate
  * serve` process is SIGKILLed in the middle of a burst of 10,000 concurrent audited decisions,
  * restarted on the same database, and every decision it had answered 200 must be in the audit
  * log, with every chain verifying — on SQLite and on PostgreSQL.

@@ -1,5 +1,5 @@
 /**
- * The authorization decision, as a pure function (DESIGN.md §3.9): an agent acting for a user
+ * The authorization decision, as a pure function (docs/architecture.md §3.9): an agent acting for a user
  * may do `tool:action` only if the user's roles allow it AND the agent's roles allow it AND the
  * user consented to it, each within its environment and data-classification bounds. Precomputed
  * permission lists in, a decision with its reasons out; no I/O, so it is table-tested and fast.

@@ -3,7 +3,7 @@ import type { Store } from '../store/store.js';
 
 /**
  * Agents' last access and token counts, accumulated in memory and written every few seconds, so
- * token issuance stays free of database writes beyond its audit event (DESIGN.md §7).
+ * token issuance stays free of database writes beyond its audit event (docs/architecture.md §7).
  */
 export class AgentUsage {
   private pending = new Map<string, { count: number; at: number }>();

@@ -1,5 +1,5 @@
 /**
- * Who may approve an action, as data (pure; DESIGN.md §3.9). An organization sets a policy per
+ * Who may approve an action, as data (pure; docs/architecture.md §3.9). An organization sets a policy per
  * authorization details type; a request carries the combination of its details' policies.
  */
 export interface ApprovalPolicy {

@@ -58,7 +58,7 @@ export interface AuditContext {
 
 /**
  * Appends events to per-organization hash chains. Callers pass their transaction, so the event
- * commits with the change it records (DESIGN.md §4). The chain head row serializes appends:
+ * commits with the change it records (docs/architecture.md §4). The chain head row serializes appends:
  * PostgreSQL locks it with FOR UPDATE; SQLite already has a single writer.
  */
 /** Column order of the compiled single-row insert: the order the event object's keys are written in. */

@@ -15,7 +15,7 @@ const MAX_BATCH = 1000;
 /**
  * Group commit for events that record no state change (a token minted, a decision): every event
  * queued while the event loop turns is written in one transaction on the next turn, and each
- * caller's promise resolves once its event is durable (DESIGN.md §7) — one commit per batch
+ * caller's promise resolves once its event is durable (docs/architecture.md §7) — one commit per batch
  * instead of one per token, with no timer added to any request. Flushes run one at a time, so
  * chains stay in order; events queued during a flush go in the next one.
  */

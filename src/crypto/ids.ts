@@ -1,6 +1,6 @@
 import { randomBytesFromPool } from './random-pool.js';
 
-/** Prefixes of Mandate's identifiers (DESIGN.md §3.10), so an id says what it names. */
+/** Prefixes of Mandate's identifiers (docs/architecture.md §3.10), so an id says what it names. */
 export type IdPrefix =
   | 'org'
   | 'mbr'

@@ -1,6 +1,6 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 
-/** Prefixes that let secret scanners recognise Mandate's tokens (DESIGN.md §3.3). */
+/** Prefixes that let secret scanners recognise Mandate's tokens (docs/architecture.md §3.3). */
 export type SecretPrefix =
   | 'mnd_ak_'
   | 'mnd_rt_'
@@ -23,7 +23,7 @@ export function newSecret(prefix: SecretPrefix): string {
 
 /**
  * SHA-256 of a secret, hex. Mandate's secrets carry >= 128 bits of entropy, so a fast hash is
- * enough and a slow one would only cap throughput (DESIGN.md §7); only this digest is stored.
+ * enough and a slow one would only cap throughput (docs/architecture.md §7); only this digest is stored.
  */
 export function hashSecret(secret: string): string {
   return createHash('sha256').update(secret, 'utf8').digest('hex');

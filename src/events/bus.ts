@@ -1,6 +1,6 @@
 /**
  * Cluster events: what one node changes that every node's caches must learn at once
- * (DESIGN.md §8). Nothing carried here is authoritative; a receiver re-reads the database.
+ * (docs/architecture.md §8). Nothing carried here is authoritative; a receiver re-reads the database.
  */
 export interface ClusterEvents {
   /** Signing keys changed (rotation): reload the key ring and JWKS. */

@@ -1,6 +1,6 @@
 /**
  * The management API's error codes: one constant map, stable strings that clients and tests
- * match on (DESIGN.md §3.4). Every `/v1` error answers
+ * match on (docs/architecture.md §3.4). Every `/v1` error answers
  * `{ "error": <code>, "error_description": <text>, "request_id": <id> }`.
  */
 export const API_ERRORS = {

@@ -30,7 +30,7 @@ const TOUCH_INTERVAL_MS = 60_000;
 
 /**
  * An organization's SCIM bearer tokens: 256 random bits under `mnd_scim_`, shown once and
- * stored as SHA-256 (DESIGN.md §3.3). A token provisions exactly one organization.
+ * stored as SHA-256 (docs/architecture.md §3.3). A token provisions exactly one organization.
  */
 export class ScimTokens {
   private readonly lastTouched = new Map<string, number>();

@@ -1,7 +1,7 @@
 import type { Generated } from 'kysely';
 
 /**
- * The typed shape of Mandate's tables (DESIGN.md §4), shared by SQLite and PostgreSQL.
+ * The typed shape of Mandate's tables (docs/architecture.md §4), shared by SQLite and PostgreSQL.
  * Timestamps are ISO-8601 UTC strings and structured values are JSON text, so both dialects
  * store and return exactly the same values (the audit hash chain depends on that).
  */

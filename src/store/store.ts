@@ -64,7 +64,7 @@ export function openStore(options: OpenStoreOptions): Store {
   sqlite.pragma('journal_mode = WAL');
   sqlite.pragma('busy_timeout = 5000');
   sqlite.pragma('foreign_keys = ON');
-  // FULL: a committed audit event survives power loss, as DESIGN.md §7 promises.
+  // FULL: a committed audit event survives power loss, as docs/architecture.md §7 promises.
   sqlite.pragma('synchronous = FULL');
   const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: withStatementCache(sqlite) }) });
   return { db, dialect: 'sqlite', databaseUrl: undefined, close: () => db.destroy() };

@@ -105,7 +105,7 @@ export function presentedCredentials(authorization: string | undefined, body: Re
 
 /**
  * Authenticates clients at the token, introspection and revocation endpoints. Secrets are
- * SHA-256 digests compared in constant time (DESIGN.md §7); the client and its digests are
+ * SHA-256 digests compared in constant time (docs/architecture.md §7); the client and its digests are
  * read through a cache that `clients.changed` invalidates on every node.
  */
 export class ClientAuthenticator {

@@ -10,7 +10,7 @@ import { type Executor, inTransaction } from '../../store/transaction.js';
 export type GrantView = GrantsTable;
 
 /**
- * Grants: one row per consent event, the root of every delegated token (DESIGN.md §1).
+ * Grants: one row per consent event, the root of every delegated token (docs/architecture.md §1).
  * Revoking one kills its refresh tokens at once and its access tokens at introspection, on every
  * node: the revoked set lives in memory, fed by `grant.revoked` and a periodic reload.
  */

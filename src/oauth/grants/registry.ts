@@ -24,7 +24,7 @@ export interface TokenRequest {
 }
 
 /**
- * One grant type (DESIGN.md §3.1): the token endpoint looks the handler up by `grant_type`
+ * One grant type (docs/architecture.md §3.1): the token endpoint looks the handler up by `grant_type`
  * and never switches on it. `parameters` names the ones the handler reads, for documentation.
  */
 export interface GrantHandler {

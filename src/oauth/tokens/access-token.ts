@@ -13,7 +13,7 @@ function chainIds(act: AccessTokenClaims['act']): string[] {
   return act ? [act.sub, ...chainIds(act.act)] : [];
 }
 
-/** RFC 9068 §2.2 claims plus Mandate's tenancy and delegation claims (DESIGN.md §5). */
+/** RFC 9068 §2.2 claims plus Mandate's tenancy and delegation claims (docs/architecture.md §5). */
 export interface AccessTokenClaims {
   iss: string;
   /** The user acted for; for client_credentials the agent or client itself (RFC 9068 §2.2). */

@@ -5,7 +5,7 @@ import type { ProviderEntry } from './types.js';
 const DAY = 24 * 60 * 60;
 
 /**
- * The built-in providers (DESIGN.md §3.1): data only. What differs between them is in these
+ * The built-in providers (docs/architecture.md §3.1): data only. What differs between them is in these
  * fields, and quirks of their token endpoints are in the normalizer each entry names
  * (normalizers.ts, §3.7).
  */

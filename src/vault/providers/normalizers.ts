@@ -61,7 +61,7 @@ function standardTokens(body: Body, options: { scopeSeparator?: ' ' | ',' } = {}
 }
 
 /**
- * Vendor quirks of token endpoints (DESIGN.md §3.7), applied only for catalog entries that name
+ * Vendor quirks of token endpoints (docs/architecture.md §3.7), applied only for catalog entries that name
  * them in `normalizer`.
  */
 export const NORMALIZERS: Readonly<Record<string, Normalizer>> = Object.freeze(

@@ -1,5 +1,5 @@
 /**
- * A third-party OAuth provider as data (DESIGN.md §3.1): the vault never branches on a provider's
+ * A third-party OAuth provider as data (docs/architecture.md §3.1): the vault never branches on a provider's
  * name; what differs between providers is here, and quirks live in an opt-in normalizer.
  */
 export interface ProviderEntry {

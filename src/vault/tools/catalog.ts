@@ -18,7 +18,7 @@ function tools(entries: ToolEntry[]): Readonly<Record<string, ToolEntry>> {
 }
 
 /**
- * Named tools as data (DESIGN.md §3.1): each is an input schema and a request template under its
+ * Named tools as data (docs/architecture.md §3.1): each is an input schema and a request template under its
  * provider's API base. The permission's `tool` is the provider's catalog name: reading is
  * `read`, creating or posting is `write`.
  */
