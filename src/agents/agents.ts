@@ -168,8 +168,6 @@ export class Agents {
       await trx.updateTable('agents').set(changes).where('id', '=', current.id).execute();
       // Resuming lets the agent act again with new credentials only: its old ones predate the stop.
       stop = status === 'active' ? await this.stops.liftWithin(trx, current.id) : await this.stops.stopWithin(trx, org.id, current.id);
-      // An approval the agent obtained before the stop would still mint a token after a resume.
-      if (status !== 'active') await denyOpenApprovalsWithin(trx, current.id, isoAt(this.clock));
       if (status === 'decommissioned') {
         await trx
           .updateTable('clients')
@@ -213,14 +211,4 @@ export class Agents {
 
 export function toAgent(row: AgentsTable): Agent {
   return { ...row, allowed_tools: JSON.parse(row.allowed_tools) as string[] };
-}
-
-/** Denies the agent's CIBA requests that wait for or hold an approval: a stop ends them too. */
-export async function denyOpenApprovalsWithin(trx: Executor, agentId: string, at: string): Promise<void> {
-  await trx
-    .updateTable('approval_requests')
-    .set({ status: 'denied', decided_at: at })
-    .where('agent_id', '=', agentId)
-    .where('status', 'in', ['pending', 'approved'])
-    .execute();
 }

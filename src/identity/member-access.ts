@@ -1,4 +1,3 @@
-import { denyOpenApprovalsWithin } from '../agents/agents.js';
 import type { AuditContext, AuditLog } from '../audit/audit-log.js';
 import { type Clock, isoAt } from '../clock.js';
 import type { EventBus } from '../events/bus.js';
@@ -57,15 +56,6 @@ export class MemberAccess {
       .where((eb) => eb.or([eb('member_id', '=', memberId), eb('impersonator_id', '=', memberId)]))
       .where('consumed_at', 'is', null)
       .execute();
-    // CIBA requests for the member, waiting or approved but not yet redeemed, would otherwise
-    // still mint a token in their name after they left.
-    await trx
-      .updateTable('approval_requests')
-      .set({ status: 'denied', decided_at: at })
-      .where('org_id', '=', orgId)
-      .where('member_id', '=', memberId)
-      .where('status', 'in', ['pending', 'approved'])
-      .execute();
     const live = await trx
       .selectFrom('grants')
       .selectAll()
@@ -89,7 +79,6 @@ export class MemberAccess {
         .where('id', '=', agent.id)
         .execute();
       stopped.push(await this.stops.stopWithin(trx, orgId, agent.id));
-      await denyOpenApprovalsWithin(trx, agent.id, at);
       await this.audit.append(
         trx,
         { kind: 'agent.suspended', orgId, agentId: agent.id, subjectId: memberId, detail: { reason: agentReason } },

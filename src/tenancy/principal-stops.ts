@@ -62,13 +62,24 @@ export class PrincipalStops {
     return iat;
   }
 
-  /** Stops the principal inside the caller's transaction; announce the change after commit. */
+  /**
+   * Stops the principal inside the caller's transaction; announce the change after commit. Its
+   * open CIBA requests (waiting, or approved and not yet redeemed) are denied with it: an
+   * approval obtained before the stop would otherwise still mint a token after a resume.
+   */
   async stopWithin(trx: Executor, orgId: string, id: string): Promise<PrincipalChange> {
     const stoppedAt = isoAt(this.clock);
     await trx
       .insertInto('principal_stops')
       .values({ principal_id: id, org_id: orgId, stopped_at: stoppedAt, lifted_at: null })
       .onConflict((oc) => oc.column('principal_id').doUpdateSet({ stopped_at: stoppedAt, lifted_at: null }))
+      .execute();
+    await trx
+      .updateTable('approval_requests')
+      .set({ status: 'denied', decided_at: stoppedAt })
+      .where('org_id', '=', orgId)
+      .where(id.startsWith('agt_') ? 'agent_id' : 'member_id', '=', id)
+      .where('status', 'in', ['pending', 'approved'])
       .execute();
     return { id, stoppedAt, lifted: false };
   }
