@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { createLocalJWKSet, jwtVerify } from 'jose';
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { totpCode } from '../src/identity/totp.js';
+import { totpCode } from '../src/break-glass/totp.js';
 import type { MandateNode } from '../src/node.js';
 import { launchChromium } from './support/browser.js';
 import { FrozenClock } from './support/clock.js';

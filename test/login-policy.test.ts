@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { totpCode } from '../src/identity/totp.js';
+import { totpCode } from '../src/break-glass/totp.js';
 import type { MandateNode } from '../src/node.js';
 import { FrozenClock } from './support/clock.js';
 import { authorizeUrl, CODE_MCP, createXcorp, LOOPBACK_REDIRECT, pkcePair } from './support/code-flow.js';

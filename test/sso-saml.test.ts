@@ -1,8 +1,8 @@
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { samlReplayNamespace } from '../src/identity/sso/saml.js';
+import { ReplayCache } from '../src/crypto/replay-cache.js';
 import type { MandateNode } from '../src/node.js';
-import { ReplayCache } from '../src/store/replay-cache.js';
+import { samlReplayNamespace } from '../src/sso/saml.js';
 import { launchChromium } from './support/browser.js';
 import { dialects } from './support/databases.js';
 import { adminHeaders, createTestDatabase, startListeningNode, type TestDatabase } from './support/nodes.js';

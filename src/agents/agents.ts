@@ -1,10 +1,10 @@
 import type { AuditContext, AuditLog } from '../audit/audit-log.js';
 import { type Clock, isoAt } from '../clock.js';
+import type { Grants } from '../consent/grants.js';
 import { newId } from '../crypto/ids.js';
 import type { EventBus } from '../events/bus.js';
 import { ApiError, ConflictError, InvalidRequestError, NotFoundError } from '../http/errors.js';
 import { decodeCursor, type Page, toPage } from '../http/pagination.js';
-import type { Grants } from '../oauth/consent/grants.js';
 import type { AgentsTable } from '../store/schema.js';
 import type { Store } from '../store/store.js';
 import { type Executor, inTransaction } from '../store/transaction.js';

@@ -78,7 +78,7 @@ export interface SsoConnectionsTable {
   status: 'active' | 'disabled';
   /** JSON array of lower-case email domains routed to this connection. */
   domains: string;
-  /** JSON: the protocol's settings (identity/sso/schemas.ts). */
+  /** JSON: the protocol's settings (sso/schemas.ts). */
   settings: string;
   /** Sealed OIDC client secret; null for SAML. */
   secret_ciphertext: string | null;
@@ -141,7 +141,7 @@ export interface BreakGlassAccountsTable {
   updated_at: string;
 }
 
-/** Break-glass failures of one source address against one account (identity/break-glass.ts). */
+/** Break-glass failures of one source address against one account (break-glass/break-glass.ts). */
 export interface BreakGlassThrottlesTable {
   member_id: string;
   source: string;

@@ -34,7 +34,7 @@ export class Members {
     private readonly clock: Clock,
     /** The kill switch: a member who is not active may not act, and coming back revives nothing. */
     private readonly stops: PrincipalStops,
-    /** Ends a departing member's sessions and grants (identity/member-access.ts). */
+    /** Ends a departing member's sessions and grants (tenancy/member-access.ts). */
     private readonly access?: MemberAccessRevoker,
     /** Refuses removing the last way into an organization (its last break-glass member under SSO required). */
     private readonly guard?: LoginPolicyGuard,

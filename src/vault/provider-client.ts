@@ -1,5 +1,5 @@
 import { basicAuthorization } from '../../sdk/src/introspect.js';
-import { OutboundRequestError, outboundRequest } from '../http/outbound-request.js';
+import { OutboundRequestError, outboundRequest } from '../outbound/request.js';
 import type { ResolvedConnection } from './connections.js';
 import { ProviderResponseError } from './providers/errors.js';
 import { NORMALIZERS, normalizeTokenResponse } from './providers/normalizers.js';

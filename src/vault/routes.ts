@@ -1,13 +1,13 @@
 import cookie from '@fastify/cookie';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
+import { callerHook, callerOf } from '../activity/caller.js';
 import type { AdminKeys } from '../admin-keys/admin-keys.js';
-import { callerHook, callerOf } from '../http/caller.js';
 import { ErrorBody, errorResponses, OrgParams } from '../http/common-schemas.js';
 import { auditContextOf } from '../http/request-context.js';
 import { SESSION_COOKIE } from '../http/session-cookie.js';
-import { assertNotImpersonating, type Sessions } from '../identity/sessions.js';
 import type { AccessTokens } from '../oauth/tokens/access-token.js';
+import { assertNotImpersonating, type Sessions } from '../sessions/sessions.js';
 import { html, page, pageSecurityHeaders } from '../ui/html.js';
 import type { ConnectedAccounts } from './accounts.js';
 import { type AuthorizationLinks, VaultLinkError } from './authorization-links.js';

@@ -1,8 +1,8 @@
+import type { Caller } from '../activity/caller.js';
+import type { Intents } from '../activity/intents.js';
 import type { AuditContext } from '../audit/audit-log.js';
-import type { Intents } from '../audit/intents.js';
-import type { Caller } from '../http/caller.js';
 import { ApiError, InvalidRequestError, NotFoundError } from '../http/errors.js';
-import { OutboundRequestError, outboundRequest } from '../http/outbound-request.js';
+import { OutboundRequestError, outboundRequest } from '../outbound/request.js';
 import type { Store } from '../store/store.js';
 import type { AccountOwner } from './account-records.js';
 import type { ConnectedAccounts } from './accounts.js';

@@ -1,4 +1,4 @@
-import { OutboundRequestError, outboundRequest } from '../../http/outbound-request.js';
+import { OutboundRequestError, outboundRequest } from '../../outbound/request.js';
 
 /** A delivery that did not reach a 2xx; the message is short and safe to store as `last_error`. */
 export class SinkDeliveryError extends Error {

@@ -1,16 +1,16 @@
 import type { AuditContext, AuditLog } from '../../audit/audit-log.js';
 import { type Clock, isoAt } from '../../clock.js';
+import type { Grants } from '../../consent/grants.js';
 import { newId } from '../../crypto/ids.js';
 import { hashSecret, newSecret, secretMatches } from '../../crypto/secret-token.js';
-import { loginRefusal } from '../../identity/login-policy.js';
-import type { ActiveSession } from '../../identity/sessions.js';
-import type { TrustedTokens } from '../../identity/trusted-tokens.js';
+import { loginRefusal } from '../../sessions/login-policy.js';
+import type { ActiveSession } from '../../sessions/sessions.js';
+import type { TrustedTokens } from '../../sessions/trusted-tokens.js';
 import type { GrantsTable } from '../../store/schema.js';
 import type { Store } from '../../store/store.js';
 import { type Executor, inTransaction } from '../../store/transaction.js';
 import { type Organizations, settingsOf } from '../../tenancy/organizations.js';
 import type { ClientAuthenticator, RegisteredClient } from '../clients/authenticate.js';
-import type { Grants } from '../consent/grants.js';
 import { InvalidRequest, OAuthError, type OAuthErrorCode } from '../errors.js';
 import { readFormParams } from '../form-params.js';
 import type { Resources } from '../resources/resources.js';
@@ -60,7 +60,7 @@ export interface ConsentPrompt {
   scopes: { name: string; description: string }[];
 }
 
-/** What the authorization flow needs to know of SSO (identity/sso/connections.ts). */
+/** What the authorization flow needs to know of SSO (sso/connections.ts). */
 export interface SsoAvailability {
   hasActiveConnection(orgId: string): Promise<boolean>;
 }

@@ -5,10 +5,10 @@ import { ApiError } from '../../http/errors.js';
 import type { RateLimit } from '../../http/rate-limit.js';
 import { auditContextOf } from '../../http/request-context.js';
 import { SESSION_COOKIE, setSessionCookie } from '../../http/session-cookie.js';
-import type { ActiveSession, Sessions } from '../../identity/sessions.js';
-import { renderConsentPage, renderErrorPage, renderOrganizationPage } from '../../ui/consent-page.js';
+import type { ActiveSession, Sessions } from '../../sessions/sessions.js';
 import { pageSecurityHeaders } from '../../ui/html.js';
 import type { Authorizations, Next } from './authorizations.js';
+import { renderConsentPage, renderErrorPage, renderOrganizationPage } from './consent-page.js';
 import { AuthorizationPageError } from './errors.js';
 
 export const AUTHORIZATION_PATH = '/oauth2/authorize';
@@ -44,7 +44,7 @@ export async function authorizeRoutes(app: FastifyInstance, options: AuthorizeRo
     const token = request.cookies[SESSION_COOKIE];
     const session = token ? await sessions.authenticate(token).catch(() => undefined) : undefined;
     if (session?.impersonatorId) {
-      // Consent would leave the impersonator long-lived tokens in the member's name (identity/sessions.ts).
+      // Consent would leave the impersonator long-lived tokens in the member's name (sessions/sessions.ts).
       throw new AuthorizationPageError(
         'Not while impersonating',
         'An impersonation session cannot authorize apps or agents for the member.',

@@ -1,10 +1,10 @@
 import { createLocalJWKSet, decodeJwt, type JSONWebKeySet, type JWTPayload, jwtVerify } from 'jose';
 import type { Kysely } from 'kysely';
 import { type Clock, isoAt } from '../../clock.js';
+import { ReplayCache } from '../../crypto/replay-cache.js';
 import { secretMatches } from '../../crypto/secret-token.js';
 import type { EventBus } from '../../events/bus.js';
 import { InvalidatingCache } from '../../events/cache.js';
-import { ReplayCache } from '../../store/replay-cache.js';
 import type { ClientsTable, Database } from '../../store/schema.js';
 import { InvalidClient, InvalidRequest } from '../errors.js';
 import { type ClientMetadataDocuments, ClientMetadataError } from './client-metadata-documents.js';

@@ -1,5 +1,5 @@
 import type { Clock } from '../../clock.js';
-import { SafeFetchError, safeFetch } from '../../http/safe-fetch.js';
+import { SafeFetchError, safeFetch } from '../../outbound/safe-fetch.js';
 import { OAuthError } from '../errors.js';
 import type { RegisteredClient } from './authenticate.js';
 import { checkRegisteredRedirect } from './registration.js';

@@ -1,9 +1,9 @@
 import { type Clock, isoAt } from '../../clock.js';
+import type { Grants } from '../../consent/grants.js';
 import { hashSecret } from '../../crypto/secret-token.js';
 import type { Store } from '../../store/store.js';
 import { inTransaction } from '../../store/transaction.js';
 import { verifyPkce } from '../authorize/pkce.js';
-import type { Grants } from '../consent/grants.js';
 import { InvalidGrant, InvalidRequest, InvalidTarget, UnauthorizedClient } from '../errors.js';
 import { type DelegatedTokenDeps, mintDelegatedTokens } from './delegated-tokens.js';
 import type { GrantHandler, TokenRequest, TokenResponse } from './registry.js';

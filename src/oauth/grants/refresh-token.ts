@@ -1,10 +1,10 @@
 import { decodeJwt } from 'jose';
 import type { AuditContext } from '../../audit/audit-log.js';
 import { type Clock, isoAt } from '../../clock.js';
+import type { Grants } from '../../consent/grants.js';
 import type { GrantsTable, RefreshTokensTable } from '../../store/schema.js';
 import type { Store } from '../../store/store.js';
 import { type Executor, inTransaction } from '../../store/transaction.js';
-import type { Grants } from '../consent/grants.js';
 import { InvalidGrant, InvalidRequest, InvalidScope, InvalidTarget, UnauthorizedClient } from '../errors.js';
 import { parseScope, scopesOutside } from '../scopes.js';
 import { type DelegatedTokenDeps, mintDelegatedTokens } from './delegated-tokens.js';

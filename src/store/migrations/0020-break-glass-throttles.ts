@@ -2,7 +2,7 @@ import type { Kysely } from 'kysely';
 
 /**
  * Break-glass failures counted per source address, so a stranger who knows a member's email
- * throttles only their own address, not the account (identity/break-glass.ts). The account keeps
+ * throttles only their own address, not the account (break-glass/break-glass.ts). The account keeps
  * two counters of its own: failures with the right password (`failed_attempts`), and wrong
  * passwords from every source within a window (the global cap).
  */

@@ -1,4 +1,4 @@
-import { isLoopbackHostname } from '../../http/safe-fetch.js';
+import { isLoopbackHostname } from '../../outbound/safe-fetch.js';
 import { ProviderResponseError } from './errors.js';
 import type { Normalizer, ProviderEntry, ProviderTokens } from './types.js';
 
