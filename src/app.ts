@@ -27,6 +27,7 @@ import { requestIdOf } from './http/request-id.js';
 import { installSecurityHeaders } from './http/security-headers.js';
 import { createValidatorCompiler } from './http/validation.js';
 import { impersonationRoutes } from './impersonation/routes.js';
+import { consentRoutes } from './oauth/authorize/consent-routes.js';
 import { authorizeRoutes } from './oauth/authorize/routes.js';
 import { registrationRoutes } from './oauth/clients/registration-routes.js';
 import { clientRoutes } from './oauth/clients/routes.js';
@@ -263,9 +264,9 @@ export async function buildApp(options: AppOptions): Promise<Mandate> {
     prefix: '/v1',
     sessions: services.sessions,
     grants: services.grants,
-    authorizations: services.authorizations,
     rateLimit: rateLimitPerIp,
   });
+  await app.register(consentRoutes, { prefix: '/v1', sessions: services.sessions, authorizations: services.authorizations });
   // Password logins get a far tighter per-IP brake than the public endpoints; accounts also lock.
   const loginRateLimit = { max: Math.min(config.publicRateLimitPerMinute, 30), windowSeconds: 60 };
   await app.register(breakGlassLoginRoutes, { prefix: '/v1', breakGlass: services.breakGlass, rateLimit: loginRateLimit });

@@ -7,7 +7,7 @@ import type { AuditEventsTable, RunsTable } from '../store/schema.js';
 import type { Store } from '../store/store.js';
 import { inTransaction } from '../store/transaction.js';
 import { type Caller, principalsFromCaller, requireOwnRecord } from './caller.js';
-import type { PrincipalInput, PrincipalResolver, Principals } from './principals.js';
+import { eventOf, type PrincipalInput, type PrincipalResolver, type Principals } from './principals.js';
 import type { Runs } from './runs.js';
 
 export interface IntentInput extends PrincipalInput {
@@ -150,28 +150,6 @@ export class Intents {
       };
     });
   }
-}
-
-/**
- * The audit fields that say who acted, for whom, under which consent. Principals a token proves
- * make the agent (or user) the actor; asserted ones leave the actor to the request's caller (the
- * admin key), so the trail shows who wrote the event.
- */
-export function eventOf(p: Principals): Omit<AuditInput, 'kind'> {
-  return {
-    orgId: p.orgId,
-    ...(p.proven && { actorId: p.agentId ?? p.memberId }),
-    agentId: p.agentId,
-    subjectId: p.memberId,
-    agentVersion: p.agentVersion,
-    agentEnvironment: p.agentEnvironment,
-    clientId: p.clientId,
-    grantId: p.grantId,
-    grantValid: p.grantId ? p.live : null,
-    jti: p.jti,
-    scope: p.scope,
-    act: p.act,
-  };
 }
 
 function sameParties(p: Principals, run: RunsTable): boolean {

@@ -1,3 +1,4 @@
+import type { AuditInput } from '../audit/audit-log.js';
 import type { Clock } from '../clock.js';
 import type { Grants } from '../consent/grants.js';
 import { ApiError, InvalidRequestError, NotFoundError } from '../http/errors.js';
@@ -141,4 +142,26 @@ export class PrincipalResolver {
       .where('id', '=', agentId)
       .executeTakeFirst();
   }
+}
+
+/**
+ * The audit fields that say who acted, for whom, under which consent. Principals a token proves
+ * make the agent (or user) the actor; asserted ones leave the actor to the request's caller (the
+ * admin key), so the trail shows who wrote the event.
+ */
+export function eventOf(p: Principals): Omit<AuditInput, 'kind'> {
+  return {
+    orgId: p.orgId,
+    ...(p.proven && { actorId: p.agentId ?? p.memberId }),
+    agentId: p.agentId,
+    subjectId: p.memberId,
+    agentVersion: p.agentVersion,
+    agentEnvironment: p.agentEnvironment,
+    clientId: p.clientId,
+    grantId: p.grantId,
+    grantValid: p.grantId ? p.live : null,
+    jti: p.jti,
+    scope: p.scope,
+    act: p.act,
+  };
 }

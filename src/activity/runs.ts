@@ -6,8 +6,7 @@ import type { RunsTable } from '../store/schema.js';
 import type { Store } from '../store/store.js';
 import { type Executor, inTransaction } from '../store/transaction.js';
 import { type Caller, principalsFromCaller, requireOwnRecord } from './caller.js';
-import { eventOf } from './intents.js';
-import type { PrincipalInput, PrincipalResolver, Principals } from './principals.js';
+import { eventOf, type PrincipalInput, type PrincipalResolver, type Principals } from './principals.js';
 
 export interface RunView {
   id: string;

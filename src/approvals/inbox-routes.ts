@@ -6,7 +6,7 @@ import { Type } from '@sinclair/typebox';
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { ApiError } from '../http/errors.js';
 import { auditContextOf } from '../http/request-context.js';
-import { sessionAuthHook } from '../sessions/routes.js';
+import { sessionAuthHook } from '../sessions/auth-hook.js';
 import type { ActiveSession, Sessions } from '../sessions/sessions.js';
 import { pageSecurityHeaders } from '../ui/html.js';
 import type { Approvals } from './approvals.js';

@@ -4,7 +4,7 @@ import { Type } from '@sinclair/typebox';
 import type { FastifyRequest } from 'fastify';
 import { ErrorBody, errorResponses, OrgParams } from '../http/common-schemas.js';
 import { auditContextOf } from '../http/request-context.js';
-import { sessionAuthHook } from '../sessions/routes.js';
+import { sessionAuthHook } from '../sessions/auth-hook.js';
 import type { ActiveSession, Sessions } from '../sessions/sessions.js';
 import type { Approvals } from './approvals.js';
 

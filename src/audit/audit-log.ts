@@ -1,5 +1,6 @@
 import { CompiledQuery } from 'kysely';
 import { type Clock, isoAt } from '../clock.js';
+import type { AuditContext } from '../context.js';
 import { newId } from '../crypto/ids.js';
 import type { AuditEventsTable } from '../store/schema.js';
 import type { Dialect } from '../store/store.js';
@@ -44,17 +45,7 @@ export interface AuditInput {
   runId?: string | null;
 }
 
-/** Who asked and under which request: carried into every event a change records. */
-export interface AuditContext {
-  requestId?: string | null;
-  correlationId?: string | null;
-  /** The authenticated caller (admin key, member, agent) unless the event names another actor. */
-  actorId?: string | null;
-  /** The address the request came from (as Fastify's trustProxy setting sees it). */
-  clientIp?: string | null;
-  /** Set when the request ran under an impersonation session: the member impersonating (the actor is them, never the impersonated). */
-  impersonatorId?: string | null;
-}
+export type { AuditContext } from '../context.js';
 
 /**
  * Appends events to per-organization hash chains. Callers pass their transaction, so the event

@@ -6,10 +6,10 @@ import { errorResponses, pageOf } from '../http/common-schemas.js';
 import { InvalidRequestError, NotFoundError } from '../http/errors.js';
 import { DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE } from '../http/pagination.js';
 import type { Database } from '../store/schema.js';
-import type { Organizations } from '../tenancy/organizations.js';
 import type { AuditCheckpoints } from './checkpoints.js';
 import { type AuditExport, toJsonLine } from './export.js';
 import { PLATFORM_CHAIN } from './kinds.js';
+import type { OrganizationRefs } from './organization-refs.js';
 import { AuditEvents } from './store.js';
 import { signingKeySet } from './verify.js';
 
@@ -55,7 +55,7 @@ export interface AuditIntegrityRouteOptions {
   db: Kysely<Database>;
   checkpoints: AuditCheckpoints;
   exporter: AuditExport;
-  organizations: Organizations;
+  organizations: OrganizationRefs;
 }
 
 /**

@@ -1,5 +1,5 @@
 import { InvalidRequestError } from '../http/errors.js';
-import type { Organizations } from '../tenancy/organizations.js';
+import type { OrganizationRefs } from './organization-refs.js';
 import type { AuditEvents, AuditQuery } from './store.js';
 
 /** A query as people write it (slugs, emails, RFC 3339 times), from the API and the CLI alike. */
@@ -32,7 +32,7 @@ export function toStoredTime(value: string | undefined, name: string): string | 
  * has), so callers answer an empty page without a query.
  */
 export async function resolveAuditFilter(
-  deps: { events: AuditEvents; organizations: Organizations },
+  deps: { events: AuditEvents; organizations: OrganizationRefs },
   filter: AuditFilter,
 ): Promise<Omit<AuditQuery, 'limit' | 'after'> | undefined> {
   const since = toStoredTime(filter.since, 'since');

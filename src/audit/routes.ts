@@ -3,7 +3,7 @@ import { Type } from '@sinclair/typebox';
 import { errorResponses, pageOf } from '../http/common-schemas.js';
 import { DEFAULT_PAGE_SIZE, decodeCursor, PageQuery, toPage } from '../http/pagination.js';
 import type { AuditEventsTable } from '../store/schema.js';
-import type { Organizations } from '../tenancy/organizations.js';
+import type { OrganizationRefs } from './organization-refs.js';
 import { resolveAuditFilter } from './query.js';
 import type { AuditEvents } from './store.js';
 
@@ -82,7 +82,7 @@ export function toEvent(row: AuditEventsTable) {
 }
 
 /** GET /v1/audit/events: filter by organization, member, agent, tool, action, result, correlation, grant, run and time, with cursor pagination. */
-export const auditRoutes: FastifyPluginAsyncTypebox<{ events: AuditEvents; organizations: Organizations }> = async (
+export const auditRoutes: FastifyPluginAsyncTypebox<{ events: AuditEvents; organizations: OrganizationRefs }> = async (
   app,
   { events, organizations },
 ) => {

@@ -4,7 +4,7 @@ import { compactVerify, createLocalJWKSet, type JSONWebKeySet, type JWK } from '
 import type { Kysely } from 'kysely';
 import { SigningKeyStore } from '../crypto/signing-key-store.js';
 import { NotFoundError } from '../http/errors.js';
-import { isLoopbackHostname } from '../outbound/safe-fetch.js';
+import { isLoopbackHostname } from '../outbound/address-guard.js';
 import type { Database } from '../store/schema.js';
 import { type ChainReport, ChainWalker, type CheckedCheckpoint, GENESIS_HASH } from './chain.js';
 import type { CheckpointPayload } from './checkpoints.js';

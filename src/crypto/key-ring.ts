@@ -1,9 +1,9 @@
 import { createHash, createPublicKey, type JsonWebKey, type KeyObject } from 'node:crypto';
 import type { JWK } from 'jose';
 import { sql } from 'kysely';
-import type { AuditContext, AuditLog } from '../audit/audit-log.js';
 import { type Clock, isoAt } from '../clock.js';
 import type { SigningAlg } from '../config.js';
+import type { AuditContext } from '../context.js';
 import type { EventBus } from '../events/bus.js';
 import type { SigningKeysTable } from '../store/schema.js';
 import type { Store } from '../store/store.js';
@@ -15,11 +15,23 @@ import { SigningKeyStore } from './signing-key-store.js';
 /** Tolerated clock difference between Mandate and verifiers, added to the retired-key window. */
 const CLOCK_SKEW_SECONDS = 60;
 
+/**
+ * The audit trail as the key ring sees it: crypto stands below audit (docs/architecture.md §2),
+ * so it names only the one call it makes. The audit log is passed in.
+ */
+export interface KeyRingAudit {
+  append(
+    trx: Executor,
+    input: { kind: 'signing_key.created' | 'signing_key.rotated'; detail: Record<string, unknown> },
+    context?: AuditContext,
+  ): Promise<unknown>;
+}
+
 export interface KeyRingOptions {
   store: Store;
   envelope: Envelope;
   clock: Clock;
-  audit: AuditLog;
+  audit: KeyRingAudit;
   bus: EventBus;
   alg: SigningAlg;
   /** Longest lifetime of anything the keys sign; retired keys stay published this long. */

@@ -4,7 +4,7 @@ import { Type } from '@sinclair/typebox';
 import type { FastifyRequest } from 'fastify';
 import { Classification, Environment } from '../agents/schemas.js';
 import { auditContextOf } from '../http/request-context.js';
-import { sessionAuthHook } from '../sessions/routes.js';
+import { sessionAuthHook } from '../sessions/auth-hook.js';
 import type { ActiveSession, Sessions } from '../sessions/sessions.js';
 import { type Elevations, MAX_ELEVATION_MINUTES } from './elevations.js';
 

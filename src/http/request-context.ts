@@ -1,5 +1,5 @@
 import type { FastifyRequest } from 'fastify';
-import type { AuditContext } from '../audit/audit-log.js';
+import type { AuditContext } from '../context.js';
 import { correlationIdOf } from './request-id.js';
 
 /** The audit context of a request: its ids and the authenticated caller. */

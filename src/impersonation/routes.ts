@@ -3,7 +3,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import type { RateLimit } from '../http/rate-limit.js';
 import { auditContextOf } from '../http/request-context.js';
-import { sessionAuthHook } from '../sessions/routes.js';
+import { sessionAuthHook } from '../sessions/auth-hook.js';
 import type { ActiveSession, Sessions } from '../sessions/sessions.js';
 import type { Impersonation } from './impersonation.js';
 

@@ -1,7 +1,7 @@
 import http from 'node:http';
 import https from 'node:https';
 import { isIP } from 'node:net';
-import { guardedLookup, isBlockedAddress } from './safe-fetch.js';
+import { guardedLookup, isBlockedAddress } from './address-guard.js';
 
 /** An outbound request that did not complete; the message is short and safe to show or store. */
 export class OutboundRequestError extends Error {

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { isBlockedAddress, safeFetch } from './safe-fetch.js';
+import { isBlockedAddress } from './address-guard.js';
+import { safeFetch } from './safe-fetch.js';
 
 describe('isBlockedAddress', () => {
   it.each([

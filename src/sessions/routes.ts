@@ -8,19 +8,11 @@ import { ApiError } from '../http/errors.js';
 import type { RateLimit } from '../http/rate-limit.js';
 import { auditContextOf } from '../http/request-context.js';
 import { SESSION_COOKIE } from '../http/session-cookie.js';
-import type { Authorizations } from '../oauth/authorize/authorizations.js';
-import { AuthorizationPageError } from '../oauth/authorize/errors.js';
 import type { Organizations } from '../tenancy/organizations.js';
+import { sessionAuthHook, sessionCredential } from './auth-hook.js';
 import { Attest, CreateTrustedTokenProfile, TrustedTokenProfile } from './schemas.js';
-import { type ActiveSession, assertNotImpersonating, type Sessions } from './sessions.js';
+import type { ActiveSession, Sessions } from './sessions.js';
 import type { TrustedTokens } from './trusted-tokens.js';
-
-declare module 'fastify' {
-  interface FastifyRequest {
-    /** The human session that authenticated this request. */
-    session?: ActiveSession;
-  }
-}
 
 const Grant = Type.Object({
   id: Type.String(),
@@ -195,43 +187,15 @@ export const identityAdminRoutes: FastifyPluginAsyncTypebox<{
   );
 };
 
-/** The credential of a session request: a bearer session token or session JWT, else the hosted-page cookie. */
-function sessionCredential(request: FastifyRequest): string | undefined {
-  const bearer = /^Bearer (\S+)$/i.exec(request.headers.authorization ?? '')?.[1];
-  return bearer ?? request.cookies?.[SESSION_COOKIE];
-}
-
-/** An onRequest hook that requires a human session (bearer session token or JWT, or the cookie). */
-export function sessionAuthHook(sessions: Sessions, options: { personal?: string } = {}): (request: FastifyRequest) => Promise<void> {
-  return async (request) => {
-    const credential = sessionCredential(request);
-    if (!credential)
-      throw new ApiError('unauthorized', 'a session is required', { headers: { 'www-authenticate': 'Bearer realm="mandate"' } });
-    request.session = await sessions.authenticate(credential);
-    // `personal`: what these routes do, which an impersonation session may not (sessions.ts).
-    if (options.personal) assertNotImpersonating(request.session, options.personal);
-  };
-}
-
 /** /v1/sessions: attest a trusted token for a session; a session's own view, refresh, revocation and grants. */
 export const sessionRoutes: FastifyPluginAsyncTypebox<{
   sessions: Sessions;
   grants: Grants;
-  authorizations: Authorizations;
   rateLimit: RateLimit;
-}> = async (app, { sessions, grants, authorizations, rateLimit }) => {
+}> = async (app, { sessions, grants, rateLimit }) => {
   await app.register(cookie);
   const tags = ['sessions'];
-  // The headless consent API answers JSON where the hosted flow renders a page.
-  app.setErrorHandler((error) => {
-    if (error instanceof AuthorizationPageError) {
-      const code = error.status === 403 ? 'forbidden' : error.status === 401 ? 'unauthorized' : 'invalid_request';
-      throw new ApiError(code, error.description);
-    }
-    throw error;
-  });
   const authenticated = sessionAuthHook(sessions);
-  const consenting = sessionAuthHook(sessions, { personal: 'give consent' });
   const current = (request: FastifyRequest): ActiveSession => request.session as ActiveSession;
 
   app.post(
@@ -314,38 +278,6 @@ export const sessionRoutes: FastifyPluginAsyncTypebox<{
     async (request) => {
       const session = current(request);
       return { data: await grants.list({ orgId: session.orgId, memberId: session.memberId }) };
-    },
-  );
-  // Headless consent, for teams that draw their own consent UI: what to show, then the answer.
-  const ConsentParams = Type.Object({ request: Type.String({ pattern: '^azr_[0-9a-z]{26}$' }) });
-  app.get(
-    '/consent/requests/:request',
-    { onRequest: consenting, schema: { tags: ['consent'], summary: 'What a consent screen must show', params: ConsentParams } },
-    async (request, reply) =>
-      reply.header('cache-control', 'no-store').send(await authorizations.consentPrompt(request.params.request, current(request))),
-  );
-  app.post(
-    '/consent/requests/:request',
-    {
-      onRequest: consenting,
-      schema: {
-        tags: ['consent'],
-        summary: 'The user’s answer; returns where to send the browser',
-        params: ConsentParams,
-        body: Type.Object(
-          { decision: Type.Union([Type.Literal('allow'), Type.Literal('deny')]), csrf_token: Type.String({ maxLength: 200 }) },
-          { additionalProperties: false },
-        ),
-      },
-    },
-    async (request) => {
-      const next = await authorizations.decide(
-        request.params.request,
-        current(request),
-        { csrfToken: request.body.csrf_token, allow: request.body.decision === 'allow' },
-        auditContextOf(request),
-      );
-      return { redirect_to: next.location };
     },
   );
   app.delete(

@@ -1,6 +1,7 @@
 import * as client from 'openid-client';
 import { ApiError, InvalidRequestError } from '../http/errors.js';
 import { OutboundRequestError, outboundRequest } from '../outbound/request.js';
+import type { SsoProtocolDeps } from './protocol.js';
 import {
   type PendingSsoLogin,
   type SsoBegun,
@@ -11,7 +12,6 @@ import {
   SsoRejected,
   ssoCallbackUrl,
 } from './protocol.js';
-import type { SsoProtocolDeps } from './protocols.js';
 import type { OidcSettingsInput } from './schemas.js';
 
 /** What an OIDC connection stores (its client secret is sealed apart, never here). */

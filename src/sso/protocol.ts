@@ -1,5 +1,8 @@
+import type { Clock } from '../clock.js';
+import type { Envelope } from '../crypto/envelope.js';
 import { ApiError } from '../http/errors.js';
 import type { SsoConnectionsTable } from '../store/schema.js';
+import type { Store } from '../store/store.js';
 
 /**
  * One SSO protocol (OIDC, SAML) behind one interface: the SSO login service (sso-login.ts)
@@ -93,4 +96,15 @@ export class SsoRejected extends ApiError {
  */
 export function ssoCallbackUrl(issuer: string, connectionId: string): string {
   return `${issuer}/sso/callback/${encodeURIComponent(connectionId)}`;
+}
+
+/** What every SSO protocol may be built from. */
+export interface SsoProtocolDeps {
+  store: Store;
+  clock: Clock;
+  envelope: Envelope;
+  /** Mandate's public issuer: callback URLs (ssoCallbackUrl) and SAML's SP entity id derive from it. */
+  issuer: string;
+  /** Development only: identity providers over http:// and on loopback. */
+  allowLoopback: boolean;
 }

@@ -3,7 +3,7 @@ import { type CacheProvider, type Profile, SAML, type SamlConfig, ValidateInResp
 import type { Clock } from '../clock.js';
 import { ReplayCache } from '../crypto/replay-cache.js';
 import { InvalidRequestError, NotFoundError } from '../http/errors.js';
-import { isLoopbackHostname } from '../outbound/safe-fetch.js';
+import { isLoopbackHostname } from '../outbound/address-guard.js';
 import type { Store } from '../store/store.js';
 import type { PendingSsoLogin, SsoBegun, SsoCallback, SsoConnection, SsoIdentity, SsoProtocol } from './protocol.js';
 import { SsoRejected } from './protocol.js';

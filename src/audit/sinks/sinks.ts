@@ -5,8 +5,8 @@ import { newId } from '../../crypto/ids.js';
 import { ConflictError, NotFoundError } from '../../http/errors.js';
 import type { Store } from '../../store/store.js';
 import { inTransaction } from '../../store/transaction.js';
-import type { Organizations } from '../../tenancy/organizations.js';
 import type { AuditContext, AuditLog } from '../audit-log.js';
+import type { OrganizationRefs } from '../organization-refs.js';
 import type { AuditSink, CreateAuditSink, CreatedAuditSink } from './schemas.js';
 import { type AuditSinkRow, AuditSinkStore } from './store.js';
 import { checkSinkUrl, type ResolveHost, redactSinkUrl } from './url.js';
@@ -28,7 +28,7 @@ export class AuditSinks {
 
   constructor(
     private readonly store: Store,
-    private readonly organizations: Organizations,
+    private readonly organizations: OrganizationRefs,
     private readonly audit: AuditLog,
     private readonly envelope: Envelope,
     private readonly clock: Clock,

@@ -1,7 +1,7 @@
 import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
 import { InvalidRequestError } from '../../http/errors.js';
-import { isBlockedAddress } from '../../outbound/safe-fetch.js';
+import { isBlockedAddress } from '../../outbound/address-guard.js';
 
 const LOOPBACK_NAMES = new Set(['localhost', '127.0.0.1', '::1']);
 

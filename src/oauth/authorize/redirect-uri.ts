@@ -1,4 +1,4 @@
-import { isLoopbackHostname } from '../../outbound/safe-fetch.js';
+import { isLoopbackHostname } from '../../outbound/address-guard.js';
 
 /**
  * OAuth 2.1 §4.1.1 / RFC 9700 §4.1.3: the redirect URI must equal a registered one exactly

@@ -1,7 +1,7 @@
 import type { Clock } from '../../clock.js';
 import { SafeFetchError, safeFetch } from '../../outbound/safe-fetch.js';
 import { OAuthError } from '../errors.js';
-import type { RegisteredClient } from './authenticate.js';
+import type { RegisteredClient } from './registered-client.js';
 import { checkRegisteredRedirect } from './registration.js';
 
 /** Documents are small: the draft suggests 5 KB as a limit an authorization server may apply. */

@@ -6,7 +6,7 @@ import { hashSecret, newSecret } from '../../crypto/secret-token.js';
 import type { EventBus } from '../../events/bus.js';
 import { InvalidRequestError, NotFoundError } from '../../http/errors.js';
 import { decodeCursor, type Page, toPage } from '../../http/pagination.js';
-import { isLoopbackHostname } from '../../outbound/safe-fetch.js';
+import { isLoopbackHostname } from '../../outbound/address-guard.js';
 import type { ClientsTable } from '../../store/schema.js';
 import type { Store } from '../../store/store.js';
 import { type Executor, inTransaction } from '../../store/transaction.js';

@@ -3,7 +3,7 @@ import { type Clock, isoAt } from '../../clock.js';
 import { newId } from '../../crypto/ids.js';
 import { hashSecret, newSecret, secretMatches } from '../../crypto/secret-token.js';
 import type { EventBus } from '../../events/bus.js';
-import { isLoopbackHostname } from '../../outbound/safe-fetch.js';
+import { isLoopbackHostname } from '../../outbound/address-guard.js';
 import type { ClientsTable } from '../../store/schema.js';
 import type { Store } from '../../store/store.js';
 import { inTransaction } from '../../store/transaction.js';

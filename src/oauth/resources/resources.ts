@@ -5,7 +5,7 @@ import type { EventBus } from '../../events/bus.js';
 import { InvalidatingCache } from '../../events/cache.js';
 import { ConflictError, InvalidRequestError, NotFoundError } from '../../http/errors.js';
 import { decodeCursor, type Page, toPage } from '../../http/pagination.js';
-import { isLoopbackHostname } from '../../outbound/safe-fetch.js';
+import { isLoopbackHostname } from '../../outbound/address-guard.js';
 import { mapUniqueViolation } from '../../store/errors.js';
 import type { ResourcesTable } from '../../store/schema.js';
 import type { Store } from '../../store/store.js';

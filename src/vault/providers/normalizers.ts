@@ -1,4 +1,4 @@
-import { isLoopbackHostname } from '../../outbound/safe-fetch.js';
+import { isLoopbackHostname } from '../../outbound/address-guard.js';
 import { ProviderResponseError } from './errors.js';
 import type { Normalizer, ProviderEntry, ProviderTokens } from './types.js';
 

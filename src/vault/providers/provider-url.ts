@@ -1,4 +1,4 @@
-import { isLoopbackHostname } from '../../outbound/safe-fetch.js';
+import { isLoopbackHostname } from '../../outbound/address-guard.js';
 import { ProviderConfigError } from './errors.js';
 
 /** Options for checking a provider URL. */
