@@ -18,6 +18,7 @@ import { breakGlassAdminRoutes, breakGlassLoginRoutes, breakGlassPageRoutes } fr
 import type { Clock } from './clock.js';
 import type { Config } from './config.js';
 import type { Envelope } from './crypto/envelope.js';
+import { decisionRoutes } from './decisions/routes.js';
 import { elevationRoutes } from './elevations/routes.js';
 import type { EventBus } from './events/bus.js';
 import { ErrorBody } from './http/common-schemas.js';
@@ -322,11 +323,11 @@ export async function buildApp(options: AppOptions): Promise<Mandate> {
       await v1.register(anomalyRoutes, { restrictions: services.agentRestrictions, organizations });
       await v1.register(authzRoutes, {
         roles: services.roles,
-        decisions: services.decisions,
         conditions: services.conditions,
         organizations,
         groupRoles: services.groupRoles,
       });
+      await v1.register(decisionRoutes, { decisions: services.decisions });
       await v1.register(identityAdminRoutes, {
         trustedTokens: services.trustedTokens,
         grants: services.grants,

@@ -1,7 +1,6 @@
 import type { Kysely } from 'kysely';
 import type { AuditContext, AuditLog } from '../audit/audit-log.js';
 import { scopePermission } from '../authz/delegation.js';
-import type { Admission, AgentRestriction, AgentRestrictionsView } from '../authz/ports.js';
 import { type Clock, isoAt } from '../clock.js';
 import type { EventBus } from '../events/bus.js';
 import { NotFoundError } from '../http/errors.js';
@@ -12,7 +11,22 @@ import { type Executor, inTransaction } from '../store/transaction.js';
 import type { OrganizationSettings } from '../tenancy/schemas.js';
 
 /** What an anomaly response left on an agent until an administrator lifts it. */
-export type { Admission, AgentRestriction, AgentRestrictionsView } from '../authz/ports.js';
+export type AgentRestriction = 'read_only' | 'approval_required';
+
+export interface Admission {
+  allowed: boolean;
+  retryAfterSeconds: number;
+}
+
+/**
+ * What token minting and decisions consult, in memory: the agent's restriction and its
+ * per-agent rate limit. The grants and Decisions take this interface, optionally.
+ */
+export interface AgentRestrictionsView {
+  restrictionOf(agentId: string | null | undefined): AgentRestriction | null;
+  /** Counts one request of the agent against its organization's `agent_rate_limit_per_minute`. */
+  admit(orgId: string, agentId: string): Promise<Admission>;
+}
 
 /** Only the scopes naming a `read` action (`calendar.read`, `calendar:read`) survive read-only. */
 export function readOnlyScopes(scopes: readonly string[]): string[] {

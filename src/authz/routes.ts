@@ -4,21 +4,19 @@ import { errorResponses, OrgParams } from '../http/common-schemas.js';
 import { auditContextOf } from '../http/request-context.js';
 import type { Organizations } from '../tenancy/organizations.js';
 import type { Conditions } from './conditions.js';
-import type { Decisions } from './decisions.js';
 import type { GroupRoles } from './group-roles.js';
 import type { Roles } from './roles.js';
-import { Binding, CheckRequest, CreateRole, Role } from './schemas.js';
+import { Binding, CreateRole, Role } from './schemas.js';
 
 const RoleParams = Type.Object({ org: OrgParams.properties.org, role: Type.String({ pattern: '^rol_[0-9a-z]{26}$' }) });
 
-/** Roles, role bindings and decisions under /v1. */
+/** Roles, role bindings, group roles and Cedar policies under /v1. */
 export const authzRoutes: FastifyPluginAsyncTypebox<{
   roles: Roles;
-  decisions: Decisions;
   conditions: Conditions;
   organizations: Organizations;
   groupRoles: GroupRoles;
-}> = async (app, { roles, decisions, conditions, organizations, groupRoles }) => {
+}> = async (app, { roles, conditions, organizations, groupRoles }) => {
   const tags = ['authz'];
   const security = [{ adminKey: [] }];
   const GroupRoleMappings = Type.Object(
@@ -126,28 +124,5 @@ export const authzRoutes: FastifyPluginAsyncTypebox<{
     '/organizations/:org/policies',
     { schema: { tags, security, summary: 'The Cedar policies in force', params: OrgParams } },
     async (request) => conditions.current((await organizations.require(request.params.org)).id),
-  );
-  app.post(
-    '/authz/check/batch',
-    {
-      schema: {
-        tags,
-        security,
-        summary: 'Several decisions in one call (each audited)',
-        body: Type.Object({ checks: Type.Array(CheckRequest, { minItems: 1, maxItems: 100 }) }, { additionalProperties: false }),
-      },
-    },
-    async (request) => {
-      const context = auditContextOf(request);
-      // Concurrently, so the audit events of one batch share a group commit.
-      return { results: await Promise.all(request.body.checks.map((check) => decisions.check(check, context))) };
-    },
-  );
-  app.post(
-    '/authz/check',
-    {
-      schema: { tags, security, summary: 'Decide whether a user, an agent, or an agent for a user may do tool:action', body: CheckRequest },
-    },
-    async (request) => decisions.check(request.body, auditContextOf(request)),
   );
 };

@@ -10,10 +10,10 @@ import { ApiError, NotFoundError } from '../http/errors.js';
 import type { MembersTable, OrganizationsTable, SessionsTable } from '../store/schema.js';
 import type { Store } from '../store/store.js';
 import { type Executor, inTransaction } from '../store/transaction.js';
+import type { LoginPolicy } from '../tenancy/login-policy.js';
 import { MemberStore } from '../tenancy/member-store.js';
 import { normalizeEmail } from '../tenancy/members.js';
 import { type Organizations, settingsOf } from '../tenancy/organizations.js';
-import type { LoginPolicy } from './login-policy.js';
 import type { TrustedTokens } from './trusted-tokens.js';
 
 /** Default lifetime of a human session when the organization sets none. */

@@ -51,7 +51,7 @@ export class TrustedTokens {
     private readonly organizations: Organizations,
     private readonly audit: AuditLog,
     private readonly clock: Clock,
-    /** Refuses removing the last way into an organization (sessions/login-policy.ts). */
+    /** Refuses removing the last way into an organization (tenancy/login-policy.ts). */
     private readonly guard?: LoginPolicyGuard,
     /** Development only (MANDATE_DEV_ALLOW_LOOPBACK_FETCH): a jwks_url may be http:// on loopback. */
     private readonly options: { allowLoopback: boolean } = { allowLoopback: false },

@@ -1,11 +1,11 @@
 import type { AuditContext, AuditLog } from '../audit/audit-log.js';
 import type { GroupRoles } from '../authz/group-roles.js';
 import { ApiError, NotFoundError } from '../http/errors.js';
-import type { LoginPolicy } from '../sessions/login-policy.js';
 import type { IssuedSession, SessionClient, Sessions } from '../sessions/sessions.js';
 import type { OrganizationsTable, SsoConnectionsTable } from '../store/schema.js';
 import type { Store } from '../store/store.js';
 import { type Executor, inTransaction } from '../store/transaction.js';
+import type { LoginPolicy } from '../tenancy/login-policy.js';
 import { type Organizations, settingsOf } from '../tenancy/organizations.js';
 import type { SsoConnections, UsableConnection } from './connections.js';
 import { newOpaqueValue, type SsoLoginStates, type SsoRelay } from './login-states.js';

@@ -25,7 +25,7 @@ export class Organizations {
     private readonly store: Store,
     private readonly audit: AuditLog,
     private readonly clock: Clock,
-    /** Refuses settings that would lock every member out (sessions/login-policy.ts). */
+    /** Refuses settings that would lock every member out (tenancy/login-policy.ts). */
     private readonly guard?: LoginPolicyGuard,
   ) {
     this.orgs = new OrganizationStore(store.db);

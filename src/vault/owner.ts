@@ -1,7 +1,7 @@
 import type { Caller } from '../activity/caller.js';
 import type { AuditContext } from '../audit/audit-log.js';
 import type { AuditBatcher } from '../audit/batcher.js';
-import type { Decisions } from '../authz/decisions.js';
+import type { Decisions } from '../decisions/decisions.js';
 import { ApiError, InvalidRequestError, NotFoundError } from '../http/errors.js';
 import type { LiveTokens } from '../oauth/tokens/live-tokens.js';
 import type { Store } from '../store/store.js';

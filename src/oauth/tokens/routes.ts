@@ -4,6 +4,7 @@ import type { AgentUsage } from '../../agents/usage.js';
 import type { Approvals } from '../../approvals/approvals.js';
 import type { AuditBatcher } from '../../audit/batcher.js';
 import type { Grants } from '../../consent/grants.js';
+import type { RevokedAccessTokens } from '../../consent/revoked-tokens.js';
 import type { RateLimit } from '../../http/rate-limit.js';
 import { auditContextOf } from '../../http/request-context.js';
 import type { Store } from '../../store/store.js';
@@ -18,7 +19,6 @@ import type { ResourceCaller, ResourceCredentials } from '../resources/credentia
 import type { AccessTokenClaims, AccessTokens } from './access-token.js';
 import type { LiveTokens } from './live-tokens.js';
 import type { RefreshTokens } from './refresh-tokens.js';
-import type { RevokedAccessTokens } from './revoked-tokens.js';
 
 export const TOKEN_PATH = '/oauth2/token';
 export const INTROSPECTION_PATH = '/oauth2/introspect';

@@ -1,4 +1,4 @@
-import type { DecisionRequest } from './decision.js';
+import type { DecisionRequest } from '../authz/decision.js';
 
 /**
  * Whether what a person approved (RFC 9396 authorization details on a CIBA token) describes this

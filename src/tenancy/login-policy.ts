@@ -2,8 +2,8 @@ import { type Clock, isoAt, systemClock } from '../clock.js';
 import { ApiError } from '../http/errors.js';
 import type { Store } from '../store/store.js';
 import type { Executor } from '../store/transaction.js';
-import { settingsOf } from '../tenancy/organizations.js';
-import type { OrganizationSettings } from '../tenancy/schemas.js';
+import { settingsOf } from './organizations.js';
+import type { OrganizationSettings } from './schemas.js';
 
 /** How a human proves who they are to Mandate (impersonation is not a login: it starts from one). */
 export type LoginMethod = 'sso' | 'trusted_token' | 'break_glass';

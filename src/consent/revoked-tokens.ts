@@ -1,8 +1,8 @@
-import type { AuditContext, AuditLog } from '../../audit/audit-log.js';
-import { type Clock, isoAt } from '../../clock.js';
-import type { EventBus } from '../../events/bus.js';
-import type { Store } from '../../store/store.js';
-import { inTransaction } from '../../store/transaction.js';
+import type { AuditContext, AuditLog } from '../audit/audit-log.js';
+import { type Clock, isoAt } from '../clock.js';
+import type { EventBus } from '../events/bus.js';
+import type { Store } from '../store/store.js';
+import { inTransaction } from '../store/transaction.js';
 
 /**
  * RFC 7009 §2.2 for self-contained access tokens: a revoked token's `jti` is refused until the

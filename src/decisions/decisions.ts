@@ -1,14 +1,15 @@
+import type { AgentRestrictionsView } from '../anomaly/restrictions.js';
 import type { AuditContext } from '../audit/audit-log.js';
 import type { AuditBatcher } from '../audit/batcher.js';
+import type { Conditions } from '../authz/conditions.js';
+import { type Decision, type DecisionRequest, decide } from '../authz/decision.js';
+import type { CredentialLiveness } from '../authz/liveness.js';
+import { outsideRegistry, type Permissions } from '../authz/permissions.js';
+import type { CheckRequest } from '../authz/schemas.js';
 import { ApiError, InvalidRequestError } from '../http/errors.js';
+import type { LiveTokens } from '../oauth/tokens/live-tokens.js';
 import type { Organizations } from '../tenancy/organizations.js';
 import { describedByDetails } from './approved-details.js';
-import type { Conditions } from './conditions.js';
-import { type Decision, type DecisionRequest, decide } from './decision.js';
-import type { CredentialLiveness } from './liveness.js';
-import { outsideRegistry, type Permissions } from './permissions.js';
-import type { AgentRestrictionsView, LiveTokenReader } from './ports.js';
-import type { CheckRequest } from './schemas.js';
 
 export interface CheckResponse {
   decision: Decision['effect'];
@@ -48,7 +49,7 @@ export class Decisions {
     private readonly deps: {
       permissions: Permissions;
       organizations: Organizations;
-      liveTokens: LiveTokenReader;
+      liveTokens: LiveTokens;
       liveness: CredentialLiveness;
       auditBatcher: AuditBatcher;
       conditions: Conditions;

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import type { OrganizationSettings } from '../tenancy/schemas.js';
 import { type LoginMethod, type LoginPaths, lockoutRefusal, loginRefusal } from './login-policy.js';
+import type { OrganizationSettings } from './schemas.js';
 
 const none: LoginPaths = { activeSsoConnections: 0, trustedTokenProfiles: 0, breakGlassMembers: 0 };
 
