@@ -1,4 +1,6 @@
-import type { FastifyInstance } from 'fastify';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import type { FastifyBaseLogger, FastifyInstance, RawServerDefault } from 'fastify';
 import type { Logger } from 'pino';
 import type { Clock } from './clock.js';
 import type { Config } from './config.js';
@@ -23,6 +25,16 @@ export interface Platform {
   metrics: Metrics;
 }
 
+/** How long a bus-invalidated cache may serve: the TTL only bounds staleness after a missed event. */
+export function cacheTtlMsOf(config: Config): number {
+  return config.reconcileIntervalSeconds * 1000;
+}
+
+/** Cookies are `Secure` whenever the public issuer is https. */
+export function secureCookiesOf(config: Config): boolean {
+  return config.issuer.startsWith('https:');
+}
+
 /** The per-IP brakes of the public surface, from the configuration. */
 export interface RateLimits {
   /** Protocol and public endpoints. */
@@ -38,8 +50,11 @@ export function rateLimitsOf(config: Config): RateLimits {
   };
 }
 
+/** The node's Fastify app, typed by its TypeBox schemas. */
+export type App = FastifyInstance<RawServerDefault, IncomingMessage, ServerResponse, FastifyBaseLogger, TypeBoxTypeProvider>;
+
 /** Registers a capability's routes on the app (or on the admin scope). */
-export type RouteRegistrar = (app: FastifyInstance) => Promise<void>;
+export type RouteRegistrar = (app: App) => Promise<void>;
 
 /**
  * What a capability contributes to the node's life (lifecycle.ts runs them): caches to load

@@ -18,7 +18,7 @@ export interface AnomalyDeps {
   bus: EventBus;
   clock: Clock;
   logger: Logger;
-  config: Pick<Config, 'devAllowLoopbackFetch' | 'reconcileIntervalSeconds'>;
+  config: Pick<Config, 'devAllowLoopbackFetch'>;
   /** The restrictions the grants and Decisions consult; created (and loaded) here when not given. */
   restrictions?: AgentRestrictions;
   /** Rule thresholds; the defaults are DEFAULT_RULES. */
@@ -28,11 +28,13 @@ export interface AnomalyDeps {
 export interface AnomalyDetection {
   restrictions: AgentRestrictions;
   detector: AnomalyDetector;
+  /** Loads the restrictions and the baselines, then follows the audit log. */
+  start(): Promise<void>;
   /** Stops following the audit log and the bus, after acting on what was already queued. */
   stop(): Promise<void>;
 }
 
-/** The restrictions on their own, for services.ts to build before Decisions and the grants. */
+/** The restrictions on their own, for callers that need no detection. */
 export function createAgentRestrictions(
   deps: Pick<AnomalyDeps, 'store' | 'audit' | 'bus' | 'clock'> & { logger?: Logger },
 ): AgentRestrictions {
@@ -47,15 +49,11 @@ export function createAgentRestrictions(
 }
 
 /**
- * Anomaly detection on one node: loads the agents' restrictions, seeds the per-agent baselines
- * from the last 30 days of audit events, and follows every event this node appends.
+ * Anomaly detection on one node: on start it loads the agents' restrictions, seeds the per-agent
+ * baselines from the last 30 days of audit events, and follows every event this node appends.
  */
-export async function installAnomalyDetection(deps: AnomalyDeps): Promise<AnomalyDetection> {
+export function createAnomalyDetection(deps: AnomalyDeps): AnomalyDetection {
   const restrictions = deps.restrictions ?? createAgentRestrictions(deps);
-  await restrictions.load();
-  const onError = (error: unknown) => deps.logger.error({ err: error }, 'agent restrictions reload failed');
-  const reconcile = setInterval(() => restrictions.load().catch(onError), deps.config.reconcileIntervalSeconds * 1000);
-  reconcile.unref();
   const detector = new AnomalyDetector({
     store: deps.store,
     audit: deps.audit,
@@ -69,12 +67,14 @@ export async function installAnomalyDetection(deps: AnomalyDeps): Promise<Anomal
     rules: { ...DEFAULT_RULES, ...deps.rules },
     baselineDays: 30,
   });
-  await detector.start();
   return {
     restrictions,
     detector,
+    start: async () => {
+      await restrictions.load();
+      await detector.start();
+    },
     stop: async () => {
-      clearInterval(reconcile);
       await detector.stop();
       restrictions.close();
     },

@@ -7,7 +7,7 @@ import { SamlProtocol } from './saml.js';
 export type SsoProtocols = { [P in SsoConnectionsTable['protocol']]?: SsoProtocol };
 
 /** One entry per protocol; the login service and the connections API look protocols up here, never switch on them. */
-export function createSsoProtocols(deps: SsoProtocolDeps): SsoProtocols {
+export function createSsoProtocols(deps: SsoProtocolDeps): { oidc: OidcProtocol; saml: SamlProtocol } {
   return {
     oidc: new OidcProtocol(deps),
     saml: new SamlProtocol(deps),
