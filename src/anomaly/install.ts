@@ -41,7 +41,7 @@ export function createAgentRestrictions(
     bus: deps.bus,
     audit: deps.audit,
     clock: deps.clock,
-    settings: new OrganizationSettingsCache(deps.store.db, deps.clock),
+    settings: new OrganizationSettingsCache({ db: deps.store.db, clock: deps.clock }),
     onError: (error) => deps.logger?.error({ err: error }, 'agent restrictions reload failed'),
   });
 }
@@ -62,7 +62,7 @@ export async function installAnomalyDetection(deps: AnomalyDeps): Promise<Anomal
     agents: deps.agents,
     stops: deps.stops,
     restrictions,
-    settings: new OrganizationSettingsCache(deps.store.db, deps.clock),
+    settings: new OrganizationSettingsCache({ db: deps.store.db, clock: deps.clock }),
     clock: deps.clock,
     logger: deps.logger,
     allowLoopback: deps.config.devAllowLoopbackFetch,
