@@ -298,7 +298,11 @@ export async function buildApp(options: AppOptions): Promise<Mandate> {
     tokens: services.scimTokens,
     users: services.scimUsers,
     groups: services.scimGroups,
-    discovery: new ScimDiscovery(`${config.issuer}/scim/v2`, services.scimUsers.schema, services.scimGroups.schema),
+    discovery: new ScimDiscovery({
+      baseUrl: `${config.issuer}/scim/v2`,
+      users: services.scimUsers.schema,
+      groups: services.scimGroups.schema,
+    }),
     rateLimit: rateLimitPerIp,
   });
   app.get('/v1/openapi.json', { schema: { hide: true }, config: { rateLimit: rateLimitPerIp } }, async () => app.swagger());

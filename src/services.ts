@@ -163,9 +163,9 @@ export interface ServiceDeps {
 
 /** Used by the HTTP app and by CLI commands alike, so both act through the same code. */
 export function createServices({ config, store, clock, envelope, bus, logger }: ServiceDeps): Services {
-  const audit = new AuditLog(store.dialect, clock);
-  const loginPolicy = new LoginPolicy(store, clock);
-  const organizations = new Organizations(store, audit, clock, loginPolicy);
+  const audit = new AuditLog({ dialect: store.dialect, clock });
+  const loginPolicy = new LoginPolicy({ store, clock });
+  const organizations = new Organizations({ store, audit, clock, guard: loginPolicy });
   const keyRing = new KeyRing({
     store,
     envelope,
@@ -177,35 +177,40 @@ export function createServices({ config, store, clock, envelope, bus, logger }: 
   });
   // Caches are invalidated by the bus; the TTL only bounds staleness after a missed event.
   const cacheTtlMs = config.reconcileIntervalSeconds * 1000;
-  const resources = new Resources(store, audit, clock, bus, cacheTtlMs);
+  const resources = new Resources({ store, audit, clock, bus, cacheTtlMs });
   const metadataDocuments = config.clientMetadataDocuments
-    ? new ClientMetadataDocuments(clock, { allowLoopback: config.devAllowLoopbackFetch })
+    ? new ClientMetadataDocuments({ clock, allowLoopback: config.devAllowLoopbackFetch })
     : undefined;
-  const clientAuth = new ClientAuthenticator(
-    store.db,
+  const clientAuth = new ClientAuthenticator({
+    db: store.db,
     clock,
     bus,
     cacheTtlMs,
-    [config.issuer, `${config.issuer}/oauth2/token`],
+    assertionAudiences: [config.issuer, `${config.issuer}/oauth2/token`],
     metadataDocuments,
-  );
-  const trustedTokens = new TrustedTokens(store, organizations, audit, clock, loginPolicy, {
+  });
+  const trustedTokens = new TrustedTokens({
+    store,
+    organizations,
+    audit,
+    clock,
+    guard: loginPolicy,
     allowLoopback: config.devAllowLoopbackFetch,
   });
-  const grants = new Grants(store, audit, clock, bus);
-  const stops = new PrincipalStops(store.db, clock, bus);
-  const memberAccess = new MemberAccess(grants, stops, audit, bus, clock);
-  const agents = new Agents(store, organizations, grants, stops, audit, clock, bus);
-  const accessTokens = new AccessTokens(keyRing, config.issuer, clock, stops);
-  const revokedAccessTokens = new RevokedAccessTokens(store, audit, clock, bus);
-  const auditBatcher = new AuditBatcher(store, audit);
-  const roles = new Roles(store, organizations, audit, clock, bus, cacheTtlMs);
-  const conditions = new Conditions(store, audit, clock, bus, cacheTtlMs);
+  const grants = new Grants({ store, audit, clock, bus });
+  const stops = new PrincipalStops({ db: store.db, clock, bus });
+  const memberAccess = new MemberAccess({ grants, stops, audit, bus, clock });
+  const agents = new Agents({ store, organizations, grants, stops, audit, clock, bus });
+  const accessTokens = new AccessTokens({ keyRing, issuer: config.issuer, clock, epochs: stops });
+  const revokedAccessTokens = new RevokedAccessTokens({ store, audit, clock, bus });
+  const auditBatcher = new AuditBatcher({ store, audit });
+  const roles = new Roles({ store, organizations, audit, clock, bus, cacheTtlMs });
+  const conditions = new Conditions({ store, audit, clock, bus, cacheTtlMs });
   const liveness = new CredentialLiveness({ stops, grants, revokedTokens: revokedAccessTokens });
-  const liveTokens = new LiveTokens(accessTokens, liveness);
-  const permissions = new Permissions({ roles, stops, limits: new AgentRegistryLimits(store.db, clock, bus, cacheTtlMs) });
-  const auditCheckpoints = new AuditCheckpoints(store.db, keyRing, clock, config.issuer);
-  const auditExport = new AuditExport(store.db, auditCheckpoints);
+  const liveTokens = new LiveTokens({ accessTokens, liveness });
+  const permissions = new Permissions({ roles, stops, limits: new AgentRegistryLimits({ db: store.db, clock, bus, cacheTtlMs }) });
+  const auditCheckpoints = new AuditCheckpoints({ db: store.db, keyRing, clock, issuer: config.issuer });
+  const auditExport = new AuditExport({ db: store.db, checkpoints: auditCheckpoints });
   const auditRetention = new AuditRetention({
     store,
     audit,
@@ -240,7 +245,17 @@ export function createServices({ config, store, clock, envelope, bus, logger }: 
     allowLoopback,
   });
   const accountOwners = new AccountOwners({ store, organizations, liveTokens, auditBatcher, decisions, connections });
-  const sessions = new Sessions(store, organizations, trustedTokens, audit, keyRing, config.issuer, clock, loginPolicy, liveness);
+  const sessions = new Sessions({
+    store,
+    organizations,
+    trustedTokens,
+    audit,
+    keyRing,
+    issuer: config.issuer,
+    clock,
+    policy: loginPolicy,
+    liveness,
+  });
   const securityAlerts = new SecurityAlerts({ logger, allowLoopback });
   const breakGlass = new BreakGlass({
     store,
@@ -253,7 +268,7 @@ export function createServices({ config, store, clock, envelope, bus, logger }: 
     alerts: securityAlerts,
   });
   const impersonation = new Impersonation({ store, sessions, permissions, audit, clock, alerts: securityAlerts });
-  const groupRoles = new GroupRoles(store, organizations, audit, bus, clock);
+  const groupRoles = new GroupRoles({ store, organizations, audit, bus, clock });
   const ssoConnections = new SsoConnections({
     store,
     organizations,
@@ -269,8 +284,8 @@ export function createServices({ config, store, clock, envelope, bus, logger }: 
     audit,
     organizations,
     connections: ssoConnections,
-    states: new SsoLoginStates(store, clock),
-    provisioning: new SsoProvisioning(audit, clock, store.dialect),
+    states: new SsoLoginStates({ store, clock }),
+    provisioning: new SsoProvisioning({ audit, clock, dialect: store.dialect }),
     loginPolicy,
     groupRoles,
     sessions,
@@ -308,16 +323,16 @@ export function createServices({ config, store, clock, envelope, bus, logger }: 
     permissions,
     agentRestrictions,
     roles,
-    elevations: new Elevations(store, permissions, audit, clock, bus),
+    elevations: new Elevations({ store, permissions, audit, clock, bus }),
     conditions,
-    agentUsage: new AgentUsage(store, clock),
+    agentUsage: new AgentUsage({ store, clock }),
     liveTokens,
     decisions,
     audit,
     auditEvents: new AuditEvents(store.db),
     auditCheckpoints,
     auditExport,
-    auditVerifier: new AuditVerifier(store.db, auditExport),
+    auditVerifier: new AuditVerifier({ db: store.db, exporter: auditExport }),
     auditRetention,
     auditMaintenance: new AuditMaintenance({
       checkpoints: auditCheckpoints,
@@ -326,7 +341,7 @@ export function createServices({ config, store, clock, envelope, bus, logger }: 
       intervalSeconds: config.auditCheckpointIntervalSeconds,
       checkpointEvents: config.auditCheckpointEvents,
     }),
-    auditSinks: new AuditSinks(store, organizations, audit, envelope, clock, { allowLoopback: config.devAllowLoopbackFetch }),
+    auditSinks: new AuditSinks({ store, organizations, audit, envelope, clock, allowLoopback: config.devAllowLoopbackFetch }),
     auditSinkDelivery: new SinkDelivery({
       store,
       envelope,
@@ -341,15 +356,15 @@ export function createServices({ config, store, clock, envelope, bus, logger }: 
     securityAlerts,
     memberAccess,
     groupRoles,
-    scimTokens: new ScimTokens(store, organizations, audit, clock),
+    scimTokens: new ScimTokens({ store, organizations, audit, clock }),
     scimUsers: new ScimUsers({ store, audit, clock, memberAccess, stops, groupRoles, loginPolicy, baseUrl: `${config.issuer}/scim/v2` }),
     scimGroups: new ScimGroups({ store, audit, clock, groupRoles, baseUrl: `${config.issuer}/scim/v2` }),
-    adminKeys: new AdminKeys(store, audit, clock),
+    adminKeys: new AdminKeys({ store, audit, clock }),
     organizations,
-    members: new Members(store, organizations, audit, clock, stops, memberAccess, loginPolicy),
+    members: new Members({ store, organizations, audit, clock, stops, access: memberAccess, guard: loginPolicy }),
     resources,
-    resourceCredentials: new ResourceCredentials(store, audit, clock),
-    clients: new Clients(store, organizations, resources, audit, clock, bus, agents),
+    resourceCredentials: new ResourceCredentials({ store, audit, clock }),
+    clients: new Clients({ store, organizations, resources, audit, clock, bus, agents }),
     clientAuth,
     accessTokens,
     revokedAccessTokens,
@@ -357,12 +372,22 @@ export function createServices({ config, store, clock, envelope, bus, logger }: 
     trustedTokens,
     sessions,
     ssoConnections,
-    identityLinks: new IdentityLinks(store, organizations, audit, clock),
+    identityLinks: new IdentityLinks({ store, organizations, audit, clock }),
     ssoLogin,
     samlMetadata: new SamlProtocol({ store, clock, issuer: config.issuer, allowLoopback }),
     grants,
-    refreshTokens: new RefreshTokens(store.dialect, clock, config.refreshTokenTtlSeconds, envelope, config.refreshTokenReuseWindowSeconds),
-    registration: new ClientRegistration(store, audit, clock, bus, {
+    refreshTokens: new RefreshTokens({
+      dialect: store.dialect,
+      clock,
+      slidingTtlSeconds: config.refreshTokenTtlSeconds,
+      envelope,
+      reuseWindowSeconds: config.refreshTokenReuseWindowSeconds,
+    }),
+    registration: new ClientRegistration({
+      store,
+      audit,
+      clock,
+      bus,
       policy: config.registrationPolicy,
       initialAccessToken: config.registrationInitialAccessToken,
       issuer: config.issuer,

@@ -773,7 +773,7 @@ describe.each(dialects)('SSO through OIDC (oidc-provider as the IdP) on %s', (di
 
   it('provisions one member when a second first login waits on the first one’s insert', async () => {
     const { store, clock } = node.runtime;
-    const provisioning = new SsoProvisioning(new AuditLog(store.dialect, clock), clock, store.dialect);
+    const provisioning = new SsoProvisioning({ audit: new AuditLog({ dialect: store.dialect, clock }), clock, dialect: store.dialect });
     const org = await db$().selectFrom('organizations').selectAll().where('slug', '=', 'xcorp').executeTakeFirstOrThrow();
     const connection = await db$().selectFrom('sso_connections').selectAll().where('id', '=', xcorpConnection.id).executeTakeFirstOrThrow();
     const identity = { subject: 'quinn', email: 'quinn@xcorp.test', groups: [], detail: {} };

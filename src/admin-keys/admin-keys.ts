@@ -21,17 +21,19 @@ export interface AdminKeyView {
 /** Writes `last_used_at` at most this often per key, so authentication stays a read. */
 const TOUCH_INTERVAL_MS = 60_000;
 
+export interface AdminKeysDeps {
+  store: Store;
+  audit: AuditLog;
+  clock: Clock;
+}
+
 /** Admin API keys (`mnd_ak_…`): created, listed and revoked by the CLI, checked on every /v1 call. */
 export class AdminKeys {
   private readonly keys: AdminKeyStore;
   private readonly lastTouched = new Map<string, number>();
 
-  constructor(
-    private readonly store: Store,
-    private readonly audit: AuditLog,
-    private readonly clock: Clock,
-  ) {
-    this.keys = new AdminKeyStore(store.db);
+  constructor(private readonly deps: AdminKeysDeps) {
+    this.keys = new AdminKeyStore(deps.store.db);
   }
 
   /** Creates a key; the returned secret is shown once and only its hash is stored. */
@@ -44,7 +46,7 @@ export class AdminKeys {
   /** Installs MANDATE_BOOTSTRAP_ADMIN_KEY when no admin key exists; returns whether it did. */
   async bootstrap(secret: string): Promise<boolean> {
     // Two nodes bootstrapping the same key at once: one wins the unique index, which is the goal.
-    return inTransaction(this.store, async (trx) => {
+    return inTransaction(this.deps.store, async (trx) => {
       if ((await this.keys.count(trx)) > 0) return false;
       await this.insertWith(trx, 'bootstrap', secret, {});
       return true;
@@ -59,9 +61,9 @@ export class AdminKeys {
   }
 
   async revoke(id: string, context: AuditContext = {}): Promise<AdminKeyView> {
-    await inTransaction(this.store, async (trx) => {
-      if (!(await this.keys.revoke(trx, id, isoAt(this.clock)))) throw new NotFoundError('active admin key');
-      await this.audit.append(trx, { kind: 'admin_key.revoked', detail: { id } }, context);
+    await inTransaction(this.deps.store, async (trx) => {
+      if (!(await this.keys.revoke(trx, id, isoAt(this.deps.clock)))) throw new NotFoundError('active admin key');
+      await this.deps.audit.append(trx, { kind: 'admin_key.revoked', detail: { id } }, context);
     });
     return toView((await this.keys.findById(id)) as AdminKeysTable);
   }
@@ -72,29 +74,29 @@ export class AdminKeys {
     const row = await this.keys.findByHash(hashSecret(secret));
     // The lookup is by digest; the constant-time check guards against a non-exact index match.
     if (!row || row.revoked_at !== null || !secretMatches(secret, row.secret_hash)) return undefined;
-    const now = this.clock.now();
+    const now = this.deps.clock.now();
     if (now - (this.lastTouched.get(row.id) ?? 0) > TOUCH_INTERVAL_MS) {
       this.lastTouched.set(row.id, now);
-      await this.keys.touch(row.id, isoAt(this.clock));
+      await this.keys.touch(row.id, isoAt(this.deps.clock));
     }
     return toView(row);
   }
 
   private insert(name: string, secret: string, context: AuditContext): Promise<AdminKeyView> {
-    return inTransaction(this.store, (trx) => this.insertWith(trx, name, secret, context));
+    return inTransaction(this.deps.store, (trx) => this.insertWith(trx, name, secret, context));
   }
 
   private async insertWith(trx: Executor, name: string, secret: string, context: AuditContext): Promise<AdminKeyView> {
     const row: AdminKeysTable = {
-      id: newId('ak', this.clock.now()),
+      id: newId('ak', this.deps.clock.now()),
       name,
       secret_hash: hashSecret(secret),
-      created_at: isoAt(this.clock),
+      created_at: isoAt(this.deps.clock),
       last_used_at: null,
       revoked_at: null,
     };
     await this.keys.insert(trx, row);
-    await this.audit.append(trx, { kind: 'admin_key.created', detail: { id: row.id, name } }, context);
+    await this.deps.audit.append(trx, { kind: 'admin_key.created', detail: { id: row.id, name } }, context);
     return toView(row);
   }
 }

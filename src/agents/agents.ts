@@ -13,6 +13,16 @@ import type { Organizations } from '../tenancy/organizations.js';
 import type { PrincipalChange, PrincipalStops } from '../tenancy/principal-stops.js';
 import type { Agent, CreateAgent, StatusChange, UpdateAgent } from './schemas.js';
 
+export interface AgentsDeps {
+  store: Store;
+  organizations: Organizations;
+  grants: Grants;
+  stops: PrincipalStops;
+  audit: AuditLog;
+  clock: Clock;
+  bus: EventBus;
+}
+
 /**
  * Agents as first-class non-human identities of an organization: an accountable owner, an
  * environment, a lifecycle. Suspension is the kill switch: every node refuses the agent's
@@ -21,24 +31,16 @@ import type { Agent, CreateAgent, StatusChange, UpdateAgent } from './schemas.js
 export class Agents {
   private readonly members: MemberStore;
 
-  constructor(
-    private readonly store: Store,
-    private readonly organizations: Organizations,
-    private readonly grants: Grants,
-    private readonly stops: PrincipalStops,
-    private readonly audit: AuditLog,
-    private readonly clock: Clock,
-    private readonly bus: EventBus,
-  ) {
-    this.members = new MemberStore(store.db);
+  constructor(private readonly deps: AgentsDeps) {
+    this.members = new MemberStore(deps.store.db);
   }
 
   async create(orgRef: string, input: CreateAgent, context: AuditContext): Promise<Agent> {
-    const org = await this.organizations.require(orgRef);
+    const org = await this.deps.organizations.require(orgRef);
     await this.requireActiveOwner(org.id, input.owner_member_id);
-    const at = isoAt(this.clock);
+    const at = isoAt(this.deps.clock);
     const row: AgentsTable = {
-      id: newId('agt', this.clock.now()),
+      id: newId('agt', this.deps.clock.now()),
       org_id: org.id,
       name: input.name,
       purpose: input.purpose,
@@ -55,9 +57,9 @@ export class Agents {
       last_access_at: null,
       tokens_issued: 0,
     };
-    await inTransaction(this.store, async (trx) => {
+    await inTransaction(this.deps.store, async (trx) => {
       await trx.insertInto('agents').values(row).execute();
-      await this.audit.append(
+      await this.deps.audit.append(
         trx,
         {
           kind: 'agent.created',
@@ -72,7 +74,7 @@ export class Agents {
   }
 
   async get(orgRef: string, agentId: string): Promise<Agent> {
-    const org = await this.organizations.require(orgRef);
+    const org = await this.deps.organizations.require(orgRef);
     return toAgent(await this.require(org.id, agentId));
   }
 
@@ -85,8 +87,8 @@ export class Agents {
     orgRef: string,
     options: { cursor?: string | undefined; limit: number; status?: AgentsTable['status'] | undefined },
   ): Promise<Page<Agent>> {
-    const org = await this.organizations.require(orgRef);
-    let query = this.store.db.selectFrom('agents').selectAll().where('org_id', '=', org.id);
+    const org = await this.deps.organizations.require(orgRef);
+    let query = this.deps.store.db.selectFrom('agents').selectAll().where('org_id', '=', org.id);
     if (options.status) query = query.where('status', '=', options.status);
     const after = decodeCursor(options.cursor);
     if (after) query = query.where('id', '>', after);
@@ -101,19 +103,19 @@ export class Agents {
   }
 
   async update(orgRef: string, agentId: string, input: UpdateAgent, context: AuditContext): Promise<Agent> {
-    const org = await this.organizations.require(orgRef);
+    const org = await this.deps.organizations.require(orgRef);
     if (input.owner_member_id) await this.requireActiveOwner(org.id, input.owner_member_id);
-    const row = await inTransaction(this.store, async (trx) => {
+    const row = await inTransaction(this.deps.store, async (trx) => {
       const current = await this.require(org.id, agentId, trx);
       if (current.status === 'decommissioned') throw new ConflictError('a decommissioned agent cannot change');
       const { allowed_tools: tools, ...rest } = input;
-      const changes = { ...rest, ...(tools !== undefined && { allowed_tools: JSON.stringify(tools) }), updated_at: isoAt(this.clock) };
+      const changes = { ...rest, ...(tools !== undefined && { allowed_tools: JSON.stringify(tools) }), updated_at: isoAt(this.deps.clock) };
       await trx.updateTable('agents').set(changes).where('id', '=', current.id).execute();
-      await this.audit.append(trx, { kind: 'agent.updated', orgId: org.id, agentId: current.id, detail: { changed: input } }, context);
+      await this.deps.audit.append(trx, { kind: 'agent.updated', orgId: org.id, agentId: current.id, detail: { changed: input } }, context);
       return { ...current, ...changes };
     });
     // Its registry limits bound every decision: every node drops what it cached.
-    await this.bus.publish('agents.changed', { id: row.id });
+    await this.deps.bus.publish('agents.changed', { id: row.id });
     return toAgent(row);
   }
 
@@ -122,8 +124,8 @@ export class Agents {
    * nobody answers for them. SCIM deprovisioning will feed this.
    */
   async withInactiveOwners(orgRef: string): Promise<Agent[]> {
-    const org = await this.organizations.require(orgRef);
-    const rows = await this.store.db
+    const org = await this.deps.organizations.require(orgRef);
+    const rows = await this.deps.store.db
       .selectFrom('agents')
       .leftJoin('members', (join) => join.onRef('members.id', '=', 'agents.owner_member_id').onRef('members.org_id', '=', 'agents.org_id'))
       .selectAll('agents')
@@ -156,22 +158,23 @@ export class Agents {
     reason: string,
     context: AuditContext,
   ): Promise<Agent> {
-    const org = await this.organizations.require(orgRef);
+    const org = await this.deps.organizations.require(orgRef);
     let revoked: string[] = [];
     let disabledClients: string[] = [];
     let stop: PrincipalChange | undefined;
-    const row = await inTransaction(this.store, async (trx) => {
+    const row = await inTransaction(this.deps.store, async (trx) => {
       const current = await this.require(org.id, agentId, trx);
       if (current.status === 'decommissioned') throw new ConflictError('the agent is decommissioned; that is final');
       if (current.status === status) throw new ConflictError(`the agent is already ${status}`);
-      const changes = { status, status_reason: reason, updated_at: isoAt(this.clock) };
+      const changes = { status, status_reason: reason, updated_at: isoAt(this.deps.clock) };
       await trx.updateTable('agents').set(changes).where('id', '=', current.id).execute();
       // Resuming lets the agent act again with new credentials only: its old ones predate the stop.
-      stop = status === 'active' ? await this.stops.liftWithin(trx, current.id) : await this.stops.stopWithin(trx, org.id, current.id);
+      stop =
+        status === 'active' ? await this.deps.stops.liftWithin(trx, current.id) : await this.deps.stops.stopWithin(trx, org.id, current.id);
       if (status === 'decommissioned') {
         await trx
           .updateTable('clients')
-          .set({ status: 'disabled', updated_at: isoAt(this.clock) })
+          .set({ status: 'disabled', updated_at: isoAt(this.deps.clock) })
           .where('agent_id', '=', current.id)
           .execute();
         await trx.deleteFrom('role_bindings').where('principal_id', '=', current.id).execute();
@@ -182,17 +185,17 @@ export class Agents {
           .where('agent_id', '=', current.id)
           .where('revoked_at', 'is', null)
           .execute();
-        for (const grant of live) await this.grants.revokeWithin(trx, grant, 'agent decommissioned', context);
+        for (const grant of live) await this.deps.grants.revokeWithin(trx, grant, 'agent decommissioned', context);
         revoked = live.map((g) => g.id);
       }
       const kind = status === 'active' ? 'agent.resumed' : status === 'suspended' ? 'agent.suspended' : 'agent.decommissioned';
-      await this.audit.append(trx, { kind, orgId: org.id, agentId: current.id, detail: { reason } }, context);
+      await this.deps.audit.append(trx, { kind, orgId: org.id, agentId: current.id, detail: { reason } }, context);
       return { ...current, ...changes };
     });
-    await this.stops.announce([stop]);
-    for (const id of disabledClients) await this.bus.publish('clients.changed', { id });
-    if (status === 'decommissioned') await this.bus.publish('roles.changed', { orgId: org.id });
-    for (const id of revoked) await this.grants.announce(id);
+    await this.deps.stops.announce([stop]);
+    for (const id of disabledClients) await this.deps.bus.publish('clients.changed', { id });
+    if (status === 'decommissioned') await this.deps.bus.publish('roles.changed', { orgId: org.id });
+    for (const id of revoked) await this.deps.grants.announce(id);
     return toAgent(row);
   }
 
@@ -202,7 +205,7 @@ export class Agents {
     if (owner.status !== 'active') throw new ApiError('invalid_request', `the owner is ${owner.status}`);
   }
 
-  private async require(orgId: string, agentId: string, trx: Executor = this.store.db): Promise<AgentsTable> {
+  private async require(orgId: string, agentId: string, trx: Executor = this.deps.store.db): Promise<AgentsTable> {
     const row = await trx.selectFrom('agents').selectAll().where('org_id', '=', orgId).where('id', '=', agentId).executeTakeFirst();
     if (!row) throw new NotFoundError('agent');
     return row;

@@ -14,6 +14,13 @@ export interface RegistryLimits {
   environment: AgentsTable['environment'];
 }
 
+export interface AgentRegistryLimitsDeps {
+  db: Kysely<Database>;
+  clock: Clock;
+  bus: EventBus;
+  cacheTtlMs: number;
+}
+
 /**
  * Agents' registry limits, read through a cache that `agents.changed` (and a resync) clears, so
  * every decision can apply them without a database read.
@@ -21,21 +28,16 @@ export interface RegistryLimits {
 export class AgentRegistryLimits {
   private readonly cache: InvalidatingCache<RegistryLimits>;
 
-  constructor(
-    private readonly db: Kysely<Database>,
-    clock: Clock,
-    bus: EventBus,
-    cacheTtlMs: number,
-  ) {
-    this.cache = new InvalidatingCache(clock, cacheTtlMs);
-    bus.subscribe('agents.changed', () => this.cache.clear());
-    bus.subscribe('bus.resynced', () => this.cache.clear());
+  constructor(private readonly deps: AgentRegistryLimitsDeps) {
+    this.cache = new InvalidatingCache(deps.clock, deps.cacheTtlMs);
+    deps.bus.subscribe('agents.changed', () => this.cache.clear());
+    deps.bus.subscribe('bus.resynced', () => this.cache.clear());
   }
 
   /** The agent's limits, or undefined when the organization has no such agent. */
   async of(orgId: string, agentId: string): Promise<RegistryLimits | undefined> {
     return this.cache.get(`${orgId}|${agentId}`, async () => {
-      const row = await this.db
+      const row = await this.deps.db
         .selectFrom('agents')
         .select(['allowed_tools', 'max_data_classification', 'environment'])
         .where('org_id', '=', orgId)

@@ -43,7 +43,7 @@ export function createAgentRestrictions(
     bus: deps.bus,
     audit: deps.audit,
     clock: deps.clock,
-    settings: new OrganizationSettingsCache(deps.store.db, deps.clock),
+    settings: new OrganizationSettingsCache({ db: deps.store.db, clock: deps.clock }),
     onError: (error) => deps.logger?.error({ err: error }, 'agent restrictions reload failed'),
   });
 }
@@ -60,7 +60,7 @@ export function createAnomalyDetection(deps: AnomalyDeps): AnomalyDetection {
     agents: deps.agents,
     stops: deps.stops,
     restrictions,
-    settings: new OrganizationSettingsCache(deps.store.db, deps.clock),
+    settings: new OrganizationSettingsCache({ db: deps.store.db, clock: deps.clock }),
     clock: deps.clock,
     logger: deps.logger,
     allowLoopback: deps.config.devAllowLoopbackFetch,

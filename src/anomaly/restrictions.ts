@@ -33,28 +33,35 @@ export function readOnlyScopes(scopes: readonly string[]): string[] {
   return scopes.filter((scope) => scopePermission(scope)?.action === 'read');
 }
 
+export interface OrganizationSettingsCacheDeps {
+  db: Kysely<Database>;
+  clock: Clock;
+  /** 5 s unless given. */
+  ttlMs?: number;
+}
+
 /** Organization settings, re-read at most every few seconds: anomaly responses and limits change rarely. */
 export class OrganizationSettingsCache {
   private readonly entries = new Map<string, { at: number; settings: OrganizationSettings }>();
 
-  constructor(
-    private readonly db: Kysely<Database>,
-    private readonly clock: Clock,
-    private readonly ttlMs = 5000,
-  ) {}
+  private readonly ttlMs: number;
+
+  constructor(private readonly deps: OrganizationSettingsCacheDeps) {
+    this.ttlMs = deps.ttlMs ?? 5000;
+  }
 
   /** The cached settings when fresh, without waiting; undefined otherwise. */
   peek(orgId: string): OrganizationSettings | undefined {
     const entry = this.entries.get(orgId);
-    return entry && this.clock.now() - entry.at < this.ttlMs ? entry.settings : undefined;
+    return entry && this.deps.clock.now() - entry.at < this.ttlMs ? entry.settings : undefined;
   }
 
   async get(orgId: string): Promise<OrganizationSettings> {
     const cached = this.peek(orgId);
     if (cached) return cached;
-    const row = await this.db.selectFrom('organizations').select('settings').where('id', '=', orgId).executeTakeFirst();
+    const row = await this.deps.db.selectFrom('organizations').select('settings').where('id', '=', orgId).executeTakeFirst();
     const settings = row ? (JSON.parse(row.settings) as OrganizationSettings) : {};
-    this.entries.set(orgId, { at: this.clock.now(), settings });
+    this.entries.set(orgId, { at: this.deps.clock.now(), settings });
     return settings;
   }
 }

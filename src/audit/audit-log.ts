@@ -60,14 +60,16 @@ const CHUNK_SIZES = [32, 16, 8, 4, 2, 1];
 /** Told of every batch of events appended; see AuditLog.onAppended. */
 export type AppendedListener = (events: readonly AuditEventsTable[]) => void;
 
+export interface AuditLogDeps {
+  dialect: Dialect;
+  clock: Clock;
+}
+
 export class AuditLog {
   private readonly insertSqlBySize = new Map<number, string>();
   private readonly appendedListeners = new Set<AppendedListener>();
 
-  constructor(
-    private readonly dialect: Dialect,
-    private readonly clock: Clock,
-  ) {}
+  constructor(private readonly deps: AuditLogDeps) {}
 
   async append(trx: Executor, input: AuditInput, context: AuditContext = {}): Promise<AuditEventsTable> {
     const [event] = await this.appendMany(trx, [{ input, context }]);
@@ -88,7 +90,7 @@ export class AuditLog {
       byChain.set(chainId, list);
     });
     const out: AuditEventsTable[] = new Array(items.length);
-    const at = isoAt(this.clock);
+    const at = isoAt(this.deps.clock);
     for (const [chainId, list] of byChain) {
       const head = await this.lockHead(trx, chainId);
       let prev = head;
@@ -156,7 +158,7 @@ export class AuditLog {
     return {
       chain_id: chainId,
       seq,
-      id: input.id ?? newId('evt', this.clock.now()),
+      id: input.id ?? newId('evt', this.deps.clock.now()),
       org_id: input.orgId ?? null,
       at,
       kind: input.kind,
@@ -202,7 +204,7 @@ export class AuditLog {
       .onConflict((oc) => oc.column('chain_id').doNothing())
       .execute();
     let query = trx.selectFrom('audit_chain_heads').select(['seq', 'hash']).where('chain_id', '=', chainId);
-    if (this.dialect === 'postgres') query = query.forUpdate();
+    if (this.deps.dialect === 'postgres') query = query.forUpdate();
     return query.executeTakeFirstOrThrow();
   }
 }

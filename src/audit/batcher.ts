@@ -12,6 +12,11 @@ interface Pending {
 /** The most events written in one transaction (well under SQLite's and PostgreSQL's bind limits). */
 const MAX_BATCH = 1000;
 
+export interface AuditBatcherDeps {
+  store: Store;
+  audit: AuditLog;
+}
+
 /**
  * Group commit for events that record no state change (a token minted, a decision): every event
  * queued while the event loop turns is written in one transaction on the next turn, and each
@@ -24,10 +29,7 @@ export class AuditBatcher {
   private scheduled = false;
   private flushing: Promise<void> | undefined;
 
-  constructor(
-    private readonly store: Store,
-    private readonly audit: AuditLog,
-  ) {}
+  constructor(private readonly deps: AuditBatcherDeps) {}
 
   /** Resolves when the event is committed; rejects if its batch failed. */
   record(input: AuditInput, context: AuditContext = {}): Promise<void> {
@@ -57,7 +59,7 @@ export class AuditBatcher {
   private async flush(): Promise<void> {
     const batch = this.queue.splice(0, MAX_BATCH);
     if (batch.length === 0) return;
-    this.flushing = inTransaction(this.store, (trx) => this.audit.appendMany(trx, batch)).then(
+    this.flushing = inTransaction(this.deps.store, (trx) => this.deps.audit.appendMany(trx, batch)).then(
       () => {
         for (const item of batch) item.resolve();
       },

@@ -26,6 +26,14 @@ export interface ChainStatus {
   checkpointSeq: number;
 }
 
+export interface AuditCheckpointsDeps {
+  db: Kysely<Database>;
+  keyRing: KeyRing;
+  clock: Clock;
+  /** The `iss` of every checkpoint signed here; verification in the database expects it. */
+  issuer: string;
+}
+
 /**
  * Signed checkpoints: a compact JWS by the active signing key over a chain's `(seq, hash)`.
  * Against someone who can edit audit rows but not the signing keys, an event before a checkpoint
@@ -36,24 +44,23 @@ export interface ChainStatus {
  * Inserts ignore a checkpoint that exists, so nodes may race to sign the same head.
  */
 export class AuditCheckpoints {
-  constructor(
-    private readonly db: Kysely<Database>,
-    private readonly keyRing: KeyRing,
-    private readonly clock: Clock,
-    /** The `iss` of every checkpoint signed here; verification in the database expects it. */
-    readonly issuer: string,
-  ) {}
+  /** The `iss` of every checkpoint signed here; verification in the database expects it. */
+  readonly issuer: string;
+
+  constructor(private readonly deps: AuditCheckpointsDeps) {
+    this.issuer = deps.issuer;
+  }
 
   /** Signs `(seq, hash)` of a chain and stores it; returns the stored checkpoint (an earlier signature wins a race). */
-  async sign(chainId: string, seq: number, hash: string, trx: Executor = this.db): Promise<AuditCheckpointsTable> {
-    const key = this.keyRing.activeKey();
-    const now = this.clock.now();
+  async sign(chainId: string, seq: number, hash: string, trx: Executor = this.deps.db): Promise<AuditCheckpointsTable> {
+    const key = this.deps.keyRing.activeKey();
+    const now = this.deps.clock.now();
     const payload: CheckpointPayload = { iss: this.issuer, chain_id: chainId, seq, hash, iat: Math.floor(now / 1000) };
     const row: AuditCheckpointsTable = {
       chain_id: chainId,
       seq,
       hash,
-      at: isoAt(this.clock),
+      at: isoAt(this.deps.clock),
       kid: key.kid,
       jws: signCompactJws(key, { typ: CHECKPOINT_TYP }, { ...payload }),
     };
@@ -67,14 +74,18 @@ export class AuditCheckpoints {
 
   /** Signs the current head of a chain unless a checkpoint of it exists. */
   async signHead(chainId: string): Promise<AuditCheckpointsTable | undefined> {
-    const head = await this.db.selectFrom('audit_chain_heads').select(['seq', 'hash']).where('chain_id', '=', chainId).executeTakeFirst();
+    const head = await this.deps.db
+      .selectFrom('audit_chain_heads')
+      .select(['seq', 'hash'])
+      .where('chain_id', '=', chainId)
+      .executeTakeFirst();
     if (!head || head.seq === 0) return undefined;
     return this.sign(chainId, head.seq, head.hash);
   }
 
   /** Every chain's head next to its newest checkpoint (one row per chain: the heads table is small). */
   async statuses(): Promise<ChainStatus[]> {
-    const rows = await this.db
+    const rows = await this.deps.db
       .selectFrom('audit_chain_heads as h')
       .select((eb) => [
         'h.chain_id',
@@ -93,12 +104,12 @@ export class AuditCheckpoints {
     return rows.map((r) => ({ chainId: r.chain_id, seq: r.seq, hash: r.hash, checkpointSeq: Number(r.checkpoint_seq ?? 0) }));
   }
 
-  async at(chainId: string, seq: number, trx: Executor = this.db): Promise<AuditCheckpointsTable | undefined> {
+  async at(chainId: string, seq: number, trx: Executor = this.deps.db): Promise<AuditCheckpointsTable | undefined> {
     return trx.selectFrom('audit_checkpoints').selectAll().where('chain_id', '=', chainId).where('seq', '=', seq).executeTakeFirst();
   }
 
   async latest(chainId: string): Promise<AuditCheckpointsTable | undefined> {
-    return this.db
+    return this.deps.db
       .selectFrom('audit_checkpoints')
       .selectAll()
       .where('chain_id', '=', chainId)
@@ -109,7 +120,7 @@ export class AuditCheckpoints {
 
   /** The newest checkpoint in `(afterSeq, throughSeq]`. */
   async newestWithin(chainId: string, afterSeq: number, throughSeq: number): Promise<AuditCheckpointsTable | undefined> {
-    return this.db
+    return this.deps.db
       .selectFrom('audit_checkpoints')
       .selectAll()
       .where('chain_id', '=', chainId)
@@ -122,7 +133,7 @@ export class AuditCheckpoints {
 
   /** One page of a chain's checkpoints by ascending seq. */
   async list(chainId: string, options: { afterSeq?: number; throughSeq?: number; limit: number }): Promise<AuditCheckpointsTable[]> {
-    let query = this.db.selectFrom('audit_checkpoints').selectAll().where('chain_id', '=', chainId);
+    let query = this.deps.db.selectFrom('audit_checkpoints').selectAll().where('chain_id', '=', chainId);
     if (options.afterSeq !== undefined) query = query.where('seq', '>', options.afterSeq);
     if (options.throughSeq !== undefined) query = query.where('seq', '<=', options.throughSeq);
     return query.orderBy('seq').limit(options.limit).execute();

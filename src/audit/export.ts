@@ -76,20 +76,22 @@ export interface ChainExport {
   lines: AsyncGenerator<ExportLine>;
 }
 
+export interface AuditExportDeps {
+  db: Kysely<Database>;
+  checkpoints: AuditCheckpoints;
+}
+
 /** Reads chains out of the database as {@link ExportLine}s, streamed in pages. */
 export class AuditExport {
   private readonly events: AuditEvents;
 
-  constructor(
-    db: Kysely<Database>,
-    private readonly checkpoints: AuditCheckpoints,
-  ) {
-    this.events = new AuditEvents(db);
+  constructor(private readonly deps: AuditExportDeps) {
+    this.events = new AuditEvents(deps.db);
   }
 
   /** The `iss` the checkpoints signed here name. */
   get issuer(): string {
-    return this.checkpoints.issuer;
+    return this.deps.checkpoints.issuer;
   }
 
   /**
@@ -100,7 +102,7 @@ export class AuditExport {
   async chain(chainId: string): Promise<ChainExport | undefined> {
     const head = await this.events.head(chainId);
     if (!head) return undefined;
-    const checkpoint = head.seq > 0 ? await this.checkpoints.sign(chainId, head.seq, head.hash) : undefined;
+    const checkpoint = head.seq > 0 ? await this.deps.checkpoints.sign(chainId, head.seq, head.hash) : undefined;
     return { head, checkpoint, lines: this.lines(chainId, head) };
   }
 
@@ -142,7 +144,7 @@ export class AuditExport {
 
   /** Events after `baseSeq` through `toSeq`, each followed by its checkpoint; checkpoints from `baseSeq`. */
   private async *merge(chainId: string, baseSeq: number, toSeq: number, checkpointsThrough?: number): AsyncGenerator<ExportLine> {
-    const checkpoints = this.checkpoints.stream(chainId, Math.max(baseSeq, 1), checkpointsThrough);
+    const checkpoints = this.deps.checkpoints.stream(chainId, Math.max(baseSeq, 1), checkpointsThrough);
     let next = await checkpoints.next();
     for await (const event of this.events.chain(chainId, { after: baseSeq, through: toSeq })) {
       while (!next.done && next.value.seq < event.seq) {

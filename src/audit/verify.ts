@@ -263,6 +263,11 @@ export async function signingKeySet(db: Kysely<Database>): Promise<JSONWebKeySet
   return { keys: rows.map((row) => JSON.parse(row.public_jwk) as JWK) };
 }
 
+export interface AuditVerifierDeps {
+  db: Kysely<Database>;
+  exporter: AuditExport;
+}
+
 /**
  * Verifies chains where they are stored: hash links, checkpoints, a pruned chain's base (its
  * checkpoint and the `audit.pruned` event recording it), and the issuer of each checkpoint. The
@@ -276,11 +281,8 @@ export async function signingKeySet(db: Kysely<Database>): Promise<JSONWebKeySet
 export class AuditVerifier {
   private readonly events: AuditEvents;
 
-  constructor(
-    private readonly db: Kysely<Database>,
-    private readonly exporter: AuditExport,
-  ) {
-    this.events = new AuditEvents(db);
+  constructor(private readonly deps: AuditVerifierDeps) {
+    this.events = new AuditEvents(deps.db);
   }
 
   /**
@@ -289,19 +291,19 @@ export class AuditVerifier {
    */
   async verify(chainId?: string, options: { jwks?: JSONWebKeySet } = {}): Promise<ChainReport[]> {
     const ids = chainId ? [chainId] : await this.events.chainIds();
-    const jwks = options.jwks ?? (await signingKeySet(this.db));
-    const verifyOptions: VerifyOptions = { issuer: this.exporter.issuer };
+    const jwks = options.jwks ?? (await signingKeySet(this.deps.db));
+    const verifyOptions: VerifyOptions = { issuer: this.deps.exporter.issuer };
     checkpointKeys(jwks);
     const reports: ChainReport[] = [];
     for (const id of ids) {
       const head = await this.events.head(id);
       if (head) {
-        reports.push(await verifyLines(this.exporter.lines(id, head), jwks, verifyOptions));
+        reports.push(await verifyLines(this.deps.exporter.lines(id, head), jwks, verifyOptions));
         continue;
       }
       // No head: only checkpoints remain (or nothing, for an unknown chain). Walked as an empty chain, they show what is gone.
       const none = { seq: 0, hash: GENESIS_HASH, base_seq: 0, base_hash: GENESIS_HASH };
-      const report = await verifyLines(this.exporter.lines(id, none), jwks, verifyOptions);
+      const report = await verifyLines(this.deps.exporter.lines(id, none), jwks, verifyOptions);
       if (report.ok && report.checkpoints === undefined) {
         if (chainId) throw new NotFoundError('audit chain');
         continue;

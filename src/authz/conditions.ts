@@ -53,6 +53,14 @@ function toCedarContext(attributes: Record<string, unknown> | undefined): Record
   return out;
 }
 
+export interface ConditionsDeps {
+  store: Store;
+  audit: AuditLog;
+  clock: Clock;
+  bus: EventBus;
+  cacheTtlMs: number;
+}
+
 /**
  * Conditions as policy (@cedar-policy/cedar-wasm), evaluated after RBAC for organizations that
  * have uploaded policies — and only for them: Cedar costs about 100 µs a decision, RBAC a few.
@@ -61,21 +69,15 @@ function toCedarContext(attributes: Record<string, unknown> | undefined): Record
 export class Conditions {
   private readonly cache: InvalidatingCache<Record<string, string> | null>;
 
-  constructor(
-    private readonly store: Store,
-    private readonly audit: AuditLog,
-    private readonly clock: Clock,
-    private readonly bus: EventBus,
-    cacheTtlMs: number,
-  ) {
-    this.cache = new InvalidatingCache(clock, cacheTtlMs);
-    bus.subscribe('policies.changed', ({ orgId }) => this.cache.invalidate(orgId));
-    bus.subscribe('bus.resynced', () => this.cache.clear());
+  constructor(private readonly deps: ConditionsDeps) {
+    this.cache = new InvalidatingCache(deps.clock, deps.cacheTtlMs);
+    deps.bus.subscribe('policies.changed', ({ orgId }) => this.cache.invalidate(orgId));
+    deps.bus.subscribe('bus.resynced', () => this.cache.clear());
   }
 
   async upload(orgId: string, source: string, context: AuditContext): Promise<PolicySetView> {
     const policies = parsePolicies(source);
-    const row = await inTransaction(this.store, async (trx) => {
+    const row = await inTransaction(this.deps.store, async (trx) => {
       const latest = await trx
         .selectFrom('policy_sets')
         .select('version')
@@ -83,17 +85,21 @@ export class Conditions {
         .orderBy('version', 'desc')
         .executeTakeFirst();
       const version = (latest?.version ?? 0) + 1;
-      const entry = { org_id: orgId, version, source, policies: JSON.stringify(policies), created_at: isoAt(this.clock) };
+      const entry = { org_id: orgId, version, source, policies: JSON.stringify(policies), created_at: isoAt(this.deps.clock) };
       await trx.insertInto('policy_sets').values(entry).execute();
-      await this.audit.append(trx, { kind: 'policies.updated', orgId, detail: { version, policy_ids: Object.keys(policies) } }, context);
+      await this.deps.audit.append(
+        trx,
+        { kind: 'policies.updated', orgId, detail: { version, policy_ids: Object.keys(policies) } },
+        context,
+      );
       return entry;
     });
-    await this.bus.publish('policies.changed', { orgId });
+    await this.deps.bus.publish('policies.changed', { orgId });
     return { version: row.version, policy_ids: Object.keys(policies), source, created_at: row.created_at };
   }
 
   async current(orgId: string): Promise<PolicySetView> {
-    const row = await this.store.db
+    const row = await this.deps.store.db
       .selectFrom('policy_sets')
       .selectAll()
       .where('org_id', '=', orgId)
@@ -111,7 +117,7 @@ export class Conditions {
   /** The policies that forbid the request, or an empty list; nothing to evaluate for an organization without policies. */
   async forbiddenBy(orgId: string, request: ConditionRequest): Promise<string[]> {
     const policies = await this.cache.get(orgId, async () => {
-      const row = await this.store.db
+      const row = await this.deps.store.db
         .selectFrom('policy_sets')
         .select('policies')
         .where('org_id', '=', orgId)
@@ -130,8 +136,8 @@ export class Conditions {
         classification: request.classification,
         classification_rank: CLASSIFICATIONS.indexOf(request.classification),
         // Time conditions ("only during business hours"), in UTC.
-        hour: new Date(this.clock.now()).getUTCHours(),
-        weekday: new Date(this.clock.now()).getUTCDay(),
+        hour: new Date(this.deps.clock.now()).getUTCHours(),
+        weekday: new Date(this.deps.clock.now()).getUTCDay(),
       },
       policies: { staticPolicies: { ...policies, [RBAC_ALLOWED]: IMPLICIT_PERMIT } },
       entities: [],

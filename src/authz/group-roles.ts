@@ -11,23 +11,25 @@ export interface GroupRoleMapping {
   role_id: string;
 }
 
+export interface GroupRolesDeps {
+  store: Store;
+  organizations: Organizations;
+  audit: AuditLog;
+  bus: EventBus;
+  clock: Clock;
+}
+
 /**
  * IdP groups mapped to Mandate roles, per organization. A member's `idp` role bindings follow
  * their groups (an SSO login's group claim, their SCIM group memberships); bindings an
  * administrator made by hand (`manual`) are never touched by a sync.
  */
 export class GroupRoles {
-  constructor(
-    private readonly store: Store,
-    private readonly organizations: Organizations,
-    private readonly audit: AuditLog,
-    private readonly bus: EventBus,
-    private readonly clock: Clock,
-  ) {}
+  constructor(private readonly deps: GroupRolesDeps) {}
 
   async list(orgRef: string): Promise<GroupRoleMapping[]> {
-    const org = await this.organizations.require(orgRef);
-    const rows = await this.store.db
+    const org = await this.deps.organizations.require(orgRef);
+    const rows = await this.deps.store.db
       .selectFrom('group_role_mappings')
       .select(['group_name', 'role_id'])
       .where('org_id', '=', org.id)
@@ -39,8 +41,8 @@ export class GroupRoles {
 
   /** Replaces the organization's mappings; members' bindings follow at their next login or SCIM change. */
   async replace(orgRef: string, mappings: GroupRoleMapping[], context: AuditContext): Promise<GroupRoleMapping[]> {
-    const org = await this.organizations.require(orgRef);
-    await inTransaction(this.store, async (trx) => {
+    const org = await this.deps.organizations.require(orgRef);
+    await inTransaction(this.deps.store, async (trx) => {
       const roleIds = [...new Set(mappings.map((m) => m.role_id))];
       if (roleIds.length > 0) {
         const known = await trx.selectFrom('roles').select('id').where('org_id', '=', org.id).where('id', 'in', roleIds).execute();
@@ -52,10 +54,10 @@ export class GroupRoles {
       if (unique.length > 0) {
         await trx
           .insertInto('group_role_mappings')
-          .values(unique.map((m) => ({ org_id: org.id, group_name: m.group, role_id: m.role_id, created_at: isoAt(this.clock) })))
+          .values(unique.map((m) => ({ org_id: org.id, group_name: m.group, role_id: m.role_id, created_at: isoAt(this.deps.clock) })))
           .execute();
       }
-      await this.audit.append(trx, { kind: 'group_role_mappings.replaced', orgId: org.id, detail: { mappings: unique } }, context);
+      await this.deps.audit.append(trx, { kind: 'group_role_mappings.replaced', orgId: org.id, detail: { mappings: unique } }, context);
     });
     return this.list(org.id);
   }
@@ -87,13 +89,13 @@ export class GroupRoles {
     const bound = new Set(current.map((row) => row.role_id));
     const toAdd = wanted.filter((roleId) => !bound.has(roleId));
     const toRemove = current.filter((row) => row.source === 'idp' && !wanted.includes(row.role_id)).map((row) => row.role_id);
-    const at = isoAt(this.clock);
+    const at = isoAt(this.deps.clock);
     for (const roleId of toAdd) {
       await trx
         .insertInto('role_bindings')
         .values({ role_id: roleId, org_id: orgId, principal_type: 'member', principal_id: memberId, created_at: at, source: 'idp' })
         .execute();
-      await this.audit.append(
+      await this.deps.audit.append(
         trx,
         { kind: 'role.bound', orgId, subjectId: memberId, detail: { role_id: roleId, source: 'idp', groups } },
         context,
@@ -108,7 +110,7 @@ export class GroupRoles {
         .where('principal_id', '=', memberId)
         .where('source', '=', 'idp')
         .execute();
-      await this.audit.append(
+      await this.deps.audit.append(
         trx,
         { kind: 'role.unbound', orgId, detail: { role_id: roleId, principal_id: memberId, source: 'idp', groups } },
         context,
@@ -134,6 +136,6 @@ export class GroupRoles {
 
   /** Tells every node's permission caches that the organization's bindings changed. */
   async announce(orgId: string): Promise<void> {
-    await this.bus.publish('roles.changed', { orgId });
+    await this.deps.bus.publish('roles.changed', { orgId });
   }
 }

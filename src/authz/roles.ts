@@ -23,6 +23,15 @@ function toPermissionInput(row: RolePermissionsTable): PermissionInput {
   };
 }
 
+export interface RolesDeps {
+  store: Store;
+  organizations: Organizations;
+  audit: AuditLog;
+  clock: Clock;
+  bus: EventBus;
+  cacheTtlMs: number;
+}
+
 /**
  * Roles of an organization, as `tool:action` permissions with constraints, bound to members and
  * agents. Decisions read a principal's permissions through a cache that `roles.changed` clears.
@@ -31,30 +40,23 @@ export class Roles {
   /** Role permissions and approved elevations (with their end), per principal. */
   private readonly cache: InvalidatingCache<(Permission & { expiresAt?: number })[]>;
 
-  constructor(
-    private readonly store: Store,
-    private readonly organizations: Organizations,
-    private readonly audit: AuditLog,
-    private readonly clock: Clock,
-    private readonly bus: EventBus,
-    cacheTtlMs: number,
-  ) {
-    this.cache = new InvalidatingCache(clock, cacheTtlMs);
-    bus.subscribe('roles.changed', () => this.cache.clear());
-    bus.subscribe('bus.resynced', () => this.cache.clear());
+  constructor(private readonly deps: RolesDeps) {
+    this.cache = new InvalidatingCache(deps.clock, deps.cacheTtlMs);
+    deps.bus.subscribe('roles.changed', () => this.cache.clear());
+    deps.bus.subscribe('bus.resynced', () => this.cache.clear());
   }
 
   async create(orgRef: string, input: CreateRole, context: AuditContext): Promise<Role> {
-    const org = await this.organizations.require(orgRef);
+    const org = await this.deps.organizations.require(orgRef);
     const role: RolesTable = {
-      id: newId('rol', this.clock.now()),
+      id: newId('rol', this.deps.clock.now()),
       org_id: org.id,
       name: input.name,
       description: input.description ?? null,
-      created_at: isoAt(this.clock),
+      created_at: isoAt(this.deps.clock),
     };
     const permissions: RolePermissionsTable[] = input.permissions.map((p) => ({
-      id: newId('prm', this.clock.now()),
+      id: newId('prm', this.deps.clock.now()),
       role_id: role.id,
       tool: p.tool,
       action: p.action,
@@ -65,10 +67,10 @@ export class Roles {
     }));
     await mapUniqueViolation(
       () =>
-        inTransaction(this.store, async (trx) => {
+        inTransaction(this.deps.store, async (trx) => {
           await trx.insertInto('roles').values(role).execute();
           if (permissions.length > 0) await trx.insertInto('role_permissions').values(permissions).execute();
-          await this.audit.append(
+          await this.deps.audit.append(
             trx,
             { kind: 'role.created', orgId: org.id, detail: { role_id: role.id, name: role.name, permissions: input.permissions } },
             context,
@@ -80,10 +82,10 @@ export class Roles {
   }
 
   async list(orgRef: string): Promise<Role[]> {
-    const org = await this.organizations.require(orgRef);
-    const roles = await this.store.db.selectFrom('roles').selectAll().where('org_id', '=', org.id).orderBy('name').execute();
+    const org = await this.deps.organizations.require(orgRef);
+    const roles = await this.deps.store.db.selectFrom('roles').selectAll().where('org_id', '=', org.id).orderBy('name').execute();
     if (roles.length === 0) return [];
-    const permissions = await this.store.db
+    const permissions = await this.deps.store.db
       .selectFrom('role_permissions')
       .selectAll()
       .where(
@@ -96,23 +98,23 @@ export class Roles {
   }
 
   async remove(orgRef: string, roleId: string, context: AuditContext): Promise<void> {
-    const org = await this.organizations.require(orgRef);
-    await inTransaction(this.store, async (trx) => {
+    const org = await this.deps.organizations.require(orgRef);
+    await inTransaction(this.deps.store, async (trx) => {
       const deleted = await trx.deleteFrom('roles').where('org_id', '=', org.id).where('id', '=', roleId).executeTakeFirst();
       if (Number(deleted.numDeletedRows) === 0) throw new NotFoundError('role');
-      await this.audit.append(trx, { kind: 'role.deleted', orgId: org.id, detail: { role_id: roleId } }, context);
+      await this.deps.audit.append(trx, { kind: 'role.deleted', orgId: org.id, detail: { role_id: roleId } }, context);
     });
-    await this.bus.publish('roles.changed', { orgId: org.id });
+    await this.deps.bus.publish('roles.changed', { orgId: org.id });
   }
 
   /** Binds a role to a member or an agent of the same organization. */
   async bind(orgRef: string, roleId: string, binding: Binding, context: AuditContext): Promise<void> {
-    const org = await this.organizations.require(orgRef);
+    const org = await this.deps.organizations.require(orgRef);
     const [principalType, principalId] =
       'member_id' in binding ? (['member', binding.member_id] as const) : (['agent', binding.agent_id] as const);
     await mapUniqueViolation(
       () =>
-        inTransaction(this.store, async (trx) => {
+        inTransaction(this.deps.store, async (trx) => {
           const role = await trx.selectFrom('roles').select('id').where('org_id', '=', org.id).where('id', '=', roleId).executeTakeFirst();
           if (!role) throw new NotFoundError('role');
           const table = principalType === 'member' ? 'members' : 'agents';
@@ -130,10 +132,10 @@ export class Roles {
               org_id: org.id,
               principal_type: principalType,
               principal_id: principalId,
-              created_at: isoAt(this.clock),
+              created_at: isoAt(this.deps.clock),
             })
             .execute();
-          await this.audit.append(
+          await this.deps.audit.append(
             trx,
             {
               kind: 'role.bound',
@@ -146,12 +148,12 @@ export class Roles {
         }),
       () => new ConflictError('the role is already bound to it'),
     );
-    await this.bus.publish('roles.changed', { orgId: org.id });
+    await this.deps.bus.publish('roles.changed', { orgId: org.id });
   }
 
   async unbind(orgRef: string, roleId: string, principalId: string, context: AuditContext): Promise<void> {
-    const org = await this.organizations.require(orgRef);
-    await inTransaction(this.store, async (trx) => {
+    const org = await this.deps.organizations.require(orgRef);
+    await inTransaction(this.deps.store, async (trx) => {
       const deleted = await trx
         .deleteFrom('role_bindings')
         .where('org_id', '=', org.id)
@@ -159,13 +161,13 @@ export class Roles {
         .where('principal_id', '=', principalId)
         .executeTakeFirst();
       if (Number(deleted.numDeletedRows) === 0) throw new NotFoundError('role binding');
-      await this.audit.append(
+      await this.deps.audit.append(
         trx,
         { kind: 'role.unbound', orgId: org.id, detail: { role_id: roleId, principal_id: principalId } },
         context,
       );
     });
-    await this.bus.publish('roles.changed', { orgId: org.id });
+    await this.deps.bus.publish('roles.changed', { orgId: org.id });
   }
 
   /**
@@ -175,20 +177,20 @@ export class Roles {
    */
   async permissionsOf(orgId: string, principalId: string): Promise<Permission[]> {
     const entries = await this.cache.get(`${orgId}|${principalId}`, async () => {
-      const rows = await this.store.db
+      const rows = await this.deps.store.db
         .selectFrom('role_bindings')
         .innerJoin('role_permissions', 'role_permissions.role_id', 'role_bindings.role_id')
         .selectAll('role_permissions')
         .where('role_bindings.org_id', '=', orgId)
         .where('role_bindings.principal_id', '=', principalId)
         .execute();
-      const elevated = await this.store.db
+      const elevated = await this.deps.store.db
         .selectFrom('elevations')
         .select(['tool', 'action', 'expires_at', 'environments', 'max_classification'])
         .where('org_id', '=', orgId)
         .where('principal_id', '=', principalId)
         .where('status', '=', 'approved')
-        .where('expires_at', '>', isoAt(this.clock))
+        .where('expires_at', '>', isoAt(this.deps.clock))
         .execute();
       const fromRoles = rows.map((row) => {
         const p = toPermissionInput(row);
@@ -211,7 +213,7 @@ export class Roles {
       }));
       return [...fromRoles, ...fromElevations];
     });
-    const now = this.clock.now();
+    const now = this.deps.clock.now();
     return (entries ?? [])
       .filter((p) => p.expiresAt === undefined || p.expiresAt > now)
       .map(({ expiresAt: _expiresAt, ...permission }) => permission);

@@ -9,6 +9,13 @@ import { type Executor, inTransaction } from '../store/transaction.js';
 /** A grant as the API shows it: every column is public information about the consent. */
 export type GrantView = GrantsTable;
 
+export interface GrantsDeps {
+  store: Store;
+  audit: AuditLog;
+  clock: Clock;
+  bus: EventBus;
+}
+
 /**
  * Grants: one row per consent event, the root of every delegated token (docs/architecture.md §1).
  * Revoking one kills its refresh tokens at once and its access tokens at introspection, on every
@@ -17,13 +24,8 @@ export type GrantView = GrantsTable;
 export class Grants {
   private readonly revoked = new Set<string>();
 
-  constructor(
-    private readonly store: Store,
-    private readonly audit: AuditLog,
-    private readonly clock: Clock,
-    private readonly bus: EventBus,
-  ) {
-    bus.subscribe('grant.revoked', ({ id }) => void this.revoked.add(id));
+  constructor(private readonly deps: GrantsDeps) {
+    deps.bus.subscribe('grant.revoked', ({ id }) => void this.revoked.add(id));
   }
 
   isRevoked(grantId: string): boolean {
@@ -34,20 +36,20 @@ export class Grants {
     await trx.insertInto('grants').values(grant).execute();
   }
 
-  async find(id: string, trx: Executor = this.store.db): Promise<GrantsTable | undefined> {
+  async find(id: string, trx: Executor = this.deps.store.db): Promise<GrantsTable | undefined> {
     return trx.selectFrom('grants').selectAll().where('id', '=', id).executeTakeFirst();
   }
 
   /** A live grant of this member to this client for this resource covering every scope asked for (remembered consent). */
   async findCovering(memberId: string, clientId: string, resource: string, scopes: readonly string[]): Promise<GrantsTable | undefined> {
-    const candidates = await this.store.db
+    const candidates = await this.deps.store.db
       .selectFrom('grants')
       .selectAll()
       .where('member_id', '=', memberId)
       .where('client_id', '=', clientId)
       .where('resource', '=', resource)
       .where('revoked_at', 'is', null)
-      .where('expires_at', '>', isoAt(this.clock))
+      .where('expires_at', '>', isoAt(this.deps.clock))
       .orderBy('created_at', 'desc')
       .execute();
     return candidates.find((grant) => {
@@ -57,7 +59,7 @@ export class Grants {
   }
 
   async list(filter: { orgId: string; memberId?: string }): Promise<GrantView[]> {
-    let query = this.store.db.selectFrom('grants').selectAll().where('org_id', '=', filter.orgId);
+    let query = this.deps.store.db.selectFrom('grants').selectAll().where('org_id', '=', filter.orgId);
     if (filter.memberId) query = query.where('member_id', '=', filter.memberId);
     return query.orderBy('id', 'desc').limit(500).execute();
   }
@@ -67,7 +69,7 @@ export class Grants {
    * it to one organization or one member, so nobody can revoke another tenant's grant.
    */
   async revoke(grantId: string, reason: string, scope: { orgId: string; memberId?: string }, context: AuditContext): Promise<void> {
-    await inTransaction(this.store, async (trx) => {
+    await inTransaction(this.deps.store, async (trx) => {
       const grant = await this.find(grantId, trx);
       if (!grant || grant.org_id !== scope.orgId || (scope.memberId && grant.member_id !== scope.memberId))
         throw new NotFoundError('grant');
@@ -81,10 +83,10 @@ export class Grants {
     if (grant.revoked_at) return;
     await trx
       .updateTable('grants')
-      .set({ revoked_at: isoAt(this.clock), revoked_reason: reason })
+      .set({ revoked_at: isoAt(this.deps.clock), revoked_reason: reason })
       .where('id', '=', grant.id)
       .execute();
-    await this.audit.append(
+    await this.deps.audit.append(
       trx,
       {
         kind: 'grant.revoked',
@@ -118,16 +120,16 @@ export class Grants {
 
   async announce(grantId: string): Promise<void> {
     this.revoked.add(grantId);
-    await this.bus.publish('grant.revoked', { id: grantId });
+    await this.deps.bus.publish('grant.revoked', { id: grantId });
   }
 
   /** Reloads revoked grants that could still have live tokens (a safety net for missed events). */
   async load(): Promise<void> {
-    const rows = await this.store.db
+    const rows = await this.deps.store.db
       .selectFrom('grants')
       .select('id')
       .where('revoked_at', 'is not', null)
-      .where('expires_at', '>', isoAt(this.clock))
+      .where('expires_at', '>', isoAt(this.deps.clock))
       .execute();
     for (const row of rows) this.revoked.add(row.id);
   }

@@ -4,6 +4,13 @@ import type { EventBus } from '../events/bus.js';
 import type { Store } from '../store/store.js';
 import { inTransaction } from '../store/transaction.js';
 
+export interface RevokedAccessTokensDeps {
+  store: Store;
+  audit: AuditLog;
+  clock: Clock;
+  bus: EventBus;
+}
+
 /**
  * RFC 7009 §2.2 for self-contained access tokens: a revoked token's `jti` is refused until the
  * token would have expired. Every node holds the set in memory (loaded at start, kept current by
@@ -12,13 +19,8 @@ import { inTransaction } from '../store/transaction.js';
 export class RevokedAccessTokens {
   private readonly revoked = new Map<string, number>();
 
-  constructor(
-    private readonly store: Store,
-    private readonly audit: AuditLog,
-    private readonly clock: Clock,
-    private readonly bus: EventBus,
-  ) {
-    bus.subscribe('access_token.revoked', ({ jti, exp }) => void this.revoked.set(jti, exp));
+  constructor(private readonly deps: RevokedAccessTokensDeps) {
+    deps.bus.subscribe('access_token.revoked', ({ jti, exp }) => void this.revoked.set(jti, exp));
   }
 
   has(jti: string): boolean {
@@ -27,13 +29,13 @@ export class RevokedAccessTokens {
 
   /** Records the revocation and its audit event in one transaction, then tells every node. */
   async revoke(token: { jti: string; exp: number; org_id: string; client_id: string; sub: string }, context: AuditContext): Promise<void> {
-    await inTransaction(this.store, async (trx) => {
+    await inTransaction(this.deps.store, async (trx) => {
       await trx
         .insertInto('revoked_access_tokens')
-        .values({ jti: token.jti, expires_at: new Date(token.exp * 1000).toISOString(), revoked_at: isoAt(this.clock) })
+        .values({ jti: token.jti, expires_at: new Date(token.exp * 1000).toISOString(), revoked_at: isoAt(this.deps.clock) })
         .onConflict((oc) => oc.column('jti').doNothing())
         .execute();
-      await this.audit.append(
+      await this.deps.audit.append(
         trx,
         {
           kind: 'token.revoked',
@@ -47,13 +49,13 @@ export class RevokedAccessTokens {
       );
     });
     this.revoked.set(token.jti, token.exp);
-    await this.bus.publish('access_token.revoked', { jti: token.jti, exp: token.exp });
+    await this.deps.bus.publish('access_token.revoked', { jti: token.jti, exp: token.exp });
   }
 
   /** Reloads unexpired revocations and forgets expired ones (a safety net for missed events). */
   async load(): Promise<void> {
-    const now = isoAt(this.clock);
-    const rows = await this.store.db
+    const now = isoAt(this.deps.clock);
+    const rows = await this.deps.store.db
       .selectFrom('revoked_access_tokens')
       .select(['jti', 'expires_at'])
       .where('expires_at', '>', now)

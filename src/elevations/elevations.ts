@@ -36,6 +36,15 @@ export function elevationView(row: ElevationsTable): ElevationView {
 
 const rank = (classification: Classification) => CLASSIFICATIONS.indexOf(classification);
 
+export interface ElevationsDeps {
+  store: Store;
+  /** The one permission function: who may decide is read where every decision reads it. */
+  permissions: Pick<Permissions, 'of'>;
+  audit: AuditLog;
+  clock: Clock;
+  bus: EventBus;
+}
+
 /**
  * Time-bound elevation: a member (for themselves, or for an agent they own) asks for one more
  * permission for at most a few hours, with a justification, bounded like a role permission by
@@ -45,14 +54,7 @@ const rank = (classification: Classification) => CLASSIFICATIONS.indexOf(classif
  * refusal is audited.
  */
 export class Elevations {
-  constructor(
-    private readonly store: Store,
-    /** The one permission function: who may decide is read where every decision reads it. */
-    private readonly permissions: Pick<Permissions, 'of'>,
-    private readonly audit: AuditLog,
-    private readonly clock: Clock,
-    private readonly bus: EventBus,
-  ) {}
+  constructor(private readonly deps: ElevationsDeps) {}
 
   async request(session: ActiveSession, input: ElevationRequest, context: AuditContext): Promise<ElevationView> {
     if (input.duration_minutes < 1 || input.duration_minutes > MAX_ELEVATION_MINUTES) {
@@ -62,7 +64,7 @@ export class Elevations {
     let environments = input.environments ?? null;
     let maxClassification = input.max_classification ?? null;
     if (input.agent_id) {
-      const agent = await this.store.db
+      const agent = await this.deps.store.db
         .selectFrom('agents')
         .selectAll()
         .where('org_id', '=', session.orgId)
@@ -81,7 +83,7 @@ export class Elevations {
       maxClassification ??= agent.max_data_classification;
     }
     const row: ElevationsTable = {
-      id: newId('elv', this.clock.now()),
+      id: newId('elv', this.deps.clock.now()),
       org_id: session.orgId,
       principal_type: principal.type,
       principal_id: principal.id,
@@ -96,11 +98,11 @@ export class Elevations {
       decided_by: null,
       decided_at: null,
       expires_at: null,
-      created_at: isoAt(this.clock),
+      created_at: isoAt(this.deps.clock),
     };
-    await inTransaction(this.store, async (trx) => {
+    await inTransaction(this.deps.store, async (trx) => {
       await trx.insertInto('elevations').values(row).execute();
-      await this.audit.append(
+      await this.deps.audit.append(
         trx,
         {
           kind: 'elevation.requested',
@@ -133,14 +135,14 @@ export class Elevations {
     }
     if (!(await this.approvableTools(session)).has(row.tool))
       await this.refuse(session, row, `deciding needs the permission ${row.tool}:approve`, context);
-    const now = this.clock.now();
+    const now = this.deps.clock.now();
     const changes = {
       status: approve ? ('approved' as const) : ('denied' as const),
       decided_by: session.memberId,
-      decided_at: isoAt(this.clock),
+      decided_at: isoAt(this.deps.clock),
       expires_at: approve ? new Date(now + row.duration_seconds * 1000).toISOString() : null,
     };
-    await inTransaction(this.store, async (trx) => {
+    await inTransaction(this.deps.store, async (trx) => {
       const updated = await trx
         .updateTable('elevations')
         .set(changes)
@@ -148,7 +150,7 @@ export class Elevations {
         .where('status', '=', 'pending')
         .executeTakeFirst();
       if (Number(updated.numUpdatedRows) !== 1) throw new ConflictError('the elevation was decided meanwhile');
-      await this.audit.append(
+      await this.deps.audit.append(
         trx,
         {
           kind: approve ? 'elevation.approved' : 'elevation.denied',
@@ -162,13 +164,13 @@ export class Elevations {
         context,
       );
     });
-    await this.bus.publish('roles.changed', { orgId: row.org_id });
+    await this.deps.bus.publish('roles.changed', { orgId: row.org_id });
     return elevationView({ ...row, ...changes });
   }
 
   /** Pending elevations of the organization this member asked for or may decide. */
   async pending(session: ActiveSession): Promise<ElevationView[]> {
-    const rows = await this.store.db
+    const rows = await this.deps.store.db
       .selectFrom('elevations')
       .selectAll()
       .where('org_id', '=', session.orgId)
@@ -187,11 +189,16 @@ export class Elevations {
   }
 
   private find(orgId: string, elevationId: string): Promise<ElevationsTable | undefined> {
-    return this.store.db.selectFrom('elevations').selectAll().where('org_id', '=', orgId).where('id', '=', elevationId).executeTakeFirst();
+    return this.deps.store.db
+      .selectFrom('elevations')
+      .selectAll()
+      .where('org_id', '=', orgId)
+      .where('id', '=', elevationId)
+      .executeTakeFirst();
   }
 
   private async approvableTools(session: ActiveSession): Promise<Set<string>> {
-    const permissions = await this.permissions.of(session.orgId, session.memberId);
+    const permissions = await this.deps.permissions.of(session.orgId, session.memberId);
     return new Set(permissions.filter((p) => p.action === 'approve').map((p) => p.tool));
   }
 
@@ -202,8 +209,8 @@ export class Elevations {
   }
 
   private async refuse(session: ActiveSession, row: ElevationsTable, reason: string, context: AuditContext): Promise<never> {
-    await inTransaction(this.store, (trx) =>
-      this.audit.append(
+    await inTransaction(this.deps.store, (trx) =>
+      this.deps.audit.append(
         trx,
         {
           kind: 'elevation.refused',

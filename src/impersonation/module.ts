@@ -15,7 +15,10 @@ export interface ImpersonationModuleDeps {
 }
 
 /** Support staff acting as a member through single-use tokens, checked live and alerted. */
-export function impersonationModule({ store, clock }: Platform, deps: ImpersonationModuleDeps): ModuleParts<{ impersonation: Impersonation }> {
+export function impersonationModule(
+  { store, clock }: Platform,
+  deps: ImpersonationModuleDeps,
+): ModuleParts<{ impersonation: Impersonation }> {
   const impersonation = new Impersonation({
     store,
     sessions: deps.sessions,

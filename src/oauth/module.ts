@@ -1,5 +1,5 @@
-import type { AgentUsage } from '../agents/usage.js';
 import type { Agents } from '../agents/agents.js';
+import type { AgentUsage } from '../agents/usage.js';
 import type { AgentRestrictions } from '../anomaly/restrictions.js';
 import type { AuditLog } from '../audit/audit-log.js';
 import type { AuditBatcher } from '../audit/batcher.js';

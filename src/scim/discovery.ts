@@ -9,16 +9,18 @@ import {
   USER_SCHEMA,
 } from './schemas.js';
 
+export interface ScimDiscoveryDeps {
+  baseUrl: string;
+  users: ResourceSchema;
+  groups: ResourceSchema;
+}
+
 /**
  * RFC 7644 §4 discovery: what this server supports, exactly. Bulk, password changes and the
  * /.search and /Me endpoints are not offered.
  */
 export class ScimDiscovery {
-  constructor(
-    private readonly baseUrl: string,
-    private readonly users: ResourceSchema,
-    private readonly groups: ResourceSchema,
-  ) {}
+  constructor(private readonly deps: ScimDiscoveryDeps) {}
 
   /** RFC 7643 §5. */
   serviceProviderConfig(): ScimDocument {
@@ -40,7 +42,7 @@ export class ScimDiscovery {
           primary: true,
         },
       ],
-      meta: { resourceType: 'ServiceProviderConfig', location: `${this.baseUrl}/ServiceProviderConfig` },
+      meta: { resourceType: 'ServiceProviderConfig', location: `${this.deps.baseUrl}/ServiceProviderConfig` },
     };
   }
 
@@ -54,7 +56,7 @@ export class ScimDiscovery {
       description,
       schema,
       ...(extensions.length > 0 && { schemaExtensions: extensions.map((extension) => ({ schema: extension, required: false })) }),
-      meta: { resourceType: 'ResourceType', location: `${this.baseUrl}/ResourceTypes/${id}` },
+      meta: { resourceType: 'ResourceType', location: `${this.deps.baseUrl}/ResourceTypes/${id}` },
     });
     return [
       type('User', '/Users', 'Members of the organization', USER_SCHEMA, [ENTERPRISE_USER_SCHEMA]),
@@ -70,7 +72,10 @@ export class ScimDiscovery {
 
   /** RFC 7643 §7. */
   schemas(): ScimDocument[] {
-    return [...this.users.describe(`${this.baseUrl}/Schemas`), ...this.groups.describe(`${this.baseUrl}/Schemas`)] as ScimDocument[];
+    return [
+      ...this.deps.users.describe(`${this.deps.baseUrl}/Schemas`),
+      ...this.deps.groups.describe(`${this.deps.baseUrl}/Schemas`),
+    ] as ScimDocument[];
   }
 
   schema(id: string): ScimDocument {

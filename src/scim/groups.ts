@@ -37,7 +37,7 @@ export class ScimGroups {
   private readonly scim: ScimStore;
 
   constructor(private readonly deps: ScimGroupsDeps) {
-    this.scim = new ScimStore(deps.store.db, deps.store.dialect);
+    this.scim = new ScimStore({ db: deps.store.db, dialect: deps.store.dialect });
   }
 
   async list(orgId: string, parameters: ListParameters): Promise<ScimDocument> {

@@ -20,29 +20,36 @@ export interface MemberRef {
 /** Lists beyond this many ids read the whole organization instead of one `IN (…)` (bind-parameter limits). */
 const MAX_IDS_IN_QUERY = 500;
 
+export interface ScimStoreDeps {
+  db: Kysely<Database>;
+  dialect: Dialect;
+}
+
 /** The SCIM queries over members and SCIM groups, every one scoped by organization. */
 export class ScimStore {
-  constructor(
-    private readonly db: Kysely<Database>,
-    private readonly dialect: Dialect,
-  ) {}
+  constructor(private readonly deps: ScimStoreDeps) {}
 
   /**
    * Serializes one organization's SCIM user writes on PostgreSQL (SQLite has one writer already):
    * userName is unique case-insensitively, which no index enforces, so check-then-write must not race.
    */
   async lockUsers(trx: Executor, orgId: string): Promise<void> {
-    if (this.dialect === 'postgres') await sql`select pg_advisory_xact_lock(hashtext(${`scim_users:${orgId}`}))`.execute(trx);
+    if (this.deps.dialect === 'postgres') await sql`select pg_advisory_xact_lock(hashtext(${`scim_users:${orgId}`}))`.execute(trx);
   }
 
-  async member(orgId: string, id: string, trx: Executor = this.db, options: { lock?: boolean } = {}): Promise<MembersTable | undefined> {
+  async member(
+    orgId: string,
+    id: string,
+    trx: Executor = this.deps.db,
+    options: { lock?: boolean } = {},
+  ): Promise<MembersTable | undefined> {
     let query = trx.selectFrom('members').selectAll().where('org_id', '=', orgId).where('id', '=', id);
-    if (options.lock && this.dialect === 'postgres') query = query.forUpdate();
+    if (options.lock && this.deps.dialect === 'postgres') query = query.forUpdate();
     return query.executeTakeFirst();
   }
 
   async members(orgId: string, filter: { externalId?: string; ids?: string[] } = {}): Promise<MembersTable[]> {
-    let query = this.db.selectFrom('members').selectAll().where('org_id', '=', orgId);
+    let query = this.deps.db.selectFrom('members').selectAll().where('org_id', '=', orgId);
     if (filter.externalId !== undefined) query = query.where('external_id', '=', filter.externalId);
     if (filter.ids) {
       if (filter.ids.length === 0) return [];
@@ -52,7 +59,7 @@ export class ScimStore {
   }
 
   async memberPage(orgId: string, offset: number, limit: number): Promise<{ rows: MembersTable[]; total: number }> {
-    const total = await this.db
+    const total = await this.deps.db
       .selectFrom('members')
       .select((eb) => eb.fn.countAll<string | number>().as('n'))
       .where('org_id', '=', orgId)
@@ -60,12 +67,19 @@ export class ScimStore {
     const rows =
       limit === 0
         ? []
-        : await this.db.selectFrom('members').selectAll().where('org_id', '=', orgId).orderBy('id').offset(offset).limit(limit).execute();
+        : await this.deps.db
+            .selectFrom('members')
+            .selectAll()
+            .where('org_id', '=', orgId)
+            .orderBy('id')
+            .offset(offset)
+            .limit(limit)
+            .execute();
     return { rows, total: Number(total.n) };
   }
 
   /** Ids of the members whose SCIM userName (the email when none was set) is `userName`, compared case-insensitively (RFC 7643 §4.1.1). */
-  async memberIdsByUserName(orgId: string, userName: string, trx: Executor = this.db, exceptId?: string): Promise<string[]> {
+  async memberIdsByUserName(orgId: string, userName: string, trx: Executor = this.deps.db, exceptId?: string): Promise<string[]> {
     const wanted = userName.toLowerCase();
     let query = trx.selectFrom('members').select(['id', 'user_name', 'email']).where('org_id', '=', orgId);
     if (exceptId) query = query.where('id', '!=', exceptId);
@@ -91,7 +105,7 @@ export class ScimStore {
   }
 
   /** Each member's SCIM groups, for the given members (or every member of the organization). */
-  async groupsOfMembers(orgId: string, memberIds?: string[], trx: Executor = this.db): Promise<Map<string, GroupRef[]>> {
+  async groupsOfMembers(orgId: string, memberIds?: string[], trx: Executor = this.deps.db): Promise<Map<string, GroupRef[]>> {
     let query = trx
       .selectFrom('scim_group_members')
       .innerJoin('scim_groups', 'scim_groups.id', 'scim_group_members.group_id')
@@ -122,14 +136,19 @@ export class ScimStore {
     return found;
   }
 
-  async group(orgId: string, id: string, trx: Executor = this.db, options: { lock?: boolean } = {}): Promise<ScimGroupsTable | undefined> {
+  async group(
+    orgId: string,
+    id: string,
+    trx: Executor = this.deps.db,
+    options: { lock?: boolean } = {},
+  ): Promise<ScimGroupsTable | undefined> {
     let query = trx.selectFrom('scim_groups').selectAll().where('org_id', '=', orgId).where('id', '=', id);
-    if (options.lock && this.dialect === 'postgres') query = query.forUpdate();
+    if (options.lock && this.deps.dialect === 'postgres') query = query.forUpdate();
     return query.executeTakeFirst();
   }
 
   async groups(orgId: string): Promise<ScimGroupsTable[]> {
-    return this.db.selectFrom('scim_groups').selectAll().where('org_id', '=', orgId).orderBy('id').execute();
+    return this.deps.db.selectFrom('scim_groups').selectAll().where('org_id', '=', orgId).orderBy('id').execute();
   }
 
   async groupNameTaken(trx: Executor, orgId: string, displayName: string, exceptId?: string): Promise<boolean> {
@@ -139,7 +158,7 @@ export class ScimStore {
   }
 
   /** The members of each group (of the given groups, or of every group of the organization). */
-  async membersOfGroups(orgId: string, groupIds?: string[], trx: Executor = this.db): Promise<Map<string, MemberRef[]>> {
+  async membersOfGroups(orgId: string, groupIds?: string[], trx: Executor = this.deps.db): Promise<Map<string, MemberRef[]>> {
     let query = trx
       .selectFrom('scim_group_members')
       .innerJoin('scim_groups', 'scim_groups.id', 'scim_group_members.group_id')

@@ -47,7 +47,7 @@ export class ScimUsers {
   private readonly scim: ScimStore;
 
   constructor(private readonly deps: ScimUsersDeps) {
-    this.scim = new ScimStore(deps.store.db, deps.store.dialect);
+    this.scim = new ScimStore({ db: deps.store.db, dialect: deps.store.dialect });
   }
 
   async list(orgId: string, parameters: ListParameters): Promise<ScimDocument> {

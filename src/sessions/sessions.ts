@@ -102,38 +102,40 @@ function unauthorized(description: string): ApiError {
 /** Why an impersonation may no longer stand, or undefined while it may (impersonation/impersonation.ts). */
 export type ImpersonationGuard = (orgId: string, impersonatorId: string, memberId: string) => Promise<string | undefined>;
 
+export interface SessionsDeps {
+  store: Store;
+  organizations: Organizations;
+  trustedTokens: TrustedTokens;
+  audit: AuditLog;
+  keyRing: KeyRing;
+  issuer: string;
+  clock: Clock;
+  policy: LoginPolicy;
+  /** The one liveness test every credential passes (authz/liveness.ts). */
+  liveness: CredentialLiveness;
+}
+
 export class Sessions {
   private readonly members: MemberStore;
   private impersonationGuard: ImpersonationGuard | undefined;
 
-  constructor(
-    private readonly store: Store,
-    private readonly organizations: Organizations,
-    private readonly trustedTokens: TrustedTokens,
-    private readonly audit: AuditLog,
-    private readonly keyRing: KeyRing,
-    private readonly issuer: string,
-    private readonly clock: Clock,
-    private readonly policy: LoginPolicy,
-    /** The one liveness test every credential passes (authz/liveness.ts). */
-    private readonly liveness: CredentialLiveness,
-  ) {
-    this.members = new MemberStore(store.db);
+  constructor(private readonly deps: SessionsDeps) {
+    this.members = new MemberStore(deps.store.db);
   }
 
   /** POST /v1/sessions/attest: a trusted token from the organization's identity stack for a session. */
   async attest(orgRef: string, token: string, context: AuditContext, client: SessionClient = {}): Promise<IssuedSession> {
-    const org = await this.organizations.require(orgRef);
-    this.policy.assertAllowed(settingsOf(org), 'trusted_token');
-    const identity = await this.trustedTokens.verify(org.id, token);
+    const org = await this.deps.organizations.require(orgRef);
+    this.deps.policy.assertAllowed(settingsOf(org), 'trusted_token');
+    const identity = await this.deps.trustedTokens.verify(org.id, token);
     const email = normalizeEmail(identity.email);
     const existing = await this.members.findByEmail(org.id, email);
     if (existing && existing.status !== 'active') throw new ApiError('forbidden', `member is ${existing.status}`);
-    if (!existing && !(await this.trustedTokens.allowsJit(identity.profileId))) {
+    if (!existing && !(await this.deps.trustedTokens.allowsJit(identity.profileId))) {
       throw new ApiError('forbidden', 'no member with this email, and the profile does not provision members just in time');
     }
-    const now = this.clock.now();
-    return inTransaction(this.store, async (trx) => {
+    const now = this.deps.clock.now();
+    return inTransaction(this.deps.store, async (trx) => {
       let member: MembersTable | undefined = existing;
       if (!member) {
         member = {
@@ -142,11 +144,11 @@ export class Sessions {
           email,
           name: identity.name ?? null,
           status: 'active',
-          created_at: isoAt(this.clock),
-          updated_at: isoAt(this.clock),
+          created_at: isoAt(this.deps.clock),
+          updated_at: isoAt(this.deps.clock),
         };
         await this.members.insert(trx, member);
-        await this.audit.append(
+        await this.deps.audit.append(
           trx,
           {
             kind: 'member.created',
@@ -176,7 +178,7 @@ export class Sessions {
     if (member.org_id !== org.id) throw new ApiError('forbidden', 'the member belongs to another organization');
     if (member.status !== 'active') throw new ApiError('forbidden', `member is ${member.status}`);
     const secret = newSecret('mnd_st_');
-    const now = this.clock.now();
+    const now = this.deps.clock.now();
     const settings = settingsOf(org);
     const ttl = Math.min(settings.session_ttl_seconds ?? DEFAULT_SESSION_TTL_SECONDS, input.maxTtlSeconds ?? Number.POSITIVE_INFINITY);
     const session: SessionsTable = {
@@ -186,7 +188,7 @@ export class Sessions {
       member_id: member.id,
       amr: JSON.stringify(input.amr),
       impersonator_id: input.impersonatorId ?? null,
-      created_at: isoAt(this.clock),
+      created_at: isoAt(this.deps.clock),
       expires_at: new Date(now + ttl * 1000).toISOString(),
       revoked_at: null,
       client_ip: input.client?.ip ?? context.clientIp ?? null,
@@ -194,7 +196,7 @@ export class Sessions {
       connection_id: input.connectionId ?? null,
     };
     await trx.insertInto('sessions').values(session).execute();
-    await this.audit.append(
+    await this.deps.audit.append(
       trx,
       {
         kind: 'session.created',
@@ -234,7 +236,7 @@ export class Sessions {
   async authenticate(credential: string): Promise<ActiveSession> {
     let row: SessionsTable | undefined;
     if (credential.startsWith('mnd_st_')) {
-      row = await this.store.db.selectFrom('sessions').selectAll().where('token_hash', '=', hashSecret(credential)).executeTakeFirst();
+      row = await this.deps.store.db.selectFrom('sessions').selectAll().where('token_hash', '=', hashSecret(credential)).executeTakeFirst();
     } else if (credential.startsWith('mnd_imp_')) {
       throw unauthorized('an impersonation token is not a session: exchange it at POST /v1/impersonation/authenticate');
     } else if (credential.startsWith('mnd_')) {
@@ -244,9 +246,9 @@ export class Sessions {
     }
     if (!row) throw unauthorized('unknown session');
     if (row.revoked_at) throw unauthorized('the session was revoked');
-    if (row.expires_at <= isoAt(this.clock)) throw unauthorized('the session has expired: sign in again');
+    if (row.expires_at <= isoAt(this.deps.clock)) throw unauthorized('the session has expired: sign in again');
     // The member, and an impersonator, must be active and not stopped since the session began.
-    const live = this.liveness.check({
+    const live = this.deps.liveness.check({
       memberId: row.member_id,
       actingMemberIds: row.impersonator_id ? [row.impersonator_id] : [],
       agentIds: [],
@@ -264,13 +266,13 @@ export class Sessions {
       const refusal = await this.impersonationGuard?.(row.org_id, row.impersonator_id, row.member_id);
       if (refusal) {
         const ended = row;
-        await inTransaction(this.store, async (trx) => {
+        await inTransaction(this.deps.store, async (trx) => {
           await trx
             .updateTable('sessions')
-            .set({ revoked_at: isoAt(this.clock) })
+            .set({ revoked_at: isoAt(this.deps.clock) })
             .where('id', '=', ended.id)
             .execute();
-          await this.audit.append(trx, {
+          await this.deps.audit.append(trx, {
             kind: 'session.revoked',
             orgId: ended.org_id,
             subjectId: ended.member_id,
@@ -285,13 +287,16 @@ export class Sessions {
 
   /** The session row a session JWT names; an expired JWT says whether the session or only the JWT ended. */
   private async sessionOfJwt(jwt: string): Promise<SessionsTable | undefined> {
-    const expected = { typ: 'session+jwt', issuer: this.issuer };
-    const claims = verifyOwnJwt<SessionJwtClaims>(this.keyRing, jwt, { ...expected, nowSeconds: Math.floor(this.clock.now() / 1000) });
-    if (claims) return this.store.db.selectFrom('sessions').selectAll().where('id', '=', claims.sid).executeTakeFirst();
-    const stale = verifyOwnJwt<SessionJwtClaims>(this.keyRing, jwt, { ...expected, nowSeconds: 0 });
+    const expected = { typ: 'session+jwt', issuer: this.deps.issuer };
+    const claims = verifyOwnJwt<SessionJwtClaims>(this.deps.keyRing, jwt, {
+      ...expected,
+      nowSeconds: Math.floor(this.deps.clock.now() / 1000),
+    });
+    if (claims) return this.deps.store.db.selectFrom('sessions').selectAll().where('id', '=', claims.sid).executeTakeFirst();
+    const stale = verifyOwnJwt<SessionJwtClaims>(this.deps.keyRing, jwt, { ...expected, nowSeconds: 0 });
     if (!stale) throw unauthorized('the session JWT is invalid');
-    const row = await this.store.db.selectFrom('sessions').select('expires_at').where('id', '=', stale.sid).executeTakeFirst();
-    if (row && row.expires_at <= isoAt(this.clock)) throw unauthorized('the session has expired: sign in again');
+    const row = await this.deps.store.db.selectFrom('sessions').select('expires_at').where('id', '=', stale.sid).executeTakeFirst();
+    if (row && row.expires_at <= isoAt(this.deps.clock)) throw unauthorized('the session has expired: sign in again');
     throw unauthorized('the session JWT has expired: get a fresh one from POST /v1/sessions/refresh with the session token');
   }
 
@@ -307,11 +312,11 @@ export class Sessions {
 
   /** A fresh short-lived JWT for a session. */
   sessionJwt(session: ActiveSession): string {
-    const iat = Math.floor(this.clock.now() / 1000);
+    const iat = Math.floor(this.deps.clock.now() / 1000);
     const exp = Math.min(iat + SESSION_JWT_TTL_SECONDS, Math.floor(Date.parse(session.expiresAt) / 1000));
     const claims: SessionJwtClaims = {
-      iss: this.issuer,
-      aud: this.issuer,
+      iss: this.deps.issuer,
+      aud: this.deps.issuer,
       sub: session.memberId,
       org_id: session.orgId,
       sid: session.id,
@@ -320,18 +325,18 @@ export class Sessions {
       iat,
       exp,
     };
-    return signCompactJws(this.keyRing.activeKey(), { typ: 'session+jwt' }, claims as unknown as Record<string, unknown>);
+    return signCompactJws(this.deps.keyRing.activeKey(), { typ: 'session+jwt' }, claims as unknown as Record<string, unknown>);
   }
 
   async revoke(session: ActiveSession, context: AuditContext): Promise<void> {
-    await inTransaction(this.store, async (trx) => {
+    await inTransaction(this.deps.store, async (trx) => {
       await trx
         .updateTable('sessions')
-        .set({ revoked_at: isoAt(this.clock) })
+        .set({ revoked_at: isoAt(this.deps.clock) })
         .where('id', '=', session.id)
         .where('revoked_at', 'is', null)
         .execute();
-      await this.audit.append(
+      await this.deps.audit.append(
         trx,
         {
           kind: 'session.revoked',
@@ -347,7 +352,7 @@ export class Sessions {
 
   /** The member a management request names; 404 when the organization or the member is unknown. */
   async requireMember(orgRef: string, memberId: string): Promise<MembersTable> {
-    const org = await this.organizations.require(orgRef);
+    const org = await this.deps.organizations.require(orgRef);
     const member = await this.members.find(org.id, memberId);
     if (!member) throw new NotFoundError('member');
     return member;
@@ -355,8 +360,8 @@ export class Sessions {
 
   /** A member's sessions, newest first: the active ones, or all with `includeAll`. */
   async list(orgId: string, memberId: string, options: { includeAll?: boolean } = {}): Promise<SessionView[]> {
-    let query = this.store.db.selectFrom('sessions').selectAll().where('org_id', '=', orgId).where('member_id', '=', memberId);
-    if (!options.includeAll) query = query.where('revoked_at', 'is', null).where('expires_at', '>', isoAt(this.clock));
+    let query = this.deps.store.db.selectFrom('sessions').selectAll().where('org_id', '=', orgId).where('member_id', '=', memberId);
+    if (!options.includeAll) query = query.where('revoked_at', 'is', null).where('expires_at', '>', isoAt(this.deps.clock));
     const rows = await query.orderBy('created_at', 'desc').orderBy('id', 'desc').limit(MAX_LISTED_SESSIONS).execute();
     return rows.map(toView);
   }
@@ -368,7 +373,7 @@ export class Sessions {
     target: { sessionId?: string; by: 'member' | 'administrator' },
     context: AuditContext,
   ): Promise<number> {
-    return inTransaction(this.store, async (trx) => {
+    return inTransaction(this.deps.store, async (trx) => {
       let query = trx.selectFrom('sessions').select(['id', 'revoked_at']).where('org_id', '=', orgId).where('member_id', '=', memberId);
       if (target.sessionId) query = query.where('id', '=', target.sessionId);
       const rows = await query.execute();
@@ -377,12 +382,12 @@ export class Sessions {
       if (live.length === 0) return 0;
       await trx
         .updateTable('sessions')
-        .set({ revoked_at: isoAt(this.clock) })
+        .set({ revoked_at: isoAt(this.deps.clock) })
         .where('id', 'in', live)
         .where('revoked_at', 'is', null)
         .execute();
       for (const id of live) {
-        await this.audit.append(
+        await this.deps.audit.append(
           trx,
           { kind: 'session.revoked', orgId, subjectId: memberId, detail: { session_id: id, revoked_by: target.by } },
           context,

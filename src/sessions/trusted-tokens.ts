@@ -37,6 +37,17 @@ export class TrustedTokenRejected extends ApiError {
   }
 }
 
+export interface TrustedTokensDeps {
+  store: Store;
+  organizations: Organizations;
+  audit: AuditLog;
+  clock: Clock;
+  /** Refuses removing the last way into an organization (tenancy/login-policy.ts). */
+  guard?: LoginPolicyGuard;
+  /** Development only (MANDATE_DEV_ALLOW_LOOPBACK_FETCH): a jwks_url may be http:// on loopback. */
+  allowLoopback: boolean;
+}
+
 /**
  * Trusted-token profiles per organization: Mandate sits beside an existing identity stack and
  * accepts its signed JWTs (issuer, audience, key, claim mapping, maximum age) as proof of who
@@ -46,22 +57,13 @@ export class TrustedTokens {
   private readonly remoteKeys = new Map<string, JWTVerifyGetKey>();
   private readonly replays: ReplayCache;
 
-  constructor(
-    private readonly store: Store,
-    private readonly organizations: Organizations,
-    private readonly audit: AuditLog,
-    private readonly clock: Clock,
-    /** Refuses removing the last way into an organization (tenancy/login-policy.ts). */
-    private readonly guard?: LoginPolicyGuard,
-    /** Development only (MANDATE_DEV_ALLOW_LOOPBACK_FETCH): a jwks_url may be http:// on loopback. */
-    private readonly options: { allowLoopback: boolean } = { allowLoopback: false },
-  ) {
-    this.replays = new ReplayCache(store.db);
+  constructor(private readonly deps: TrustedTokensDeps) {
+    this.replays = new ReplayCache(deps.store.db);
   }
 
   async create(orgRef: string, input: CreateTrustedTokenProfile, context: AuditContext): Promise<TrustedTokenProfile> {
     if (!input.jwks_url === !input.public_key_pem) throw new InvalidRequestError('give exactly one of jwks_url or public_key_pem');
-    if (input.jwks_url) assertJwksUrl(input.jwks_url, this.options);
+    if (input.jwks_url) assertJwksUrl(input.jwks_url, this.deps);
     if (input.public_key_pem) {
       try {
         createPublicKey(input.public_key_pem);
@@ -69,10 +71,10 @@ export class TrustedTokens {
         throw new InvalidRequestError('public_key_pem is not a valid SPKI public key');
       }
     }
-    const org = await this.organizations.require(orgRef);
-    const at = isoAt(this.clock);
+    const org = await this.deps.organizations.require(orgRef);
+    const at = isoAt(this.deps.clock);
     const row: TrustedTokenProfilesTable = {
-      id: newId('ttp', this.clock.now()),
+      id: newId('ttp', this.deps.clock.now()),
       org_id: org.id,
       name: input.name,
       issuer: input.issuer,
@@ -86,9 +88,9 @@ export class TrustedTokens {
       created_at: at,
       updated_at: at,
     };
-    await inTransaction(this.store, async (trx) => {
+    await inTransaction(this.deps.store, async (trx) => {
       await trx.insertInto('trusted_token_profiles').values(row).execute();
-      await this.audit.append(
+      await this.deps.audit.append(
         trx,
         { kind: 'trusted_token_profile.created', orgId: org.id, detail: { id: row.id, issuer: row.issuer } },
         context,
@@ -98,24 +100,29 @@ export class TrustedTokens {
   }
 
   async list(orgRef: string): Promise<TrustedTokenProfile[]> {
-    const org = await this.organizations.require(orgRef);
-    const rows = await this.store.db.selectFrom('trusted_token_profiles').selectAll().where('org_id', '=', org.id).orderBy('id').execute();
+    const org = await this.deps.organizations.require(orgRef);
+    const rows = await this.deps.store.db
+      .selectFrom('trusted_token_profiles')
+      .selectAll()
+      .where('org_id', '=', org.id)
+      .orderBy('id')
+      .execute();
     return rows.map(toProfile);
   }
 
   async remove(orgRef: string, id: string, context: AuditContext): Promise<void> {
-    const org = await this.organizations.require(orgRef);
-    await inTransaction(this.store, async (trx) => {
+    const org = await this.deps.organizations.require(orgRef);
+    await inTransaction(this.deps.store, async (trx) => {
       const result = await trx.deleteFrom('trusted_token_profiles').where('org_id', '=', org.id).where('id', '=', id).executeTakeFirst();
       if (Number(result.numDeletedRows) === 0) throw new NotFoundError('trusted token profile');
-      await this.guard?.assertReachable(org.id, trx);
-      await this.audit.append(trx, { kind: 'trusted_token_profile.deleted', orgId: org.id, detail: { id } }, context);
+      await this.deps.guard?.assertReachable(org.id, trx);
+      await this.deps.audit.append(trx, { kind: 'trusted_token_profile.deleted', orgId: org.id, detail: { id } }, context);
     });
   }
 
   /** The login URL of an organization's first profile that has one. */
   async loginUrl(orgId: string): Promise<string | undefined> {
-    const row = await this.store.db
+    const row = await this.deps.store.db
       .selectFrom('trusted_token_profiles')
       .select('login_url')
       .where('org_id', '=', orgId)
@@ -130,7 +137,7 @@ export class TrustedTokens {
    * its claims. Checks signature, `iss`, `aud`, `exp`/`nbf` and that `iat` is recent.
    */
   async verify(orgId: string, token: string): Promise<AssertedIdentity> {
-    const rows = await this.store.db.selectFrom('trusted_token_profiles').selectAll().where('org_id', '=', orgId).execute();
+    const rows = await this.deps.store.db.selectFrom('trusted_token_profiles').selectAll().where('org_id', '=', orgId).execute();
     let issuer: unknown;
     try {
       issuer = JSON.parse(Buffer.from(token.split('.')[1] ?? '', 'base64url').toString('utf8')).iss;
@@ -147,7 +154,7 @@ export class TrustedTokens {
         algorithms: ALGORITHMS,
         maxTokenAge: profile.max_token_age_seconds,
         clockTolerance: 5,
-        currentDate: new Date(this.clock.now()),
+        currentDate: new Date(this.deps.clock.now()),
       }));
     } catch (error) {
       if (error instanceof TrustedTokenRejected) throw error;
@@ -167,7 +174,7 @@ export class TrustedTokens {
     ) {
       throw new TrustedTokenRejected('already used: a trusted token starts one session');
     }
-    await this.replays.prune(new Date(this.clock.now()));
+    await this.replays.prune(new Date(this.deps.clock.now()));
     const mapping = JSON.parse(profile.claim_mapping) as ClaimMapping;
     const subject = payload[mapping.subject];
     const email = payload[mapping.email];
@@ -187,7 +194,7 @@ export class TrustedTokens {
 
   /** Whether the profile that asserted an identity may create members just in time. */
   async allowsJit(profileId: string): Promise<boolean> {
-    const row = await this.store.db
+    const row = await this.deps.store.db
       .selectFrom('trusted_token_profiles')
       .select('jit_provisioning')
       .where('id', '=', profileId)
@@ -205,7 +212,7 @@ export class TrustedTokens {
         keys = createRemoteJWKSet(new URL(profile.jwks_url), {
           timeoutDuration: JWKS_TIMEOUT_MS,
           cooldownDuration: 30_000,
-          [customFetch]: guardedJwksFetch(this.options),
+          [customFetch]: guardedJwksFetch(this.deps),
         });
         this.remoteKeys.set(profile.jwks_url, keys);
       }

@@ -12,23 +12,25 @@ export interface IdentityLink {
   last_login_at: string | null;
 }
 
+export interface IdentityLinksDeps {
+  store: Store;
+  organizations: Organizations;
+  audit: AuditLog;
+  clock: Clock;
+}
+
 /**
  * An administrator's links from an IdP subject to a member: for the members SSO will not link
  * by email on its own (signing in through another connection, holding a break-glass account,
  * or at a connection that lists no domains).
  */
 export class IdentityLinks {
-  constructor(
-    private readonly store: Store,
-    private readonly organizations: Organizations,
-    private readonly audit: AuditLog,
-    private readonly clock: Clock,
-  ) {}
+  constructor(private readonly deps: IdentityLinksDeps) {}
 
   async list(orgRef: string, memberId: string): Promise<IdentityLink[]> {
-    const org = await this.organizations.require(orgRef);
+    const org = await this.deps.organizations.require(orgRef);
     await this.requireMember(org.id, memberId);
-    return this.store.db
+    return this.deps.store.db
       .selectFrom('member_identities')
       .select(['connection_id', 'subject', 'created_at', 'last_login_at'])
       .where('org_id', '=', org.id)
@@ -43,8 +45,8 @@ export class IdentityLinks {
     input: { connection_id: string; subject: string },
     context: AuditContext,
   ): Promise<IdentityLink> {
-    const org = await this.organizations.require(orgRef);
-    return inTransaction(this.store, async (trx) => {
+    const org = await this.deps.organizations.require(orgRef);
+    return inTransaction(this.deps.store, async (trx) => {
       await this.requireMember(org.id, memberId, trx);
       const connection = await trx
         .selectFrom('sso_connections')
@@ -65,11 +67,11 @@ export class IdentityLinks {
         subject: input.subject,
         org_id: org.id,
         member_id: memberId,
-        created_at: isoAt(this.clock),
+        created_at: isoAt(this.deps.clock),
         last_login_at: null,
       };
       await trx.insertInto('member_identities').values(row).execute();
-      await this.audit.append(
+      await this.deps.audit.append(
         trx,
         {
           kind: 'member_identity.linked',
@@ -85,8 +87,8 @@ export class IdentityLinks {
 
   /** Removes the member's links at a connection; their sessions from it stay until revoked. */
   async unlink(orgRef: string, memberId: string, connectionId: string, context: AuditContext): Promise<void> {
-    const org = await this.organizations.require(orgRef);
-    await inTransaction(this.store, async (trx) => {
+    const org = await this.deps.organizations.require(orgRef);
+    await inTransaction(this.deps.store, async (trx) => {
       const deleted = await trx
         .deleteFrom('member_identities')
         .where('org_id', '=', org.id)
@@ -94,7 +96,7 @@ export class IdentityLinks {
         .where('connection_id', '=', connectionId)
         .executeTakeFirst();
       if (Number(deleted.numDeletedRows) === 0) throw new NotFoundError('identity link');
-      await this.audit.append(
+      await this.deps.audit.append(
         trx,
         { kind: 'member_identity.unlinked', orgId: org.id, subjectId: memberId, detail: { connection: connectionId } },
         context,
@@ -102,7 +104,7 @@ export class IdentityLinks {
     });
   }
 
-  private async requireMember(orgId: string, memberId: string, trx = this.store.db): Promise<void> {
+  private async requireMember(orgId: string, memberId: string, trx = this.deps.store.db): Promise<void> {
     const member = await trx.selectFrom('members').select('id').where('org_id', '=', orgId).where('id', '=', memberId).executeTakeFirst();
     if (!member) throw new NotFoundError('member');
   }

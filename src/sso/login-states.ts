@@ -35,6 +35,11 @@ export function newOpaqueValue(): string {
   return randomBytes(32).toString('base64url');
 }
 
+export interface SsoLoginStatesDeps {
+  store: Store;
+  clock: Clock;
+}
+
 /**
  * SSO round trips in flight. The `state` travels through the IdP and comes back; only its
  * SHA-256 is stored, so a database reader cannot complete someone's login. Each state is single
@@ -42,14 +47,11 @@ export function newOpaqueValue(): string {
  * a victim into the attacker's account).
  */
 export class SsoLoginStates {
-  constructor(
-    private readonly store: Store,
-    private readonly clock: Clock,
-  ) {}
+  constructor(private readonly deps: SsoLoginStatesDeps) {}
 
   /** Stores a new round trip for `state`. */
   async create(state: string, input: NewLoginState): Promise<void> {
-    const now = this.clock.now();
+    const now = this.deps.clock.now();
     const row: SsoLoginStatesTable = {
       state_hash: hashSecret(state),
       connection_id: input.connectionId,
@@ -59,11 +61,11 @@ export class SsoLoginStates {
       request_id: input.requestId ?? null,
       relay: JSON.stringify(input.relay),
       browser_hash: hashSecret(input.browserSecret),
-      created_at: isoAt(this.clock),
+      created_at: isoAt(this.deps.clock),
       expires_at: new Date(now + LOGIN_STATE_TTL_SECONDS * 1000).toISOString(),
       consumed_at: null,
     };
-    await this.store.db.insertInto('sso_login_states').values(row).execute();
+    await this.deps.store.db.insertInto('sso_login_states').values(row).execute();
   }
 
   /**
@@ -73,8 +75,8 @@ export class SsoLoginStates {
    */
   async consume(connectionId: string, state: string | undefined, browserSecret: string | undefined): Promise<ConsumedLoginState> {
     if (!state || state.length > 512) throw new SsoRejected('the answer carries no login state');
-    const now = isoAt(this.clock);
-    return inTransaction(this.store, async (trx) => {
+    const now = isoAt(this.deps.clock);
+    return inTransaction(this.deps.store, async (trx) => {
       const row = await trx.selectFrom('sso_login_states').selectAll().where('state_hash', '=', hashSecret(state)).executeTakeFirst();
       if (!row || row.connection_id !== connectionId) throw new SsoRejected('unknown login state');
       if (row.consumed_at) throw new SsoRejected('the login state was already used');
@@ -99,7 +101,7 @@ export class SsoLoginStates {
 
   /** Deletes round trips that ended or expired more than a day ago. */
   async purgeExpired(): Promise<void> {
-    const cutoff = new Date(this.clock.now() - 86_400_000).toISOString();
-    await this.store.db.deleteFrom('sso_login_states').where('expires_at', '<', cutoff).execute();
+    const cutoff = new Date(this.deps.clock.now() - 86_400_000).toISOString();
+    await this.deps.store.db.deleteFrom('sso_login_states').where('expires_at', '<', cutoff).execute();
   }
 }

@@ -40,7 +40,16 @@ export function ssoModule(platform: Platform, deps: SsoModuleDeps): ModuleParts<
   const { audit, organizations, loginPolicy } = deps;
   // One instance per protocol serves sign-in, the connections API and the SAML metadata route.
   const protocols = createSsoProtocols({ store, clock, envelope, issuer: config.issuer, allowLoopback: config.devAllowLoopbackFetch });
-  const ssoConnections = new SsoConnections({ store, organizations, audit, envelope, clock, protocols, loginPolicy, issuer: config.issuer });
+  const ssoConnections = new SsoConnections({
+    store,
+    organizations,
+    audit,
+    envelope,
+    clock,
+    protocols,
+    loginPolicy,
+    issuer: config.issuer,
+  });
   const identityLinks = new IdentityLinks({ store, organizations, audit, clock });
   const ssoLogin = new SsoLogin({
     store,

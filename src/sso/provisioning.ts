@@ -22,6 +22,12 @@ export interface ProvisionedMember {
   matched: 'identity' | 'email' | 'just_in_time';
 }
 
+export interface SsoProvisioningDeps {
+  audit: AuditLog;
+  clock: Clock;
+  dialect: Dialect;
+}
+
 /**
  * The member an SSO identity logs in as, inside the login's transaction: the member already
  * linked to (connection, subject); else this organization's member with that email, linked now;
@@ -31,11 +37,7 @@ export interface ProvisionedMember {
  * already signs in through another connection or holds a break-glass account.
  */
 export class SsoProvisioning {
-  constructor(
-    private readonly audit: AuditLog,
-    private readonly clock: Clock,
-    private readonly dialect: Dialect,
-  ) {}
+  constructor(private readonly deps: SsoProvisioningDeps) {}
 
   async provisionWithin(
     trx: Executor,
@@ -61,7 +63,7 @@ export class SsoProvisioning {
     identity: SsoIdentity,
     context: AuditContext,
   ): Promise<ProvisionedMember | undefined> {
-    const at = isoAt(this.clock);
+    const at = isoAt(this.deps.clock);
     const linked = await trx
       .selectFrom('member_identities')
       .innerJoin('members', 'members.id', 'member_identities.member_id')
@@ -90,7 +92,7 @@ export class SsoProvisioning {
     }
     let lookup = trx.selectFrom('members').selectAll().where('org_id', '=', org.id).where('email', '=', email);
     // Serializes the "no other identity" check below with a concurrent link through another connection.
-    if (this.dialect === 'postgres') lookup = lookup.forUpdate();
+    if (this.deps.dialect === 'postgres') lookup = lookup.forUpdate();
     const existing = await lookup.executeTakeFirst();
     if (existing) {
       assertActive(existing);
@@ -120,7 +122,7 @@ export class SsoProvisioning {
       throw new ProvisioningRefused('no member with this email, and the connection does not provision members just in time');
     }
     const member: MembersTable = {
-      id: newId('mbr', this.clock.now()),
+      id: newId('mbr', this.deps.clock.now()),
       org_id: org.id,
       email,
       name: identity.name ?? null,
@@ -134,7 +136,7 @@ export class SsoProvisioning {
       .onConflict((oc) => oc.columns(['org_id', 'email']).doNothing())
       .executeTakeFirst();
     if (!inserted.numInsertedOrUpdatedRows) return undefined;
-    await this.audit.append(
+    await this.deps.audit.append(
       trx,
       {
         kind: 'member.created',

@@ -1,4 +1,4 @@
-import { type Clock, isoAt, systemClock } from '../clock.js';
+import { type Clock, isoAt } from '../clock.js';
 import { ApiError } from '../http/errors.js';
 import type { Store } from '../store/store.js';
 import type { Executor } from '../store/transaction.js';
@@ -61,14 +61,16 @@ export function lockoutRefusal(settings: OrganizationSettings, paths: LoginPaths
   return `refusing to allow only ${settings.allowed_auth_methods?.join(', ') || 'no method'}: none of these methods is set up for this organization, so nobody could log in.`;
 }
 
+export interface LoginPolicyDeps {
+  store: Store;
+  clock: Clock;
+}
+
 /** Reads the facts the policy needs; the pure rules above decide. */
 export class LoginPolicy {
-  constructor(
-    private readonly store: Store,
-    private readonly clock: Clock = systemClock,
-  ) {}
+  constructor(private readonly deps: LoginPolicyDeps) {}
 
-  async paths(orgId: string, trx: Executor = this.store.db): Promise<LoginPaths> {
+  async paths(orgId: string, trx: Executor = this.deps.store.db): Promise<LoginPaths> {
     const count = async (query: { executeTakeFirst(): Promise<{ n: number | string | bigint } | undefined> }): Promise<number> =>
       Number((await query.executeTakeFirst())?.n ?? 0);
     const [activeSsoConnections, trustedTokenProfiles, breakGlassMembers] = await Promise.all([
@@ -94,7 +96,10 @@ export class LoginPolicy {
           .where('break_glass_accounts.totp_confirmed_at', 'is not', null)
           // A locked account is no way in until it unlocks (or an administrator unlocks it).
           .where((eb) =>
-            eb.or([eb('break_glass_accounts.locked_until', 'is', null), eb('break_glass_accounts.locked_until', '<=', isoAt(this.clock))]),
+            eb.or([
+              eb('break_glass_accounts.locked_until', 'is', null),
+              eb('break_glass_accounts.locked_until', '<=', isoAt(this.deps.clock)),
+            ]),
           )
           .where('members.status', '=', 'active'),
       ),
@@ -112,7 +117,7 @@ export class LoginPolicy {
     // otherwise "require SSO" and "disable the last connection" could each pass against the
     // other's old state and both commit (READ COMMITTED). The settings are read under the lock.
     let query = trx.selectFrom('organizations').select('settings').where('id', '=', orgId);
-    if (this.store.dialect === 'postgres') query = query.forUpdate();
+    if (this.deps.store.dialect === 'postgres') query = query.forUpdate();
     const row = await query.executeTakeFirst();
     if (!row) return;
     const current = settingsOf(row);

@@ -13,6 +13,14 @@ export interface RevokedAccess {
   stopped: PrincipalChange[];
 }
 
+export interface MemberAccessDeps {
+  grants: Grants;
+  stops: PrincipalStops;
+  audit: AuditLog;
+  bus: EventBus;
+  clock: Clock;
+}
+
 /**
  * Ends everything a member can still do when they stop being an active member (suspended,
  * deleted, deprovisioned by SCIM): their sessions, every grant they gave (and so every token
@@ -21,19 +29,13 @@ export interface RevokedAccess {
  * transaction; `announce` tells the other nodes after commit.
  */
 export class MemberAccess {
-  constructor(
-    private readonly grants: Grants,
-    private readonly stops: PrincipalStops,
-    private readonly audit: AuditLog,
-    private readonly bus: EventBus,
-    private readonly clock: Clock,
-  ) {}
+  constructor(private readonly deps: MemberAccessDeps) {}
 
   async revokeWithin(trx: Executor, orgId: string, memberId: string, reason: string, context: AuditContext): Promise<RevokedAccess> {
-    const at = isoAt(this.clock);
+    const at = isoAt(this.deps.clock);
     // First the kill switch with its epoch: whatever else the member holds (a CIBA token, a
     // session JWT) stops now on every node, and never works again even if they come back.
-    const stopped = [await this.stops.stopWithin(trx, orgId, memberId)];
+    const stopped = [await this.deps.stops.stopWithin(trx, orgId, memberId)];
     await trx
       .updateTable('sessions')
       .set({ revoked_at: at })
@@ -63,7 +65,7 @@ export class MemberAccess {
       .where('member_id', '=', memberId)
       .where('revoked_at', 'is', null)
       .execute();
-    for (const grant of live) await this.grants.revokeWithin(trx, grant, reason, context);
+    for (const grant of live) await this.deps.grants.revokeWithin(trx, grant, reason, context);
     const owned = await trx
       .selectFrom('agents')
       .select('id')
@@ -78,8 +80,8 @@ export class MemberAccess {
         .set({ status: 'suspended', status_reason: agentReason, updated_at: at })
         .where('id', '=', agent.id)
         .execute();
-      stopped.push(await this.stops.stopWithin(trx, orgId, agent.id));
-      await this.audit.append(
+      stopped.push(await this.deps.stops.stopWithin(trx, orgId, agent.id));
+      await this.deps.audit.append(
         trx,
         { kind: 'agent.suspended', orgId, agentId: agent.id, subjectId: memberId, detail: { reason: agentReason } },
         context,
@@ -89,9 +91,9 @@ export class MemberAccess {
   }
 
   async announce(revoked: RevokedAccess): Promise<void> {
-    await this.stops.announce(revoked.stopped);
-    for (const id of revoked.grantIds) await this.grants.announce(id);
+    await this.deps.stops.announce(revoked.stopped);
+    for (const id of revoked.grantIds) await this.deps.grants.announce(id);
     // A deleted member's role bindings went with them: drop cached permission sets everywhere.
-    await this.bus.publish('roles.changed', { orgId: revoked.orgId });
+    await this.deps.bus.publish('roles.changed', { orgId: revoked.orgId });
   }
 }

@@ -23,34 +23,36 @@ export function normalizeEmail(email: string): string {
   return email.trim().toLowerCase();
 }
 
+export interface MembersDeps {
+  store: Store;
+  organizations: Organizations;
+  audit: AuditLog;
+  clock: Clock;
+  /** The kill switch: a member who is not active may not act, and coming back revives nothing. */
+  stops: PrincipalStops;
+  /** Ends a departing member's sessions and grants (tenancy/member-access.ts). */
+  access?: MemberAccessRevoker;
+  /** Refuses removing the last way into an organization (its last break-glass member under SSO required). */
+  guard?: LoginPolicyGuard;
+}
+
 /** Members (humans) of an organization. Every lookup is scoped by the organization in the path. */
 export class Members {
   private readonly members: MemberStore;
 
-  constructor(
-    private readonly store: Store,
-    private readonly organizations: Organizations,
-    private readonly audit: AuditLog,
-    private readonly clock: Clock,
-    /** The kill switch: a member who is not active may not act, and coming back revives nothing. */
-    private readonly stops: PrincipalStops,
-    /** Ends a departing member's sessions and grants (tenancy/member-access.ts). */
-    private readonly access?: MemberAccessRevoker,
-    /** Refuses removing the last way into an organization (its last break-glass member under SSO required). */
-    private readonly guard?: LoginPolicyGuard,
-  ) {
-    this.members = new MemberStore(store.db);
+  constructor(private readonly deps: MembersDeps) {
+    this.members = new MemberStore(deps.store.db);
   }
 
   async create(orgRef: string, input: CreateMember, context: AuditContext): Promise<Member> {
-    const at = isoAt(this.clock);
+    const at = isoAt(this.deps.clock);
     let stopped: PrincipalChange | undefined;
     const row = await this.write(async (trx) => {
-      const org = await this.organizations.require(orgRef, trx);
+      const org = await this.deps.organizations.require(orgRef, trx);
       const email = normalizeEmail(input.email);
       await this.assertEmailFree(trx, org.id, email);
       const member: MembersTable = {
-        id: newId('mbr', this.clock.now()),
+        id: newId('mbr', this.deps.clock.now()),
         org_id: org.id,
         email,
         name: input.name ?? null,
@@ -59,25 +61,25 @@ export class Members {
         updated_at: at,
       };
       await this.members.insert(trx, member);
-      if (member.status !== 'active') stopped = await this.stops.stopWithin(trx, org.id, member.id);
-      await this.audit.append(
+      if (member.status !== 'active') stopped = await this.deps.stops.stopWithin(trx, org.id, member.id);
+      await this.deps.audit.append(
         trx,
         { kind: 'member.created', orgId: org.id, subjectId: member.id, detail: { email, status: member.status } },
         context,
       );
       return member;
     });
-    await this.stops.announce([stopped]);
+    await this.deps.stops.announce([stopped]);
     return toMember(row);
   }
 
   async get(orgRef: string, memberId: string): Promise<Member> {
-    const org = await this.organizations.require(orgRef);
+    const org = await this.deps.organizations.require(orgRef);
     return toMember(await this.require(org.id, memberId));
   }
 
   async list(orgRef: string, options: { email?: string | undefined; cursor?: string | undefined; limit: number }): Promise<Page<Member>> {
-    const org = await this.organizations.require(orgRef);
+    const org = await this.deps.organizations.require(orgRef);
     const filter = { after: decodeCursor(options.cursor), ...(options.email && { email: normalizeEmail(options.email) }) };
     const rows = await this.members.list(org.id, filter, options.limit + 1);
     return toPage(rows.map(toMember), options.limit);
@@ -87,7 +89,7 @@ export class Members {
     let revoked: unknown;
     let changed: PrincipalChange | undefined;
     const row = await this.write(async (trx) => {
-      const org = await this.organizations.require(orgRef, trx);
+      const org = await this.deps.organizations.require(orgRef, trx);
       const current = await this.require(org.id, memberId, trx);
       const email = input.email === undefined ? undefined : normalizeEmail(input.email);
       if (email !== undefined && email !== current.email) await this.assertEmailFree(trx, org.id, email, current.id);
@@ -95,22 +97,26 @@ export class Members {
         ...(email !== undefined && { email }),
         ...(input.name !== undefined && { name: input.name }),
         ...(input.status !== undefined && { status: input.status }),
-        updated_at: isoAt(this.clock),
+        updated_at: isoAt(this.deps.clock),
       };
       await this.members.update(trx, org.id, current.id, changes);
-      await this.audit.append(trx, { kind: 'member.updated', orgId: org.id, subjectId: current.id, detail: { changed: input } }, context);
+      await this.deps.audit.append(
+        trx,
+        { kind: 'member.updated', orgId: org.id, subjectId: current.id, detail: { changed: input } },
+        context,
+      );
       if (input.status !== undefined && input.status !== 'active') {
         // The member stops whatever their previous status: an invited member's stop moves on too.
-        if (this.access) revoked = await this.access.revokeWithin(trx, org.id, current.id, `member ${input.status}`, context);
-        else changed = await this.stops.stopWithin(trx, org.id, current.id);
-        await this.guard?.assertReachable(org.id, trx);
+        if (this.deps.access) revoked = await this.deps.access.revokeWithin(trx, org.id, current.id, `member ${input.status}`, context);
+        else changed = await this.deps.stops.stopWithin(trx, org.id, current.id);
+        await this.deps.guard?.assertReachable(org.id, trx);
       } else if (input.status === 'active' && current.status !== 'active') {
-        changed = await this.stops.liftWithin(trx, current.id);
+        changed = await this.deps.stops.liftWithin(trx, current.id);
       }
       return { ...current, ...changes };
     });
-    if (revoked !== undefined) await this.access?.announce(revoked);
-    await this.stops.announce([changed]);
+    if (revoked !== undefined) await this.deps.access?.announce(revoked);
+    await this.deps.stops.announce([changed]);
     return toMember(row);
   }
 
@@ -118,20 +124,20 @@ export class Members {
     let revoked: unknown;
     let deleted: PrincipalChange | undefined;
     await this.write(async (trx) => {
-      const org = await this.organizations.require(orgRef, trx);
+      const org = await this.deps.organizations.require(orgRef, trx);
       const current = await this.require(org.id, memberId, trx);
-      if (this.access) revoked = await this.access.revokeWithin(trx, org.id, current.id, 'member deleted', context);
-      else deleted = await this.stops.stopWithin(trx, org.id, current.id);
+      if (this.deps.access) revoked = await this.deps.access.revokeWithin(trx, org.id, current.id, 'member deleted', context);
+      else deleted = await this.deps.stops.stopWithin(trx, org.id, current.id);
       await this.members.delete(trx, org.id, current.id);
-      await this.guard?.assertReachable(org.id, trx);
-      await this.audit.append(
+      await this.deps.guard?.assertReachable(org.id, trx);
+      await this.deps.audit.append(
         trx,
         { kind: 'member.deleted', orgId: org.id, subjectId: current.id, detail: { email: current.email } },
         context,
       );
     });
-    if (revoked !== undefined) await this.access?.announce(revoked);
-    await this.stops.announce([deleted]);
+    if (revoked !== undefined) await this.deps.access?.announce(revoked);
+    await this.deps.stops.announce([deleted]);
   }
 
   private async require(orgId: string, memberId: string, trx?: Executor): Promise<MembersTable> {
@@ -146,7 +152,7 @@ export class Members {
 
   private write<T>(work: (trx: Executor) => Promise<T>): Promise<T> {
     return mapUniqueViolation(
-      () => inTransaction(this.store, work),
+      () => inTransaction(this.deps.store, work),
       () => new ConflictError('a member with this email already exists'),
     );
   }

@@ -17,24 +17,26 @@ export interface LoginPolicyGuard {
   assertReachable(orgId: string, trx: Executor): Promise<void>;
 }
 
+export interface OrganizationsDeps {
+  store: Store;
+  audit: AuditLog;
+  clock: Clock;
+  /** Refuses settings that would lock every member out (tenancy/login-policy.ts). */
+  guard?: LoginPolicyGuard;
+}
+
 /** B2B organizations (tenants): every change is recorded in that organization's audit chain. */
 export class Organizations {
   private readonly orgs: OrganizationStore;
 
-  constructor(
-    private readonly store: Store,
-    private readonly audit: AuditLog,
-    private readonly clock: Clock,
-    /** Refuses settings that would lock every member out (tenancy/login-policy.ts). */
-    private readonly guard?: LoginPolicyGuard,
-  ) {
-    this.orgs = new OrganizationStore(store.db);
+  constructor(private readonly deps: OrganizationsDeps) {
+    this.orgs = new OrganizationStore(deps.store.db);
   }
 
   async create(input: CreateOrganization, context: AuditContext): Promise<Organization> {
-    const at = isoAt(this.clock);
+    const at = isoAt(this.deps.clock);
     const row: OrganizationsTable = {
-      id: newId('org', this.clock.now()),
+      id: newId('org', this.deps.clock.now()),
       slug: input.slug,
       name: input.name,
       settings: JSON.stringify(input.settings ?? {}),
@@ -44,8 +46,12 @@ export class Organizations {
     await this.write(async (trx) => {
       await this.assertSlugFree(trx, input.slug);
       await this.orgs.insert(trx, row);
-      if (input.settings) await this.guard?.assertReachable(row.id, trx);
-      await this.audit.append(trx, { kind: 'organization.created', orgId: row.id, detail: { slug: row.slug, name: row.name } }, context);
+      if (input.settings) await this.deps.guard?.assertReachable(row.id, trx);
+      await this.deps.audit.append(
+        trx,
+        { kind: 'organization.created', orgId: row.id, detail: { slug: row.slug, name: row.name } },
+        context,
+      );
     });
     return toOrganization(row);
   }
@@ -67,7 +73,7 @@ export class Organizations {
   async update(ref: string, input: UpdateOrganization, context: AuditContext): Promise<Organization> {
     const id = await this.write(async (trx) => {
       // Locked (PostgreSQL): two merges at once must not each start from the same old settings.
-      const current = await this.require(ref, trx, { forUpdate: this.store.dialect === 'postgres' });
+      const current = await this.require(ref, trx, { forUpdate: this.deps.store.dialect === 'postgres' });
       if (input.slug !== undefined && input.slug !== current.slug) await this.assertSlugFree(trx, input.slug, current.id);
       const before = settingsOf(current);
       // RFC 7396 on the whole body: `settings: null` removes every setting.
@@ -77,9 +83,9 @@ export class Organizations {
         ...(input.name !== undefined && { name: input.name }),
         ...(after !== undefined && { settings: JSON.stringify(after) }),
       };
-      await this.orgs.update(trx, current.id, { ...changes, updated_at: isoAt(this.clock) });
-      if (after !== undefined) await this.guard?.assertReachable(current.id, trx);
-      await this.audit.append(
+      await this.orgs.update(trx, current.id, { ...changes, updated_at: isoAt(this.deps.clock) });
+      if (after !== undefined) await this.deps.guard?.assertReachable(current.id, trx);
+      await this.deps.audit.append(
         trx,
         {
           kind: 'organization.updated',
@@ -98,7 +104,7 @@ export class Organizations {
     await this.write(async (trx) => {
       const current = await this.require(ref, trx);
       await this.orgs.delete(trx, current.id);
-      await this.audit.append(trx, { kind: 'organization.deleted', orgId: current.id, detail: { slug: current.slug } }, context);
+      await this.deps.audit.append(trx, { kind: 'organization.deleted', orgId: current.id, detail: { slug: current.slug } }, context);
     });
   }
 
@@ -116,7 +122,7 @@ export class Organizations {
   /** A transaction whose unique-constraint race (two creates of one slug at once) answers 409. */
   private write<T>(work: (trx: Executor) => Promise<T>): Promise<T> {
     return mapUniqueViolation(
-      () => inTransaction(this.store, work),
+      () => inTransaction(this.deps.store, work),
       () => new ConflictError('organization slug is already taken'),
     );
   }

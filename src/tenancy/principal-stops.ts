@@ -11,6 +11,12 @@ export interface PrincipalChange {
   lifted: boolean;
 }
 
+export interface PrincipalStopsDeps {
+  db: Kysely<Database>;
+  clock: Clock;
+  bus: EventBus;
+}
+
 /**
  * The kill switch for every principal, members and agents alike, held in memory on every node:
  * who is stopped now (suspended, deprovisioned, deleted, decommissioned), and when each was last
@@ -22,12 +28,8 @@ export interface PrincipalChange {
 export class PrincipalStops {
   private stops = new Map<string, { stoppedAtMs: number; lifted: boolean }>();
 
-  constructor(
-    private readonly db: Kysely<Database>,
-    private readonly clock: Clock,
-    private readonly bus: EventBus,
-  ) {
-    bus.subscribe('principal.changed', (change) => this.apply(change));
+  constructor(private readonly deps: PrincipalStopsDeps) {
+    deps.bus.subscribe('principal.changed', (change) => this.apply(change));
   }
 
   /** Whether the principal may not act at all right now. */
@@ -68,7 +70,7 @@ export class PrincipalStops {
    * approval obtained before the stop would otherwise still mint a token after a resume.
    */
   async stopWithin(trx: Executor, orgId: string, id: string): Promise<PrincipalChange> {
-    const stoppedAt = isoAt(this.clock);
+    const stoppedAt = isoAt(this.deps.clock);
     await trx
       .insertInto('principal_stops')
       .values({ principal_id: id, org_id: orgId, stopped_at: stoppedAt, lifted_at: null })
@@ -90,7 +92,7 @@ export class PrincipalStops {
     if (!row) return undefined;
     await trx
       .updateTable('principal_stops')
-      .set({ lifted_at: isoAt(this.clock) })
+      .set({ lifted_at: isoAt(this.deps.clock) })
       .where('principal_id', '=', id)
       .execute();
     return { id, stoppedAt: row.stopped_at, lifted: true };
@@ -101,12 +103,12 @@ export class PrincipalStops {
     for (const change of changes) {
       if (!change) continue;
       this.apply(change);
-      await this.bus.publish('principal.changed', change);
+      await this.deps.bus.publish('principal.changed', change);
     }
   }
 
   async load(): Promise<void> {
-    const rows = await this.db.selectFrom('principal_stops').select(['principal_id', 'stopped_at', 'lifted_at']).execute();
+    const rows = await this.deps.db.selectFrom('principal_stops').select(['principal_id', 'stopped_at', 'lifted_at']).execute();
     this.stops = new Map(rows.map((r) => [r.principal_id, { stoppedAtMs: Date.parse(r.stopped_at), lifted: r.lifted_at !== null }]));
   }
 

@@ -19,6 +19,17 @@ export function sinkSecretContext(id: string): string {
   return `audit_sinks:${id}`;
 }
 
+export interface AuditSinksDeps {
+  store: Store;
+  organizations: OrganizationRefs;
+  audit: AuditLog;
+  envelope: Envelope;
+  clock: Clock;
+  /** Development only: sink URLs over http:// on loopback. */
+  allowLoopback: boolean;
+  resolve?: ResolveHost;
+}
+
 /**
  * Management of an organization's audit webhook sinks. The HMAC secret is generated here,
  * returned once at creation and otherwise only ever held sealed (crypto/envelope.ts).
@@ -26,28 +37,21 @@ export function sinkSecretContext(id: string): string {
 export class AuditSinks {
   private readonly sinks: AuditSinkStore;
 
-  constructor(
-    private readonly store: Store,
-    private readonly organizations: OrganizationRefs,
-    private readonly audit: AuditLog,
-    private readonly envelope: Envelope,
-    private readonly clock: Clock,
-    private readonly options: { allowLoopback: boolean; resolve?: ResolveHost },
-  ) {
-    this.sinks = new AuditSinkStore(store.db);
+  constructor(private readonly deps: AuditSinksDeps) {
+    this.sinks = new AuditSinkStore(deps.store.db);
   }
 
   async create(orgRef: string, input: CreateAuditSink, context: AuditContext): Promise<CreatedAuditSink> {
-    const org = await this.organizations.require(orgRef);
-    const url = await checkSinkUrl(input.url, this.options);
-    const id = newId('snk', this.clock.now());
+    const org = await this.deps.organizations.require(orgRef);
+    const url = await checkSinkUrl(input.url, this.deps);
+    const id = newId('snk', this.deps.clock.now());
     const secret = `mnd_whs_${randomBytes(32).toString('base64url')}`;
-    const at = isoAt(this.clock);
+    const at = isoAt(this.deps.clock);
     const row: AuditSinkRow = {
       id,
       chain_id: org.id,
       url: url.href,
-      secret_ciphertext: this.envelope.seal(secret, sinkSecretContext(id)),
+      secret_ciphertext: this.deps.envelope.seal(secret, sinkSecretContext(id)),
       status: 'active',
       delivered_seq: 0,
       attempts: 0,
@@ -60,31 +64,35 @@ export class AuditSinks {
       created_at: at,
       updated_at: at,
     };
-    await inTransaction(this.store, async (trx) => {
+    await inTransaction(this.deps.store, async (trx) => {
       // The chain lock serializes creations in one organization, so two concurrent ones cannot
       // both count 9 and insert an 11th (PostgreSQL; SQLite has one writer anyway).
-      await this.audit.lockChain(trx, org.id);
+      await this.deps.audit.lockChain(trx, org.id);
       if ((await this.sinks.count(trx, org.id)) >= MAX_SINKS_PER_ORGANIZATION) {
         throw new ConflictError(`an organization has at most ${MAX_SINKS_PER_ORGANIZATION} audit sinks`);
       }
       await this.sinks.insert(trx, row);
       // The query string may hold a receiver's token, so the trail records where, not how.
-      await this.audit.append(trx, { kind: 'audit_sink.created', orgId: org.id, detail: { id, url: url.origin + url.pathname } }, context);
+      await this.deps.audit.append(
+        trx,
+        { kind: 'audit_sink.created', orgId: org.id, detail: { id, url: url.origin + url.pathname } },
+        context,
+      );
     });
     return { ...toAuditSink(row), secret };
   }
 
   async list(orgRef: string): Promise<AuditSink[]> {
-    const org = await this.organizations.require(orgRef);
+    const org = await this.deps.organizations.require(orgRef);
     return (await this.sinks.list(org.id)).map(toAuditSink);
   }
 
   /** Deletes a sink of this organization; an id of another organization's sink is a 404. */
   async remove(orgRef: string, id: string, context: AuditContext): Promise<void> {
-    const org = await this.organizations.require(orgRef);
-    await inTransaction(this.store, async (trx) => {
+    const org = await this.deps.organizations.require(orgRef);
+    await inTransaction(this.deps.store, async (trx) => {
       if (!(await this.sinks.delete(trx, org.id, id))) throw new NotFoundError('audit sink');
-      await this.audit.append(trx, { kind: 'audit_sink.deleted', orgId: org.id, detail: { id } }, context);
+      await this.deps.audit.append(trx, { kind: 'audit_sink.deleted', orgId: org.id, detail: { id } }, context);
     });
   }
 }

@@ -78,6 +78,17 @@ export function presentedCredentials(authorization: string | undefined, body: Re
   return { clientId: body.client_id, method: 'none' };
 }
 
+export interface ClientAuthenticatorDeps {
+  db: Kysely<Database>;
+  clock: Clock;
+  bus: EventBus;
+  cacheTtlMs: number;
+  /** RFC 7523 §3: what a client assertion's `aud` may name: the issuer and the token endpoint. */
+  assertionAudiences: string[];
+  /** Resolves URL client ids (client ID metadata documents); absent when the feature is off. */
+  metadataDocuments?: ClientMetadataDocuments;
+}
+
 /**
  * Authenticates clients at the token, introspection and revocation endpoints. Secrets are
  * SHA-256 digests compared in constant time (docs/architecture.md §7); the client and its digests are
@@ -89,21 +100,12 @@ export class ClientAuthenticator {
 
   private readonly replays: ReplayCache;
 
-  constructor(
-    db: Kysely<Database>,
-    private readonly clock: Clock,
-    bus: EventBus,
-    cacheTtlMs: number,
-    /** RFC 7523 §3: what a client assertion's `aud` may name: the issuer and the token endpoint. */
-    private readonly assertionAudiences: string[],
-    /** Resolves URL client ids (client ID metadata documents); absent when the feature is off. */
-    private readonly metadataDocuments?: ClientMetadataDocuments,
-  ) {
-    this.clients = new ClientStore(db);
-    this.replays = new ReplayCache(db);
-    this.cache = new InvalidatingCache(clock, cacheTtlMs);
-    bus.subscribe('clients.changed', ({ id }) => this.cache.invalidate(id));
-    bus.subscribe('bus.resynced', () => this.cache.clear());
+  constructor(private readonly deps: ClientAuthenticatorDeps) {
+    this.clients = new ClientStore(deps.db);
+    this.replays = new ReplayCache(deps.db);
+    this.cache = new InvalidatingCache(deps.clock, deps.cacheTtlMs);
+    deps.bus.subscribe('clients.changed', ({ id }) => this.cache.invalidate(id));
+    deps.bus.subscribe('bus.resynced', () => this.cache.clear());
   }
 
   async authenticate(authorization: string | undefined, body: Record<string, string | undefined>): Promise<RegisteredClient> {
@@ -127,12 +129,12 @@ export class ClientAuthenticator {
 
   /** The client an id names; a URL id is resolved from its metadata document (throws ClientMetadataError). */
   async lookup(clientId: string): Promise<RegisteredClient | undefined> {
-    if (clientId.startsWith('http') && this.metadataDocuments?.accepts(clientId)) return this.metadataDocuments.resolve(clientId);
+    if (clientId.startsWith('http') && this.deps.metadataDocuments?.accepts(clientId)) return this.deps.metadataDocuments.resolve(clientId);
     if (!/^cli_[0-9a-z]{26}$/.test(clientId)) return undefined;
     return this.cache.get(clientId, async () => {
       const row = await this.clients.find(clientId);
       if (!row) return undefined;
-      const secrets = await this.clients.liveSecrets(clientId, isoAt(this.clock));
+      const secrets = await this.clients.liveSecrets(clientId, isoAt(this.deps.clock));
       return {
         id: row.id,
         name: row.name,
@@ -165,11 +167,11 @@ export class ClientAuthenticator {
       ({ payload } = await jwtVerify(assertion, createLocalJWKSet(client.jwks), {
         issuer: client.id,
         subject: client.id,
-        audience: this.assertionAudiences,
+        audience: this.deps.assertionAudiences,
         algorithms: ASSERTION_ALGORITHMS,
         requiredClaims: ['exp', 'jti'],
         clockTolerance: 5,
-        currentDate: new Date(this.clock.now()),
+        currentDate: new Date(this.deps.clock.now()),
       }));
     } catch (error) {
       throw new InvalidClient(FAILED, false, `client assertion: ${(error as { code?: string }).code ?? 'invalid'}`);
@@ -178,7 +180,7 @@ export class ClientAuthenticator {
     // ignores the rest, so an array smuggling other values is refused here.
     if (Array.isArray(payload.aud) && !payload.aud.every((aud) => typeof aud === 'string'))
       throw new InvalidClient(FAILED, false, 'client assertion: aud holds a non-string');
-    const now = Math.floor(this.clock.now() / 1000);
+    const now = Math.floor(this.deps.clock.now() / 1000);
     if ((payload.exp as number) - now > MAX_ASSERTION_LIFETIME_SECONDS)
       throw new InvalidClient(FAILED, false, 'client assertion lives too long');
     const expiresAt = new Date((payload.exp as number) * 1000);
@@ -186,11 +188,11 @@ export class ClientAuthenticator {
       throw new InvalidClient(FAILED, false, 'client assertion replayed');
     }
     // Forget credentials that have expired anyway, a few at a time.
-    await this.replays.prune(new Date(this.clock.now()));
+    await this.replays.prune(new Date(this.deps.clock.now()));
   }
 
   private secretIsLive(client: RegisteredClient, secret: string): boolean {
-    const now = this.clock.now();
+    const now = this.deps.clock.now();
     let ok = false;
     // Every live secret is compared, so timing does not tell which one matched.
     for (const s of client.secrets) if (secretMatches(secret, s.hash) && (s.expiresAt === null || s.expiresAt > now)) ok = true;

@@ -88,6 +88,12 @@ export function cacheSeconds(cacheControl: string | undefined): number {
   return Math.min(MAX_CACHE_SECONDS, Math.max(MIN_CACHE_SECONDS, Number(maxAge)));
 }
 
+export interface ClientMetadataDocumentsDeps {
+  clock: Clock;
+  /** Development only: documents over http:// and on loopback. */
+  allowLoopback: boolean;
+}
+
 /**
  * Clients identified by a client ID metadata document, fetched with SSRF guards (https only,
  * no private or loopback addresses unless the development flag allows them, size and time
@@ -98,18 +104,15 @@ export class ClientMetadataDocuments {
   /** Fetches under way, so a burst of requests for one URL fetches it once. */
   private readonly inflight = new Map<string, Promise<RegisteredClient>>();
 
-  constructor(
-    private readonly clock: Clock,
-    private readonly options: { allowLoopback: boolean },
-  ) {}
+  constructor(private readonly deps: ClientMetadataDocumentsDeps) {}
 
   accepts(clientId: string): boolean {
-    return isMetadataDocumentUrl(clientId, this.options);
+    return isMetadataDocumentUrl(clientId, this.deps);
   }
 
   async resolve(clientId: string): Promise<RegisteredClient> {
     const hit = this.cache.get(clientId);
-    if (hit && hit.until > this.clock.now()) {
+    if (hit && hit.until > this.deps.clock.now()) {
       if (hit.client) return hit.client;
       throw hit.error;
     }
@@ -124,7 +127,7 @@ export class ClientMetadataDocuments {
   private remember(clientId: string, entry: { client?: RegisteredClient; error?: ClientMetadataError }, seconds: number): void {
     // Bounded: random URLs cannot grow the cache without limit.
     if (this.cache.size >= MAX_CACHED_DOCUMENTS) this.cache.clear();
-    this.cache.set(clientId, { ...entry, until: this.clock.now() + seconds * 1000 });
+    this.cache.set(clientId, { ...entry, until: this.deps.clock.now() + seconds * 1000 });
   }
 
   private async fetchDocument(clientId: string): Promise<RegisteredClient> {
@@ -141,7 +144,7 @@ export class ClientMetadataDocuments {
   private async fetchAndCheck(clientId: string): Promise<RegisteredClient> {
     let response: Awaited<ReturnType<typeof safeFetch>>;
     try {
-      response = await safeFetch(clientId, { allowLoopback: this.options.allowLoopback, maxBytes: MAX_BYTES, timeoutMs: TIMEOUT_MS });
+      response = await safeFetch(clientId, { allowLoopback: this.deps.allowLoopback, maxBytes: MAX_BYTES, timeoutMs: TIMEOUT_MS });
     } catch (error) {
       throw new ClientMetadataError(
         error instanceof SafeFetchError

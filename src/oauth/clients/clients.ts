@@ -16,21 +16,23 @@ import { parseScope } from '../scopes.js';
 import type { Client, CreateClient, RotateSecret, UpdateClient } from './schemas.js';
 import { ClientStore } from './store.js';
 
+export interface ClientsDeps {
+  store: Store;
+  organizations: Organizations;
+  resources: Resources;
+  audit: AuditLog;
+  clock: Clock;
+  bus: EventBus;
+  /** Checks that an agent a client is bound to belongs to the organization and is not decommissioned. */
+  agents?: { requireInOrg(orgId: string, agentId: string): Promise<{ status: string }> };
+}
+
 /** Admin-registered OAuth clients of an organization, with rotating secrets. */
 export class Clients {
   private readonly clients: ClientStore;
 
-  constructor(
-    private readonly store: Store,
-    private readonly organizations: Organizations,
-    private readonly resources: Resources,
-    private readonly audit: AuditLog,
-    private readonly clock: Clock,
-    private readonly bus: EventBus,
-    /** Checks that an agent a client is bound to belongs to the organization and is not decommissioned. */
-    private readonly agents?: { requireInOrg(orgId: string, agentId: string): Promise<{ status: string }> },
-  ) {
-    this.clients = new ClientStore(store.db);
+  constructor(private readonly deps: ClientsDeps) {
+    this.clients = new ClientStore(deps.store.db);
   }
 
   async create(orgRef: string, input: CreateClient, context: AuditContext): Promise<Client & { client_secret?: string }> {
@@ -42,17 +44,17 @@ export class Clients {
     if (input.backchannel_client_notification_endpoint !== undefined)
       checkNotificationEndpoint(input.backchannel_client_notification_endpoint);
     const secret = input.client_type === 'confidential' && method !== 'private_key_jwt' ? newSecret('mnd_cs_') : undefined;
-    const at = isoAt(this.clock);
-    const org = await this.organizations.require(orgRef);
+    const at = isoAt(this.deps.clock);
+    const org = await this.deps.organizations.require(orgRef);
     const scope = await this.checkScopeAndResources(org.id, input.scope, input.resources);
     if (input.agent_id) {
-      const agent = await this.agents?.requireInOrg(org.id, input.agent_id).catch(() => undefined);
+      const agent = await this.deps.agents?.requireInOrg(org.id, input.agent_id).catch(() => undefined);
       if (!agent) throw new InvalidRequestError('agent_id must name an agent of this organization');
       if (agent.status === 'decommissioned') throw new InvalidRequestError('the agent is decommissioned');
     }
-    const row = await inTransaction(this.store, async (trx) => {
+    const row = await inTransaction(this.deps.store, async (trx) => {
       const client: ClientsTable = {
-        id: newId('cli', this.clock.now()),
+        id: newId('cli', this.deps.clock.now()),
         org_id: org.id,
         agent_id: input.agent_id ?? null,
         name: input.client_name,
@@ -75,13 +77,13 @@ export class Clients {
       await this.clients.insert(trx, client);
       if (secret)
         await this.clients.insertSecret(trx, {
-          id: newId('cs', this.clock.now()),
+          id: newId('cs', this.deps.clock.now()),
           client_id: client.id,
           secret_hash: hashSecret(secret),
           created_at: at,
           expires_at: null,
         });
-      await this.audit.append(
+      await this.deps.audit.append(
         trx,
         { kind: 'client.created', orgId: org.id, detail: { client_id: client.id, type: client.type, grant_types: input.grant_types } },
         context,
@@ -92,18 +94,18 @@ export class Clients {
   }
 
   async get(orgRef: string, clientId: string): Promise<Client> {
-    const org = await this.organizations.require(orgRef);
+    const org = await this.deps.organizations.require(orgRef);
     return toClient(await this.require(org.id, clientId));
   }
 
   async list(orgRef: string, options: { cursor?: string | undefined; limit: number }): Promise<Page<Client>> {
-    const org = await this.organizations.require(orgRef);
+    const org = await this.deps.organizations.require(orgRef);
     const page = toPage(await this.clients.list(org.id, decodeCursor(options.cursor), options.limit + 1), options.limit);
     return { ...page, data: page.data.map(toClient) };
   }
 
   async update(orgRef: string, clientId: string, input: UpdateClient, context: AuditContext): Promise<Client> {
-    const org = await this.organizations.require(orgRef);
+    const org = await this.deps.organizations.require(orgRef);
     const current = await this.require(org.id, clientId);
     const resources = input.resources ?? (JSON.parse(current.resources) as string[]);
     const scope =
@@ -113,31 +115,35 @@ export class Clients {
     if (input.redirect_uris) {
       checkClientShape(current.type, current.token_endpoint_auth_method, JSON.parse(current.grant_types) as string[], input.redirect_uris);
     }
-    const row = await inTransaction(this.store, async (trx) => {
+    const row = await inTransaction(this.deps.store, async (trx) => {
       const changes = {
         ...(input.client_name !== undefined && { name: input.client_name }),
         ...(input.redirect_uris !== undefined && { redirect_uris: JSON.stringify(input.redirect_uris) }),
         ...(input.resources !== undefined && { resources: JSON.stringify(input.resources) }),
         ...(input.status !== undefined && { status: input.status }),
         scope,
-        updated_at: isoAt(this.clock),
+        updated_at: isoAt(this.deps.clock),
       };
       await this.clients.update(trx, current.id, changes);
-      await this.audit.append(trx, { kind: 'client.updated', orgId: org.id, detail: { client_id: current.id, changed: input } }, context);
+      await this.deps.audit.append(
+        trx,
+        { kind: 'client.updated', orgId: org.id, detail: { client_id: current.id, changed: input } },
+        context,
+      );
       return { ...current, ...changes };
     });
-    await this.bus.publish('clients.changed', { id: row.id });
+    await this.deps.bus.publish('clients.changed', { id: row.id });
     return toClient(row);
   }
 
   async remove(orgRef: string, clientId: string, context: AuditContext): Promise<void> {
-    await inTransaction(this.store, async (trx) => {
-      const org = await this.organizations.require(orgRef, trx);
+    await inTransaction(this.deps.store, async (trx) => {
+      const org = await this.deps.organizations.require(orgRef, trx);
       const current = await this.require(org.id, clientId, trx);
       await this.clients.delete(trx, current.id);
-      await this.audit.append(trx, { kind: 'client.deleted', orgId: org.id, detail: { client_id: current.id } }, context);
+      await this.deps.audit.append(trx, { kind: 'client.deleted', orgId: org.id, detail: { client_id: current.id } }, context);
     });
-    await this.bus.publish('clients.changed', { id: clientId });
+    await this.deps.bus.publish('clients.changed', { id: clientId });
   }
 
   /** Issues a new secret; the previous ones keep working for `overlap_seconds` (0: stop now). */
@@ -148,28 +154,28 @@ export class Clients {
     context: AuditContext,
   ): Promise<{ client_secret: string; previous_expires_at: string }> {
     const secret = newSecret('mnd_cs_');
-    const previousExpiresAt = new Date(this.clock.now() + (input.overlap_seconds ?? 0) * 1000).toISOString();
-    await inTransaction(this.store, async (trx) => {
-      const org = await this.organizations.require(orgRef, trx);
+    const previousExpiresAt = new Date(this.deps.clock.now() + (input.overlap_seconds ?? 0) * 1000).toISOString();
+    await inTransaction(this.deps.store, async (trx) => {
+      const org = await this.deps.organizations.require(orgRef, trx);
       const current = await this.require(org.id, clientId, trx);
       if (current.type !== 'confidential' || current.token_endpoint_auth_method === 'private_key_jwt') {
         throw new InvalidRequestError('this client authenticates without a secret');
       }
       await this.clients.expireSecrets(trx, current.id, previousExpiresAt);
       await this.clients.insertSecret(trx, {
-        id: newId('cs', this.clock.now()),
+        id: newId('cs', this.deps.clock.now()),
         client_id: current.id,
         secret_hash: hashSecret(secret),
-        created_at: isoAt(this.clock),
+        created_at: isoAt(this.deps.clock),
         expires_at: null,
       });
-      await this.audit.append(
+      await this.deps.audit.append(
         trx,
         { kind: 'client.secret_rotated', orgId: org.id, detail: { client_id: current.id, previous_expires_at: previousExpiresAt } },
         context,
       );
     });
-    await this.bus.publish('clients.changed', { id: clientId });
+    await this.deps.bus.publish('clients.changed', { id: clientId });
     return { client_secret: secret, previous_expires_at: previousExpiresAt };
   }
 
@@ -179,7 +185,7 @@ export class Clients {
     if (!scopes) throw new InvalidRequestError('scope is not a valid space-delimited list of scope tokens');
     const defined = new Set<string>();
     for (const identifier of identifiers) {
-      const resource = await this.resources.findByIdentifier(identifier);
+      const resource = await this.deps.resources.findByIdentifier(identifier);
       if (!resource || (resource.org_ids && !resource.org_ids.includes(orgId))) {
         throw new InvalidRequestError(`resource ${identifier} is not registered for this organization`);
       }

@@ -141,24 +141,25 @@ export interface RegistrationOptions {
   issuer: string;
 }
 
+export interface ClientRegistrationDeps extends RegistrationOptions {
+  store: Store;
+  audit: AuditLog;
+  clock: Clock;
+  bus: EventBus;
+}
+
 /**
  * Dynamic client registration (RFC 7591) and its management protocol (RFC 7592). A registered
  * client belongs to no organization; it can do nothing until a user of an organization consents.
  */
 export class ClientRegistration {
-  constructor(
-    private readonly store: Store,
-    private readonly audit: AuditLog,
-    private readonly clock: Clock,
-    private readonly bus: EventBus,
-    private readonly options: RegistrationOptions,
-  ) {}
+  constructor(private readonly deps: ClientRegistrationDeps) {}
 
   /** RFC 7591 §3: checks the policy, then registers. */
   async register(authorization: string | undefined, body: unknown, context: AuditContext): Promise<RegistrationResponse> {
     this.checkPolicy(authorization);
     const metadata = checkClientMetadata(body);
-    const now = this.clock.now();
+    const now = this.deps.clock.now();
     const confidential = metadata.token_endpoint_auth_method !== 'none';
     const secret = confidential ? newSecret('mnd_cs_') : undefined;
     const registrationToken = newSecret('mnd_rat_');
@@ -176,13 +177,13 @@ export class ClientRegistration {
       jwks: null,
       source: 'dcr',
       status: 'active',
-      created_at: isoAt(this.clock),
-      updated_at: isoAt(this.clock),
+      created_at: isoAt(this.deps.clock),
+      updated_at: isoAt(this.deps.clock),
       registration_token_hash: hashSecret(registrationToken),
       application_type: metadata.application_type,
       require_par: 0,
     };
-    await inTransaction(this.store, async (trx) => {
+    await inTransaction(this.deps.store, async (trx) => {
       await trx.insertInto('clients').values(row).execute();
       if (secret) {
         await trx
@@ -196,7 +197,7 @@ export class ClientRegistration {
           })
           .execute();
       }
-      await this.audit.append(
+      await this.deps.audit.append(
         trx,
         { kind: 'client.created', detail: { client_id: row.id, source: 'dcr', name: row.name, redirect_uris: metadata.redirect_uris } },
         context,
@@ -230,31 +231,31 @@ export class ClientRegistration {
       grant_types: JSON.stringify(metadata.grant_types),
       token_endpoint_auth_method: metadata.token_endpoint_auth_method,
       scope: metadata.scope,
-      updated_at: isoAt(this.clock),
+      updated_at: isoAt(this.deps.clock),
     };
-    await inTransaction(this.store, async (trx) => {
+    await inTransaction(this.deps.store, async (trx) => {
       await trx.updateTable('clients').set(changes).where('id', '=', clientId).execute();
-      await this.audit.append(trx, { kind: 'client.updated', detail: { client_id: clientId, source: 'dcr' } }, context);
+      await this.deps.audit.append(trx, { kind: 'client.updated', detail: { client_id: clientId, source: 'dcr' } }, context);
     });
-    await this.bus.publish('clients.changed', { id: clientId });
+    await this.deps.bus.publish('clients.changed', { id: clientId });
     return this.describe({ ...current, ...changes });
   }
 
   /** RFC 7592 §2.3: deregister. Its tokens die with it (introspection checks the client). */
   async remove(clientId: string, authorization: string | undefined, context: AuditContext): Promise<void> {
     await this.authorize(clientId, authorization);
-    await inTransaction(this.store, async (trx) => {
+    await inTransaction(this.deps.store, async (trx) => {
       await trx.deleteFrom('clients').where('id', '=', clientId).execute();
-      await this.audit.append(trx, { kind: 'client.deleted', detail: { client_id: clientId, source: 'dcr' } }, context);
+      await this.deps.audit.append(trx, { kind: 'client.deleted', detail: { client_id: clientId, source: 'dcr' } }, context);
     });
-    await this.bus.publish('clients.changed', { id: clientId });
+    await this.deps.bus.publish('clients.changed', { id: clientId });
   }
 
   private checkPolicy(authorization: string | undefined): void {
-    if (this.options.policy === 'off') throw new OAuthError('access_denied', 'dynamic client registration is disabled', 403);
-    if (this.options.policy === 'initial_access_token') {
+    if (this.deps.policy === 'off') throw new OAuthError('access_denied', 'dynamic client registration is disabled', 403);
+    if (this.deps.policy === 'initial_access_token') {
       const presented = /^Bearer (\S+)$/i.exec(authorization ?? '')?.[1];
-      const expected = this.options.initialAccessToken ?? '';
+      const expected = this.deps.initialAccessToken ?? '';
       if (!presented || !secretMatches(presented, hashSecret(expected))) throw new InvalidToken('a valid initial access token is required');
     }
   }
@@ -262,7 +263,7 @@ export class ClientRegistration {
   /** RFC 7592 §3: the registration access token, compared by digest in constant time. */
   private async authorize(clientId: string, authorization: string | undefined): Promise<ClientsTable> {
     const token = /^Bearer (\S+)$/i.exec(authorization ?? '')?.[1];
-    const row = await this.store.db.selectFrom('clients').selectAll().where('id', '=', clientId).executeTakeFirst();
+    const row = await this.deps.store.db.selectFrom('clients').selectAll().where('id', '=', clientId).executeTakeFirst();
     // Unknown client and wrong token answer the same, so client ids cannot be probed (RFC 7592 §2.1).
     if (!token || !row?.registration_token_hash || !secretMatches(token, row.registration_token_hash)) {
       throw new InvalidToken('the registration access token is invalid');
@@ -274,7 +275,7 @@ export class ClientRegistration {
     return {
       client_id: row.id,
       client_id_issued_at: Math.floor(Date.parse(row.created_at) / 1000),
-      registration_client_uri: `${this.options.issuer}/oauth2/register/${row.id}`,
+      registration_client_uri: `${this.deps.issuer}/oauth2/register/${row.id}`,
       client_name: row.name,
       application_type: row.application_type ?? 'web',
       redirect_uris: JSON.parse(row.redirect_uris) as string[],

@@ -26,6 +26,12 @@ export interface ResourceCaller {
   identifier: string;
 }
 
+export interface ResourceCredentialsDeps {
+  store: Store;
+  audit: AuditLog;
+  clock: Clock;
+}
+
 /**
  * Credentials of registered resources: 256 random bits under `mnd_rs_`, shown once and stored as
  * SHA-256. With one, a resource server serving many organizations introspects exactly the tokens
@@ -35,29 +41,25 @@ export interface ResourceCaller {
 export class ResourceCredentials {
   private readonly resources: ResourceStore;
 
-  constructor(
-    private readonly store: Store,
-    private readonly audit: AuditLog,
-    private readonly clock: Clock,
-  ) {
-    this.resources = new ResourceStore(store.db);
+  constructor(private readonly deps: ResourceCredentialsDeps) {
+    this.resources = new ResourceStore(deps.store.db);
   }
 
   async create(resourceRef: string, name: string, context: AuditContext): Promise<ResourceCredentialView & { secret: string }> {
     const secret = newSecret(RESOURCE_SECRET_PREFIX);
-    const row = await inTransaction(this.store, async (trx) => {
+    const row = await inTransaction(this.deps.store, async (trx) => {
       const resource = await this.resources.find(resourceRef, trx);
       if (!resource) throw new NotFoundError('resource');
       const created: ResourceCredentialsTable = {
-        id: newId('rsc', this.clock.now()),
+        id: newId('rsc', this.deps.clock.now()),
         resource_id: resource.id,
         secret_hash: hashSecret(secret),
         name,
-        created_at: isoAt(this.clock),
+        created_at: isoAt(this.deps.clock),
         revoked_at: null,
       };
       await trx.insertInto('resource_credentials').values(created).execute();
-      await this.audit.append(
+      await this.deps.audit.append(
         trx,
         { kind: 'resource.credential_created', detail: { id: created.id, resource_id: resource.id, name } },
         context,
@@ -70,7 +72,7 @@ export class ResourceCredentials {
   async list(resourceRef: string): Promise<ResourceCredentialView[]> {
     const resource = await this.resources.find(resourceRef);
     if (!resource) throw new NotFoundError('resource');
-    const rows = await this.store.db
+    const rows = await this.deps.store.db
       .selectFrom('resource_credentials')
       .selectAll()
       .where('resource_id', '=', resource.id)
@@ -81,7 +83,7 @@ export class ResourceCredentials {
 
   /** Revokes at once: every node reads credentials from the database on each introspection. */
   async revoke(resourceRef: string, id: string, context: AuditContext): Promise<void> {
-    await inTransaction(this.store, async (trx) => {
+    await inTransaction(this.deps.store, async (trx) => {
       const resource = await this.resources.find(resourceRef, trx);
       const row =
         resource && isId('rsc', id)
@@ -96,17 +98,21 @@ export class ResourceCredentials {
       if (row.revoked_at !== null) return;
       await trx
         .updateTable('resource_credentials')
-        .set({ revoked_at: isoAt(this.clock) })
+        .set({ revoked_at: isoAt(this.deps.clock) })
         .where('id', '=', row.id)
         .execute();
-      await this.audit.append(trx, { kind: 'resource.credential_revoked', detail: { id: row.id, resource_id: row.resource_id } }, context);
+      await this.deps.audit.append(
+        trx,
+        { kind: 'resource.credential_revoked', detail: { id: row.id, resource_id: row.resource_id } },
+        context,
+      );
     });
   }
 
   /** The resource a credential id and secret stand for, or undefined when unknown, revoked or wrong. */
   async authenticate(id: string, secret: string): Promise<ResourceCaller | undefined> {
     if (!isId('rsc', id) || !secret.startsWith(RESOURCE_SECRET_PREFIX)) return undefined;
-    const row = await this.store.db
+    const row = await this.deps.store.db
       .selectFrom('resource_credentials')
       .innerJoin('resources', 'resources.id', 'resource_credentials.resource_id')
       .select([

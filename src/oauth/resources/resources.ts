@@ -28,6 +28,14 @@ export function checkResourceIdentifier(value: string): string | undefined {
   return undefined;
 }
 
+export interface ResourcesDeps {
+  store: Store;
+  audit: AuditLog;
+  clock: Clock;
+  bus: EventBus;
+  cacheTtlMs: number;
+}
+
 /**
  * APIs and MCP servers that accept Mandate tokens. The token endpoint reads them through a
  * cache that every node drops on `resources.changed`.
@@ -36,26 +44,20 @@ export class Resources {
   private readonly resources: ResourceStore;
   private readonly cache: InvalidatingCache<Resource>;
 
-  constructor(
-    private readonly store: Store,
-    private readonly audit: AuditLog,
-    private readonly clock: Clock,
-    private readonly bus: EventBus,
-    cacheTtlMs: number,
-  ) {
-    this.resources = new ResourceStore(store.db);
-    this.cache = new InvalidatingCache(clock, cacheTtlMs);
-    bus.subscribe('resources.changed', ({ identifier }) => this.cache.invalidate(identifier));
-    bus.subscribe('bus.resynced', () => this.cache.clear());
+  constructor(private readonly deps: ResourcesDeps) {
+    this.resources = new ResourceStore(deps.store.db);
+    this.cache = new InvalidatingCache(deps.clock, deps.cacheTtlMs);
+    deps.bus.subscribe('resources.changed', ({ identifier }) => this.cache.invalidate(identifier));
+    deps.bus.subscribe('bus.resynced', () => this.cache.clear());
   }
 
   async create(input: CreateResource, context: AuditContext): Promise<Resource> {
     const problem = checkResourceIdentifier(input.identifier);
     if (problem) throw new InvalidRequestError(`identifier ${problem}`);
     assertUniqueScopes(input.scopes);
-    const at = isoAt(this.clock);
+    const at = isoAt(this.deps.clock);
     const row: ResourcesTable = {
-      id: newId('res', this.clock.now()),
+      id: newId('res', this.deps.clock.now()),
       identifier: input.identifier,
       name: input.name,
       scopes: JSON.stringify(input.scopes),
@@ -69,9 +71,9 @@ export class Resources {
       if (await this.resources.find(input.identifier, trx)) throw this.conflict();
       await assertAgentExists(trx, row.agent_id);
       await this.resources.insert(trx, row);
-      await this.audit.append(trx, { kind: 'resource.created', detail: { id: row.id, identifier: row.identifier } }, context);
+      await this.deps.audit.append(trx, { kind: 'resource.created', detail: { id: row.id, identifier: row.identifier } }, context);
     });
-    await this.bus.publish('resources.changed', { identifier: row.identifier });
+    await this.deps.bus.publish('resources.changed', { identifier: row.identifier });
     return toResource(row);
   }
 
@@ -106,12 +108,12 @@ export class Resources {
         ...(input.access_token_ttl_seconds !== undefined && { access_token_ttl_seconds: input.access_token_ttl_seconds }),
         ...(input.org_ids !== undefined && { org_ids: input.org_ids ? JSON.stringify(input.org_ids) : null }),
         ...(input.agent_id !== undefined && { agent_id: input.agent_id }),
-        updated_at: isoAt(this.clock),
+        updated_at: isoAt(this.deps.clock),
       });
-      await this.audit.append(trx, { kind: 'resource.updated', detail: { id: row.id, changed: input } }, context);
+      await this.deps.audit.append(trx, { kind: 'resource.updated', detail: { id: row.id, changed: input } }, context);
       return row;
     });
-    await this.bus.publish('resources.changed', { identifier: current.identifier });
+    await this.deps.bus.publish('resources.changed', { identifier: current.identifier });
     return this.get(current.id);
   }
 
@@ -119,10 +121,10 @@ export class Resources {
     const row = await this.write(async (trx) => {
       const current = await this.require(ref, trx);
       await this.resources.delete(trx, current.id);
-      await this.audit.append(trx, { kind: 'resource.deleted', detail: { id: current.id, identifier: current.identifier } }, context);
+      await this.deps.audit.append(trx, { kind: 'resource.deleted', detail: { id: current.id, identifier: current.identifier } }, context);
       return current;
     });
-    await this.bus.publish('resources.changed', { identifier: row.identifier });
+    await this.deps.bus.publish('resources.changed', { identifier: row.identifier });
   }
 
   private async require(ref: string, trx?: Executor): Promise<ResourcesTable> {
@@ -137,7 +139,7 @@ export class Resources {
 
   private write<T>(work: (trx: Executor) => Promise<T>): Promise<T> {
     return mapUniqueViolation(
-      () => inTransaction(this.store, work),
+      () => inTransaction(this.deps.store, work),
       () => this.conflict(),
     );
   }

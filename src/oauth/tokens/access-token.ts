@@ -41,27 +41,32 @@ export type AccessTokenInput = Omit<AccessTokenClaims, 'iss' | 'jti' | 'iat' | '
 /** Verified tokens kept in memory; cleared wholesale when full, which only costs re-verification. */
 const VERIFIED_CACHE_SIZE = 10_000;
 
+export interface AccessTokensDeps {
+  keyRing: KeyRing;
+  issuer: string;
+  clock: Clock;
+  epochs?: IssuanceEpochs;
+}
+
 export class AccessTokens {
   private readonly verified = new Map<string, AccessTokenClaims>();
-  constructor(
-    private readonly keyRing: KeyRing,
-    private readonly issuer: string,
-    private readonly clock: Clock,
-    private readonly epochs?: IssuanceEpochs,
-  ) {}
+  constructor(private readonly deps: AccessTokensDeps) {}
 
   mint(input: AccessTokenInput, ttlSeconds: number): { token: string; claims: AccessTokenClaims } {
-    const now = this.clock.now();
-    const iat = this.epochs?.issuedAtFor([input.sub, input.agent_id, ...chainIds(input.act)], now) ?? Math.floor(now / 1000);
+    const now = this.deps.clock.now();
+    const iat = this.deps.epochs?.issuedAtFor([input.sub, input.agent_id, ...chainIds(input.act)], now) ?? Math.floor(now / 1000);
     // 128 random bits: unique per token, and unguessable so a jti never names someone else's token.
     const claims: AccessTokenClaims = {
-      iss: this.issuer,
+      iss: this.deps.issuer,
       ...input,
       jti: randomBytesFromPool(16).toString('base64url'),
       iat,
       exp: iat + ttlSeconds,
     };
-    return { token: signCompactJws(this.keyRing.activeKey(), { typ: 'at+jwt' }, claims as unknown as Record<string, unknown>), claims };
+    return {
+      token: signCompactJws(this.deps.keyRing.activeKey(), { typ: 'at+jwt' }, claims as unknown as Record<string, unknown>),
+      claims,
+    };
   }
 
   /**
@@ -69,7 +74,7 @@ export class AccessTokens {
    * Revocation and client state are the caller's to check. Never throws on bad input.
    */
   verify(token: string): AccessTokenClaims | undefined {
-    const nowSeconds = Math.floor(this.clock.now() / 1000);
+    const nowSeconds = Math.floor(this.deps.clock.now() / 1000);
     // Resource servers introspect the same token many times; an ES256 verification costs more
     // than the rest of the request, so a verified token's claims are kept until it expires.
     const cached = this.verified.get(token);
@@ -77,7 +82,7 @@ export class AccessTokens {
       if (cached.exp > nowSeconds) return cached;
       this.verified.delete(token);
     }
-    const claims = verifyOwnJwt<AccessTokenClaims>(this.keyRing, token, { typ: 'at+jwt', issuer: this.issuer, nowSeconds });
+    const claims = verifyOwnJwt<AccessTokenClaims>(this.deps.keyRing, token, { typ: 'at+jwt', issuer: this.deps.issuer, nowSeconds });
     if (claims) {
       if (this.verified.size >= VERIFIED_CACHE_SIZE) this.verified.clear();
       this.verified.set(token, claims);

@@ -13,20 +13,22 @@ export function chainOf(claims: AccessTokenClaims): CredentialChain {
   };
 }
 
+export interface LiveTokensDeps {
+  accessTokens: AccessTokens;
+  liveness: CredentialLiveness;
+}
+
 /**
  * Whether an access token Mandate issued still stands, shared by introspection, decisions, token
  * exchange, the audit and the vault: its signature, `typ`, issuer and expiry hold, and its whole
  * chain is live (authz/liveness.ts). All from memory, no database read.
  */
 export class LiveTokens {
-  constructor(
-    private readonly accessTokens: AccessTokens,
-    private readonly liveness: CredentialLiveness,
-  ) {}
+  constructor(private readonly deps: LiveTokensDeps) {}
 
   claims(token: string): AccessTokenClaims | undefined {
-    const claims = this.accessTokens.verify(token);
-    if (!claims || !this.liveness.check(chainOf(claims)).live) return undefined;
+    const claims = this.deps.accessTokens.verify(token);
+    if (!claims || !this.deps.liveness.check(chainOf(claims)).live) return undefined;
     return claims;
   }
 }

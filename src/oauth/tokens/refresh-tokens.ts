@@ -10,24 +10,28 @@ function successorContext(tokenHash: string): string {
   return `refresh_token_successor ${tokenHash}`;
 }
 
+export interface RefreshTokensDeps {
+  dialect: Dialect;
+  clock: Clock;
+  slidingTtlSeconds: number;
+  envelope: Envelope;
+  reuseWindowSeconds: number;
+}
+
 /**
  * Opaque refresh tokens (`mnd_rt_`), stored as SHA-256, rotated on every use. For a short reuse
  * window after a rotation, the retired token keeps its successor's token response sealed, so a
  * client whose concurrent refreshes race, or whose response was lost, receives that same successor.
  */
 export class RefreshTokens {
-  constructor(
-    private readonly dialect: Dialect,
-    private readonly clock: Clock,
-    private readonly slidingTtlSeconds: number,
-    private readonly envelope: Envelope,
-    private readonly reuseWindowSeconds: number,
-  ) {}
+  constructor(private readonly deps: RefreshTokensDeps) {}
 
   /** A new refresh token for the grant; it lapses when unused for the sliding TTL, and with the grant. */
   async issue(trx: Executor, grant: GrantsTable, clientId: string, scope: string): Promise<string> {
     const token = newSecret('mnd_rt_');
-    const expiresAt = new Date(Math.min(this.clock.now() + this.slidingTtlSeconds * 1000, Date.parse(grant.expires_at))).toISOString();
+    const expiresAt = new Date(
+      Math.min(this.deps.clock.now() + this.deps.slidingTtlSeconds * 1000, Date.parse(grant.expires_at)),
+    ).toISOString();
     await trx
       .insertInto('refresh_tokens')
       .values({
@@ -35,7 +39,7 @@ export class RefreshTokens {
         grant_id: grant.id,
         client_id: clientId,
         scope,
-        created_at: isoAt(this.clock),
+        created_at: isoAt(this.deps.clock),
         expires_at: expiresAt,
         rotated_at: null,
         successor_hash: null,
@@ -48,7 +52,7 @@ export class RefreshTokens {
   /** The row for a presented token, locked for rotation where the database supports it. */
   async findForRotation(trx: Executor, token: string): Promise<RefreshTokensTable | undefined> {
     let query = trx.selectFrom('refresh_tokens').selectAll().where('token_hash', '=', hashSecret(token));
-    if (this.dialect === 'postgres') query = query.forUpdate();
+    if (this.deps.dialect === 'postgres') query = query.forUpdate();
     return query.executeTakeFirst();
   }
 
@@ -59,7 +63,7 @@ export class RefreshTokens {
   async markRotated(trx: Executor, tokenHash: string): Promise<boolean> {
     const result = await trx
       .updateTable('refresh_tokens')
-      .set({ rotated_at: isoAt(this.clock) })
+      .set({ rotated_at: isoAt(this.deps.clock) })
       .where('token_hash', '=', tokenHash)
       .where('rotated_at', 'is', null)
       .executeTakeFirst();
@@ -75,7 +79,8 @@ export class RefreshTokens {
 
   /** Records the successor of a retired token, its response sealed for the reuse window (none when the window is 0). */
   async keepSuccessor(trx: Executor, tokenHash: string, successor: { refreshToken: string; response: object }): Promise<void> {
-    const sealed = this.reuseWindowSeconds > 0 ? this.envelope.seal(JSON.stringify(successor.response), successorContext(tokenHash)) : null;
+    const sealed =
+      this.deps.reuseWindowSeconds > 0 ? this.deps.envelope.seal(JSON.stringify(successor.response), successorContext(tokenHash)) : null;
     await trx
       .updateTable('refresh_tokens')
       .set({ successor_hash: hashSecret(successor.refreshToken), successor_ciphertext: sealed })
@@ -88,9 +93,9 @@ export class RefreshTokens {
    * successor is unused; undefined otherwise (then the presentation is reuse).
    */
   reusableSuccessor(row: RefreshTokensTable): Record<string, unknown> | undefined {
-    if (!row.rotated_at || !row.successor_ciphertext || this.reuseWindowSeconds === 0) return undefined;
-    if (Date.parse(row.rotated_at) + this.reuseWindowSeconds * 1000 <= this.clock.now()) return undefined;
-    return JSON.parse(this.envelope.open(row.successor_ciphertext, successorContext(row.token_hash))) as Record<string, unknown>;
+    if (!row.rotated_at || !row.successor_ciphertext || this.deps.reuseWindowSeconds === 0) return undefined;
+    if (Date.parse(row.rotated_at) + this.deps.reuseWindowSeconds * 1000 <= this.deps.clock.now()) return undefined;
+    return JSON.parse(this.deps.envelope.open(row.successor_ciphertext, successorContext(row.token_hash))) as Record<string, unknown>;
   }
 
   /** Drops sealed successors whose reuse window has passed (run periodically). */
@@ -99,7 +104,7 @@ export class RefreshTokens {
       .updateTable('refresh_tokens')
       .set({ successor_ciphertext: null })
       .where('successor_ciphertext', 'is not', null)
-      .where('rotated_at', '<=', new Date(this.clock.now() - this.reuseWindowSeconds * 1000).toISOString())
+      .where('rotated_at', '<=', new Date(this.deps.clock.now() - this.deps.reuseWindowSeconds * 1000).toISOString())
       .execute();
   }
 
