@@ -29,7 +29,7 @@ export const LAYERS: readonly (readonly string[])[] = [
   ['decisions', 'approvals'],
   ['sign-in', 'activity'],
   ['vault', 'scim'],
-  ['seed', 'services', 'modules', 'lifecycle'],
+  ['seed', 'modules', 'lifecycle'],
   ['app'],
   ['cli'],
   ['node'],

@@ -9,10 +9,11 @@ import { loadJwks, verifyExportFile } from './audit/verify.js';
 import { queryAuditEvents } from './cli/audit-query.js';
 import { printTable } from './cli/table.js';
 import { ConfigError, loadConfig } from './config.js';
+import { createModules, type Services } from './modules.js';
 import { openBus, openRuntime, type Runtime, startNode } from './node.js';
 import { createLogger } from './ops/logging.js';
+import { Metrics } from './ops/metrics.js';
 import { ENTERPRISE_EXAMPLE } from './seed/enterprise-example.js';
-import { createServices, type Services } from './services.js';
 import { migrateToLatest, pendingMigrations } from './store/migrate.js';
 
 /** Graceful shutdown must finish within this long, or the process exits anyway. */
@@ -34,7 +35,8 @@ async function withServices<T>(work: (services: Services, runtime: Runtime) => P
   try {
     const pending = await pendingMigrations(runtime.store);
     if (pending.length > 0) await migrateToLatest(runtime.store);
-    return await work(createServices({ ...runtime, bus }), runtime);
+    // The same modules the server builds; no routes and no timers: the command drives services directly.
+    return await work(createModules({ ...runtime, bus, metrics: new Metrics({ processMetrics: false }) }).services, runtime);
   } finally {
     await bus.close();
     await runtime.store.close();

@@ -1,6 +1,6 @@
 import { type AuditFilter, resolveAuditFilter } from '../audit/query.js';
 import { toEvent } from '../audit/routes.js';
-import type { Services } from '../services.js';
+import type { Services } from '../modules.js';
 import type { AuditEventsTable } from '../store/schema.js';
 
 /** One line of `mandate audit query`: what happened, who for, through which agent, how it ended. */

@@ -26,7 +26,7 @@ import { clientRoutes } from './clients/routes.js';
 import { authorizationCodeGrant } from './grants/authorization-code.js';
 import { clientCredentialsGrant } from './grants/client-credentials.js';
 import { refreshTokenGrant } from './grants/refresh-token.js';
-import { createGrantRegistry, type GrantRegistry } from './grants/registry.js';
+import { createGrantRegistry, type GrantHandler, type GrantRegistry } from './grants/registry.js';
 import { tokenExchangeGrant } from './grants/token-exchange.js';
 import { metadataRoutes } from './metadata.js';
 import { ResourceCredentials } from './resources/credentials.js';
@@ -68,8 +68,10 @@ export interface OAuthServices {
   liveTokens: LiveTokens;
   refreshTokens: RefreshTokens;
   authorizations: Authorizations;
-  /** The token endpoint's grant types; a module above oauth may add its own (approvals: CIBA). */
+  /** The token endpoint's grant types. */
   grantTypes: GrantRegistry;
+  /** Adds a grant type from a module above oauth (approvals: CIBA), before the routes are registered. */
+  registerGrant: (handler: GrantHandler) => void;
 }
 
 /** The authorization server: clients, resources, authorization, consent, tokens and their grants. */
@@ -123,28 +125,30 @@ export function oauthModule(platform: Platform, deps: OAuthModuleDeps): ModulePa
   const defaultTtlSeconds = config.accessTokenTtlSeconds;
   const delegated = { store, clock, grants, resources, accessTokens, refreshTokens, audit, metrics, defaultTtlSeconds };
   const restrictions = deps.agentRestrictions;
-  const grantTypes = createGrantRegistry([
-    authorizationCodeGrant(delegated),
-    refreshTokenGrant(delegated),
-    clientCredentialsGrant({ resources, accessTokens, auditBatcher, metrics, defaultTtlSeconds, restrictions }),
-    tokenExchangeGrant({
-      resources,
-      accessTokens,
-      liveTokens,
-      grants,
-      permissions: deps.permissions,
-      auditBatcher,
-      metrics,
-      clock,
-      defaultTtlSeconds,
-      sessions: deps.sessions,
-      organizations,
-      store,
-      audit,
-      grantTtlSeconds: config.grantTtlSeconds,
-      restrictions,
-    }),
-  ]);
+  const grantTypes = new Map(
+    createGrantRegistry([
+      authorizationCodeGrant(delegated),
+      refreshTokenGrant(delegated),
+      clientCredentialsGrant({ resources, accessTokens, auditBatcher, metrics, defaultTtlSeconds, restrictions }),
+      tokenExchangeGrant({
+        resources,
+        accessTokens,
+        liveTokens,
+        grants,
+        permissions: deps.permissions,
+        auditBatcher,
+        metrics,
+        clock,
+        defaultTtlSeconds,
+        sessions: deps.sessions,
+        organizations,
+        store,
+        audit,
+        grantTtlSeconds: config.grantTtlSeconds,
+        restrictions,
+      }),
+    ]),
+  );
   const rateLimit = deps.rateLimits.public;
   return {
     services: {
@@ -158,6 +162,7 @@ export function oauthModule(platform: Platform, deps: OAuthModuleDeps): ModulePa
       refreshTokens,
       authorizations,
       grantTypes,
+      registerGrant: (handler) => grantTypes.set(handler.grantType, handler),
     },
     publicRoutes: async (app) => {
       await app.register(metadataRoutes, {

@@ -1,7 +1,5 @@
-import formbody from '@fastify/formbody';
-import type { FastifyInstance, FastifyReply } from 'fastify';
+import type { FastifyInstance } from 'fastify';
 import type { AgentUsage } from '../../agents/usage.js';
-import type { Approvals } from '../../approvals/approvals.js';
 import type { AuditBatcher } from '../../audit/batcher.js';
 import type { Grants } from '../../consent/grants.js';
 import type { RevokedAccessTokens } from '../../consent/revoked-tokens.js';
@@ -12,6 +10,7 @@ import type { PrincipalStops } from '../../tenancy/principal-stops.js';
 import type { Authorizations } from '../authorize/authorizations.js';
 import { type ClientAuthenticator, presentedCredentials, type RegisteredClient } from '../clients/authenticate.js';
 import { InvalidClient, InvalidRequest, UnauthorizedClient, UnsupportedGrantType } from '../errors.js';
+import { formEndpoints, noStore, requireConfidential } from '../form-endpoints.js';
 import { readFormParams } from '../form-params.js';
 import type { GrantRegistry } from '../grants/registry.js';
 import { refuseOtherMethods } from '../post-only.js';
@@ -40,18 +39,7 @@ export interface TokenRouteOptions {
   liveTokens: LiveTokens;
   auditBatcher: AuditBatcher;
   agentUsage: AgentUsage;
-  approvals: Approvals;
   rateLimit: RateLimit;
-}
-
-/** RFC 6749 §5.1 / RFC 7662 §2.2: token material is never cached. */
-function noStore(reply: FastifyReply): FastifyReply {
-  return reply.header('cache-control', 'no-store').header('pragma', 'no-cache');
-}
-
-/** Introspection is for confidential clients only (RFC 7662 §2.1). */
-function requireConfidential(client: RegisteredClient): void {
-  if (client.type !== 'confidential') throw new InvalidClient('this endpoint requires an authenticated confidential client');
 }
 
 /** Who asks at the introspection endpoint: a confidential client, or a resource server by its own credential. */
@@ -91,18 +79,10 @@ function mayIntrospect(caller: Introspector, claims: AccessTokenClaims): boolean
 
 /** The token, introspection and revocation endpoints. */
 export async function tokenRoutes(app: FastifyInstance, options: TokenRouteOptions): Promise<void> {
-  await app.register(formbody, { bodyLimit: 16_384 });
+  await formEndpoints(app);
   const { grantTypes, clientAuth, accessTokens, revoked, grants } = options;
   const config = { oauth: true, rateLimit: options.rateLimit };
   const tags = ['oauth'];
-
-  // RFC 6749 §3.2 / RFC 7662 §2.1 / RFC 7009 §2.1: these endpoints take form-encoded bodies only.
-  app.addHook('preValidation', async (request) => {
-    if (request.method !== 'POST') return;
-    if (!request.headers['content-type']?.toLowerCase().startsWith('application/x-www-form-urlencoded')) {
-      throw new InvalidRequest('the request body must be application/x-www-form-urlencoded');
-    }
-  });
 
   app.post(TOKEN_PATH, { config, schema: { tags, summary: 'Token endpoint (RFC 6749 §3.2)' } }, async (request, reply) => {
     const { params, resources } = readFormParams(request.body);
@@ -129,19 +109,6 @@ export async function tokenRoutes(app: FastifyInstance, options: TokenRouteOptio
     options.agentUsage.record(client.agentId);
     return noStore(reply).send(response);
   });
-
-  // OpenID CIBA Core §7: an agent's client asks for a token that a person must approve first.
-  app.post(
-    BC_AUTHORIZE_PATH,
-    { config, schema: { tags, summary: 'Backchannel authentication (OpenID CIBA Core §7)' } },
-    async (request, reply) => {
-      const { params, resources } = readFormParams(request.body);
-      const client = await clientAuth.authenticate(request.headers.authorization, params);
-      requireConfidential(client);
-      if (options.stops.isStopped(client.agentId)) throw new UnauthorizedClient('the agent is suspended');
-      return noStore(reply).send(await options.approvals.request(client, params, resources, auditContextOf(request)));
-    },
-  );
 
   app.post(PAR_PATH, { config, schema: { tags, summary: 'Pushed authorization request (RFC 9126)' } }, async (request, reply) => {
     const { params } = readFormParams(request.body);
@@ -186,5 +153,5 @@ export async function tokenRoutes(app: FastifyInstance, options: TokenRouteOptio
     return noStore(reply).code(200).send();
   });
 
-  for (const path of [TOKEN_PATH, BC_AUTHORIZE_PATH, PAR_PATH, INTROSPECTION_PATH, REVOCATION_PATH]) refuseOtherMethods(app, path);
+  for (const path of [TOKEN_PATH, PAR_PATH, INTROSPECTION_PATH, REVOCATION_PATH]) refuseOtherMethods(app, path);
 }

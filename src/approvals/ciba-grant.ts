@@ -1,8 +1,8 @@
-import { type Approvals, CIBA_GRANT_TYPE } from '../../approvals/approvals.js';
-import type { AuditBatcher } from '../../audit/batcher.js';
-import { UnauthorizedClient } from '../errors.js';
-import type { AccessTokens } from '../tokens/access-token.js';
-import type { GrantHandler, TokenRequest, TokenResponse } from './registry.js';
+import type { AuditBatcher } from '../audit/batcher.js';
+import { UnauthorizedClient } from '../oauth/errors.js';
+import type { GrantHandler, TokenRequest, TokenResponse } from '../oauth/grants/registry.js';
+import type { AccessTokens } from '../oauth/tokens/access-token.js';
+import { type Approvals, CIBA_GRANT_TYPE } from './approvals.js';
 
 /** Single-purpose tokens live briefly: long enough to do the one approved thing. */
 const CIBA_TOKEN_TTL_SECONDS = 300;
