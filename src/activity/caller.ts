@@ -1,7 +1,7 @@
 import type { FastifyRequest } from 'fastify';
 import type { AdminKeys } from '../admin-keys/admin-keys.js';
 import type { AuditContext } from '../audit/audit-log.js';
-import { ApiError, InvalidRequestError, NotFoundError } from '../http/errors.js';
+import { bearerChallenge, InvalidRequestError, MandateError, NotFoundError } from '../errors.js';
 import { auditContextOf } from '../http/request-context.js';
 import type { AccessTokenClaims, AccessTokens } from '../oauth/tokens/access-token.js';
 
@@ -20,8 +20,6 @@ declare module 'fastify' {
   }
 }
 
-const CHALLENGE = 'Bearer realm="mandate"';
-
 /**
  * `audience`, when set, confines token callers to tokens minted for that resource (RFC 8707): the
  * token vault hands out users' provider credentials, so a token a resource server received for
@@ -31,9 +29,7 @@ export function callerHook(adminKeys: AdminKeys, accessTokens: AccessTokens, opt
   return async (request: FastifyRequest): Promise<void> => {
     const bearer = /^Bearer ([A-Za-z0-9._~+/-]+=*)$/i.exec(request.headers.authorization ?? '')?.[1];
     if (!bearer) {
-      throw new ApiError('unauthorized', 'an admin API key or a Mandate access token is required', {
-        headers: { 'www-authenticate': CHALLENGE },
-      });
+      throw new MandateError('unauthorized', 'an admin API key or a Mandate access token is required', { challenge: bearerChallenge() });
     }
     if (bearer.startsWith('mnd_ak_')) {
       const key = await adminKeys.authenticate(bearer);
@@ -46,8 +42,8 @@ export function callerHook(adminKeys: AdminKeys, accessTokens: AccessTokens, opt
       // Signature, issuer and expiry only: a token whose grant was revoked still gets its attempt recorded.
       const claims = accessTokens.verify(bearer);
       if (claims && options.audience !== undefined && claims.aud !== options.audience) {
-        throw new ApiError('unauthorized', `the token is not for ${options.audience}`, {
-          headers: { 'www-authenticate': `${CHALLENGE}, error="invalid_token", error_description="wrong audience"` },
+        throw new MandateError('unauthorized', `the token is not for ${options.audience}`, {
+          challenge: bearerChallenge({ error: 'invalid_token', error_description: 'wrong audience' }),
         });
       }
       if (claims) {
@@ -55,8 +51,8 @@ export function callerHook(adminKeys: AdminKeys, accessTokens: AccessTokens, opt
         return;
       }
     }
-    throw new ApiError('unauthorized', 'the credential is invalid, expired or revoked', {
-      headers: { 'www-authenticate': `${CHALLENGE}, error="invalid_token"` },
+    throw new MandateError('unauthorized', 'the credential is invalid, expired or revoked', {
+      challenge: bearerChallenge({ error: 'invalid_token' }),
     });
   };
 }

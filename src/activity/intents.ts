@@ -2,7 +2,7 @@ import type { AuditContext, AuditInput, AuditLog } from '../audit/audit-log.js';
 import type { AuditBatcher } from '../audit/batcher.js';
 import { type Clock, isoAt } from '../clock.js';
 import { newId } from '../crypto/ids.js';
-import { ApiError, ConflictError, InvalidRequestError, NotFoundError } from '../http/errors.js';
+import { ConflictError, InvalidRequestError, MandateError, NotFoundError } from '../errors.js';
 import type { AuditEventsTable, RunsTable } from '../store/schema.js';
 import type { Store } from '../store/store.js';
 import { inTransaction } from '../store/transaction.js';
@@ -70,7 +70,7 @@ export class Intents {
     const run = input.run_id ? await this.deps.runs.requireActive(input.run_id, caller) : undefined;
     const named = Boolean(input.token || input.organization);
     const principals = named ? await this.deps.principals.resolve(input) : run ? await this.deps.runs.principalsOf(run) : undefined;
-    if (!principals) throw new ApiError('invalid_request', 'give a token, an organization with its principals, or a run_id');
+    if (!principals) throw new MandateError('invalid_request', 'give a token, an organization with its principals, or a run_id');
     // A step acts as its run: other principals, or another grant, would borrow the run's standing.
     if (run && !sameParties(principals, run)) throw new InvalidRequestError('a run step acts for the run’s member, agent and grant');
     const id = newId('evt', this.deps.clock.now());
@@ -94,7 +94,7 @@ export class Intents {
       { ...context, correlationId },
     );
     // Recorded first, refused second: the trail shows the attempt made with a dead credential.
-    if (refused) throw new ApiError('forbidden', 'the grant behind this action was revoked or has expired, or the token was revoked');
+    if (refused) throw new MandateError('forbidden', 'the grant behind this action was revoked or has expired, or the token was revoked');
     return {
       id,
       org_id: principals.orgId,

@@ -1,7 +1,7 @@
 import type { AuditInput } from '../audit/audit-log.js';
 import type { Clock } from '../clock.js';
 import type { Grants } from '../consent/grants.js';
-import { ApiError, InvalidRequestError, NotFoundError } from '../http/errors.js';
+import { InvalidRequestError, MandateError, NotFoundError } from '../errors.js';
 import type { AccessTokens } from '../oauth/tokens/access-token.js';
 import type { LiveTokens } from '../oauth/tokens/live-tokens.js';
 import type { AgentsTable } from '../store/schema.js';
@@ -58,7 +58,7 @@ export class PrincipalResolver {
       if (input.organization || input.member_id || input.agent_id || input.grant_id)
         throw new InvalidRequestError('give either a token or organization, member_id, agent_id and grant_id');
       const claims = this.deps.accessTokens.verify(input.token);
-      if (!claims) throw new ApiError('unauthorized', 'the token is not a valid Mandate access token');
+      if (!claims) throw new MandateError('unauthorized', 'the token is not a valid Mandate access token');
       const agent = await this.agent(claims.org_id, claims.agent_id ?? null);
       return {
         orgId: claims.org_id,

@@ -1,7 +1,7 @@
 import type { AuditContext, AuditLog } from '../audit/audit-log.js';
 import { type Clock, isoAt } from '../clock.js';
 import { newId } from '../crypto/ids.js';
-import { ApiError, NotFoundError } from '../http/errors.js';
+import { MandateError, NotFoundError } from '../errors.js';
 import type { RunsTable } from '../store/schema.js';
 import type { Store } from '../store/store.js';
 import { type Executor, inTransaction } from '../store/transaction.js';
@@ -39,7 +39,7 @@ export class Runs {
   async create(request: PrincipalInput & { name: string }, context: AuditContext, caller: Caller): Promise<RunView> {
     const input = principalsFromCaller(caller, request);
     const p = await this.deps.principals.resolve(input);
-    if (!p.live) throw new ApiError('forbidden', 'the grant behind this run was revoked or has expired, or the token was revoked');
+    if (!p.live) throw new MandateError('forbidden', 'the grant behind this run was revoked or has expired, or the token was revoked');
     const at = isoAt(this.deps.clock);
     const id = newId('run', this.deps.clock.now());
     const row: RunsTable = {
@@ -81,8 +81,8 @@ export class Runs {
   async requireActive(id: string, caller: Caller): Promise<RunsTable> {
     const run = await this.require(id);
     requireOwnRecord(caller, run, 'run');
-    if (run.status !== 'active') throw new ApiError('conflict', `the run is ${run.status}`);
-    if (!(await this.grantStands(run))) throw new ApiError('forbidden', 'the grant behind this run was revoked or has expired');
+    if (run.status !== 'active') throw new MandateError('conflict', `the run is ${run.status}`);
+    if (!(await this.grantStands(run))) throw new MandateError('forbidden', 'the grant behind this run was revoked or has expired');
     return run;
   }
 
@@ -117,7 +117,7 @@ export class Runs {
     const row = await inTransaction(this.deps.store, async (trx) => {
       const run = await this.require(id, trx);
       requireOwnRecord(caller, run, 'run');
-      if (run.status !== 'active') throw new ApiError('conflict', `the run is already ${run.status}`);
+      if (run.status !== 'active') throw new MandateError('conflict', `the run is already ${run.status}`);
       const at = isoAt(this.deps.clock);
       await trx.updateTable('runs').set({ status, updated_at: at }).where('id', '=', id).execute();
       await this.deps.audit.append(

@@ -2,8 +2,8 @@ import type { AuditContext, AuditLog } from '../audit/audit-log.js';
 import { type Clock, isoAt } from '../clock.js';
 import type { Grants } from '../consent/grants.js';
 import { newId } from '../crypto/ids.js';
+import { ConflictError, InvalidRequestError, MandateError, NotFoundError } from '../errors.js';
 import type { EventBus } from '../events/bus.js';
-import { ApiError, ConflictError, InvalidRequestError, NotFoundError } from '../http/errors.js';
 import { decodeCursor, type Page, toPage } from '../http/pagination.js';
 import type { AgentsTable } from '../store/schema.js';
 import type { Store } from '../store/store.js';
@@ -202,7 +202,7 @@ export class Agents {
   private async requireActiveOwner(orgId: string, memberId: string): Promise<void> {
     const owner = await this.members.find(orgId, memberId);
     if (!owner) throw new InvalidRequestError('owner_member_id must be a member of this organization');
-    if (owner.status !== 'active') throw new ApiError('invalid_request', `the owner is ${owner.status}`);
+    if (owner.status !== 'active') throw new MandateError('invalid_request', `the owner is ${owner.status}`);
   }
 
   private async require(orgId: string, agentId: string, trx: Executor = this.deps.store.db): Promise<AgentsTable> {

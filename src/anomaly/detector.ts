@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import type { Agents } from '../agents/agents.js';
 import type { AuditLog } from '../audit/audit-log.js';
 import type { Clock } from '../clock.js';
-import { ConflictError } from '../http/errors.js';
+import { ConflictError } from '../errors.js';
 import { outboundRequest } from '../outbound/request.js';
 import type { AuditEventsTable } from '../store/schema.js';
 import type { Store } from '../store/store.js';

@@ -6,7 +6,7 @@ import { type Clock, isoAt } from '../clock.js';
 import type { Envelope } from '../crypto/envelope.js';
 import { newId } from '../crypto/ids.js';
 import { hashSecret, newSecret } from '../crypto/secret-token.js';
-import { ApiError, ConflictError, InvalidRequestError, NotFoundError } from '../http/errors.js';
+import { ConflictError, InvalidRequestError, MandateError, NotFoundError } from '../errors.js';
 import type { RegisteredClient } from '../oauth/clients/authenticate.js';
 import { CibaPollError, InvalidGrant, InvalidRequest, OAuthError, UnauthorizedClient } from '../oauth/errors.js';
 import type { Resources } from '../oauth/resources/resources.js';
@@ -436,7 +436,7 @@ export class Approvals {
           context,
         ),
       );
-      throw new ApiError('forbidden', verdict.reason);
+      throw new MandateError('forbidden', verdict.reason);
     }
     const updated = await inTransaction(this.deps.store, async (trx) => {
       // The chain lock serializes decisions in the organization, so a tally cannot race.

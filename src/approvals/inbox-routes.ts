@@ -4,8 +4,9 @@ import formbody from '@fastify/formbody';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
-import { ApiError } from '../http/errors.js';
+import { MandateError } from '../errors.js';
 import { auditContextOf } from '../http/request-context.js';
+import { statusOf } from '../http/status.js';
 import { sessionAuthHook } from '../sessions/auth-hook.js';
 import type { ActiveSession, Sessions } from '../sessions/sessions.js';
 import { pageSecurityHeaders } from '../ui/html.js';
@@ -67,8 +68,8 @@ export const approvalsInboxRoutes: FastifyPluginAsyncTypebox<ApprovalsInboxOptio
 
   // Pages, not JSON: a person reads these errors.
   app.setErrorHandler((error: FastifyError, request, reply) => {
-    if (error instanceof ApiError && error.code === 'unauthorized') return sendPage(reply, 401, renderSignInPage());
-    if (error instanceof ApiError) return sendPage(reply, error.status, renderInboxErrorPage('Approvals', error.description));
+    if (error instanceof MandateError && error.code === 'unauthorized') return sendPage(reply, 401, renderSignInPage());
+    if (error instanceof MandateError) return sendPage(reply, statusOf(error.code), renderInboxErrorPage('Approvals', error.description));
     if (error.validation || (error.statusCode !== undefined && error.statusCode < 500))
       return sendPage(reply, error.statusCode ?? 400, renderInboxErrorPage('Invalid request', 'This request was not understood.'));
     request.log.error({ err: error }, 'approvals inbox failed');
@@ -97,8 +98,8 @@ export const approvalsInboxRoutes: FastifyPluginAsyncTypebox<ApprovalsInboxOptio
         return inbox(reply, session, 200, decisionNotice(decision, decided));
       } catch (error) {
         // Separation of duties (403), already decided or expired (409), unknown (404): say why, on the inbox.
-        if (!(error instanceof ApiError) || error.code === 'unauthorized') throw error;
-        return inbox(reply, session, error.status, { kind: 'refused', message: sentence(error.description) });
+        if (!(error instanceof MandateError) || error.code === 'unauthorized') throw error;
+        return inbox(reply, session, statusOf(error.code), { kind: 'refused', message: sentence(error.description) });
       }
     },
   );

@@ -1,4 +1,4 @@
-import { InvalidRequestError } from '../http/errors.js';
+import { InvalidRequestError } from '../errors.js';
 import type { OrganizationRefs } from './organization-refs.js';
 import type { AuditEvents, AuditQuery } from './store.js';
 

@@ -3,7 +3,7 @@ import readline from 'node:readline';
 import { compactVerify, createLocalJWKSet, type JSONWebKeySet, type JWK } from 'jose';
 import type { Kysely } from 'kysely';
 import { SigningKeyStore } from '../crypto/signing-key-store.js';
-import { NotFoundError } from '../http/errors.js';
+import { NotFoundError } from '../errors.js';
 import { isLoopbackHostname } from '../outbound/address-guard.js';
 import type { Database } from '../store/schema.js';
 import { type ChainReport, ChainWalker, type CheckedCheckpoint, GENESIS_HASH } from './chain.js';

@@ -1,9 +1,9 @@
 import * as cedar from '@cedar-policy/cedar-wasm/nodejs';
 import type { AuditContext, AuditLog } from '../audit/audit-log.js';
 import { type Clock, isoAt } from '../clock.js';
+import { InvalidRequestError, NotFoundError } from '../errors.js';
 import type { EventBus } from '../events/bus.js';
 import { InvalidatingCache } from '../events/cache.js';
-import { InvalidRequestError, NotFoundError } from '../http/errors.js';
 import type { Store } from '../store/store.js';
 import { inTransaction } from '../store/transaction.js';
 import { CLASSIFICATIONS, type Classification, type Environment } from './decision.js';

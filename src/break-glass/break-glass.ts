@@ -3,7 +3,7 @@ import type { Selectable } from 'kysely';
 import type { AuditContext, AuditLog } from '../audit/audit-log.js';
 import { type Clock, isoAt } from '../clock.js';
 import type { Envelope } from '../crypto/envelope.js';
-import { ApiError, ConflictError, InvalidRequestError, NotFoundError } from '../http/errors.js';
+import { ConflictError, InvalidRequestError, MandateError, NotFoundError } from '../errors.js';
 import type { SecurityAlerts } from '../ops/security-alerts.js';
 import type { IssuedSession, SessionClient, Sessions } from '../sessions/sessions.js';
 import type { BreakGlassAccountsTable, MembersTable, OrganizationsTable } from '../store/schema.js';
@@ -100,8 +100,8 @@ function totpContext(memberId: string): string {
   return `break_glass_accounts:${memberId}`;
 }
 
-function loginFailed(): ApiError {
-  return new ApiError('unauthorized', LOGIN_FAILED);
+function loginFailed(): MandateError {
+  return new MandateError('unauthorized', LOGIN_FAILED);
 }
 
 /**

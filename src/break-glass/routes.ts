@@ -4,11 +4,12 @@ import formbody from '@fastify/formbody';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
+import { MandateError } from '../errors.js';
 import { errorResponses, OrgParams } from '../http/common-schemas.js';
-import { ApiError } from '../http/errors.js';
 import type { RateLimit } from '../http/rate-limit.js';
 import { auditContextOf } from '../http/request-context.js';
 import { setSessionCookie } from '../http/session-cookie.js';
+import { statusOf } from '../http/status.js';
 import type { SessionClient } from '../sessions/sessions.js';
 import { pageSecurityHeaders } from '../ui/html.js';
 import type { BreakGlass } from './break-glass.js';
@@ -200,7 +201,8 @@ export const breakGlassPageRoutes: FastifyPluginAsyncTypebox<{
   };
 
   app.setErrorHandler((error: FastifyError, request, reply) => {
-    if (error instanceof ApiError) return send(reply, error.status, renderBreakGlassErrorPage('Sign-in refused', error.description));
+    if (error instanceof MandateError)
+      return send(reply, statusOf(error.code), renderBreakGlassErrorPage('Sign-in refused', error.description));
     if (error.statusCode !== undefined && error.statusCode < 500)
       return send(reply, error.statusCode, renderBreakGlassErrorPage('Invalid request', 'This request was not understood.'));
     request.log.error({ err: error }, 'break-glass page failed');
@@ -237,8 +239,8 @@ export const breakGlassPageRoutes: FastifyPluginAsyncTypebox<{
       try {
         issued = await breakGlass.login({ ...values, password, code }, auditContextOf(request), clientOf(request));
       } catch (error) {
-        if (!(error instanceof ApiError) || (error.code !== 'unauthorized' && error.code !== 'forbidden')) throw error;
-        return form(reply, error.status, {
+        if (!(error instanceof MandateError) || (error.code !== 'unauthorized' && error.code !== 'forbidden')) throw error;
+        return form(reply, statusOf(error.code), {
           ...values,
           error: `${error.description.charAt(0).toUpperCase()}${error.description.slice(1)}.`,
         });

@@ -1,7 +1,7 @@
 import type { AuditContext, AuditLog } from '../audit/audit-log.js';
 import { type Clock, isoAt } from '../clock.js';
+import { NotFoundError } from '../errors.js';
 import type { EventBus } from '../events/bus.js';
-import { NotFoundError } from '../http/errors.js';
 import type { GrantsTable } from '../store/schema.js';
 import type { Store } from '../store/store.js';
 import { type Executor, inTransaction } from '../store/transaction.js';

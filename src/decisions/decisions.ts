@@ -6,7 +6,7 @@ import { type Decision, type DecisionRequest, decide } from '../authz/decision.j
 import type { CredentialLiveness } from '../authz/liveness.js';
 import { outsideRegistry, type Permissions } from '../authz/permissions.js';
 import type { CheckRequest } from '../authz/schemas.js';
-import { ApiError, InvalidRequestError } from '../http/errors.js';
+import { InvalidRequestError, MandateError } from '../errors.js';
 import type { LiveTokens } from '../oauth/tokens/live-tokens.js';
 import type { Organizations } from '../tenancy/organizations.js';
 import { describedByDetails } from './approved-details.js';
@@ -72,9 +72,7 @@ export class Decisions {
     if (p && !resolved.refused && p.agentId && this.deps.restrictions) {
       const { allowed, retryAfterSeconds } = await this.deps.restrictions.admit(p.orgId, p.agentId);
       if (!allowed)
-        throw new ApiError('rate_limited', `too many checks for this agent; retry in ${retryAfterSeconds} s`, {
-          headers: { 'retry-after': String(retryAfterSeconds) },
-        });
+        throw new MandateError('rate_limited', `too many checks for this agent; retry in ${retryAfterSeconds} s`, { retryAfterSeconds });
     }
     const decision = resolved.refused || !p ? refusal(resolved.refused ?? 'no principal') : await this.decideFor(p, request, input);
     await this.deps.auditBatcher.record(

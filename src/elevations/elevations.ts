@@ -3,8 +3,8 @@ import { CLASSIFICATIONS, type Classification, type Environment } from '../authz
 import type { Permissions } from '../authz/permissions.js';
 import { type Clock, isoAt } from '../clock.js';
 import { newId } from '../crypto/ids.js';
+import { ConflictError, InvalidRequestError, MandateError, NotFoundError } from '../errors.js';
 import type { EventBus } from '../events/bus.js';
-import { ApiError, ConflictError, InvalidRequestError, NotFoundError } from '../http/errors.js';
 import type { ActiveSession } from '../sessions/sessions.js';
 import type { ElevationsTable } from '../store/schema.js';
 import type { Store } from '../store/store.js';
@@ -71,7 +71,7 @@ export class Elevations {
         .where('id', '=', input.agent_id)
         .executeTakeFirst();
       if (!agent) throw new NotFoundError('agent');
-      if (agent.owner_member_id !== session.memberId) throw new ApiError('forbidden', 'only the agent’s owner may ask to elevate it');
+      if (agent.owner_member_id !== session.memberId) throw new MandateError('forbidden', 'only the agent’s owner may ask to elevate it');
       principal = { type: 'agent', id: agent.id };
       // An agent is registered for one environment and a data ceiling: an elevation for it stays
       // inside them. Unbounded, it takes them; asked wider, it is refused rather than silently cut.
@@ -224,6 +224,6 @@ export class Elevations {
         context,
       ),
     );
-    throw new ApiError('forbidden', reason);
+    throw new MandateError('forbidden', reason);
   }
 }

@@ -3,7 +3,7 @@ import { type TSchema, Type } from '@sinclair/typebox';
 /** The documented error body, referenced by every /v1 route's responses. */
 export const ErrorBody = Type.Object(
   {
-    error: Type.String({ description: 'Stable error code (see http/errors.ts).' }),
+    error: Type.String({ description: 'Stable error code (see src/errors.ts).' }),
     error_description: Type.String(),
     request_id: Type.String(),
   },

@@ -1,7 +1,8 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { InvalidClient, OAuthError } from '../oauth/errors.js';
+import { type ErrorCode, MandateError } from '../errors.js';
 import type { Metrics } from '../ops/metrics.js';
-import { ApiError, type ApiErrorBody, type ApiErrorCode } from './errors.js';
+import { errorHeaders } from './error-headers.js';
+import { statusOf } from './status.js';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -10,8 +11,21 @@ declare module 'fastify' {
   }
 }
 
+/** The body of every management API error. */
+export interface ApiErrorBody {
+  error: ErrorCode;
+  error_description: string;
+  request_id: string;
+}
+
+/**
+ * RFC 6749 §5.2 has no code for a rate limit or a policy refusal: an OAuth client reads these
+ * codes, and the status says the rest.
+ */
+const OAUTH_CODES: Partial<Record<ErrorCode, ErrorCode>> = { rate_limited: 'invalid_request', forbidden: 'access_denied' };
+
 /** Fastify's own 4xx errors, mapped to the documented codes. */
-const FASTIFY_CODES: Record<number, ApiErrorCode> = {
+const FASTIFY_CODES: Record<number, ErrorCode> = {
   400: 'invalid_request',
   404: 'not_found',
   405: 'method_not_allowed',
@@ -30,41 +44,43 @@ function describeFastifyError(error: FastifyError): string {
 }
 
 /** Sends the one documented error shape. */
-export function sendApiError(reply: FastifyReply, status: number, code: ApiErrorCode, description: string): FastifyReply {
+export function sendApiError(reply: FastifyReply, status: number, code: ErrorCode, description: string): FastifyReply {
   const body: ApiErrorBody = { error: code, error_description: description, request_id: String(reply.request.id) };
   return reply.code(status).header('cache-control', 'no-store').send(body);
 }
 
+/** RFC 6749 §5.2: what OAuth clients parse. */
+function sendOAuthError(reply: FastifyReply, status: number, code: ErrorCode, description: string): FastifyReply {
+  return reply.code(status).header('cache-control', 'no-store').send({ error: code, error_description: description });
+}
+
 /**
- * One error handler for the whole app: typed errors answer with their code; Fastify's parsing
- * and validation errors become `invalid_request` and friends; anything else is logged and
- * answered as a bare `server_error`, so internal detail never reaches a client.
+ * One error handler for the whole app: a {@link MandateError} answers with its code, its status
+ * (http/status.ts) and the headers it asks for, in the RFC 6749 §5.2 shape when it is an OAuth
+ * protocol error and in the `/v1` shape otherwise; Fastify's parsing and validation errors become
+ * `invalid_request` and friends; anything else is logged and answered as a bare `server_error`,
+ * so internal detail never reaches a client.
  */
 export function installErrorHandler(app: FastifyInstance, metrics: Metrics): void {
   app.setErrorHandler((error: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
-    if (error instanceof OAuthError) {
-      metrics.errors.inc({ code: error.error });
-      if (error.detail) request.log.info({ oauth_error: error.error, detail: error.detail }, 'oauth request refused');
-      if (error instanceof InvalidClient && error.usedBasic) reply.header('www-authenticate', 'Basic realm="mandate"');
-      if (error.error === 'invalid_token') reply.header('www-authenticate', 'Bearer realm="mandate", error="invalid_token"');
-      return reply
-        .code(error.status)
-        .header('cache-control', 'no-store')
-        .send({ error: error.error, error_description: error.description });
-    }
-    if (error instanceof ApiError) {
+    if (error instanceof MandateError) {
+      const status = statusOf(error.code);
+      for (const [name, value] of Object.entries(errorHeaders(error))) reply.header(name, value);
+      if (error.protocol === 'oauth') {
+        const code = OAUTH_CODES[error.code] ?? error.code;
+        metrics.errors.inc({ code });
+        if (error.detail) request.log.info({ oauth_error: code, detail: error.detail }, 'oauth request refused');
+        return sendOAuthError(reply, status, code, error.description);
+      }
       metrics.errors.inc({ code: error.code });
-      for (const [name, value] of Object.entries(error.headers)) reply.header(name, value);
-      return sendApiError(reply, error.status, error.code, error.description);
+      if (error.detail) request.log.info({ error: error.code, detail: error.detail }, 'request refused');
+      return sendApiError(reply, status, error.code, error.description);
     }
     const status = error.statusCode ?? 500;
     if (status < 500 && request.routeOptions.config?.oauth) {
       // A protocol endpoint answers parse and size errors in RFC 6749 §5.2 form too.
       metrics.errors.inc({ code: 'invalid_request' });
-      return reply
-        .code(status)
-        .header('cache-control', 'no-store')
-        .send({ error: 'invalid_request', error_description: describeFastifyError(error) });
+      return sendOAuthError(reply, status, 'invalid_request', describeFastifyError(error));
     }
     const code = FASTIFY_CODES[status];
     if (status < 500 && code) {

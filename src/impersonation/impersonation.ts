@@ -3,7 +3,7 @@ import { type Permissions, permissionsBeyond } from '../authz/permissions.js';
 import { type Clock, isoAt } from '../clock.js';
 import { newId } from '../crypto/ids.js';
 import { hashSecret, newSecret } from '../crypto/secret-token.js';
-import { ApiError } from '../http/errors.js';
+import { bearerChallenge, MandateError } from '../errors.js';
 import type { SecurityAlerts } from '../ops/security-alerts.js';
 import type { ActiveSession, IssuedSession, SessionClient, Sessions } from '../sessions/sessions.js';
 import type { ImpersonationTokensTable, MembersTable } from '../store/schema.js';
@@ -40,14 +40,12 @@ export interface ImpersonationDeps {
   alerts: SecurityAlerts;
 }
 
-function invalidToken(description: string): ApiError {
-  return new ApiError('unauthorized', description, {
-    headers: { 'www-authenticate': `Bearer realm="mandate", error="invalid_token"` },
-  });
+function invalidToken(description: string): MandateError {
+  return new MandateError('unauthorized', description, { challenge: bearerChallenge({ error: 'invalid_token' }) });
 }
 
 /** Refused before anything is written; audited as impersonation.refused. */
-class Refusal extends ApiError {}
+class Refusal extends MandateError {}
 
 /**
  * Support staff acting as a member: a member holding `mandate.members:impersonate` asks, from a

@@ -1,6 +1,9 @@
+import { basicChallenge, bearerChallenge, type Challenge, type ErrorCode, MandateError } from '../errors.js';
+
 /**
- * OAuth error codes: RFC 6749 §5.2, RFC 8707 §2 (`invalid_target`), RFC 6750 §3.1.
- * Protocol endpoints answer `{ "error", "error_description" }` with `Cache-Control: no-store`.
+ * OAuth error codes: RFC 6749 §5.2, RFC 8707 §2 (`invalid_target`), RFC 6750 §3.1. Protocol
+ * endpoints answer `{ "error", "error_description" }` with `Cache-Control: no-store`
+ * (http/error-handler.ts).
  */
 export type OAuthErrorCode =
   | 'invalid_request'
@@ -15,7 +18,6 @@ export type OAuthErrorCode =
   | 'invalid_client_metadata'
   | 'invalid_token'
   | 'access_denied'
-  | 'server_error'
   // OpenID CIBA Core §13 (authentication request) and §11 (token request).
   | 'unknown_user_id'
   | 'invalid_binding_message'
@@ -25,19 +27,39 @@ export type OAuthErrorCode =
   // RFC 9396 §5.
   | 'invalid_authorization_details';
 
-/** Base of every protocol error: the RFC code, a status, and a description safe to show the client. */
-export class OAuthError extends Error {
+/** The codes that answer 401: the client or its token failed to authenticate. */
+type UnauthenticatedCode = 'invalid_client' | 'invalid_token';
+
+/**
+ * Base of every protocol error: the RFC code, a description safe to show the client, and a
+ * detail for logs only. A neutral {@link MandateError} marked `oauth`: the status follows the
+ * code (http/status.ts), except two answers RFC 6749 has no code for, which travel as their own
+ * code and reach the client as the RFC code given here: a rate limit (429, `rate_limited`) and a
+ * policy refusal (403, `forbidden`).
+ */
+export class OAuthError extends MandateError {
   override name = 'OAuthError';
-  constructor(
-    readonly error: OAuthErrorCode,
-    /** Client-safe: never a secret, never internal state. */
-    readonly description: string,
-    readonly status = 400,
-    /** For logs only. */
-    readonly detail?: string,
-  ) {
-    super(description);
+  /** The RFC code the client receives. */
+  readonly error: OAuthErrorCode;
+
+  constructor(error: Exclude<OAuthErrorCode, UnauthenticatedCode>, description: string, status?: 400, detail?: string);
+  constructor(error: UnauthenticatedCode, description: string, status: 401, detail?: string);
+  constructor(error: 'invalid_request', description: string, status: 429, detail?: string);
+  constructor(error: 'access_denied', description: string, status: 403, detail?: string);
+  constructor(error: OAuthErrorCode, description: string, status: 400 | 401 | 403 | 429 = 400, detail?: string) {
+    super(neutralCode(error, status), description, {
+      protocol: 'oauth',
+      detail,
+      challenge: error === 'invalid_token' ? bearerChallenge({ error: 'invalid_token' }) : undefined,
+    });
+    this.error = error;
   }
+}
+
+function neutralCode(error: OAuthErrorCode, status: 400 | 401 | 403 | 429): ErrorCode {
+  if (status === 429) return 'rate_limited';
+  if (status === 403) return 'forbidden';
+  return error;
 }
 
 export class InvalidRequest extends OAuthError {
@@ -47,16 +69,19 @@ export class InvalidRequest extends OAuthError {
 }
 
 /**
- * RFC 6749 §5.2: 401 when the client tried to authenticate; the token endpoint adds
- * `WWW-Authenticate` matching the scheme it used.
+ * RFC 6749 §5.2: 401 when the client tried to authenticate, with a challenge matching the scheme
+ * it used: Basic for HTTP Basic, none for credentials in the body.
  */
 export class InvalidClient extends OAuthError {
+  override readonly challenge: Challenge | undefined;
+
   constructor(
     description: string,
     readonly usedBasic = false,
     detail?: string,
   ) {
     super('invalid_client', description, 401, detail);
+    this.challenge = usedBasic ? basicChallenge() : undefined;
   }
 }
 

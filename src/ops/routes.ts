@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { sql } from 'kysely';
-import { ApiError } from '../http/errors.js';
+import { MandateError } from '../errors.js';
 import { pendingMigrations } from '../store/migrate.js';
 import type { Store } from '../store/store.js';
 import type { Metrics } from './metrics.js';
@@ -14,10 +14,10 @@ export async function opsRoutes(app: FastifyInstance, options: { store: Store; m
     try {
       await sql`select 1`.execute(options.store.db);
     } catch (error) {
-      throw new ApiError('not_ready', 'database unreachable', { cause: error });
+      throw new MandateError('not_ready', 'database unreachable', { cause: error });
     }
     const pending = await pendingMigrations(options.store);
-    if (pending.length > 0) throw new ApiError('not_ready', `migrations pending: ${pending.join(', ')}`);
+    if (pending.length > 0) throw new MandateError('not_ready', `migrations pending: ${pending.join(', ')}`);
     return { status: 'ready' };
   });
 

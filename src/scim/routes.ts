@@ -1,8 +1,10 @@
 import type { FastifyError, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import type { AuditContext } from '../audit/audit-log.js';
-import { ApiError } from '../http/errors.js';
+import { MandateError } from '../errors.js';
+import { errorHeaders } from '../http/error-headers.js';
 import type { RateLimit } from '../http/rate-limit.js';
 import { auditContextOf } from '../http/request-context.js';
+import { statusOf } from '../http/status.js';
 import { ScimDiscovery } from './discovery.js';
 import { ScimError } from './errors.js';
 import { notModified } from './etag.js';
@@ -41,7 +43,7 @@ interface ScimResources {
 /** Errors of the SCIM surface in RFC 7644 §3.12 form: a documented exception to the /v1 error shape. */
 function toScimError(error: FastifyError, request: FastifyRequest): ScimError {
   if (error instanceof ScimError) return error;
-  if (error instanceof ApiError) return new ScimError(error.status, error.description, undefined, error.headers);
+  if (error instanceof MandateError) return new ScimError(statusOf(error.code), error.description, undefined, errorHeaders(error));
   const status = error.statusCode ?? 500;
   if (status === 400) return new ScimError(400, 'the request body is not valid JSON', 'invalidSyntax');
   if (status > 400 && status < 500) return new ScimError(status, error.message);

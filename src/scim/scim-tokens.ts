@@ -2,7 +2,7 @@ import type { AuditContext, AuditLog } from '../audit/audit-log.js';
 import { type Clock, isoAt } from '../clock.js';
 import { isId, newId } from '../crypto/ids.js';
 import { hashSecret, newSecret, type SecretPrefix, secretMatches } from '../crypto/secret-token.js';
-import { NotFoundError } from '../http/errors.js';
+import { NotFoundError } from '../errors.js';
 import type { ScimTokensTable } from '../store/schema.js';
 import type { Store } from '../store/store.js';
 import { inTransaction } from '../store/transaction.js';

@@ -1,5 +1,5 @@
 import type { FastifyRequest } from 'fastify';
-import { ApiError } from '../http/errors.js';
+import { bearerChallenge, MandateError } from '../errors.js';
 import { SESSION_COOKIE } from '../http/session-cookie.js';
 import { type ActiveSession, assertNotImpersonating, type Sessions } from './sessions.js';
 
@@ -20,8 +20,7 @@ export function sessionCredential(request: FastifyRequest): string | undefined {
 export function sessionAuthHook(sessions: Sessions, options: { personal?: string } = {}): (request: FastifyRequest) => Promise<void> {
   return async (request) => {
     const credential = sessionCredential(request);
-    if (!credential)
-      throw new ApiError('unauthorized', 'a session is required', { headers: { 'www-authenticate': 'Bearer realm="mandate"' } });
+    if (!credential) throw new MandateError('unauthorized', 'a session is required', { challenge: bearerChallenge() });
     request.session = await sessions.authenticate(credential);
     // `personal`: what these routes do, which an impersonation session may not (sessions.ts).
     if (options.personal) assertNotImpersonating(request.session, options.personal);

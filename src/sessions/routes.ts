@@ -3,8 +3,8 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import type { FastifyRequest } from 'fastify';
 import type { Grants } from '../consent/grants.js';
+import { bearerChallenge, MandateError } from '../errors.js';
 import { errorResponses, OrgParams } from '../http/common-schemas.js';
-import { ApiError } from '../http/errors.js';
 import type { RateLimit } from '../http/rate-limit.js';
 import { auditContextOf } from '../http/request-context.js';
 import { SESSION_COOKIE } from '../http/session-cookie.js';
@@ -232,8 +232,7 @@ export const sessionRoutes: FastifyPluginAsyncTypebox<{
     { schema: { tags, summary: 'A fresh session JWT, for the session token (mnd_st_…) only' } },
     async (request, reply) => {
       const credential = sessionCredential(request);
-      if (!credential)
-        throw new ApiError('unauthorized', 'the session token is required', { headers: { 'www-authenticate': 'Bearer realm="mandate"' } });
+      if (!credential) throw new MandateError('unauthorized', 'the session token is required', { challenge: bearerChallenge() });
       return reply.header('cache-control', 'no-store').send({ session_jwt: await sessions.refresh(credential) });
     },
   );

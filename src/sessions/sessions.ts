@@ -6,7 +6,7 @@ import type { KeyRing } from '../crypto/key-ring.js';
 import { verifyOwnJwt } from '../crypto/own-jwt.js';
 import { hashSecret, newSecret } from '../crypto/secret-token.js';
 import { signCompactJws } from '../crypto/signing-key.js';
-import { ApiError, NotFoundError } from '../http/errors.js';
+import { bearerChallenge, MandateError, NotFoundError } from '../errors.js';
 import type { MembersTable, OrganizationsTable, SessionsTable } from '../store/schema.js';
 import type { Store } from '../store/store.js';
 import { type Executor, inTransaction } from '../store/transaction.js';
@@ -90,8 +90,8 @@ export interface IssuedSession {
   member: { id: string; email: string; name: string | null };
 }
 
-function unauthorized(description: string): ApiError {
-  return new ApiError('unauthorized', description, { headers: { 'www-authenticate': 'Bearer realm="mandate", error="invalid_token"' } });
+function unauthorized(description: string): MandateError {
+  return new MandateError('unauthorized', description, { challenge: bearerChallenge({ error: 'invalid_token' }) });
 }
 
 /**
@@ -130,9 +130,9 @@ export class Sessions {
     const identity = await this.deps.trustedTokens.verify(org.id, token);
     const email = normalizeEmail(identity.email);
     const existing = await this.members.findByEmail(org.id, email);
-    if (existing && existing.status !== 'active') throw new ApiError('forbidden', `member is ${existing.status}`);
+    if (existing && existing.status !== 'active') throw new MandateError('forbidden', `member is ${existing.status}`);
     if (!existing && !(await this.deps.trustedTokens.allowsJit(identity.profileId))) {
-      throw new ApiError('forbidden', 'no member with this email, and the profile does not provision members just in time');
+      throw new MandateError('forbidden', 'no member with this email, and the profile does not provision members just in time');
     }
     const now = this.deps.clock.now();
     return inTransaction(this.deps.store, async (trx) => {
@@ -175,8 +175,8 @@ export class Sessions {
    */
   async startWithin(trx: Executor, input: StartSession, context: AuditContext): Promise<IssuedSession> {
     const { org, member } = input;
-    if (member.org_id !== org.id) throw new ApiError('forbidden', 'the member belongs to another organization');
-    if (member.status !== 'active') throw new ApiError('forbidden', `member is ${member.status}`);
+    if (member.org_id !== org.id) throw new MandateError('forbidden', 'the member belongs to another organization');
+    if (member.status !== 'active') throw new MandateError('forbidden', `member is ${member.status}`);
     const secret = newSecret('mnd_st_');
     const now = this.deps.clock.now();
     const settings = settingsOf(org);
@@ -435,5 +435,5 @@ function toActive(row: SessionsTable): ActiveSession {
  * gaining their standing (separation of duties would otherwise be two clicks away).
  */
 export function assertNotImpersonating(session: ActiveSession, what: string): void {
-  if (session.impersonatorId) throw new ApiError('forbidden', `an impersonation session cannot ${what}; only the member can`);
+  if (session.impersonatorId) throw new MandateError('forbidden', `an impersonation session cannot ${what}; only the member can`);
 }

@@ -5,7 +5,7 @@ import type { AuditContext, AuditLog } from '../audit/audit-log.js';
 import { type Clock, isoAt } from '../clock.js';
 import { newId } from '../crypto/ids.js';
 import { ReplayCache } from '../crypto/replay-cache.js';
-import { ApiError, InvalidRequestError, NotFoundError } from '../http/errors.js';
+import { bearerChallenge, InvalidRequestError, MandateError, NotFoundError } from '../errors.js';
 import { isBlockedAddress, isLoopbackHostname } from '../outbound/address-guard.js';
 import { OutboundRequestError, outboundRequest } from '../outbound/request.js';
 import type { TrustedTokenProfilesTable } from '../store/schema.js';
@@ -29,11 +29,9 @@ export interface AssertedIdentity {
 }
 
 /** Thrown for a token that does not verify; the description names the check, never the token. */
-export class TrustedTokenRejected extends ApiError {
+export class TrustedTokenRejected extends MandateError {
   constructor(reason: string) {
-    super('unauthorized', `trusted token rejected: ${reason}`, {
-      headers: { 'www-authenticate': 'Bearer realm="mandate", error="invalid_token"' },
-    });
+    super('unauthorized', `trusted token rejected: ${reason}`, { challenge: bearerChallenge({ error: 'invalid_token' }) });
   }
 }
 

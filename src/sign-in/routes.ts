@@ -1,10 +1,11 @@
 import cookie from '@fastify/cookie';
 import formbody from '@fastify/formbody';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { ApiError } from '../http/errors.js';
+import { MandateError } from '../errors.js';
 import type { RateLimit } from '../http/rate-limit.js';
 import { auditContextOf } from '../http/request-context.js';
 import { SESSION_COOKIE, setSessionCookie } from '../http/session-cookie.js';
+import { statusOf } from '../http/status.js';
 import type { Authorizations, Next } from '../oauth/authorize/authorizations.js';
 import { renderErrorPage } from '../oauth/authorize/consent-page.js';
 import { AuthorizationPageError } from '../oauth/authorize/errors.js';
@@ -74,8 +75,9 @@ export async function ssoRoutes(app: FastifyInstance, options: SsoRouteOptions):
   app.setErrorHandler((error, request, reply) => {
     if (error instanceof AuthorizationPageError) return sendPage(reply, error.status, renderErrorPage(error.title, error.description));
     if (error instanceof SsoRejected) return sendPage(reply, 403, renderErrorPage('Sign-in refused', error.description));
-    if (error instanceof ApiError) {
-      return sendPage(reply, error.status, renderErrorPage(error.status === 403 ? 'Sign-in refused' : 'Sign-in failed', error.description));
+    if (error instanceof MandateError) {
+      const status = statusOf(error.code);
+      return sendPage(reply, status, renderErrorPage(status === 403 ? 'Sign-in refused' : 'Sign-in failed', error.description));
     }
     request.log.error({ err: error }, 'SSO sign-in failed');
     return sendPage(reply, 500, renderErrorPage('Something went wrong', `Try signing in again. Reference: ${request.id}`));

@@ -1,6 +1,6 @@
 import type { AuditContext, AuditLog } from '../audit/audit-log.js';
 import { type Clock, isoAt } from '../clock.js';
-import { ConflictError, NotFoundError } from '../http/errors.js';
+import { ConflictError, NotFoundError } from '../errors.js';
 import type { Store } from '../store/store.js';
 import { inTransaction } from '../store/transaction.js';
 import type { Organizations } from '../tenancy/organizations.js';

@@ -1,5 +1,5 @@
 import * as client from 'openid-client';
-import { ApiError, InvalidRequestError } from '../http/errors.js';
+import { InvalidRequestError, MandateError } from '../errors.js';
 import { OutboundRequestError, outboundRequest } from '../outbound/request.js';
 import type { SsoProtocolDeps } from './protocol.js';
 import {
@@ -80,7 +80,7 @@ export class OidcProtocol implements SsoProtocol<OidcSettings, OidcSettingsInput
 
   async begin(connection: SsoConnection<OidcSettings>, state: string): Promise<SsoBegun> {
     const config = await this.configurationOf(connection).catch((error: unknown) => {
-      throw new ApiError('provider_unavailable', `the identity provider could not be reached: ${reasonOf(error)}`);
+      throw new MandateError('provider_unavailable', `the identity provider could not be reached: ${reasonOf(error)}`);
     });
     const codeVerifier = client.randomPKCECodeVerifier();
     const nonce = client.randomNonce();

@@ -1,6 +1,6 @@
 import type { Clock } from '../clock.js';
 import type { Envelope } from '../crypto/envelope.js';
-import { ApiError } from '../http/errors.js';
+import { MandateError } from '../errors.js';
 import type { SsoConnectionsTable } from '../store/schema.js';
 import type { Store } from '../store/store.js';
 
@@ -84,7 +84,7 @@ export interface SsoProtocol<Settings = Record<string, unknown>, Input = unknown
 }
 
 /** The identity provider's answer failed a check; the reason names the check, never the assertion. */
-export class SsoRejected extends ApiError {
+export class SsoRejected extends MandateError {
   constructor(readonly reason: string) {
     super('unauthorized', `SSO login rejected: ${reason}`);
   }

@@ -1,7 +1,7 @@
 import type { AuditContext, AuditLog } from '../audit/audit-log.js';
 import { type Clock, isoAt } from '../clock.js';
 import { newId } from '../crypto/ids.js';
-import { ApiError } from '../http/errors.js';
+import { MandateError } from '../errors.js';
 import type { MembersTable, OrganizationsTable, SsoConnectionsTable } from '../store/schema.js';
 import type { Dialect } from '../store/store.js';
 import type { Executor } from '../store/transaction.js';
@@ -10,7 +10,7 @@ import { domainsOf } from './connections.js';
 import type { SsoIdentity } from './protocol.js';
 
 /** Thrown when the identity provider vouched for someone this organization does not let in. */
-export class ProvisioningRefused extends ApiError {
+export class ProvisioningRefused extends MandateError {
   constructor(readonly reason: string) {
     super('forbidden', reason);
   }

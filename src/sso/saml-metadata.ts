@@ -1,7 +1,7 @@
 import { createHash, X509Certificate } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { generateServiceProviderMetadata } from '@node-saml/node-saml';
-import { InvalidRequestError } from '../http/errors.js';
+import { InvalidRequestError } from '../errors.js';
 import { ssoCallbackUrl } from './protocol.js';
 
 /** The part of the DOM (xmldom, the parser node-saml and xml-crypto use) that Mandate reads. */

@@ -14,7 +14,7 @@ import {
   type TestIdp,
 } from '../../test/support/saml-idp.js';
 import { ReplayCache } from '../crypto/replay-cache.js';
-import { InvalidRequestError } from '../http/errors.js';
+import { InvalidRequestError } from '../errors.js';
 import { migrateToLatest } from '../store/migrate.js';
 import type { SsoConnectionsTable } from '../store/schema.js';
 import { openStore, type Store } from '../store/store.js';
@@ -62,7 +62,7 @@ describe.each(dialects)('SAML protocol on %s', (dialect) => {
     const error = await complete(samlResponse, pending).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(SsoRejected);
     expect((error as SsoRejected).reason).toMatch(reason);
-    expect((error as SsoRejected).status).toBe(401);
+    expect((error as SsoRejected).code).toBe('unauthorized');
     expect(await storedIds()).toBe(before);
   }
   const signatureOf = (signed: string) => {

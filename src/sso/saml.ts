@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { type CacheProvider, type Profile, SAML, type SamlConfig, ValidateInResponseTo } from '@node-saml/node-saml';
 import type { Clock } from '../clock.js';
 import { ReplayCache } from '../crypto/replay-cache.js';
-import { InvalidRequestError, NotFoundError } from '../http/errors.js';
+import { InvalidRequestError, NotFoundError } from '../errors.js';
 import { isLoopbackHostname } from '../outbound/address-guard.js';
 import type { Store } from '../store/store.js';
 import type { PendingSsoLogin, SsoBegun, SsoCallback, SsoConnection, SsoIdentity, SsoProtocol } from './protocol.js';

@@ -1,6 +1,6 @@
 import type { AuditContext, AuditLog } from '../audit/audit-log.js';
 import type { GroupRoles } from '../authz/group-roles.js';
-import { ApiError, NotFoundError } from '../http/errors.js';
+import { MandateError, NotFoundError } from '../errors.js';
 import type { IssuedSession, SessionClient, Sessions } from '../sessions/sessions.js';
 import type { OrganizationsTable, SsoConnectionsTable } from '../store/schema.js';
 import type { Store } from '../store/store.js';
@@ -43,7 +43,7 @@ export interface SsoFinished {
 }
 
 /** Thrown when no connection fits what the person typed; shown on the sign-in page. */
-export class SsoNotConfigured extends ApiError {
+export class SsoNotConfigured extends MandateError {
   constructor(description: string) {
     super('not_found', description);
   }
@@ -128,7 +128,7 @@ export class SsoLogin {
       if (rolesChanged) await this.deps.groupRoles.announce(connection.row.org_id);
       return { issued, relay: consumed.relay };
     } catch (error) {
-      if (error instanceof ApiError) await this.refuse(connection, error, context);
+      if (error instanceof MandateError) await this.refuse(connection, error, context);
       throw error;
     }
   }
@@ -184,7 +184,7 @@ export class SsoLogin {
     if (current?.status !== 'active') throw new SsoRejected('the connection is disabled');
   }
 
-  private async refuse(connection: UsableConnection, error: ApiError, context: AuditContext): Promise<void> {
+  private async refuse(connection: UsableConnection, error: MandateError, context: AuditContext): Promise<void> {
     const reason = error instanceof SsoRejected ? error.reason : error.description;
     await inTransaction(this.deps.store, (trx) =>
       this.deps.audit.append(

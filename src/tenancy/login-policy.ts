@@ -1,5 +1,5 @@
 import { type Clock, isoAt } from '../clock.js';
-import { ApiError } from '../http/errors.js';
+import { MandateError } from '../errors.js';
 import type { Store } from '../store/store.js';
 import type { Executor } from '../store/transaction.js';
 import { settingsOf } from './organizations.js';
@@ -9,7 +9,7 @@ import type { OrganizationSettings } from './schemas.js';
 export type LoginMethod = 'sso' | 'trusted_token' | 'break_glass';
 
 /** Thrown when an organization's authentication policy refuses a login method. */
-export class LoginMethodRefused extends ApiError {
+export class LoginMethodRefused extends MandateError {
   constructor(description: string) {
     super('forbidden', description);
   }
@@ -122,7 +122,7 @@ export class LoginPolicy {
     if (!row) return;
     const current = settingsOf(row);
     const refusal = lockoutRefusal(current, await this.paths(orgId, trx));
-    if (refusal) throw new ApiError('conflict', refusal);
+    if (refusal) throw new MandateError('conflict', refusal);
   }
 
   /** Refuses (403) a login the organization's policy does not allow. */

@@ -1,7 +1,7 @@
 import type { AuditContext, AuditLog } from '../audit/audit-log.js';
 import { type Clock, isoAt } from '../clock.js';
 import { newId } from '../crypto/ids.js';
-import { ConflictError, NotFoundError } from '../http/errors.js';
+import { ConflictError, NotFoundError } from '../errors.js';
 import { decodeCursor, type Page, toPage } from '../http/pagination.js';
 import { mapUniqueViolation } from '../store/errors.js';
 import type { MembersTable } from '../store/schema.js';

@@ -1,6 +1,6 @@
 import Ajv from 'ajv';
 import addFormats from 'ajv-formats';
-import { InvalidRequestError } from '../http/errors.js';
+import { InvalidRequestError } from '../errors.js';
 import { OrganizationSettings, type OrganizationSettingsPatch } from './schemas.js';
 
 type Json = unknown;

@@ -1,6 +1,6 @@
 import { type Clock, isoAt } from '../clock.js';
 import type { Envelope } from '../crypto/envelope.js';
-import { ApiError } from '../http/errors.js';
+import { MandateError } from '../errors.js';
 import type { ConnectedAccountsTable } from '../store/schema.js';
 import type { Executor } from '../store/transaction.js';
 import type { ResolvedConnection } from './connections.js';
@@ -81,17 +81,17 @@ export function view(account: ConnectedAccountsTable, connection: ResolvedConnec
 }
 
 /** Why an account gives no token, as the error agents handle (`reauthorization_required` → send a new link). */
-export function accountUnusable(status: ConnectedAccountsTable['status']): ApiError {
+export function accountUnusable(status: ConnectedAccountsTable['status']): MandateError {
   if (status === 'reauthorization_required')
-    return new ApiError(
+    return new MandateError(
       'reauthorization_required',
       'the provider refused to refresh this account: the user must connect it again through a new authorization link',
     );
-  if (status === 'pending') return new ApiError('conflict', 'the user has not finished connecting this account yet');
+  if (status === 'pending') return new MandateError('conflict', 'the user has not finished connecting this account yet');
   if (status === 'expired')
-    return new ApiError(
+    return new MandateError(
       'reauthorization_required',
       'the access token expired and the provider issued no refresh token: the user must connect the account again',
     );
-  return new ApiError('conflict', `the connected account is ${status}`);
+  return new MandateError('conflict', `the connected account is ${status}`);
 }

@@ -3,7 +3,7 @@ import type { AuditContext, AuditLog } from '../audit/audit-log.js';
 import type { AuditBatcher } from '../audit/batcher.js';
 import { type Clock, isoAt } from '../clock.js';
 import type { Envelope } from '../crypto/envelope.js';
-import { ApiError, NotFoundError } from '../http/errors.js';
+import { MandateError, NotFoundError } from '../errors.js';
 import type { ConnectedAccountsTable } from '../store/schema.js';
 import type { Store } from '../store/store.js';
 import { inTransaction } from '../store/transaction.js';
@@ -216,7 +216,7 @@ export class ConnectedAccounts {
       }
       if (current.status !== 'active') throw accountUnusable(current.status);
       if (!this.expiring(current)) return current;
-      if (Date.now() > deadline) throw new ApiError('server_error', 'the refresh of this account did not finish in time');
+      if (Date.now() > deadline) throw new MandateError('server_error', 'the refresh of this account did not finish in time');
       await new Promise((resolve) => setTimeout(resolve, LEASE_POLL_MS));
     }
   }
@@ -255,7 +255,7 @@ export class ConnectedAccounts {
       }
       await this.releaseLease(account, lease);
       const reason = error instanceof ProviderUnavailableError || error instanceof ProviderRefusedError ? error.message : 'error';
-      throw new ApiError('provider_unavailable', `the provider could not refresh the token now (${reason}); the account is kept`);
+      throw new MandateError('provider_unavailable', `the provider could not refresh the token now (${reason}); the account is kept`);
     }
     const write = () =>
       inTransaction(this.deps.store, async (trx) => {
@@ -291,7 +291,7 @@ export class ConnectedAccounts {
     if (stored) return stored;
     // Disconnected (or taken over) while the provider answered: what it issued must not live on.
     await this.revokeTokens(connection, { id: account.id, ...sealTokens(this.deps.envelope, this.deps.clock, account.id, tokens, null) });
-    throw new ApiError('conflict', 'the account changed while it was being refreshed');
+    throw new MandateError('conflict', 'the account changed while it was being refreshed');
   }
 
   private async markReauthorization(

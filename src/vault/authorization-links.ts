@@ -4,7 +4,7 @@ import { type Clock, isoAt } from '../clock.js';
 import type { Envelope } from '../crypto/envelope.js';
 import { newId } from '../crypto/ids.js';
 import { hashSecret, newSecret, secretMatches } from '../crypto/secret-token.js';
-import { InvalidRequestError, NotFoundError } from '../http/errors.js';
+import { InvalidRequestError, NotFoundError } from '../errors.js';
 import type { Store } from '../store/store.js';
 import { type Executor, inTransaction } from '../store/transaction.js';
 import { type AccountOwner, accountTrail, findAccount, sealTokens, tokenContext } from './account-records.js';

@@ -2,7 +2,7 @@ import type { Caller } from '../activity/caller.js';
 import type { AuditContext } from '../audit/audit-log.js';
 import type { AuditBatcher } from '../audit/batcher.js';
 import type { Decisions } from '../decisions/decisions.js';
-import { ApiError, InvalidRequestError, NotFoundError } from '../http/errors.js';
+import { InvalidRequestError, MandateError, NotFoundError } from '../errors.js';
 import type { LiveTokens } from '../oauth/tokens/live-tokens.js';
 import type { Store } from '../store/store.js';
 import type { Organizations } from '../tenancy/organizations.js';
@@ -52,7 +52,7 @@ export class AccountOwners {
   ): Promise<void> {
     const who = caller.kind === 'token' ? { token: caller.token } : { organization: owner.orgId, member_id: owner.identifier };
     const decision = await this.deps.decisions.check({ ...who, ...permission, context: { environment: 'prod', classification } }, context);
-    if (decision.decision !== 'allow') throw new ApiError('forbidden', `not allowed: ${decision.reasons.join('; ')}`);
+    if (decision.decision !== 'allow') throw new MandateError('forbidden', `not allowed: ${decision.reasons.join('; ')}`);
   }
 
   async resolve(
@@ -96,7 +96,7 @@ export class AccountOwners {
         },
         context,
       );
-      throw new ApiError('forbidden', reason);
+      throw new MandateError('forbidden', reason);
     };
     if (!this.deps.liveTokens.claims(caller.token))
       return refuse('the token, the grant it was issued under, or an agent acting was revoked', 'grant_revoked');

@@ -1,7 +1,7 @@
 import type { Caller } from '../activity/caller.js';
 import type { Intents } from '../activity/intents.js';
 import type { AuditContext } from '../audit/audit-log.js';
-import { ApiError, InvalidRequestError, NotFoundError } from '../http/errors.js';
+import { InvalidRequestError, MandateError, NotFoundError } from '../errors.js';
 import { OutboundRequestError, outboundRequest } from '../outbound/request.js';
 import type { Store } from '../store/store.js';
 import type { AccountOwner } from './account-records.js';
@@ -147,12 +147,12 @@ export class ToolExecution {
       status = response.status;
       body = parseBody(response.body, String(response.headers['content-type'] ?? ''));
     } catch (error) {
-      const code = error instanceof ApiError ? error.code : error instanceof OutboundRequestError ? 'provider_unreachable' : 'failed';
+      const code = error instanceof MandateError ? error.code : error instanceof OutboundRequestError ? 'provider_unreachable' : 'failed';
       await this.deps.intents.complete(intent.id, { result: 'failure', error_code: code }, context, caller);
-      if (error instanceof ApiError) throw error;
+      if (error instanceof MandateError) throw error;
       // Only the outbound failure is described to the caller; anything else stays in the log.
       if (error instanceof OutboundRequestError)
-        throw new ApiError('provider_unavailable', `the provider API could not be reached: ${error.message}`);
+        throw new MandateError('provider_unavailable', `the provider API could not be reached: ${error.message}`);
       throw error;
     }
     const ok = status >= 200 && status < 300;

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { type Clock, isoAt } from '../../clock.js';
 import type { Envelope } from '../../crypto/envelope.js';
 import { newId } from '../../crypto/ids.js';
-import { ConflictError, NotFoundError } from '../../http/errors.js';
+import { ConflictError, NotFoundError } from '../../errors.js';
 import type { Store } from '../../store/store.js';
 import { inTransaction } from '../../store/transaction.js';
 import type { AuditContext, AuditLog } from '../audit-log.js';

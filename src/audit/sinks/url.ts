@@ -1,6 +1,6 @@
 import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
-import { InvalidRequestError } from '../../http/errors.js';
+import { InvalidRequestError } from '../../errors.js';
 import { isBlockedAddress } from '../../outbound/address-guard.js';
 
 const LOOPBACK_NAMES = new Set(['localhost', '127.0.0.1', '::1']);

@@ -131,7 +131,9 @@ export class Authorizations {
       // The client is talking to us directly: errors are RFC 6749 §5.2 JSON, not redirects.
       if (error instanceof AuthorizationRedirectError)
         throw new OAuthError(
-          error.error === 'unsupported_response_type' ? 'invalid_request' : (error.error as OAuthErrorCode),
+          error.error === 'unsupported_response_type'
+            ? 'invalid_request'
+            : (error.error as Exclude<OAuthErrorCode, 'invalid_client' | 'invalid_token'>),
           error.description,
         );
       if (error instanceof AuthorizationPageError) throw new InvalidRequest(error.description);

@@ -2,7 +2,7 @@ import cookie from '@fastify/cookie';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import type { FastifyRequest } from 'fastify';
-import { ApiError } from '../../http/errors.js';
+import { MandateError } from '../../errors.js';
 import { auditContextOf } from '../../http/request-context.js';
 import { sessionAuthHook } from '../../sessions/auth-hook.js';
 import type { ActiveSession, Sessions } from '../../sessions/sessions.js';
@@ -19,7 +19,7 @@ export const consentRoutes: FastifyPluginAsyncTypebox<{ sessions: Sessions; auth
   app.setErrorHandler((error) => {
     if (error instanceof AuthorizationPageError) {
       const code = error.status === 403 ? 'forbidden' : error.status === 401 ? 'unauthorized' : 'invalid_request';
-      throw new ApiError(code, error.description);
+      throw new MandateError(code, error.description);
     }
     throw error;
   });

@@ -1,10 +1,11 @@
 import cookie from '@fastify/cookie';
 import formbody from '@fastify/formbody';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { ApiError } from '../../http/errors.js';
+import { MandateError } from '../../errors.js';
 import type { RateLimit } from '../../http/rate-limit.js';
 import { auditContextOf } from '../../http/request-context.js';
 import { SESSION_COOKIE, setSessionCookie } from '../../http/session-cookie.js';
+import { statusOf } from '../../http/status.js';
 import type { ActiveSession, Sessions } from '../../sessions/sessions.js';
 import { pageSecurityHeaders } from '../../ui/html.js';
 import type { Authorizations, Next } from './authorizations.js';
@@ -67,7 +68,7 @@ export async function authorizeRoutes(app: FastifyInstance, options: AuthorizeRo
   // Pages, not JSON: a person reads these errors.
   app.setErrorHandler((error, request, reply) => {
     if (error instanceof AuthorizationPageError) return sendPage(reply, error.status, renderErrorPage(error.title, error.description));
-    if (error instanceof ApiError) return sendPage(reply, error.status, renderErrorPage('Sign-in failed', error.description));
+    if (error instanceof MandateError) return sendPage(reply, statusOf(error.code), renderErrorPage('Sign-in failed', error.description));
     request.log.error({ err: error }, 'authorization flow failed');
     return sendPage(reply, 500, renderErrorPage('Something went wrong', `Try again from the application. Reference: ${request.id}`));
   });

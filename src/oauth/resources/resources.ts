@@ -1,9 +1,9 @@
 import type { AuditContext, AuditLog } from '../../audit/audit-log.js';
 import { type Clock, isoAt } from '../../clock.js';
 import { newId } from '../../crypto/ids.js';
+import { ConflictError, InvalidRequestError, NotFoundError } from '../../errors.js';
 import type { EventBus } from '../../events/bus.js';
 import { InvalidatingCache } from '../../events/cache.js';
-import { ConflictError, InvalidRequestError, NotFoundError } from '../../http/errors.js';
 import { decodeCursor, type Page, toPage } from '../../http/pagination.js';
 import { isLoopbackHostname } from '../../outbound/address-guard.js';
 import { mapUniqueViolation } from '../../store/errors.js';

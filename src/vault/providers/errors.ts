@@ -1,4 +1,4 @@
-import { InvalidRequestError } from '../../http/errors.js';
+import { InvalidRequestError } from '../../errors.js';
 
 /**
  * A provider entry or its configuration is unusable: an unknown catalog name, an override or

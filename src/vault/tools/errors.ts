@@ -1,4 +1,4 @@
-import { InvalidRequestError } from '../../http/errors.js';
+import { InvalidRequestError } from '../../errors.js';
 
 /** A tool's input failed its schema, or a path placeholder had no usable value. */
 export class ToolInputError extends InvalidRequestError {
