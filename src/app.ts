@@ -131,20 +131,12 @@ export async function buildApp(options: AppOptions): Promise<Mandate> {
     accessTokens: services.accessTokens,
     refreshTokens: services.refreshTokens,
     audit: services.audit,
-    metrics,
     defaultTtlSeconds: config.accessTokenTtlSeconds,
   };
   const grantTypes = createGrantRegistry([
     authorizationCodeGrant(delegated),
     refreshTokenGrant(delegated),
-    clientCredentialsGrant({
-      resources,
-      accessTokens: services.accessTokens,
-      auditBatcher: services.auditBatcher,
-      metrics,
-      defaultTtlSeconds: config.accessTokenTtlSeconds,
-      restrictions: services.agentRestrictions,
-    }),
+    clientCredentialsGrant({ resources, accessTokens: services.accessTokens, defaultTtlSeconds: config.accessTokenTtlSeconds }),
     tokenExchangeGrant({
       resources,
       accessTokens: services.accessTokens,
@@ -152,7 +144,6 @@ export async function buildApp(options: AppOptions): Promise<Mandate> {
       grants: services.grants,
       permissions: services.permissions,
       auditBatcher: services.auditBatcher,
-      metrics,
       clock,
       defaultTtlSeconds: config.accessTokenTtlSeconds,
       sessions: services.sessions,
@@ -160,9 +151,8 @@ export async function buildApp(options: AppOptions): Promise<Mandate> {
       store,
       audit: services.audit,
       grantTtlSeconds: config.grantTtlSeconds,
-      restrictions: services.agentRestrictions,
     }),
-    cibaGrant({ approvals: services.approvals, accessTokens: services.accessTokens, auditBatcher: services.auditBatcher }),
+    cibaGrant({ approvals: services.approvals, accessTokens: services.accessTokens }),
   ]);
 
   const app = Fastify<RawServerDefault, IncomingMessage, ServerResponse, FastifyBaseLogger>({
@@ -205,6 +195,7 @@ export async function buildApp(options: AppOptions): Promise<Mandate> {
     rateLimit: rateLimitPerIp,
     registration: config.registrationPolicy !== 'off',
     clientMetadataDocuments: config.clientMetadataDocuments,
+    grantTypes,
   });
   await app.register(tokenRoutes, {
     grantTypes,
@@ -220,6 +211,8 @@ export async function buildApp(options: AppOptions): Promise<Mandate> {
     liveTokens: services.liveTokens,
     auditBatcher: services.auditBatcher,
     agentUsage: services.agentUsage,
+    metrics,
+    restrictions: services.agentRestrictions,
     approvals: services.approvals,
     rateLimit: rateLimitPerIp,
   });

@@ -121,12 +121,11 @@ export function oauthModule(platform: Platform, deps: OAuthModuleDeps): ModulePa
     grantTtlSeconds: config.grantTtlSeconds,
   });
   const defaultTtlSeconds = config.accessTokenTtlSeconds;
-  const delegated = { store, clock, grants, resources, accessTokens, refreshTokens, audit, metrics, defaultTtlSeconds };
-  const restrictions = deps.agentRestrictions;
+  const delegated = { store, clock, grants, resources, accessTokens, refreshTokens, audit, defaultTtlSeconds };
   const grantTypes = createGrantRegistry([
     authorizationCodeGrant(delegated),
     refreshTokenGrant(delegated),
-    clientCredentialsGrant({ resources, accessTokens, auditBatcher, metrics, defaultTtlSeconds, restrictions }),
+    clientCredentialsGrant({ resources, accessTokens, defaultTtlSeconds }),
     tokenExchangeGrant({
       resources,
       accessTokens,
@@ -134,7 +133,6 @@ export function oauthModule(platform: Platform, deps: OAuthModuleDeps): ModulePa
       grants,
       permissions: deps.permissions,
       auditBatcher,
-      metrics,
       clock,
       defaultTtlSeconds,
       sessions: deps.sessions,
@@ -142,7 +140,6 @@ export function oauthModule(platform: Platform, deps: OAuthModuleDeps): ModulePa
       store,
       audit,
       grantTtlSeconds: config.grantTtlSeconds,
-      restrictions,
     }),
   ]);
   const rateLimit = deps.rateLimits.public;
@@ -166,6 +163,7 @@ export function oauthModule(platform: Platform, deps: OAuthModuleDeps): ModulePa
         rateLimit,
         registration: config.registrationPolicy !== 'off',
         clientMetadataDocuments: config.clientMetadataDocuments,
+        grantTypes,
       });
       await app.register(tokenRoutes, {
         grantTypes,
@@ -181,6 +179,8 @@ export function oauthModule(platform: Platform, deps: OAuthModuleDeps): ModulePa
         liveTokens,
         auditBatcher,
         agentUsage: deps.agentUsage,
+        metrics,
+        restrictions: deps.agentRestrictions,
         rateLimit,
       });
       await app.register(authorizeRoutes, { authorizations, sessions: deps.sessions, secureCookies: secureCookiesOf(config), rateLimit });
