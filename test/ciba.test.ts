@@ -48,6 +48,10 @@ describe.each(dialects)('approvals through CIBA on %s', (dialect) => {
       authorization_details: JSON.stringify(details),
       ...extra,
     });
+  const cibaTokensIssued = async (): Promise<number> => {
+    const text = (await node.app.inject({ method: 'GET', url: '/metrics' })).body;
+    return Number(/mandate_tokens_issued_total\{grant_type="ciba"\} (\d+)/.exec(text)?.[1] ?? 0);
+  };
   const pendingId = async (who: string): Promise<string> => {
     const list = (await as(who, 'GET', '/v1/approvals')).json().data as Json[];
     return String(list.at(-1)?.id);
@@ -345,6 +349,7 @@ describe.each(dialects)('approvals through CIBA on %s', (dialect) => {
       await as('alice', 'POST', `/v1/approvals/${await pendingId('alice')}/approve`);
       for (let i = 0; i < 100 && pinged.length === 0; i++) await new Promise((r) => setTimeout(r, 20));
       expect(pinged).toEqual([{ authorization: 'Bearer ping-bearer-8f2c1d', body: { auth_req_id: started.auth_req_id } }]);
+      const issuedBefore = await cibaTokensIssued();
       const res = await node.app.inject({
         method: 'POST',
         url: '/oauth2/token',
@@ -353,6 +358,8 @@ describe.each(dialects)('approvals through CIBA on %s', (dialect) => {
       });
       expect(res.statusCode).toBe(200);
       expect(decodeJwt(res.json().access_token).authorization_details).toEqual([refund]);
+      // Counted like every other grant's issuance.
+      expect(await cibaTokensIssued()).toBe(issuedBefore + 1);
     } finally {
       await new Promise((resolve) => receiver.close(resolve));
     }

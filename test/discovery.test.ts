@@ -3,6 +3,7 @@ import * as client from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { signCompactJws } from '../src/crypto/signing-key.js';
 import type { MandateNode } from '../src/node.js';
+import { GRANT_TYPES } from '../src/oauth/grants/grant-types.js';
 import { createTestDatabase, startListeningNode, type TestDatabase } from './support/nodes.js';
 
 describe('discovery over real HTTP', () => {
@@ -61,6 +62,15 @@ describe('discovery over real HTTP', () => {
         'backchannel_user_code_parameter_supported',
       ].sort(),
     );
+    // What the token endpoint registered, which is the one list clients may be given.
+    expect(oauth.grant_types_supported).toEqual([
+      'authorization_code',
+      'refresh_token',
+      'client_credentials',
+      'urn:ietf:params:oauth:grant-type:token-exchange',
+      'urn:openid:params:grant-type:ciba',
+    ]);
+    expect(oauth.grant_types_supported).toEqual([...GRANT_TYPES]);
     expect((await fetch(String(oauth.jwks_uri))).status).toBe(200);
     // Every advertised POST endpoint exists and answers an empty request with an OAuth error.
     for (const key of ['token_endpoint', 'introspection_endpoint', 'revocation_endpoint', 'backchannel_authentication_endpoint']) {

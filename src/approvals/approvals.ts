@@ -9,6 +9,7 @@ import { hashSecret, newSecret } from '../crypto/secret-token.js';
 import { ConflictError, InvalidRequestError, MandateError, NotFoundError } from '../errors.js';
 import type { RegisteredClient } from '../oauth/clients/authenticate.js';
 import { CibaPollError, InvalidGrant, InvalidRequest, OAuthError, UnauthorizedClient } from '../oauth/errors.js';
+import { CIBA_GRANT_TYPE } from '../oauth/grants/grant-types.js';
 import type { Resources } from '../oauth/resources/resources.js';
 import { checkResource, checkScope } from '../oauth/tokens/token-target.js';
 import { outboundRequest } from '../outbound/request.js';
@@ -19,7 +20,6 @@ import { inTransaction } from '../store/transaction.js';
 import type { Organizations } from '../tenancy/organizations.js';
 import { type ApprovalPolicy, checkPolicy, combinePolicies, mayDecide, tally } from './policy.js';
 
-export const CIBA_GRANT_TYPE = 'urn:openid:params:grant-type:ciba';
 const pingContext = (requestId: string) => `approval_requests:${requestId}:ping`;
 /** CIBA Core §7.3: seconds between polls; the spec's default is 5. */
 const POLL_INTERVAL_SECONDS = 2;

@@ -47,7 +47,7 @@ export function approvalsModule(platform: Platform, deps: ApprovalsModuleDeps): 
     envelope,
     allowLoopback: config.devAllowLoopbackFetch,
   });
-  deps.registerGrant(cibaGrant({ approvals, accessTokens: deps.accessTokens, auditBatcher: deps.auditBatcher }));
+  deps.registerGrant(cibaGrant({ approvals, accessTokens: deps.accessTokens }));
   return {
     services: { approvals },
     publicRoutes: async (app) => {

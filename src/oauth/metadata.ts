@@ -3,6 +3,7 @@ import type { KeyRing } from '../crypto/key-ring.js';
 import type { RateLimit } from '../http/rate-limit.js';
 import { AUTHORIZATION_PATH } from './authorize/routes.js';
 import { REGISTRATION_PATH } from './clients/registration-routes.js';
+import type { GrantRegistry } from './grants/registry.js';
 import { BC_AUTHORIZE_PATH, INTROSPECTION_PATH, PAR_PATH, REVOCATION_PATH, TOKEN_PATH } from './tokens/routes.js';
 
 /** Where the JWK Set is served; other endpoints register their paths as they land. */
@@ -14,7 +15,7 @@ export const JWKS_PATH = '/oauth2/jwks';
  */
 export function serverMetadata(
   issuer: string,
-  options: { registration: boolean; clientMetadataDocuments: boolean },
+  options: { registration: boolean; clientMetadataDocuments: boolean; grantTypes: readonly string[] },
 ): Record<string, unknown> {
   const clientAuthMethods = ['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'none'];
   return {
@@ -28,13 +29,7 @@ export function serverMetadata(
     response_modes_supported: ['query'],
     token_endpoint: `${issuer}${TOKEN_PATH}`,
     token_endpoint_auth_methods_supported: clientAuthMethods,
-    grant_types_supported: [
-      'authorization_code',
-      'refresh_token',
-      'client_credentials',
-      'urn:ietf:params:oauth:grant-type:token-exchange',
-      'urn:openid:params:grant-type:ciba',
-    ],
+    grant_types_supported: options.grantTypes,
     // OpenID CIBA Core §4: poll and ping modes; the user is named by login_hint, no user code.
     backchannel_authentication_endpoint: `${issuer}${BC_AUTHORIZE_PATH}`,
     backchannel_token_delivery_modes_supported: ['poll', 'ping'],
@@ -81,12 +76,18 @@ export interface MetadataRouteOptions {
   registration: boolean;
   /** Whether URL client ids (client ID metadata documents) are accepted. */
   clientMetadataDocuments: boolean;
+  /** The token endpoint's grant types: discovery advertises what it registered. */
+  grantTypes: GrantRegistry;
 }
 
 /** Registers discovery and JWKS: public, cacheable, CORS-open, rate-limited per IP. */
 export async function metadataRoutes(app: FastifyInstance, options: MetadataRouteOptions): Promise<void> {
   const document = JSON.stringify(
-    serverMetadata(options.issuer, { registration: options.registration, clientMetadataDocuments: options.clientMetadataDocuments }),
+    serverMetadata(options.issuer, {
+      registration: options.registration,
+      clientMetadataDocuments: options.clientMetadataDocuments,
+      grantTypes: [...options.grantTypes.keys()],
+    }),
   );
   const paths = metadataPaths(options.issuer);
   const config = { rateLimit: options.rateLimit };

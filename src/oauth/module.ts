@@ -123,13 +123,12 @@ export function oauthModule(platform: Platform, deps: OAuthModuleDeps): ModulePa
     grantTtlSeconds: config.grantTtlSeconds,
   });
   const defaultTtlSeconds = config.accessTokenTtlSeconds;
-  const delegated = { store, clock, grants, resources, accessTokens, refreshTokens, audit, metrics, defaultTtlSeconds };
-  const restrictions = deps.agentRestrictions;
+  const delegated = { store, clock, grants, resources, accessTokens, refreshTokens, audit, defaultTtlSeconds };
   const grantTypes = new Map(
     createGrantRegistry([
       authorizationCodeGrant(delegated),
       refreshTokenGrant(delegated),
-      clientCredentialsGrant({ resources, accessTokens, auditBatcher, metrics, defaultTtlSeconds, restrictions }),
+      clientCredentialsGrant({ resources, accessTokens, defaultTtlSeconds }),
       tokenExchangeGrant({
         resources,
         accessTokens,
@@ -137,7 +136,6 @@ export function oauthModule(platform: Platform, deps: OAuthModuleDeps): ModulePa
         grants,
         permissions: deps.permissions,
         auditBatcher,
-        metrics,
         clock,
         defaultTtlSeconds,
         sessions: deps.sessions,
@@ -145,7 +143,6 @@ export function oauthModule(platform: Platform, deps: OAuthModuleDeps): ModulePa
         store,
         audit,
         grantTtlSeconds: config.grantTtlSeconds,
-        restrictions,
       }),
     ]),
   );
@@ -171,6 +168,7 @@ export function oauthModule(platform: Platform, deps: OAuthModuleDeps): ModulePa
         rateLimit,
         registration: config.registrationPolicy !== 'off',
         clientMetadataDocuments: config.clientMetadataDocuments,
+        grantTypes,
       });
       await app.register(tokenRoutes, {
         grantTypes,
@@ -186,6 +184,8 @@ export function oauthModule(platform: Platform, deps: OAuthModuleDeps): ModulePa
         liveTokens,
         auditBatcher,
         agentUsage: deps.agentUsage,
+        metrics,
+        restrictions: deps.agentRestrictions,
         rateLimit,
       });
       await app.register(authorizeRoutes, { authorizations, sessions: deps.sessions, secureCookies: secureCookiesOf(config), rateLimit });

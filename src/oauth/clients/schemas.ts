@@ -1,13 +1,7 @@
 import { type Static, Type } from '@sinclair/typebox';
 import { DisplayName } from '../../tenancy/schemas.js';
+import { GRANT_TYPES } from '../grants/grant-types.js';
 
-export const GRANT_TYPES = [
-  'authorization_code',
-  'refresh_token',
-  'client_credentials',
-  'urn:ietf:params:oauth:grant-type:token-exchange',
-  'urn:openid:params:grant-type:ciba',
-] as const;
 export const AUTH_METHODS = ['none', 'client_secret_basic', 'client_secret_post', 'private_key_jwt'] as const;
 
 const GrantType = Type.Union(GRANT_TYPES.map((g) => Type.Literal(g)));

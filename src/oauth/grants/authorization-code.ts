@@ -6,7 +6,8 @@ import { inTransaction } from '../../store/transaction.js';
 import { verifyPkce } from '../authorize/pkce.js';
 import { InvalidGrant, InvalidRequest, InvalidTarget, UnauthorizedClient } from '../errors.js';
 import { type DelegatedTokenDeps, mintDelegatedTokens } from './delegated-tokens.js';
-import type { GrantHandler, TokenRequest, TokenResponse } from './registry.js';
+import { AUTHORIZATION_CODE } from './grant-types.js';
+import { defineGrant, type GrantHandler, type GrantResult, type TokenResponse } from './registry.js';
 
 export interface AuthorizationCodeDeps extends DelegatedTokenDeps {
   store: Store;
@@ -22,11 +23,12 @@ export interface AuthorizationCodeDeps extends DelegatedTokenDeps {
  * refused and changes nothing.
  */
 export function authorizationCodeGrant(deps: AuthorizationCodeDeps): GrantHandler {
-  return {
-    grantType: 'authorization_code',
-    parameters: ['code', 'redirect_uri', 'code_verifier'],
-    async handle({ client, params, resources, audit }: TokenRequest): Promise<TokenResponse> {
-      if (!client.grantTypes.has('authorization_code')) throw new UnauthorizedClient('this client may not use authorization_code');
+  return defineGrant({
+    grantType: AUTHORIZATION_CODE,
+    parameters: ['code', 'redirect_uri', 'code_verifier', 'resource'],
+    admitsAgent: false,
+    async handle({ client, params, resources, audit }): Promise<GrantResult> {
+      if (!client.grantTypes.has(AUTHORIZATION_CODE)) throw new UnauthorizedClient(`this client may not use ${AUTHORIZATION_CODE}`);
       const { code, redirect_uri: redirectUri, code_verifier: verifier } = params;
       if (!code || !redirectUri || !verifier) throw new InvalidRequest('code, redirect_uri and code_verifier are required');
 
@@ -63,7 +65,7 @@ export function authorizationCodeGrant(deps: AuthorizationCodeDeps): GrantHandle
             grant,
             client,
             scope: row.scope,
-            grantType: 'authorization_code',
+            grantType: AUTHORIZATION_CODE,
             kind: 'token.issued',
             audit,
           }),
@@ -71,7 +73,8 @@ export function authorizationCodeGrant(deps: AuthorizationCodeDeps): GrantHandle
       });
       if (outcome.revoked) await deps.grants.announce(outcome.revoked);
       if (outcome.error) throw outcome.error;
-      return outcome.response as TokenResponse;
+      // Audited in the transaction that consumed the code.
+      return { response: outcome.response as TokenResponse, issued: { event: null } };
     },
-  };
+  });
 }

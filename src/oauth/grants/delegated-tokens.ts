@@ -1,12 +1,12 @@
 import type { AuditContext, AuditLog } from '../../audit/audit-log.js';
 import type { AuditKind } from '../../audit/kinds.js';
-import type { Metrics } from '../../ops/metrics.js';
 import type { GrantsTable } from '../../store/schema.js';
 import type { Executor } from '../../store/transaction.js';
 import type { RegisteredClient } from '../clients/authenticate.js';
 import type { Resources } from '../resources/resources.js';
 import type { AccessTokens } from '../tokens/access-token.js';
 import type { RefreshTokens } from '../tokens/refresh-tokens.js';
+import { REFRESH_TOKEN } from './grant-types.js';
 import type { TokenResponse } from './registry.js';
 
 export interface DelegatedTokenDeps {
@@ -14,14 +14,15 @@ export interface DelegatedTokenDeps {
   accessTokens: AccessTokens;
   refreshTokens: RefreshTokens;
   audit: AuditLog;
-  metrics: Metrics;
   defaultTtlSeconds: number;
 }
 
 /**
  * The one place a user-delegated token pair is minted, for every grant type that derives from a
  * grant (authorization_code, refresh_token): the access token names the user, the organization
- * and the grant (`auth_event_id`); a refresh token is issued when the client may refresh.
+ * and the grant (`auth_event_id`); a refresh token is issued when the client may refresh. The audit
+ * event is written in the caller's transaction, with the state change that allowed the issuance
+ * (docs/architecture.md §4); the token pipeline counts it.
  */
 export async function mintDelegatedTokens(
   deps: DelegatedTokenDeps,
@@ -43,7 +44,7 @@ export async function mintDelegatedTokens(
     },
     ttl,
   );
-  const refreshToken = client.grantTypes.has('refresh_token')
+  const refreshToken = client.grantTypes.has(REFRESH_TOKEN)
     ? await deps.refreshTokens.issue(trx, grant, client.id, grant.scope)
     : undefined;
   await deps.audit.append(
@@ -61,6 +62,5 @@ export async function mintDelegatedTokens(
     },
     input.audit,
   );
-  deps.metrics.tokensIssued.inc({ grant_type: input.grantType });
   return { access_token: token, token_type: 'Bearer', expires_in: ttl, scope, ...(refreshToken && { refresh_token: refreshToken }) };
 }

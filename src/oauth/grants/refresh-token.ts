@@ -8,7 +8,8 @@ import { type Executor, inTransaction } from '../../store/transaction.js';
 import { InvalidGrant, InvalidRequest, InvalidScope, InvalidTarget, UnauthorizedClient } from '../errors.js';
 import { parseScope, scopesOutside } from '../scopes.js';
 import { type DelegatedTokenDeps, mintDelegatedTokens } from './delegated-tokens.js';
-import type { GrantHandler, TokenRequest, TokenResponse } from './registry.js';
+import { REFRESH_TOKEN } from './grant-types.js';
+import { defineGrant, type GrantHandler, type GrantResult, type TokenResponse } from './registry.js';
 
 export interface RefreshTokenDeps extends DelegatedTokenDeps {
   store: Store;
@@ -41,7 +42,7 @@ async function reuseWithinWindow(
       grantId: grant.id,
       jti: claims.jti,
       scope: response.scope,
-      detail: { grant_type: 'refresh_token', aud: grant.resource, exp: claims.exp, reuse_within_grace_window: true },
+      detail: { grant_type: REFRESH_TOKEN, aud: grant.resource, exp: claims.exp, reuse_within_grace_window: true },
     },
     input.audit,
   );
@@ -58,11 +59,12 @@ async function reuseWithinWindow(
  * Scope may narrow on refresh, never widen.
  */
 export function refreshTokenGrant(deps: RefreshTokenDeps): GrantHandler {
-  return {
-    grantType: 'refresh_token',
-    parameters: ['refresh_token', 'scope'],
-    async handle({ client, params, resources, audit }: TokenRequest): Promise<TokenResponse> {
-      if (!client.grantTypes.has('refresh_token')) throw new UnauthorizedClient('this client may not use refresh_token');
+  return defineGrant({
+    grantType: REFRESH_TOKEN,
+    parameters: ['refresh_token', 'scope', 'resource'],
+    admitsAgent: false,
+    async handle({ client, params, resources, audit }): Promise<GrantResult> {
+      if (!client.grantTypes.has(REFRESH_TOKEN)) throw new UnauthorizedClient(`this client may not use ${REFRESH_TOKEN}`);
       if (!params.refresh_token) throw new InvalidRequest('refresh_token is required');
       const presented = params.refresh_token;
       const requested = parseScope(params.scope);
@@ -78,7 +80,7 @@ export function refreshTokenGrant(deps: RefreshTokenDeps): GrantHandler {
           if (grant.revoked_at || deps.grants.isRevoked(grant.id)) return { error: new InvalidGrant('the grant was revoked') };
           if (grant.expires_at <= now) return { error: new InvalidGrant('the refresh token has expired') };
           const successor = deps.refreshTokens.reusableSuccessor(row);
-          if (successor) return { response: await reuseWithinWindow(deps, trx, { row, grant, successor, audit }) };
+          if (successor) return { response: await reuseWithinWindow(deps, trx, { row, grant, successor, audit }), reused: true };
           await deps.grants.revokeWithin(trx, grant, 'refresh token reused', audit);
           return {
             error: new InvalidGrant('the refresh token was already used; the grant is revoked', 'refresh reuse'),
@@ -99,7 +101,7 @@ export function refreshTokenGrant(deps: RefreshTokenDeps): GrantHandler {
           grant,
           client,
           scope,
-          grantType: 'refresh_token',
+          grantType: REFRESH_TOKEN,
           kind: 'token.refreshed',
           audit,
         });
@@ -109,7 +111,8 @@ export function refreshTokenGrant(deps: RefreshTokenDeps): GrantHandler {
       });
       if (outcome.revoked) await deps.grants.announce(outcome.revoked);
       if (outcome.error) throw outcome.error;
-      return outcome.response as TokenResponse;
+      // Audited in the transaction that rotated the token; a reuse within the window mints nothing new.
+      return { response: outcome.response as TokenResponse, issued: outcome.reused ? null : { event: null } };
     },
-  };
+  });
 }

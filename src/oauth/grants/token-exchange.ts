@@ -1,4 +1,3 @@
-import { type AgentRestrictionsView, readOnlyScopes } from '../../anomaly/restrictions.js';
 import type { AuditLog } from '../../audit/audit-log.js';
 import type { AuditBatcher } from '../../audit/batcher.js';
 import { type ActorClaim, delegatedScope, delegationDepth, MAX_DELEGATION_DEPTH } from '../../authz/delegation.js';
@@ -6,7 +5,6 @@ import type { Permissions } from '../../authz/permissions.js';
 import { type Clock, isoAt } from '../../clock.js';
 import type { Grants } from '../../consent/grants.js';
 import { newId } from '../../crypto/ids.js';
-import type { Metrics } from '../../ops/metrics.js';
 import type { Sessions } from '../../sessions/sessions.js';
 import type { GrantsTable } from '../../store/schema.js';
 import type { Store } from '../../store/store.js';
@@ -18,9 +16,9 @@ import { parseScope } from '../scopes.js';
 import type { AccessTokens } from '../tokens/access-token.js';
 import type { LiveTokens } from '../tokens/live-tokens.js';
 import { checkResource } from '../tokens/token-target.js';
-import type { GrantHandler, TokenRequest, TokenResponse } from './registry.js';
+import { TOKEN_EXCHANGE } from './grant-types.js';
+import { defineGrant, type GrantHandler, type GrantResult, type TokenRequest } from './registry.js';
 
-export const TOKEN_EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange';
 const ACCESS_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:access_token';
 /** RFC 8693 §3: a JWT; here a Mandate session JWT. */
 const JWT_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:jwt';
@@ -46,7 +44,6 @@ export interface TokenExchangeDeps {
   grants: Grants;
   permissions: Pick<Permissions, 'of'>;
   auditBatcher: AuditBatcher;
-  metrics: Metrics;
   clock: Clock;
   defaultTtlSeconds: number;
   sessions: Sessions;
@@ -54,9 +51,11 @@ export interface TokenExchangeDeps {
   store: Store;
   audit: AuditLog;
   grantTtlSeconds: number;
-  /** Anomaly responses (read-only agents) and per-agent rate limits; none when absent. */
-  restrictions?: AgentRestrictionsView;
 }
+
+/** What the handler reads (RFC 8693 §2.1); `actor_token` only to refuse it. */
+const PARAMETERS = ['subject_token', 'subject_token_type', 'requested_token_type', 'actor_token', 'resource', 'scope'] as const;
+type ExchangeRequest = TokenRequest<(typeof PARAMETERS)[number]>;
 
 /**
  * RFC 8693 delegation: an agent (authenticated as its client) presents a user's access token and
@@ -112,7 +111,7 @@ export function tokenExchangeGrant(deps: TokenExchangeDeps): GrantHandler {
    * resource the agent serves: on-behalf-of), or name it in `may_act` (RFC 8693 §4.4), the user's
    * consent to this delegation.
    */
-  async function mayExchange(issued: NonNullable<Subject['issued']>, client: TokenRequest['client']): Promise<boolean> {
+  async function mayExchange(issued: NonNullable<Subject['issued']>, client: ExchangeRequest['client']): Promise<boolean> {
     if (issued.clientId === client.id || issued.agentId === client.agentId || issued.mayAct === client.agentId) return true;
     const audience = await deps.resources.findByIdentifier(issued.aud);
     return audience?.agent_id === client.agentId;
@@ -120,11 +119,11 @@ export function tokenExchangeGrant(deps: TokenExchangeDeps): GrantHandler {
 
   /** A session delegated to an agent is a consent event of its own: a grant, so it can be revoked. */
   async function recordSessionConsent(
-    client: TokenRequest['client'],
+    client: ExchangeRequest['client'],
     subject: Subject,
     resource: string,
     scopes: string[],
-    audit: TokenRequest['audit'],
+    audit: ExchangeRequest['audit'],
   ): Promise<string> {
     const now = deps.clock.now();
     const grant: GrantsTable = {
@@ -160,7 +159,7 @@ export function tokenExchangeGrant(deps: TokenExchangeDeps): GrantHandler {
     return grant.id;
   }
 
-  async function exchange(request: TokenRequest): Promise<TokenResponse & { detail: Record<string, unknown> }> {
+  async function exchange(request: ExchangeRequest): Promise<GrantResult> {
     const { client, params, resources } = request;
     if (!client.agentId || client.type !== 'confidential' || !client.grantTypes.has(TOKEN_EXCHANGE) || client.orgId === null) {
       throw new UnauthorizedClient('only an agent’s confidential client may exchange tokens');
@@ -198,10 +197,7 @@ export function tokenExchangeGrant(deps: TokenExchangeDeps): GrantHandler {
     const scope = delegatedScope({ requested, subject: subject.scopes ?? requested, user, agent });
     if (!scope.ok) throw new InvalidScope(scope.reason);
     // An anomaly response down-scoped the agent: what it obtains for users is read-only too.
-    if (deps.restrictions?.restrictionOf(client.agentId) === 'read_only') {
-      scope.scopes = readOnlyScopes(scope.scopes);
-      if (scope.scopes.length === 0) throw new InvalidScope('the agent is restricted to read-only scopes');
-    }
+    scope.scopes = request.restrictScopes(scope.scopes);
     const grantId =
       subject.auth_event_id ?? (await recordSessionConsent(client, subject, resource.identifier, scope.scopes, request.audit));
     const nestedAct: ActorClaim = { sub: client.agentId, ...(act && { act }) };
@@ -221,52 +217,45 @@ export function tokenExchangeGrant(deps: TokenExchangeDeps): GrantHandler {
       },
       ttl,
     );
-    deps.metrics.tokensIssued.inc({ grant_type: 'token_exchange' });
     return {
-      access_token: token,
-      issued_token_type: ACCESS_TOKEN_TYPE,
-      token_type: 'Bearer',
-      expires_in: ttl,
-      scope: claims.scope,
-      detail: {
-        jti: claims.jti,
-        subject_jti: subject.jti,
-        act: nestedAct,
-        aud: resource.identifier,
-        grant: grantId,
-        member: subject.sub,
+      response: {
+        access_token: token,
+        issued_token_type: ACCESS_TOKEN_TYPE,
+        token_type: 'Bearer',
+        expires_in: ttl,
+        scope: claims.scope,
+      },
+      issued: {
+        event: {
+          kind: 'token.exchanged',
+          orgId: client.orgId,
+          actorId: client.agentId,
+          agentId: client.agentId,
+          subjectId: subject.sub,
+          grantId,
+          jti: claims.jti,
+          scope: claims.scope,
+          detail: {
+            jti: claims.jti,
+            subject_jti: subject.jti,
+            act: nestedAct,
+            aud: resource.identifier,
+            grant: grantId,
+            member: subject.sub,
+          },
+        },
       },
     };
   }
 
-  return {
+  return defineGrant({
     grantType: TOKEN_EXCHANGE,
-    parameters: ['subject_token', 'subject_token_type', 'requested_token_type', 'resource', 'scope'],
-    async handle(request: TokenRequest): Promise<TokenResponse> {
+    parameters: PARAMETERS,
+    admitsAgent: true,
+    async handle(request) {
       const { client, params, audit } = request;
-      if (client.agentId && client.orgId && deps.restrictions) {
-        const { allowed, retryAfterSeconds } = await deps.restrictions.admit(client.orgId, client.agentId);
-        // RFC 6585 §4: 429; OAuth defines no rate-limit code for the token endpoint, so invalid_request says why.
-        if (!allowed)
-          throw new OAuthError('invalid_request', `too many token requests for this agent; retry in ${retryAfterSeconds} s`, 429);
-      }
       try {
-        const { detail, ...response } = await exchange(request);
-        await deps.auditBatcher.record(
-          {
-            kind: 'token.exchanged',
-            orgId: client.orgId,
-            actorId: client.agentId,
-            agentId: client.agentId,
-            subjectId: detail.member as string,
-            grantId: detail.grant as string,
-            jti: detail.jti as string,
-            scope: response.scope,
-            detail,
-          },
-          audit,
-        );
-        return response;
+        return await exchange(request);
       } catch (error) {
         // Escalation attempts leave a trace: who tried what, and why it was refused.
         if (error instanceof OAuthError) {
@@ -286,5 +275,5 @@ export function tokenExchangeGrant(deps: TokenExchangeDeps): GrantHandler {
         throw error;
       }
     },
-  };
+  });
 }

@@ -1,23 +1,20 @@
 import type { FastifyInstance } from 'fastify';
-import type { AgentUsage } from '../../agents/usage.js';
-import type { AuditBatcher } from '../../audit/batcher.js';
 import type { Grants } from '../../consent/grants.js';
 import type { RevokedAccessTokens } from '../../consent/revoked-tokens.js';
 import type { RateLimit } from '../../http/rate-limit.js';
 import { auditContextOf } from '../../http/request-context.js';
 import type { Store } from '../../store/store.js';
-import type { PrincipalStops } from '../../tenancy/principal-stops.js';
 import type { Authorizations } from '../authorize/authorizations.js';
-import { type ClientAuthenticator, presentedCredentials, type RegisteredClient } from '../clients/authenticate.js';
-import { InvalidClient, InvalidRequest, UnauthorizedClient, UnsupportedGrantType } from '../errors.js';
+import { presentedCredentials, type RegisteredClient } from '../clients/authenticate.js';
+import { InvalidClient, InvalidRequest } from '../errors.js';
 import { formEndpoints, noStore, requireConfidential } from '../form-endpoints.js';
 import { readFormParams } from '../form-params.js';
-import type { GrantRegistry } from '../grants/registry.js';
 import { refuseOtherMethods } from '../post-only.js';
 import type { ResourceCaller, ResourceCredentials } from '../resources/credentials.js';
 import type { AccessTokenClaims, AccessTokens } from './access-token.js';
 import type { LiveTokens } from './live-tokens.js';
 import type { RefreshTokens } from './refresh-tokens.js';
+import { type TokenPipelineDeps, tokenPipeline } from './token-pipeline.js';
 
 export const TOKEN_PATH = '/oauth2/token';
 export const INTROSPECTION_PATH = '/oauth2/introspect';
@@ -25,20 +22,16 @@ export const REVOCATION_PATH = '/oauth2/revoke';
 export const PAR_PATH = '/oauth2/par';
 export const BC_AUTHORIZE_PATH = '/oauth2/bc-authorize';
 
-export interface TokenRouteOptions {
-  grantTypes: GrantRegistry;
+/** What the token pipeline needs, and what the other endpoints do. */
+export interface TokenRouteOptions extends TokenPipelineDeps {
   store: Store;
-  clientAuth: ClientAuthenticator;
   resourceCredentials: ResourceCredentials;
   accessTokens: AccessTokens;
   refreshTokens: RefreshTokens;
   revoked: RevokedAccessTokens;
   grants: Grants;
   authorizations: Authorizations;
-  stops: PrincipalStops;
   liveTokens: LiveTokens;
-  auditBatcher: AuditBatcher;
-  agentUsage: AgentUsage;
   rateLimit: RateLimit;
 }
 
@@ -80,34 +73,14 @@ function mayIntrospect(caller: Introspector, claims: AccessTokenClaims): boolean
 /** The token, introspection and revocation endpoints. */
 export async function tokenRoutes(app: FastifyInstance, options: TokenRouteOptions): Promise<void> {
   await formEndpoints(app);
-  const { grantTypes, clientAuth, accessTokens, revoked, grants } = options;
+  const { clientAuth, accessTokens, revoked, grants } = options;
+  const tokenEndpoint = tokenPipeline(options);
   const config = { oauth: true, rateLimit: options.rateLimit };
   const tags = ['oauth'];
 
   app.post(TOKEN_PATH, { config, schema: { tags, summary: 'Token endpoint (RFC 6749 §3.2)' } }, async (request, reply) => {
-    const { params, resources } = readFormParams(request.body);
-    if (!params.grant_type) throw new InvalidRequest('grant_type is required');
-    const client = await clientAuth.authenticate(request.headers.authorization, params);
-    // The kill switch: a suspended or decommissioned agent gets no token of any grant type.
-    if (options.stops.isStopped(client.agentId)) {
-      await options.auditBatcher.record(
-        {
-          kind: 'token.refused',
-          orgId: client.orgId,
-          actorId: client.id,
-          agentId: client.agentId,
-          result: 'failure',
-          detail: { grant_type: params.grant_type, reason: 'agent suspended' },
-        },
-        auditContextOf(request),
-      );
-      throw new UnauthorizedClient('the agent is suspended');
-    }
-    const handler = grantTypes.get(params.grant_type);
-    if (!handler) throw new UnsupportedGrantType(params.grant_type);
-    const response = await handler.handle({ client, params, resources, audit: auditContextOf(request) });
-    options.agentUsage.record(client.agentId);
-    return noStore(reply).send(response);
+    const audit = auditContextOf(request);
+    return noStore(reply).send(await tokenEndpoint({ authorization: request.headers.authorization, body: request.body, audit }));
   });
 
   app.post(PAR_PATH, { config, schema: { tags, summary: 'Pushed authorization request (RFC 9126)' } }, async (request, reply) => {
