@@ -106,7 +106,6 @@ function buildModules(platform: Platform) {
   });
   const approvals = approvalsModule(platform, {
     audit,
-    auditBatcher,
     organizations,
     resources: oauth.services.resources,
     permissions,

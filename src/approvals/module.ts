@@ -1,6 +1,5 @@
 import type { Agents } from '../agents/agents.js';
 import type { AuditLog } from '../audit/audit-log.js';
-import type { AuditBatcher } from '../audit/batcher.js';
 import type { Permissions } from '../authz/permissions.js';
 import type { ClientAuthenticator } from '../oauth/clients/authenticate.js';
 import type { GrantHandler } from '../oauth/grants/registry.js';
@@ -18,7 +17,6 @@ import { approvalRoutes, approvalTypeRoutes } from './routes.js';
 
 export interface ApprovalsModuleDeps {
   audit: AuditLog;
-  auditBatcher: AuditBatcher;
   organizations: Organizations;
   resources: Resources;
   permissions: Permissions;

@@ -7,6 +7,7 @@ import type { CredentialLiveness } from '../authz/liveness.js';
 import { outsideRegistry, type Permissions } from '../authz/permissions.js';
 import type { CheckRequest } from '../authz/schemas.js';
 import { InvalidRequestError, MandateError } from '../errors.js';
+import { CIBA_GRANT_TYPE } from '../oauth/grants/grant-types.js';
 import type { LiveTokens } from '../oauth/tokens/live-tokens.js';
 import type { Organizations } from '../tenancy/organizations.js';
 import { describedByDetails } from './approved-details.js';
@@ -106,7 +107,7 @@ export class Decisions {
         this.deps.issuer && {
           approval: {
             backchannel_authentication_endpoint: `${this.deps.issuer}/oauth2/bc-authorize`,
-            grant_type: 'urn:openid:params:grant-type:ciba',
+            grant_type: CIBA_GRANT_TYPE,
             tool: input.tool,
             action: input.action,
           },
