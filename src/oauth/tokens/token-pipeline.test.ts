@@ -160,7 +160,7 @@ describe('the token pipeline', () => {
     allowed = false;
     await expect(pipelineFor(grant(true), { restrictions }).request({})).rejects.toMatchObject({
       error: 'invalid_request',
-      status: 429,
+      code: 'rate_limited', // rendered 429 (http/status.ts) with the OAuth code invalid_request
       description: expect.stringContaining('retry in 42 s'),
     });
   });
