@@ -8,6 +8,7 @@ import type { Clock } from './clock.js';
 import type { Config } from './config.js';
 import type { Envelope } from './crypto/envelope.js';
 import type { EventBus } from './events/bus.js';
+import { Freshness } from './events/freshness.js';
 import { ErrorBody } from './http/common-schemas.js';
 import { installErrorHandler } from './http/error-handler.js';
 import { installRateLimits } from './http/rate-limit.js';
@@ -27,6 +28,8 @@ export interface AppOptions {
   store: Store;
   clock: Clock;
   bus: EventBus;
+  /** Tracks the node's database and events sources; by default tracks none (never stale). */
+  freshness?: Freshness;
   envelope: Envelope;
   logger: Logger;
   /** Collect process metrics (CPU, memory); off in tests that build many apps. */
@@ -85,7 +88,8 @@ async function createFastify(platform: Platform): Promise<App> {
 export async function buildApp(options: AppOptions): Promise<Mandate> {
   const { config, store, clock, bus, envelope, logger } = options;
   const metrics = new Metrics({ processMetrics: options.processMetrics ?? false });
-  const platform: Platform = { config, store, clock, bus, envelope, logger, metrics };
+  const freshness = options.freshness ?? new Freshness(config.failClosedAfterSeconds * 1000);
+  const platform: Platform = { config, store, clock, bus, freshness, envelope, logger, metrics };
   const modules = createModules(platform);
   const lifecycle = new Lifecycle(modules.hooks, {
     bus,

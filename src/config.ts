@@ -73,6 +73,33 @@ export interface Config {
    * database's own keys, which the command reports as unpinned.
    */
   auditTrustJwks: string | undefined;
+  /**
+   * Seconds a node may go without confirming its database and events are current before it fails
+   * closed: introspection answers inactive and decisions deny (docs/architecture.md §8).
+   */
+  failClosedAfterSeconds: number;
+  /** Milliseconds between a node's catch-ups on the events outbox (a safety net under NOTIFY). */
+  eventsPollMs: number;
+  /** PostgreSQL pool size of one process. */
+  dbPoolSize: number;
+  /** Milliseconds to wait for a new PostgreSQL connection before the request fails. */
+  dbConnectTimeoutMs: number;
+  /** Milliseconds a query may wait on the client side (a hung server or network), then fails. */
+  dbQueryTimeoutMs: number;
+  /** PostgreSQL `statement_timeout` in milliseconds: the server cancels a statement running longer. */
+  dbStatementTimeoutMs: number;
+  /** Milliseconds a client has to send a whole request before the server answers 408. */
+  httpRequestTimeoutMs: number;
+  /** Milliseconds a client has to send the request headers. */
+  httpHeadersTimeoutMs: number;
+  /** Deepest nesting of arrays and objects accepted in a JSON body. */
+  jsonMaxDepth: number;
+  /** Which proxies to believe about the client address: false, a hop count, or addresses and CIDRs. */
+  trustProxy: boolean | number | string[];
+  /** `redis://…` counts cluster-wide limits in Redis; unset: PostgreSQL, or memory on SQLite. */
+  redisUrl: string | undefined;
+  /** Worker processes `mandate serve` runs: a number, or `auto` for one per core. */
+  workers: number | 'auto';
 }
 
 /** Raised when an environment variable cannot be parsed; the message names the variable. */
@@ -384,6 +411,105 @@ export const OPTIONS: readonly OptionSpec[] = [
     description:
       'Path to the JWKS `mandate audit verify` trusts, as `--jwks` does: a copy of `/v1/audit/jwks` kept outside the database. Without it, verification trusts the keys in the database it checks, which proves nothing against someone who can write that database.',
     parse: (raw) => raw || undefined,
+  },
+  {
+    env: 'MANDATE_FAIL_CLOSED_AFTER',
+    key: 'failClosedAfterSeconds',
+    default: '5',
+    description:
+      'Seconds a node may go without reaching its database and catching up on cluster events before it fails closed: introspection answers `active: false`, decisions deny, and requests that need the database answer 503.',
+    parse: (raw, env, variable) => parseInteger(1, 3600, 5)(raw, env, variable),
+  },
+  {
+    env: 'MANDATE_EVENTS_POLL_MS',
+    key: 'eventsPollMs',
+    default: '250',
+    description: 'Milliseconds between catch-ups on the events outbox; PostgreSQL NOTIFY wakes nodes sooner, this bounds a lost notification.',
+    parse: (raw, env, variable) => parseInteger(20, 60_000, 250)(raw, env, variable),
+  },
+  {
+    env: 'MANDATE_DB_POOL_SIZE',
+    key: 'dbPoolSize',
+    default: '10',
+    description: 'PostgreSQL connections per process.',
+    parse: (raw, env, variable) => parseInteger(1, 1000, 10)(raw, env, variable),
+  },
+  {
+    env: 'MANDATE_DB_CONNECT_TIMEOUT_MS',
+    key: 'dbConnectTimeoutMs',
+    default: '2000',
+    description: 'Milliseconds to wait for a new PostgreSQL connection; past it the request answers 503 `temporarily_unavailable`.',
+    parse: (raw, env, variable) => parseInteger(50, 600_000, 2000)(raw, env, variable),
+  },
+  {
+    env: 'MANDATE_DB_QUERY_TIMEOUT_MS',
+    key: 'dbQueryTimeoutMs',
+    default: '5000',
+    description: 'Milliseconds a query may wait for the database (client side, covers a hung server or network); past it: 503.',
+    parse: (raw, env, variable) => parseInteger(50, 600_000, 5000)(raw, env, variable),
+  },
+  {
+    env: 'MANDATE_DB_STATEMENT_TIMEOUT_MS',
+    key: 'dbStatementTimeoutMs',
+    default: '5000',
+    description: 'PostgreSQL `statement_timeout`: the server cancels a statement that runs longer.',
+    parse: (raw, env, variable) => parseInteger(50, 600_000, 5000)(raw, env, variable),
+  },
+  {
+    env: 'MANDATE_HTTP_REQUEST_TIMEOUT_MS',
+    key: 'httpRequestTimeoutMs',
+    default: '30000',
+    description: 'Milliseconds a client has to send a whole request (slow-body protection); past it: 408.',
+    parse: (raw, env, variable) => parseInteger(1000, 600_000, 30_000)(raw, env, variable),
+  },
+  {
+    env: 'MANDATE_HTTP_HEADERS_TIMEOUT_MS',
+    key: 'httpHeadersTimeoutMs',
+    default: '10000',
+    description: 'Milliseconds a client has to send the request headers (slowloris protection).',
+    parse: (raw, env, variable) => parseInteger(1000, 600_000, 10_000)(raw, env, variable),
+  },
+  {
+    env: 'MANDATE_JSON_MAX_DEPTH',
+    key: 'jsonMaxDepth',
+    default: '32',
+    description: 'Deepest nesting of objects and arrays accepted in a JSON body; deeper answers 400.',
+    parse: (raw, env, variable) => parseInteger(2, 256, 32)(raw, env, variable),
+  },
+  {
+    env: 'MANDATE_TRUST_PROXY',
+    key: 'trustProxy',
+    default: 'false',
+    description:
+      'Which proxies to believe about the client address (`X-Forwarded-For`): `false`; a hop count such as `1` (one load balancer in front); or a comma-separated list of addresses and CIDRs such as `10.0.0.0/8,127.0.0.1`. The address found serves rate limits, the audit `client_ip` and the anomaly rules.',
+    parse: (raw, _env, variable) => {
+      if (raw === undefined || raw === '' || raw === 'false') return false;
+      if (raw === 'true') throw new ConfigError(variable, 'must name a hop count or the proxies (true would believe any client)');
+      if (/^\d+$/.test(raw)) return parseInteger(1, 100, 1)(raw, _env, variable);
+      const entries = raw.split(',').map((entry) => entry.trim()).filter(Boolean);
+      for (const entry of entries) {
+        if (!/^[0-9a-fA-F:.]+(\/\d{1,3})?$/.test(entry)) throw new ConfigError(variable, `must list addresses or CIDRs, got "${entry}"`);
+      }
+      return entries;
+    },
+  },
+  {
+    env: 'MANDATE_REDIS_URL',
+    key: 'redisUrl',
+    default: '(unset: PostgreSQL counters, or memory on SQLite)',
+    description: '`redis://host:6379` counts per-agent rate limits and anomaly windows across nodes in Redis instead of PostgreSQL.',
+    parse: (raw, _env, variable) => {
+      if (!raw) return undefined;
+      if (!/^rediss?:\/\//.test(raw)) throw new ConfigError(variable, 'must start with redis:// or rediss://');
+      return raw;
+    },
+  },
+  {
+    env: 'MANDATE_WORKERS',
+    key: 'workers',
+    default: '1',
+    description: 'Worker processes `mandate serve` runs on this machine: a number, or `auto` for one per core.',
+    parse: (raw, env, variable) => (raw === 'auto' ? 'auto' : parseInteger(1, 256, 1)(raw, env, variable)),
   },
 ];
 

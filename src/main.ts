@@ -9,6 +9,7 @@ import { loadJwks, verifyExportFile } from './audit/verify.js';
 import { queryAuditEvents } from './cli/audit-query.js';
 import { printTable } from './cli/table.js';
 import { ConfigError, loadConfig } from './config.js';
+import { Freshness } from './events/freshness.js';
 import { createModules, type Services } from './modules.js';
 import { openBus, openRuntime, type Runtime, startNode } from './node.js';
 import { createLogger } from './ops/logging.js';
@@ -36,7 +37,15 @@ async function withServices<T>(work: (services: Services, runtime: Runtime) => P
     const pending = await pendingMigrations(runtime.store);
     if (pending.length > 0) await migrateToLatest(runtime.store);
     // The same modules the server builds; no routes and no timers: the command drives services directly.
-    return await work(createModules({ ...runtime, bus, metrics: new Metrics({ processMetrics: false }) }).services, runtime);
+    return await work(
+      createModules({
+        ...runtime,
+        bus,
+        freshness: new Freshness(runtime.config.failClosedAfterSeconds * 1000),
+        metrics: new Metrics({ processMetrics: false }),
+      }).services,
+      runtime,
+    );
   } finally {
     await bus.close();
     await runtime.store.close();

@@ -6,6 +6,7 @@ import type { Config } from './config.js';
 import { Envelope } from './crypto/envelope.js';
 import { resolveMasterKey } from './crypto/master-key.js';
 import type { EventBus } from './events/bus.js';
+import { Freshness } from './events/freshness.js';
 import { LocalBus } from './events/local-bus.js';
 import { PgBus } from './events/pg-bus.js';
 import { createLogger } from './ops/logging.js';
@@ -56,6 +57,7 @@ export async function openBus(runtime: Runtime): Promise<EventBus> {
 export interface MandateNode extends Mandate {
   runtime: Runtime;
   bus: EventBus;
+  freshness: Freshness;
   /** Closes the app, then the bus and the database, in that order. */
   shutdown(): Promise<void>;
 }
@@ -72,7 +74,8 @@ export async function startNode(
   try {
     if (config.migrateOnStart) await migrateToLatest(runtime.store);
     const bus = await openBus(runtime);
-    const mandate = await buildApp({ ...runtime, bus, processMetrics: options.processMetrics ?? false });
+    const freshness = new Freshness(config.failClosedAfterSeconds * 1000);
+    const mandate = await buildApp({ ...runtime, bus, freshness, processMetrics: options.processMetrics ?? false });
     if (config.bootstrapAdminKey && (await mandate.adminKeys.bootstrap(config.bootstrapAdminKey))) {
       runtime.logger.info('installed MANDATE_BOOTSTRAP_ADMIN_KEY as the first admin key');
     }
@@ -80,6 +83,7 @@ export async function startNode(
       ...mandate,
       runtime,
       bus,
+      freshness,
       shutdown: async () => {
         await mandate.close();
         await bus.close();

@@ -6,6 +6,7 @@ import type { Clock } from './clock.js';
 import type { Config } from './config.js';
 import type { Envelope } from './crypto/envelope.js';
 import type { EventBus } from './events/bus.js';
+import type { Freshness } from './events/freshness.js';
 import type { RateLimit } from './http/rate-limit.js';
 import type { Metrics } from './ops/metrics.js';
 import type { Store } from './store/store.js';
@@ -20,6 +21,8 @@ export interface Platform {
   store: Store;
   clock: Clock;
   bus: EventBus;
+  /** Whether the node's database and events are current; stale means fail closed. */
+  freshness: Freshness;
   envelope: Envelope;
   logger: Logger;
   metrics: Metrics;
