@@ -424,7 +424,8 @@ export const OPTIONS: readonly OptionSpec[] = [
     env: 'MANDATE_EVENTS_POLL_MS',
     key: 'eventsPollMs',
     default: '250',
-    description: 'Milliseconds between catch-ups on the events outbox; PostgreSQL NOTIFY wakes nodes sooner, this bounds a lost notification.',
+    description:
+      'Milliseconds between catch-ups on the events outbox; PostgreSQL NOTIFY wakes nodes sooner, this bounds a lost notification.',
     parse: (raw, env, variable) => parseInteger(20, 60_000, 250)(raw, env, variable),
   },
   {
@@ -486,7 +487,10 @@ export const OPTIONS: readonly OptionSpec[] = [
       if (raw === undefined || raw === '' || raw === 'false') return false;
       if (raw === 'true') throw new ConfigError(variable, 'must name a hop count or the proxies (true would believe any client)');
       if (/^\d+$/.test(raw)) return parseInteger(1, 100, 1)(raw, _env, variable);
-      const entries = raw.split(',').map((entry) => entry.trim()).filter(Boolean);
+      const entries = raw
+        .split(',')
+        .map((entry) => entry.trim())
+        .filter(Boolean);
       for (const entry of entries) {
         if (!/^[0-9a-fA-F:.]+(\/\d{1,3})?$/.test(entry)) throw new ConfigError(variable, `must list addresses or CIDRs, got "${entry}"`);
       }
