@@ -12,8 +12,9 @@ import path from 'node:path';
  */
 export const LAYERS: readonly (readonly string[])[] = [
   ['clock', 'config', 'context', 'errors'],
-  ['events'],
   ['store'],
+  // Above store: cluster events are rows of the outbox, written in the caller's transaction.
+  ['events'],
   ['crypto', 'outbound', 'ui'],
   ['ops'],
   ['http'],

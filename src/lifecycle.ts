@@ -27,11 +27,12 @@ export class Lifecycle {
   async start(): Promise<void> {
     for (const hook of this.hooks) await hook.load?.();
     const { bus, reconcileIntervalSeconds, onError } = this.deps;
-    // Notifications sent while the bus was reconnecting are gone for good: reload what liveness
-    // reads at once rather than at the next reconcile.
+    // The node may have missed events (docs/architecture.md §10): reload what liveness reads at
+    // once rather than at the next reconcile. The returned promise tells the outbox follower
+    // whether it worked; it tries again at its next catch-up if not.
     this.unsubscribes.push(bus.subscribe('bus.resynced', () => this.reload()));
     this.every(reconcileIntervalSeconds * 1000, () => {
-      this.reload();
+      this.reload().catch(onError);
       for (const hook of this.hooks) hook.reconcile?.().catch(onError);
     });
     for (const hook of this.hooks) {
@@ -55,8 +56,11 @@ export class Lifecycle {
     for (const hook of this.hooks) await hook.drain?.();
   }
 
-  private reload(): void {
-    for (const hook of this.hooks) hook.reload?.().catch(this.deps.onError);
+  /** Every module's reload, together; rejects with the first failure once all have settled. */
+  private async reload(): Promise<void> {
+    const results = await Promise.allSettled(this.hooks.map((hook) => hook.reload?.()));
+    const failed = results.find((result): result is PromiseRejectedResult => result.status === 'rejected');
+    if (failed) throw failed.reason;
   }
 
   private every(ms: number, run: () => void): void {

@@ -5,10 +5,8 @@ import { type Clock, systemClock } from './clock.js';
 import type { Config } from './config.js';
 import { Envelope } from './crypto/envelope.js';
 import { resolveMasterKey } from './crypto/master-key.js';
-import type { EventBus } from './events/bus.js';
+import { ClusterBus } from './events/cluster-bus.js';
 import { Freshness } from './events/freshness.js';
-import { LocalBus } from './events/local-bus.js';
-import { PgBus } from './events/pg-bus.js';
 import { createLogger } from './ops/logging.js';
 import { migrateToLatest } from './store/migrate.js';
 import { openStore, type Store } from './store/store.js';
@@ -47,16 +45,23 @@ export function openRuntime(config: Config, options: RuntimeOptions = {}): Runti
   return { config, store, envelope: new Envelope(master.key, config.previousMasterKeys), clock: options.clock ?? systemClock, logger };
 }
 
-/** A cluster bus fitting the store: LISTEN/NOTIFY on PostgreSQL, in-process on SQLite. */
-export async function openBus(runtime: Runtime): Promise<EventBus> {
-  const onError = (error: unknown) => runtime.logger.error({ err: error }, 'events bus error');
-  if (runtime.store.databaseUrl) return PgBus.start({ databaseUrl: runtime.store.databaseUrl, onError });
-  return new LocalBus((error) => onError(error));
+/**
+ * The cluster bus over the store's events outbox (docs/architecture.md §10). A serving node
+ * passes its `freshness` and follows the outbox; a CLI command only records events.
+ */
+export async function openBus(runtime: Runtime, options: { freshness?: Freshness } = {}): Promise<ClusterBus> {
+  const { config, store, logger } = runtime;
+  return ClusterBus.open({
+    store,
+    logger,
+    connectTimeoutMs: config.dbConnectTimeoutMs,
+    ...(options.freshness && { follow: { pollMs: config.eventsPollMs, freshness: options.freshness } }),
+  });
 }
 
 export interface MandateNode extends Mandate {
   runtime: Runtime;
-  bus: EventBus;
+  bus: ClusterBus;
   freshness: Freshness;
   /** Closes the app, then the bus and the database, in that order. */
   shutdown(): Promise<void>;
@@ -71,26 +76,30 @@ export async function startNode(
   options: { clock?: Clock; logger?: Logger; processMetrics?: boolean } = {},
 ): Promise<MandateNode> {
   const runtime = openRuntime(config, options);
+  let bus: ClusterBus | undefined;
   try {
     if (config.migrateOnStart) await migrateToLatest(runtime.store);
-    const bus = await openBus(runtime);
     const freshness = new Freshness(config.failClosedAfterSeconds * 1000);
-    const mandate = await buildApp({ ...runtime, bus, freshness, processMetrics: options.processMetrics ?? false });
+    // Before the modules load their state: the follower starts at the outbox head read now.
+    const opened = await openBus(runtime, { freshness });
+    bus = opened;
+    const mandate = await buildApp({ ...runtime, bus: opened, freshness, processMetrics: options.processMetrics ?? false });
     if (config.bootstrapAdminKey && (await mandate.adminKeys.bootstrap(config.bootstrapAdminKey))) {
       runtime.logger.info('installed MANDATE_BOOTSTRAP_ADMIN_KEY as the first admin key');
     }
     return {
       ...mandate,
       runtime,
-      bus,
+      bus: opened,
       freshness,
       shutdown: async () => {
         await mandate.close();
-        await bus.close();
+        await opened.close();
         await runtime.store.close();
       },
     };
   } catch (error) {
+    await bus?.close();
     await runtime.store.close();
     throw error;
   }

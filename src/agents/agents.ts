@@ -10,7 +10,7 @@ import type { Store } from '../store/store.js';
 import { type Executor, inTransaction } from '../store/transaction.js';
 import { MemberStore } from '../tenancy/member-store.js';
 import type { Organizations } from '../tenancy/organizations.js';
-import type { PrincipalChange, PrincipalStops } from '../tenancy/principal-stops.js';
+import type { PrincipalStops } from '../tenancy/principal-stops.js';
 import type { Agent, CreateAgent, StatusChange, UpdateAgent } from './schemas.js';
 
 export interface AgentsDeps {
@@ -112,10 +112,10 @@ export class Agents {
       const changes = { ...rest, ...(tools !== undefined && { allowed_tools: JSON.stringify(tools) }), updated_at: isoAt(this.deps.clock) };
       await trx.updateTable('agents').set(changes).where('id', '=', current.id).execute();
       await this.deps.audit.append(trx, { kind: 'agent.updated', orgId: org.id, agentId: current.id, detail: { changed: input } }, context);
+      // Its registry limits bound every decision: every node drops what it cached.
+      await this.deps.bus.record(trx, 'agents.changed', { id: current.id });
       return { ...current, ...changes };
     });
-    // Its registry limits bound every decision: every node drops what it cached.
-    await this.deps.bus.publish('agents.changed', { id: row.id });
     return toAgent(row);
   }
 
@@ -159,9 +159,6 @@ export class Agents {
     context: AuditContext,
   ): Promise<Agent> {
     const org = await this.deps.organizations.require(orgRef);
-    let revoked: string[] = [];
-    let disabledClients: string[] = [];
-    let stop: PrincipalChange | undefined;
     const row = await inTransaction(this.deps.store, async (trx) => {
       const current = await this.require(org.id, agentId, trx);
       if (current.status === 'decommissioned') throw new ConflictError('the agent is decommissioned; that is final');
@@ -169,8 +166,8 @@ export class Agents {
       const changes = { status, status_reason: reason, updated_at: isoAt(this.deps.clock) };
       await trx.updateTable('agents').set(changes).where('id', '=', current.id).execute();
       // Resuming lets the agent act again with new credentials only: its old ones predate the stop.
-      stop =
-        status === 'active' ? await this.deps.stops.liftWithin(trx, current.id) : await this.deps.stops.stopWithin(trx, org.id, current.id);
+      if (status === 'active') await this.deps.stops.liftWithin(trx, current.id);
+      else await this.deps.stops.stopWithin(trx, org.id, current.id);
       if (status === 'decommissioned') {
         await trx
           .updateTable('clients')
@@ -178,7 +175,9 @@ export class Agents {
           .where('agent_id', '=', current.id)
           .execute();
         await trx.deleteFrom('role_bindings').where('principal_id', '=', current.id).execute();
-        disabledClients = (await trx.selectFrom('clients').select('id').where('agent_id', '=', current.id).execute()).map((c) => c.id);
+        const disabled = await trx.selectFrom('clients').select('id').where('agent_id', '=', current.id).execute();
+        for (const client of disabled) await this.deps.bus.record(trx, 'clients.changed', { id: client.id });
+        await this.deps.bus.record(trx, 'roles.changed', { orgId: org.id });
         const live = await trx
           .selectFrom('grants')
           .selectAll()
@@ -186,16 +185,11 @@ export class Agents {
           .where('revoked_at', 'is', null)
           .execute();
         for (const grant of live) await this.deps.grants.revokeWithin(trx, grant, 'agent decommissioned', context);
-        revoked = live.map((g) => g.id);
       }
       const kind = status === 'active' ? 'agent.resumed' : status === 'suspended' ? 'agent.suspended' : 'agent.decommissioned';
       await this.deps.audit.append(trx, { kind, orgId: org.id, agentId: current.id, detail: { reason } }, context);
       return { ...current, ...changes };
     });
-    await this.deps.stops.announce([stop]);
-    for (const id of disabledClients) await this.deps.bus.publish('clients.changed', { id });
-    if (status === 'decommissioned') await this.deps.bus.publish('roles.changed', { orgId: org.id });
-    for (const id of revoked) await this.deps.grants.announce(id);
     return toAgent(row);
   }
 

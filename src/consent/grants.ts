@@ -19,7 +19,8 @@ export interface GrantsDeps {
 /**
  * Grants: one row per consent event, the root of every delegated token (docs/architecture.md §1).
  * Revoking one kills its refresh tokens at once and its access tokens at introspection, on every
- * node: the revoked set lives in memory, fed by `grant.revoked` and a periodic reload.
+ * node: the revoked set lives in memory, fed by `grant.revoked` from the events outbox (written in
+ * the revoking transaction), reloaded on resync and periodically.
  */
 export class Grants {
   private readonly revoked = new Set<string>();
@@ -75,10 +76,12 @@ export class Grants {
         throw new NotFoundError('grant');
       await this.revokeWithin(trx, grant, reason, context);
     });
-    await this.announce(grantId);
   }
 
-  /** Revokes inside the caller's transaction (code replay, refresh reuse); call announce() after commit. */
+  /**
+   * Revokes inside the caller's transaction (code replay, refresh reuse), with the event that tells
+   * every node: it reaches them, this one included, if and only if the transaction commits.
+   */
   async revokeWithin(trx: Executor, grant: GrantsTable, reason: string, context: AuditContext): Promise<void> {
     if (grant.revoked_at) return;
     await trx
@@ -97,12 +100,13 @@ export class Grants {
       },
       context,
     );
+    await this.deps.bus.record(trx, 'grant.revoked', { id: grant.id });
   }
 
   /**
    * A new consent replaces the earlier grants of the same member to the same client for the same
    * resource: one app holds one grant, so revoking it leaves nothing of an older consent behind.
-   * Returns the ids revoked; call announce() for each after commit.
+   * Returns the ids revoked.
    */
   async supersedeWithin(trx: Executor, grant: GrantsTable, context: AuditContext): Promise<string[]> {
     const previous = await trx
@@ -116,11 +120,6 @@ export class Grants {
       .execute();
     for (const old of previous) await this.revokeWithin(trx, old, `superseded by ${grant.id}`, context);
     return previous.map((old) => old.id);
-  }
-
-  async announce(grantId: string): Promise<void> {
-    this.revoked.add(grantId);
-    await this.deps.bus.publish('grant.revoked', { id: grantId });
   }
 
   /** Reloads revoked grants that could still have live tokens (a safety net for missed events). */

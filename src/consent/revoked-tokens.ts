@@ -14,7 +14,8 @@ export interface RevokedAccessTokensDeps {
 /**
  * RFC 7009 §2.2 for self-contained access tokens: a revoked token's `jti` is refused until the
  * token would have expired. Every node holds the set in memory (loaded at start, kept current by
- * `access_token.revoked`, reconciled periodically), so introspection never waits on the database.
+ * `access_token.revoked` from the events outbox, reloaded on resync and reconciled periodically),
+ * so introspection never waits on the database.
  */
 export class RevokedAccessTokens {
   private readonly revoked = new Map<string, number>();
@@ -27,7 +28,7 @@ export class RevokedAccessTokens {
     return this.revoked.has(jti);
   }
 
-  /** Records the revocation and its audit event in one transaction, then tells every node. */
+  /** Records the revocation, its audit event and the event that tells every node, in one transaction. */
   async revoke(token: { jti: string; exp: number; org_id: string; client_id: string; sub: string }, context: AuditContext): Promise<void> {
     await inTransaction(this.deps.store, async (trx) => {
       await trx
@@ -47,9 +48,8 @@ export class RevokedAccessTokens {
         },
         context,
       );
+      await this.deps.bus.record(trx, 'access_token.revoked', { jti: token.jti, exp: token.exp });
     });
-    this.revoked.set(token.jti, token.exp);
-    await this.deps.bus.publish('access_token.revoked', { jti: token.jti, exp: token.exp });
   }
 
   /** Reloads unexpired revocations and forgets expired ones (a safety net for missed events). */

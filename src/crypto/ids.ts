@@ -29,7 +29,8 @@ export type IdPrefix =
   | 'imp'
   | 'scg'
   | 'sct'
-  | 'rsc';
+  | 'rsc'
+  | 'fen';
 
 const CROCKFORD = '0123456789abcdefghjkmnpqrstvwxyz';
 

@@ -1,6 +1,8 @@
+import type { Executor } from '../store/transaction.js';
+
 /**
  * Cluster events: what one node changes that every node's caches must learn at once
- * (docs/architecture.md §8). Nothing carried here is authoritative; a receiver re-reads the database.
+ * (docs/architecture.md §8, §10). Nothing carried here is authoritative; a receiver re-reads the database.
  */
 export interface ClusterEvents {
   /** Signing keys changed (rotation): reload the key ring and JWKS. */
@@ -21,15 +23,32 @@ export interface ClusterEvents {
   'roles.changed': { orgId: string };
   /** An organization uploaded a new version of its Cedar policies. */
   'policies.changed': { orgId: string };
-  /** The bus lost and regained its connection: events may have been missed, reload everything. */
+  /** After a restore: every credential issued before `fencedAt` is refused (consent/restore-fence.ts). */
+  'credentials.fenced': { fencedAt: string };
+  /**
+   * This node may have missed events (its wake-up connection dropped, or the outbox no longer
+   * holds what it last read): reload everything liveness reads. Delivered on this node only.
+   */
   'bus.resynced': Record<string, never>;
 }
 
 export type Topic = keyof ClusterEvents;
 export type Handler<T extends Topic> = (payload: ClusterEvents[T]) => void | Promise<void>;
 
+/** Topics a node raises for itself; they are never written to the outbox. */
+export const LOCAL_TOPICS: ReadonlySet<Topic> = new Set<Topic>(['bus.resynced']);
+
 export interface EventBus {
-  /** Delivers to every node, this one included. Resolves once the message is handed to the transport. */
+  /**
+   * Writes the event into the outbox inside the caller's transaction (docs/architecture.md §10):
+   * every node learns of it if and only if the change commits, even if this process dies right
+   * after. This node's handlers run once the transaction has committed.
+   */
+  record<T extends Topic>(trx: Executor, topic: T, payload: ClusterEvents[T]): Promise<void>;
+  /**
+   * Records the event on its own, for a change that has already committed (cache invalidations);
+   * resolves once this node's handlers have started. A local topic is only delivered here.
+   */
   publish<T extends Topic>(topic: T, payload: ClusterEvents[T]): Promise<void>;
   /** Returns a function that unsubscribes. */
   subscribe<T extends Topic>(topic: T, handler: Handler<T>): () => void;

@@ -1,24 +1,20 @@
 import { EventEmitter } from 'node:events';
-import type { ClusterEvents, EventBus, Handler, Topic } from './bus.js';
+import type { Handler, Topic } from './bus.js';
 
 /**
- * Delivery inside one process; the transport for a single node, and the fan-out step of the
- * PostgreSQL bus. A failing handler is reported, never allowed to stop the others.
+ * Delivery inside one process: the fan-out step of the cluster bus, for events this node made
+ * and events it read from the outbox. A failing handler is reported, never allowed to stop the others.
  */
-export class LocalBus implements EventBus {
+export class LocalBus {
   private readonly emitter = new EventEmitter();
 
   constructor(private readonly onHandlerError: (error: unknown, topic: Topic) => void = () => {}) {
     this.emitter.setMaxListeners(0);
   }
 
-  async publish<T extends Topic>(topic: T, payload: ClusterEvents[T]): Promise<void> {
-    this.deliver(topic, payload);
-  }
-
-  /** Runs every handler of `topic`; used by transports that received a message from elsewhere. */
+  /** Runs every handler of `topic`. */
   deliver(topic: Topic, payload: unknown): void {
-    // Handlers start synchronously, so a cache invalidation is done when publish() returns.
+    // Handlers start synchronously, so a cache invalidation is done when deliver() returns.
     for (const listener of this.emitter.listeners(topic)) {
       try {
         const result = (listener as (p: unknown) => unknown)(payload);
@@ -29,12 +25,26 @@ export class LocalBus implements EventBus {
     }
   }
 
+  /** Runs every handler of `topic` and waits for them; false when any failed (each failure is reported). */
+  async deliverAndWait(topic: Topic, payload: unknown): Promise<boolean> {
+    const results = await Promise.allSettled(
+      this.emitter.listeners(topic).map(async (listener) => (listener as (p: unknown) => unknown)(payload)),
+    );
+    let ok = true;
+    for (const result of results) {
+      if (result.status === 'fulfilled') continue;
+      ok = false;
+      this.onHandlerError(result.reason, topic);
+    }
+    return ok;
+  }
+
   subscribe<T extends Topic>(topic: T, handler: Handler<T>): () => void {
     this.emitter.on(topic, handler);
     return () => this.emitter.off(topic, handler);
   }
 
-  async close(): Promise<void> {
+  close(): void {
     this.emitter.removeAllListeners();
   }
 }

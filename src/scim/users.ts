@@ -7,9 +7,9 @@ import type { MembersTable } from '../store/schema.js';
 import type { Store } from '../store/store.js';
 import { type Executor, inTransaction } from '../store/transaction.js';
 import type { LoginPolicy } from '../tenancy/login-policy.js';
-import type { MemberAccess, RevokedAccess } from '../tenancy/member-access.js';
+import type { MemberAccess } from '../tenancy/member-access.js';
 import { MemberStore } from '../tenancy/member-store.js';
-import type { PrincipalChange, PrincipalStops } from '../tenancy/principal-stops.js';
+import type { PrincipalStops } from '../tenancy/principal-stops.js';
 import { mutability, notFound, uniqueness } from './errors.js';
 import { assertIfMatch } from './etag.js';
 import { requiredEquality } from './filter.js';
@@ -68,7 +68,6 @@ export class ScimUsers {
   async create(orgId: string, body: unknown, context: AuditContext): Promise<ScimDocument> {
     const fields = memberFieldsOf(this.schema.coerceInbound(normalizeBooleans(body, this.schema, '')));
     const at = isoAt(this.deps.clock);
-    let stopped: PrincipalChange | undefined;
     const row = await this.write(async (trx) => {
       await this.scim.lockUsers(trx, orgId);
       await this.assertFree(trx, orgId, fields);
@@ -85,7 +84,7 @@ export class ScimUsers {
         scim_attributes: fields.attributes,
       };
       await trx.insertInto('members').values(member).execute();
-      if (member.status !== 'active') stopped = await this.deps.stops.stopWithin(trx, orgId, member.id);
+      if (member.status !== 'active') await this.deps.stops.stopWithin(trx, orgId, member.id);
       await this.deps.audit.append(
         trx,
         {
@@ -98,7 +97,6 @@ export class ScimUsers {
       );
       return member;
     });
-    await this.deps.stops.announce([stopped]);
     return userDocument(row, [], this.deps.baseUrl);
   }
 
@@ -113,13 +111,12 @@ export class ScimUsers {
   }
 
   async remove(orgId: string, id: string, ifMatch: string | undefined, context: AuditContext): Promise<void> {
-    let revoked: RevokedAccess | undefined;
     let rolesChanged = false;
     await inTransaction(this.deps.store, async (trx) => {
       const { row } = await this.current(trx, orgId, id, ifMatch);
       await this.assertNotBreakGlass(trx, orgId, row.id);
       rolesChanged = await this.deps.groupRoles.syncWithin(trx, orgId, row.id, [], context);
-      revoked = await this.deps.memberAccess.revokeWithin(trx, orgId, row.id, 'deprovisioned by SCIM (deleted)', context);
+      await this.deps.memberAccess.revokeWithin(trx, orgId, row.id, 'deprovisioned by SCIM (deleted)', context);
       await trx.deleteFrom('scim_group_members').where('member_id', '=', row.id).execute();
       await new MemberStore(this.deps.store.db).delete(trx, orgId, row.id);
       await this.deps.audit.append(
@@ -134,7 +131,6 @@ export class ScimUsers {
       );
       await this.deps.loginPolicy.assertReachable(orgId, trx);
     });
-    if (revoked) await this.deps.memberAccess.announce(revoked);
     if (rolesChanged) await this.deps.groupRoles.announce(orgId);
   }
 
@@ -145,8 +141,6 @@ export class ScimUsers {
     context: AuditContext,
     change: (current: ScimDocument) => Promise<ScimDocument | undefined>,
   ): Promise<ScimDocument> {
-    let revoked: RevokedAccess | undefined;
-    let reactivated: PrincipalChange | undefined;
     const result = await this.write(async (trx) => {
       await this.scim.lockUsers(trx, orgId);
       const { row, document } = await this.current(trx, orgId, id, ifMatch);
@@ -182,14 +176,12 @@ export class ScimUsers {
         context,
       );
       if (deactivated) {
-        revoked = await this.deps.memberAccess.revokeWithin(trx, orgId, row.id, 'deprovisioned by SCIM (active: false)', context);
+        await this.deps.memberAccess.revokeWithin(trx, orgId, row.id, 'deprovisioned by SCIM (active: false)', context);
         await this.deps.loginPolicy.assertReachable(orgId, trx);
       }
-      if (status === 'active' && row.status !== 'active') reactivated = await this.deps.stops.liftWithin(trx, row.id);
+      if (status === 'active' && row.status !== 'active') await this.deps.stops.liftWithin(trx, row.id);
       return (await this.documents(orgId, [updated], trx))[0] as ScimDocument;
     });
-    if (revoked) await this.deps.memberAccess.announce(revoked);
-    await this.deps.stops.announce([reactivated]);
     return result;
   }
 

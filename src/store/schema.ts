@@ -51,6 +51,27 @@ export interface Database {
   scim_groups: ScimGroupsTable;
   scim_group_members: ScimGroupMembersTable;
   principal_stops: PrincipalStopsTable;
+  event_outbox: EventOutboxTable;
+  restore_fences: RestoreFencesTable;
+}
+
+/** One cluster event (events/outbox.ts): written in the transaction of the change it announces. */
+export interface EventOutboxTable {
+  /** Grows with every event; PostgreSQL returns it as a string (bigint). */
+  seq: Generated<number | string>;
+  topic: string;
+  /** JSON of the event: ids only, never state. */
+  payload: string;
+  /** The process that wrote it, which delivered it to itself already. */
+  origin: string;
+  created_at: string;
+}
+
+/** A restore fence (consent/restore-fence.ts): every credential issued before the latest is refused. */
+export interface RestoreFencesTable {
+  id: string;
+  fenced_at: string;
+  reason: string;
 }
 
 /** The latest stop of a member or agent (tenancy/principal-stops.ts); kept after the principal is deleted. */

@@ -3,15 +3,7 @@ import { type Clock, isoAt } from '../clock.js';
 import type { Grants } from '../consent/grants.js';
 import type { EventBus } from '../events/bus.js';
 import type { Executor } from '../store/transaction.js';
-import type { PrincipalChange, PrincipalStops } from './principal-stops.js';
-
-/** What {@link MemberAccess.revokeWithin} ended, for {@link MemberAccess.announce} after commit. */
-export interface RevokedAccess {
-  orgId: string;
-  grantIds: string[];
-  /** The member and the agents they own, stopped (tenancy/principal-stops.ts). */
-  stopped: PrincipalChange[];
-}
+import type { PrincipalStops } from './principal-stops.js';
 
 export interface MemberAccessDeps {
   grants: Grants;
@@ -26,16 +18,16 @@ export interface MemberAccessDeps {
  * deleted, deprovisioned by SCIM): their sessions, every grant they gave (and so every token
  * derived from those grants), and the agents they own, which are suspended because nobody
  * answers for them any more (the owner's lifecycle drives the agent's). Runs inside the caller's
- * transaction; `announce` tells the other nodes after commit.
+ * transaction, which also carries the events that tell every node.
  */
 export class MemberAccess {
   constructor(private readonly deps: MemberAccessDeps) {}
 
-  async revokeWithin(trx: Executor, orgId: string, memberId: string, reason: string, context: AuditContext): Promise<RevokedAccess> {
+  async revokeWithin(trx: Executor, orgId: string, memberId: string, reason: string, context: AuditContext): Promise<void> {
     const at = isoAt(this.deps.clock);
     // First the kill switch with its epoch: whatever else the member holds (a CIBA token, a
     // session JWT) stops now on every node, and never works again even if they come back.
-    const stopped = [await this.deps.stops.stopWithin(trx, orgId, memberId)];
+    await this.deps.stops.stopWithin(trx, orgId, memberId);
     await trx
       .updateTable('sessions')
       .set({ revoked_at: at })
@@ -80,20 +72,14 @@ export class MemberAccess {
         .set({ status: 'suspended', status_reason: agentReason, updated_at: at })
         .where('id', '=', agent.id)
         .execute();
-      stopped.push(await this.deps.stops.stopWithin(trx, orgId, agent.id));
+      await this.deps.stops.stopWithin(trx, orgId, agent.id);
       await this.deps.audit.append(
         trx,
         { kind: 'agent.suspended', orgId, agentId: agent.id, subjectId: memberId, detail: { reason: agentReason } },
         context,
       );
     }
-    return { orgId, grantIds: live.map((grant) => grant.id), stopped };
-  }
-
-  async announce(revoked: RevokedAccess): Promise<void> {
-    await this.deps.stops.announce(revoked.stopped);
-    for (const id of revoked.grantIds) await this.deps.grants.announce(id);
     // A deleted member's role bindings went with them: drop cached permission sets everywhere.
-    await this.deps.bus.publish('roles.changed', { orgId: revoked.orgId });
+    await this.deps.bus.record(trx, 'roles.changed', { orgId });
   }
 }

@@ -9,13 +9,12 @@ import type { Store } from '../store/store.js';
 import { type Executor, inTransaction } from '../store/transaction.js';
 import { MemberStore } from './member-store.js';
 import type { LoginPolicyGuard, Organizations } from './organizations.js';
-import type { PrincipalChange, PrincipalStops } from './principal-stops.js';
+import type { PrincipalStops } from './principal-stops.js';
 import type { CreateMember, Member, UpdateMember } from './schemas.js';
 
 /** What tenancy needs from identity when a member stops being active (kept as an interface: tenancy does not import identity). */
-export interface MemberAccessRevoker<Revoked = unknown> {
-  revokeWithin(trx: Executor, orgId: string, memberId: string, reason: string, context: AuditContext): Promise<Revoked>;
-  announce(revoked: Revoked): Promise<void>;
+export interface MemberAccessRevoker {
+  revokeWithin(trx: Executor, orgId: string, memberId: string, reason: string, context: AuditContext): Promise<void>;
 }
 
 /** Emails compare case-insensitively in practice; stored lower-cased so uniqueness matches that. */
@@ -46,7 +45,6 @@ export class Members {
 
   async create(orgRef: string, input: CreateMember, context: AuditContext): Promise<Member> {
     const at = isoAt(this.deps.clock);
-    let stopped: PrincipalChange | undefined;
     const row = await this.write(async (trx) => {
       const org = await this.deps.organizations.require(orgRef, trx);
       const email = normalizeEmail(input.email);
@@ -61,7 +59,7 @@ export class Members {
         updated_at: at,
       };
       await this.members.insert(trx, member);
-      if (member.status !== 'active') stopped = await this.deps.stops.stopWithin(trx, org.id, member.id);
+      if (member.status !== 'active') await this.deps.stops.stopWithin(trx, org.id, member.id);
       await this.deps.audit.append(
         trx,
         { kind: 'member.created', orgId: org.id, subjectId: member.id, detail: { email, status: member.status } },
@@ -69,7 +67,6 @@ export class Members {
       );
       return member;
     });
-    await this.deps.stops.announce([stopped]);
     return toMember(row);
   }
 
@@ -86,8 +83,6 @@ export class Members {
   }
 
   async update(orgRef: string, memberId: string, input: UpdateMember, context: AuditContext): Promise<Member> {
-    let revoked: unknown;
-    let changed: PrincipalChange | undefined;
     const row = await this.write(async (trx) => {
       const org = await this.deps.organizations.require(orgRef, trx);
       const current = await this.require(org.id, memberId, trx);
@@ -107,27 +102,23 @@ export class Members {
       );
       if (input.status !== undefined && input.status !== 'active') {
         // The member stops whatever their previous status: an invited member's stop moves on too.
-        if (this.deps.access) revoked = await this.deps.access.revokeWithin(trx, org.id, current.id, `member ${input.status}`, context);
-        else changed = await this.deps.stops.stopWithin(trx, org.id, current.id);
+        if (this.deps.access) await this.deps.access.revokeWithin(trx, org.id, current.id, `member ${input.status}`, context);
+        else await this.deps.stops.stopWithin(trx, org.id, current.id);
         await this.deps.guard?.assertReachable(org.id, trx);
       } else if (input.status === 'active' && current.status !== 'active') {
-        changed = await this.deps.stops.liftWithin(trx, current.id);
+        await this.deps.stops.liftWithin(trx, current.id);
       }
       return { ...current, ...changes };
     });
-    if (revoked !== undefined) await this.deps.access?.announce(revoked);
-    await this.deps.stops.announce([changed]);
     return toMember(row);
   }
 
   async remove(orgRef: string, memberId: string, context: AuditContext): Promise<void> {
-    let revoked: unknown;
-    let deleted: PrincipalChange | undefined;
     await this.write(async (trx) => {
       const org = await this.deps.organizations.require(orgRef, trx);
       const current = await this.require(org.id, memberId, trx);
-      if (this.deps.access) revoked = await this.deps.access.revokeWithin(trx, org.id, current.id, 'member deleted', context);
-      else deleted = await this.deps.stops.stopWithin(trx, org.id, current.id);
+      if (this.deps.access) await this.deps.access.revokeWithin(trx, org.id, current.id, 'member deleted', context);
+      else await this.deps.stops.stopWithin(trx, org.id, current.id);
       await this.members.delete(trx, org.id, current.id);
       await this.deps.guard?.assertReachable(org.id, trx);
       await this.deps.audit.append(
@@ -136,8 +127,6 @@ export class Members {
         context,
       );
     });
-    if (revoked !== undefined) await this.deps.access?.announce(revoked);
-    await this.deps.stops.announce([deleted]);
   }
 
   private async require(orgId: string, memberId: string, trx?: Executor): Promise<MembersTable> {

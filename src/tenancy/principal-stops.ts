@@ -4,8 +4,8 @@ import type { EventBus } from '../events/bus.js';
 import type { Database } from '../store/schema.js';
 import type { Executor } from '../store/transaction.js';
 
-/** A change to announce after the transaction that made it commits. */
-export interface PrincipalChange {
+/** A stop or a lift, as every node applies it (`principal.changed`). */
+interface PrincipalChange {
   id: string;
   stoppedAt: string;
   lifted: boolean;
@@ -23,7 +23,8 @@ export interface PrincipalStopsDeps {
  * stopped. A credential acts for a principal only while the principal is not stopped AND was
  * issued after its latest stop, so resuming an agent or reactivating a member never revives a
  * credential from before (an epoch per principal). Loaded at start, kept current by
- * `principal.changed`, reloaded periodically; liveness checks never wait on the database.
+ * `principal.changed` from the events outbox (written in the stopping transaction), reloaded on
+ * resync and periodically; liveness checks never wait on the database.
  */
 export class PrincipalStops {
   private stops = new Map<string, { stoppedAtMs: number; lifted: boolean }>();
@@ -65,11 +66,11 @@ export class PrincipalStops {
   }
 
   /**
-   * Stops the principal inside the caller's transaction; announce the change after commit. Its
-   * open CIBA requests (waiting, or approved and not yet redeemed) are denied with it: an
+   * Stops the principal inside the caller's transaction, with the event that tells every node
+   * (this one once the transaction commits). Its open CIBA requests (waiting, or approved and not yet redeemed) are denied with it: an
    * approval obtained before the stop would otherwise still mint a token after a resume.
    */
-  async stopWithin(trx: Executor, orgId: string, id: string): Promise<PrincipalChange> {
+  async stopWithin(trx: Executor, orgId: string, id: string): Promise<void> {
     const stoppedAt = isoAt(this.deps.clock);
     await trx
       .insertInto('principal_stops')
@@ -83,28 +84,19 @@ export class PrincipalStops {
       .where(id.startsWith('agt_') ? 'agent_id' : 'member_id', '=', id)
       .where('status', 'in', ['pending', 'approved'])
       .execute();
-    return { id, stoppedAt, lifted: false };
+    await this.deps.bus.record(trx, 'principal.changed', { id, stoppedAt, lifted: false });
   }
 
   /** Lets the principal act again, with credentials issued from now on only. */
-  async liftWithin(trx: Executor, id: string): Promise<PrincipalChange | undefined> {
+  async liftWithin(trx: Executor, id: string): Promise<void> {
     const row = await trx.selectFrom('principal_stops').select('stopped_at').where('principal_id', '=', id).executeTakeFirst();
-    if (!row) return undefined;
+    if (!row) return;
     await trx
       .updateTable('principal_stops')
       .set({ lifted_at: isoAt(this.deps.clock) })
       .where('principal_id', '=', id)
       .execute();
-    return { id, stoppedAt: row.stopped_at, lifted: true };
-  }
-
-  /** Applies the changes here at once, then tells every other node. */
-  async announce(changes: readonly (PrincipalChange | undefined)[]): Promise<void> {
-    for (const change of changes) {
-      if (!change) continue;
-      this.apply(change);
-      await this.deps.bus.publish('principal.changed', change);
-    }
+    await this.deps.bus.record(trx, 'principal.changed', { id, stoppedAt: row.stopped_at, lifted: true });
   }
 
   async load(): Promise<void> {

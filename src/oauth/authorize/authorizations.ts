@@ -293,7 +293,7 @@ export class Authorizations {
     // for this resource, so a step-up for one more scope does not lose the others.
     const previous = await this.deps.grants.findCovering(session.memberId, client.id, request.resource, []);
     const scopes = [...new Set([...(previous?.scope.split(' ') ?? []), ...request.scopes])];
-    const { next, superseded } = await inTransaction(this.deps.store, async (trx) => {
+    return inTransaction(this.deps.store, async (trx) => {
       const now = this.deps.clock.now();
       const grant: GrantsTable = {
         id: newId('grt', now),
@@ -324,11 +324,9 @@ export class Authorizations {
         context,
       );
       // The new grant holds everything consented so far; the older ones end with it.
-      const superseded = await this.deps.grants.supersedeWithin(trx, grant, context);
-      return { next: await this.issueCode(trx, requestId, { ...request, scopes }, grant), superseded };
+      await this.deps.grants.supersedeWithin(trx, grant, context);
+      return this.issueCode(trx, requestId, { ...request, scopes }, grant);
     });
-    for (const id of superseded) await this.deps.grants.announce(id);
-    return next;
   }
 
   /** The checks every authorization request passes, pushed or not (validate-request.ts). */

@@ -130,9 +130,9 @@ export class Clients {
         { kind: 'client.updated', orgId: org.id, detail: { client_id: current.id, changed: input } },
         context,
       );
+      await this.deps.bus.record(trx, 'clients.changed', { id: current.id });
       return { ...current, ...changes };
     });
-    await this.deps.bus.publish('clients.changed', { id: row.id });
     return toClient(row);
   }
 
@@ -142,8 +142,8 @@ export class Clients {
       const current = await this.require(org.id, clientId, trx);
       await this.clients.delete(trx, current.id);
       await this.deps.audit.append(trx, { kind: 'client.deleted', orgId: org.id, detail: { client_id: current.id } }, context);
+      await this.deps.bus.record(trx, 'clients.changed', { id: current.id });
     });
-    await this.deps.bus.publish('clients.changed', { id: clientId });
   }
 
   /** Issues a new secret; the previous ones keep working for `overlap_seconds` (0: stop now). */
@@ -174,8 +174,8 @@ export class Clients {
         { kind: 'client.secret_rotated', orgId: org.id, detail: { client_id: current.id, previous_expires_at: previousExpiresAt } },
         context,
       );
+      await this.deps.bus.record(trx, 'clients.changed', { id: current.id });
     });
-    await this.deps.bus.publish('clients.changed', { id: clientId });
     return { client_secret: secret, previous_expires_at: previousExpiresAt };
   }
 

@@ -236,8 +236,8 @@ export class ClientRegistration {
     await inTransaction(this.deps.store, async (trx) => {
       await trx.updateTable('clients').set(changes).where('id', '=', clientId).execute();
       await this.deps.audit.append(trx, { kind: 'client.updated', detail: { client_id: clientId, source: 'dcr' } }, context);
+      await this.deps.bus.record(trx, 'clients.changed', { id: clientId });
     });
-    await this.deps.bus.publish('clients.changed', { id: clientId });
     return this.describe({ ...current, ...changes });
   }
 
@@ -247,8 +247,8 @@ export class ClientRegistration {
     await inTransaction(this.deps.store, async (trx) => {
       await trx.deleteFrom('clients').where('id', '=', clientId).execute();
       await this.deps.audit.append(trx, { kind: 'client.deleted', detail: { client_id: clientId, source: 'dcr' } }, context);
+      await this.deps.bus.record(trx, 'clients.changed', { id: clientId });
     });
-    await this.deps.bus.publish('clients.changed', { id: clientId });
   }
 
   private checkPolicy(authorization: string | undefined): void {

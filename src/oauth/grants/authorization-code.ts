@@ -48,7 +48,7 @@ export function authorizationCodeGrant(deps: AuthorizationCodeDeps): GrantHandle
         // revokes the grant: anyone else who saw the code cannot use it to take the grant down.
         if (row.consumed_at) {
           await deps.grants.revokeWithin(trx, grant, 'authorization code replayed', audit);
-          return { error: new InvalidGrant('the authorization code was already used', 'code replay'), revoked: grant.id };
+          return { error: new InvalidGrant('the authorization code was already used', 'code replay') };
         }
         if (row.expires_at <= isoAt(deps.clock)) return { error: new InvalidGrant('the authorization code has expired') };
         if (resources.some((r) => r !== row.resource)) {
@@ -71,7 +71,6 @@ export function authorizationCodeGrant(deps: AuthorizationCodeDeps): GrantHandle
           }),
         };
       });
-      if (outcome.revoked) await deps.grants.announce(outcome.revoked);
       if (outcome.error) throw outcome.error;
       // Audited in the transaction that consumed the code.
       return { response: outcome.response as TokenResponse, issued: { event: null } };

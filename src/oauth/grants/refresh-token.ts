@@ -82,10 +82,7 @@ export function refreshTokenGrant(deps: RefreshTokenDeps): GrantHandler {
           const successor = deps.refreshTokens.reusableSuccessor(row);
           if (successor) return { response: await reuseWithinWindow(deps, trx, { row, grant, successor, audit }), reused: true };
           await deps.grants.revokeWithin(trx, grant, 'refresh token reused', audit);
-          return {
-            error: new InvalidGrant('the refresh token was already used; the grant is revoked', 'refresh reuse'),
-            revoked: grant.id,
-          };
+          return { error: new InvalidGrant('the refresh token was already used; the grant is revoked', 'refresh reuse') };
         }
         if (row.expires_at <= now || grant.expires_at <= now) return { error: new InvalidGrant('the refresh token has expired') };
         if (grant.revoked_at || deps.grants.isRevoked(grant.id)) return { error: new InvalidGrant('the grant was revoked') };
@@ -109,7 +106,6 @@ export function refreshTokenGrant(deps: RefreshTokenDeps): GrantHandler {
           await deps.refreshTokens.keepSuccessor(trx, row.token_hash, { refreshToken: response.refresh_token, response });
         return { response };
       });
-      if (outcome.revoked) await deps.grants.announce(outcome.revoked);
       if (outcome.error) throw outcome.error;
       // Audited in the transaction that rotated the token; a reuse within the window mints nothing new.
       return { response: outcome.response as TokenResponse, issued: outcome.reused ? null : { event: null } };

@@ -21,6 +21,7 @@ import * as refreshReuse from './0019-refresh-reuse.js';
 import * as breakGlassThrottles from './0020-break-glass-throttles.js';
 import * as elevationBounds from './0021-elevation-bounds.js';
 import * as resourceCredentials from './0022-resource-credentials.js';
+import * as eventOutbox from './0023-event-outbox.js';
 
 /** Every migration, in order. One set for SQLite and PostgreSQL; names never change once released. */
 export const migrations: Record<string, Migration> = {
@@ -46,4 +47,5 @@ export const migrations: Record<string, Migration> = {
   '0020-break-glass-throttles': breakGlassThrottles,
   '0021-elevation-bounds': elevationBounds,
   '0022-resource-credentials': resourceCredentials,
+  '0023-event-outbox': eventOutbox,
 };
