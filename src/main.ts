@@ -126,16 +126,31 @@ keys
   .description('Promote the published next key to active, retire the active one, publish a new next key.')
   .option('--json', 'print JSON')
   .action(async (options: { json?: boolean }) =>
-    withServices(async ({ keyRing }, runtime) => {
+    withServices(async ({ keyRing }) => {
       await keyRing.ensureKeys({ actorId: 'cli' });
       const result = await keyRing.rotate({ actorId: 'cli' });
+      // Running servers learn of it from the events outbox (docs/architecture.md §10).
+      output(!!options.json, result, () =>
+        process.stdout.write(`active: ${result.activeKid}\nnext:   ${result.nextKid}\nretired: ${result.retiredKid}\n`),
+      );
+    }),
+  );
+
+program
+  .command('restore-fence')
+  .description(
+    'Run once after restoring the database from a backup, before or while the nodes start: every credential issued before now is refused on every node (access tokens, sessions, refresh tokens, impersonation tokens, open CIBA approvals), so nothing revoked after the backup was taken can act again. People and agents sign in or authorize again.',
+  )
+  .option('--reason <text>', 'recorded in the audit trail', 'restored from a backup')
+  .option('--json', 'print JSON')
+  .action(async (options: { reason: string; json?: boolean }) =>
+    withServices(async ({ restoreFence }) => {
+      const result = await restoreFence.fence(options.reason, { actorId: 'cli' });
       output(!!options.json, result, () => {
-        process.stdout.write(`active: ${result.activeKid}\nnext:   ${result.nextKid}\nretired: ${result.retiredKid}\n`);
-        if (runtime.store.dialect === 'sqlite') {
-          process.stdout.write(
-            `a running server picks this up within MANDATE_RECONCILE_INTERVAL (${runtime.config.reconcileIntervalSeconds}s)\n`,
-          );
-        }
+        process.stdout.write(`fenced at ${result.fenced_at}: every credential issued before it is refused\n`);
+        process.stderr.write(
+          'the restore also undid what changed after the backup: suspend again the members and agents, and revoke again the admin keys, SCIM tokens, resource credentials and client secrets, that your audit sink shows were stopped or revoked since\n',
+        );
       });
     }),
   );

@@ -54,7 +54,7 @@ function buildModules(platform: Platform) {
     hooks: { drain: () => securityAlerts.drain() },
   };
   const consent = consentModule(platform, { audit });
-  const { grants, revokedAccessTokens } = consent.services;
+  const { grants, revokedAccessTokens, restoreFence } = consent.services;
   const tenancy = tenancyModule(platform, { audit, grants });
   const { organizations, stops, loginPolicy, memberAccess } = tenancy.services;
   const auditing = auditModule(platform, { audit, keyRing, organizations });
@@ -66,6 +66,7 @@ function buildModules(platform: Platform) {
     stops,
     grants,
     revokedAccessTokens,
+    restoreFence,
     registryLimits: agents.services.registryLimits,
   });
   const { liveness, permissions, groupRoles } = authz.services;
@@ -84,6 +85,7 @@ function buildModules(platform: Platform) {
     stops,
     grants,
     revokedAccessTokens,
+    restoreFence,
     agents: agents.services.agents,
     agentUsage: agents.services.agentUsage,
     agentRestrictions: anomaly.services.agentRestrictions,

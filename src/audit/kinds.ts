@@ -13,6 +13,7 @@ export const AUDIT_KINDS = [
   'admin_key.revoked',
   'signing_key.created',
   'signing_key.rotated',
+  'credentials.fenced',
   'resource.created',
   'resource.updated',
   'resource.deleted',

@@ -6,7 +6,8 @@
  * - the member it acts for, and any member acting through it (an impersonator), is active and was
  *   last stopped before the credential was issued;
  * - every agent in the chain is active and was last stopped before the credential was issued;
- * - the grant (consent) it derives from stands, and the credential itself was not revoked.
+ * - the grant (consent) it derives from stands, and the credential itself was not revoked;
+ * - it was issued after the latest restore fence (consent/restore-fence.ts).
  * All from memory, kept current on every node by the bus; no database read.
  */
 
@@ -28,18 +29,20 @@ export interface CredentialChain {
 
 export type Liveness = { live: true } | { live: false; reason: string };
 
-/** What liveness reads, all in memory: the kill switch with its epochs, revoked grants, revoked tokens. */
+/** What liveness reads, all in memory: the kill switch with its epochs, revoked grants, revoked tokens, the restore fence. */
 export interface LivenessSources {
   stops: { isStopped(id: string): boolean; admits(id: string, issuedAtSeconds: number): boolean };
   grants: { isRevoked(grantId: string): boolean };
   revokedTokens: { has(jti: string): boolean };
+  fence: { admits(issuedAtSeconds: number): boolean };
 }
 
 export class CredentialLiveness {
   constructor(private readonly sources: LivenessSources) {}
 
   check(chain: CredentialChain): Liveness {
-    const { stops, grants, revokedTokens } = this.sources;
+    const { stops, grants, revokedTokens, fence } = this.sources;
+    if (!fence.admits(chain.issuedAt)) return { live: false, reason: 'the credential was issued before the database was restored' };
     if (chain.jti && revokedTokens.has(chain.jti)) return { live: false, reason: 'the token was revoked' };
     if (chain.grantId && grants.isRevoked(chain.grantId)) return { live: false, reason: 'the grant it derives from was revoked' };
     const principals: [string, string][] = [

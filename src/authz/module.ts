@@ -1,6 +1,7 @@
 import type { AgentRegistryLimits } from '../agents/registry-limits.js';
 import type { AuditLog } from '../audit/audit-log.js';
 import type { Grants } from '../consent/grants.js';
+import type { RestoreFence } from '../consent/restore-fence.js';
 import type { RevokedAccessTokens } from '../consent/revoked-tokens.js';
 import { cacheTtlMsOf, type ModuleParts, type Platform } from '../platform.js';
 import type { Organizations } from '../tenancy/organizations.js';
@@ -18,6 +19,7 @@ export interface AuthzModuleDeps {
   stops: PrincipalStops;
   grants: Grants;
   revokedAccessTokens: RevokedAccessTokens;
+  restoreFence: RestoreFence;
   registryLimits: AgentRegistryLimits;
 }
 
@@ -41,7 +43,12 @@ export function authzModule(platform: Platform, deps: AuthzModuleDeps): ModulePa
   const roles = new Roles({ store, organizations, audit, clock, bus, cacheTtlMs });
   const groupRoles = new GroupRoles({ store, organizations, audit, bus, clock });
   const conditions = new Conditions({ store, audit, clock, bus, cacheTtlMs });
-  const liveness = new CredentialLiveness({ stops, grants: deps.grants, revokedTokens: deps.revokedAccessTokens });
+  const liveness = new CredentialLiveness({
+    stops,
+    grants: deps.grants,
+    revokedTokens: deps.revokedAccessTokens,
+    fence: deps.restoreFence,
+  });
   const permissions = new Permissions({ roles, stops, limits: deps.registryLimits });
   return {
     services: { roles, groupRoles, conditions, liveness, permissions },

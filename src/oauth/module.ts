@@ -6,6 +6,7 @@ import type { AuditBatcher } from '../audit/batcher.js';
 import type { CredentialLiveness } from '../authz/liveness.js';
 import type { Permissions } from '../authz/permissions.js';
 import type { Grants } from '../consent/grants.js';
+import type { RestoreFence } from '../consent/restore-fence.js';
 import type { RevokedAccessTokens } from '../consent/revoked-tokens.js';
 import type { KeyRing } from '../crypto/key-ring.js';
 import { cacheTtlMsOf, type ModuleParts, type Platform, type RateLimits, secureCookiesOf } from '../platform.js';
@@ -45,6 +46,7 @@ export interface OAuthModuleDeps {
   stops: PrincipalStops;
   grants: Grants;
   revokedAccessTokens: RevokedAccessTokens;
+  restoreFence: RestoreFence;
   agents: Agents;
   agentUsage: AgentUsage;
   agentRestrictions: AgentRestrictions;
@@ -100,7 +102,12 @@ export function oauthModule(platform: Platform, deps: OAuthModuleDeps): ModulePa
     initialAccessToken: config.registrationInitialAccessToken,
     issuer: config.issuer,
   });
-  const accessTokens = new AccessTokens({ keyRing: deps.keyRing, issuer: config.issuer, clock, epochs: deps.stops });
+  // Issued after the principals' latest stops and after the restore fence, so liveness admits it.
+  const epochs = {
+    issuedAtFor: (ids: readonly (string | null | undefined)[], nowMs: number) =>
+      deps.restoreFence.issuedAtFrom(deps.stops.issuedAtFor(ids, nowMs)),
+  };
+  const accessTokens = new AccessTokens({ keyRing: deps.keyRing, issuer: config.issuer, clock, epochs });
   const liveTokens = new LiveTokens({ accessTokens, liveness: deps.liveness });
   const refreshTokens = new RefreshTokens({
     dialect: store.dialect,
