@@ -52,15 +52,19 @@ export class RevokedAccessTokens {
     });
   }
 
-  /** Reloads unexpired revocations and forgets expired ones (a safety net for missed events). */
+  /**
+   * Reloads unexpired revocations and forgets expired ones (a safety net for missed events). It
+   * adds to what is held rather than replacing it: an event applied while the read was running
+   * must not be undone by the older snapshot, and a revocation is never withdrawn.
+   */
   async load(): Promise<void> {
-    const now = isoAt(this.deps.clock);
+    const now = this.deps.clock.now();
     const rows = await this.deps.store.db
       .selectFrom('revoked_access_tokens')
       .select(['jti', 'expires_at'])
-      .where('expires_at', '>', now)
+      .where('expires_at', '>', new Date(now).toISOString())
       .execute();
-    this.revoked.clear();
     for (const row of rows) this.revoked.set(row.jti, Math.floor(Date.parse(row.expires_at) / 1000));
+    for (const [jti, exp] of this.revoked) if (exp * 1000 <= now) this.revoked.delete(jti);
   }
 }

@@ -10,6 +10,11 @@ export const GAP_WAIT_MS = 30_000;
 /** Missing numbers tracked one by one; a larger hole is handled by reloading everything. */
 const MAX_GAPS = 1_000;
 const BATCH = 500;
+/**
+ * Events read back at start: numbers missing among them may belong to transactions still open
+ * while the node loaded its state, so they are open gaps like any other.
+ */
+const START_WINDOW = 200;
 /** Events older than this are pruned: a node cut off longer than this reloads everything anyway. */
 export const OUTBOX_RETENTION_MS = 60 * 60 * 1000;
 const PRUNE_EVERY_MS = 60_000;
@@ -29,7 +34,8 @@ export interface OutboxFollowerOptions {
 
 /**
  * Follows the events outbox on one node (docs/architecture.md §10): from the head at start (the
- * node then loads its state from the tables), it catches up on every wake-up, after a reconnect
+ * node then loads its state from the tables; numbers missing just below the head are open gaps,
+ * since their transactions may commit after the load read), it catches up on every wake-up, after a reconnect
  * and on a poll, and hands each event to this node's subscribers once, in sequence order.
  *
  * Sequence numbers are taken when a transaction inserts its event, not when it commits, so on
@@ -153,13 +159,18 @@ export class OutboxFollower {
     }
   }
 
+  /** Moves to the newest event; numbers missing just below it are open gaps. */
   private async moveToHead(): Promise<void> {
-    const head = await this.options.outbox.head();
-    const [row] = head > 0 ? await this.options.outbox.read(head - 1, [], 1) : [];
-    this.position = row?.seq ?? 0;
-    this.anchor = row && identity(row);
+    const recent = await this.options.outbox.tail(START_WINDOW);
+    const [newest] = recent;
+    this.position = newest?.seq ?? 0;
+    this.anchor = newest && identity(newest);
     this.gaps.clear();
     this.resyncAt = undefined;
+    const now = Date.now();
+    const present = new Set(recent.map((row) => row.seq));
+    const oldest = recent.at(-1)?.seq ?? this.position;
+    for (let seq = oldest + 1; seq < this.position; seq += 1) if (!present.has(seq)) this.gaps.set(seq, now);
   }
 
   private anchorHolds(rows: readonly OutboxEvent[]): boolean {

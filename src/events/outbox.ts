@@ -1,4 +1,5 @@
-import { sql } from 'kysely';
+import { type Selectable, sql } from 'kysely';
+import type { EventOutboxTable } from '../store/schema.js';
 import type { Store } from '../store/store.js';
 import { type Executor, inTransaction } from '../store/transaction.js';
 
@@ -45,6 +46,12 @@ export class EventOutbox {
     return Number(row?.head ?? 0);
   }
 
+  /** The newest `limit` events, newest first. */
+  async tail(limit: number): Promise<OutboxEvent[]> {
+    const rows = await this.store.db.selectFrom('event_outbox').selectAll().orderBy('seq', 'desc').limit(limit).execute();
+    return rows.map(toEvent);
+  }
+
   /** Events after `position`, and those numbered in `also`, in sequence order. */
   async read(position: number, also: readonly number[], limit: number): Promise<OutboxEvent[]> {
     const rows = await this.store.db
@@ -87,4 +94,8 @@ export class EventOutbox {
       return Number(result.numDeletedRows);
     });
   }
+}
+
+function toEvent(row: Selectable<EventOutboxTable>): OutboxEvent {
+  return { seq: Number(row.seq), topic: row.topic, payload: row.payload, origin: row.origin, createdAt: row.created_at };
 }

@@ -27,7 +27,7 @@ export interface PrincipalStopsDeps {
  * resync and periodically; liveness checks never wait on the database.
  */
 export class PrincipalStops {
-  private stops = new Map<string, { stoppedAtMs: number; lifted: boolean }>();
+  private readonly stops = new Map<string, { stoppedAtMs: number; lifted: boolean }>();
 
   constructor(private readonly deps: PrincipalStopsDeps) {
     deps.bus.subscribe('principal.changed', (change) => this.apply(change));
@@ -99,9 +99,13 @@ export class PrincipalStops {
     await this.deps.bus.record(trx, 'principal.changed', { id, stoppedAt: row.stopped_at, lifted: true });
   }
 
+  /**
+   * Reads every stop and merges it in as if it were an event: a stop or lift applied while the
+   * read was running is not undone by the older snapshot (apply keeps the newer of two).
+   */
   async load(): Promise<void> {
     const rows = await this.deps.db.selectFrom('principal_stops').select(['principal_id', 'stopped_at', 'lifted_at']).execute();
-    this.stops = new Map(rows.map((r) => [r.principal_id, { stoppedAtMs: Date.parse(r.stopped_at), lifted: r.lifted_at !== null }]));
+    for (const row of rows) this.apply({ id: row.principal_id, stoppedAt: row.stopped_at, lifted: row.lifted_at !== null });
   }
 
   private apply(change: PrincipalChange): void {
