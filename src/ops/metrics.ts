@@ -40,6 +40,12 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  /**
+   * What `/metrics` serves: this registry, or in a worker of `mandate serve --workers` every
+   * worker's, merged by the primary (ops/cluster-metrics.ts).
+   */
+  exposition: () => Promise<string> = () => this.registry.metrics();
+
   constructor(options: { processMetrics?: boolean } = {}) {
     if (options.processMetrics) collectDefaultMetrics({ register: this.registry, prefix: 'mandate_' });
   }
