@@ -34,8 +34,14 @@ interface Answer {
 let sequence = 0;
 
 /** One request on its own connection (no keep-alive), so the primary hands it to the next worker in turn. */
-function call(port: number, method: string, path: string, options: { headers?: Record<string, string>; body?: string } = {}): Promise<Answer> {
-  const requestId = `wt-${process.pid}-${(sequence += 1)}`;
+function call(
+  port: number,
+  method: string,
+  path: string,
+  options: { headers?: Record<string, string>; body?: string } = {},
+): Promise<Answer> {
+  sequence += 1;
+  const requestId = `wt-${process.pid}-${sequence}`;
   return new Promise((resolve, reject) => {
     const req = http.request(
       { host: '127.0.0.1', port, method, path, agent: false, headers: { ...options.headers, 'x-request-id': requestId } },
@@ -188,19 +194,28 @@ for (const dialect of dialects) {
       const answers = [];
       for (let i = 0; i < 6; i++) answers.push(await call(port, 'GET', '/healthz'));
       expect(answers.map((a) => a.status)).toEqual(Array(6).fill(200));
-      expect(new Set(await workersOf(server, answers.map((a) => a.requestId))).size).toBe(2);
+      expect(
+        new Set(
+          await workersOf(
+            server,
+            answers.map((a) => a.requestId),
+          ),
+        ).size,
+      ).toBe(2);
       expect(new Set(liveWorkers(server).values()).size).toBe(2);
 
       // Whichever worker takes the scrape, it reports every worker's requests, not its own share.
       for (let i = 0; i < 2; i++) {
         const scrape = await new Promise<string>((resolve, reject) => {
-          http.get({ host: '127.0.0.1', port, path: '/metrics', agent: false }, (res) => {
-            let text = '';
-            res.on('data', (chunk) => {
-              text += chunk;
-            });
-            res.on('end', () => resolve(text));
-          }).on('error', reject);
+          http
+            .get({ host: '127.0.0.1', port, path: '/metrics', agent: false }, (res) => {
+              let text = '';
+              res.on('data', (chunk) => {
+                text += chunk;
+              });
+              res.on('end', () => resolve(text));
+            })
+            .on('error', reject);
         });
         const healthz = /mandate_http_requests_total\{method="GET",route="\/healthz",status="200"\} (\d+)/.exec(scrape);
         expect(Number(healthz?.[1])).toBeGreaterThanOrEqual(6);
@@ -215,7 +230,14 @@ for (const dialect of dialects) {
       const introspect = () => formPost('/oauth2/introspect', authorization, { token });
       const before = [await introspect(), await introspect()];
       expect(before.map((a) => a.body.active)).toEqual([true, true]);
-      expect(new Set(await workersOf(server, before.map((a) => a.requestId))).size).toBe(2);
+      expect(
+        new Set(
+          await workersOf(
+            server,
+            before.map((a) => a.requestId),
+          ),
+        ).size,
+      ).toBe(2);
 
       const suspended = await call(port, 'POST', `/v1/organizations/killcorp/agents/${agentId}/suspend`, {
         headers: admin,
@@ -229,7 +251,14 @@ for (const dialect of dialects) {
         return pair.every((a) => a.body.active === false) ? pair : undefined;
       });
       const elapsed = Date.now() - started;
-      expect(new Set(await workersOf(server, last.map((a) => a.requestId))).size).toBe(2);
+      expect(
+        new Set(
+          await workersOf(
+            server,
+            last.map((a) => a.requestId),
+          ),
+        ).size,
+      ).toBe(2);
       expect(elapsed).toBeLessThan(1000);
       const refused = [
         await formPost('/oauth2/token', authorization, { grant_type: 'client_credentials', resource: RESOURCE }),
@@ -243,7 +272,9 @@ for (const dialect of dialects) {
       // Token issuance (group-committed events) and management writes (an event in the change's
       // own transaction), all on one organization's chain, at once through both workers.
       const writes = await Promise.all([
-        ...Array.from({ length: 40 }, () => formPost('/oauth2/token', authorization, { grant_type: 'client_credentials', resource: RESOURCE })),
+        ...Array.from({ length: 40 }, () =>
+          formPost('/oauth2/token', authorization, { grant_type: 'client_credentials', resource: RESOURCE }),
+        ),
         ...Array.from({ length: 20 }, (_, i) =>
           call(port, 'POST', '/v1/organizations/chaincorp/members', {
             headers: admin,
@@ -252,7 +283,14 @@ for (const dialect of dialects) {
         ),
       ]);
       expect(writes.map((w) => w.status).filter((s) => s !== 200 && s !== 201)).toEqual([]);
-      expect(new Set(await workersOf(server, writes.map((w) => w.requestId))).size).toBe(2);
+      expect(
+        new Set(
+          await workersOf(
+            server,
+            writes.map((w) => w.requestId),
+          ),
+        ).size,
+      ).toBe(2);
 
       const store = openStore({ databaseUrl: db.databaseUrl, sqliteFile: `${db.dataDir}/mandate.db` });
       try {
@@ -274,58 +312,71 @@ for (const dialect of dialects) {
       expect(JSON.parse(verified.stdout)[0]).toMatchObject({ ok: true, chainId: orgId });
     }, 60_000);
 
-    it('replaces a killed worker', async () => {
-      const before = liveWorkers(server);
-      const [victimId, victimPid] = [...before][0] as [number, number];
-      process.kill(victimPid, 'SIGKILL');
-      await waitFor('the replacement listening', START_MS, () => {
-        const fresh = [...listening(server)].filter((w) => w > Math.max(...before.keys()));
-        return fresh.length > 0 || undefined;
-      });
-      expect(server.output()).toMatch(new RegExp(`"workerId":${victimId},"exitCode":null,"signal":"SIGKILL","restartInMs":\\d+`));
-      const answers = [];
-      for (let i = 0; i < 4; i++) answers.push(await call(port, 'GET', '/healthz'));
-      expect(answers.map((a) => a.status)).toEqual([200, 200, 200, 200]);
-      const served = new Set(await workersOf(server, answers.map((a) => a.requestId)));
-      expect(served.size).toBe(2);
-      expect(served.has(victimId)).toBe(false);
-    }, START_MS + 10_000);
+    it(
+      'replaces a killed worker',
+      async () => {
+        const before = liveWorkers(server);
+        const [victimId, victimPid] = [...before][0] as [number, number];
+        process.kill(victimPid, 'SIGKILL');
+        await waitFor('the replacement listening', START_MS, () => {
+          const fresh = [...listening(server)].filter((w) => w > Math.max(...before.keys()));
+          return fresh.length > 0 || undefined;
+        });
+        expect(server.output()).toMatch(new RegExp(`"workerId":${victimId},"exitCode":null,"signal":"SIGKILL","restartInMs":\\d+`));
+        const answers = [];
+        for (let i = 0; i < 4; i++) answers.push(await call(port, 'GET', '/healthz'));
+        expect(answers.map((a) => a.status)).toEqual([200, 200, 200, 200]);
+        const served = new Set(
+          await workersOf(
+            server,
+            answers.map((a) => a.requestId),
+          ),
+        );
+        expect(served.size).toBe(2);
+        expect(served.has(victimId)).toBe(false);
+      },
+      START_MS + 10_000,
+    );
 
-    it('replaces every worker on SIGHUP, one at a time, failing no request under load', async () => {
-      const { authorization } = await agentClient('restartcorp');
-      const before = new Set(liveWorkers(server).keys());
-      const failures: string[] = [];
-      const answered: string[] = [];
-      let loading = true;
-      const load = async () => {
-        while (loading) {
-          try {
-            const res = await formPost('/oauth2/token', authorization, { grant_type: 'client_credentials', resource: RESOURCE });
-            if (res.status === 200) answered.push(res.requestId);
-            else failures.push(`${res.status} ${JSON.stringify(res.body)}`);
-          } catch (error) {
-            failures.push(String(error));
+    it(
+      'replaces every worker on SIGHUP, one at a time, failing no request under load',
+      async () => {
+        const { authorization } = await agentClient('restartcorp');
+        const before = new Set(liveWorkers(server).keys());
+        const failures: string[] = [];
+        const answered: string[] = [];
+        let loading = true;
+        const load = async () => {
+          while (loading) {
+            try {
+              const res = await formPost('/oauth2/token', authorization, { grant_type: 'client_credentials', resource: RESOURCE });
+              if (res.status === 200) answered.push(res.requestId);
+              else failures.push(`${res.status} ${JSON.stringify(res.body)}`);
+            } catch (error) {
+              failures.push(String(error));
+            }
           }
-        }
-      };
-      const loops = [load(), load(), load()];
-      const restartLogged = () => lines(server).some((l) => l.msg === 'graceful restart complete');
-      server.child.kill('SIGHUP');
-      await waitFor('graceful restart complete', 2 * START_MS, () => restartLogged() || undefined);
-      const after = new Set(liveWorkers(server).keys());
-      // Keep the load on the new workers for a moment.
-      const countAtRestart = answered.length;
-      await waitFor('requests on the new workers', 10_000, () => answered.length >= countAtRestart + 20 || undefined);
-      loading = false;
-      await Promise.all(loops);
+        };
+        const loops = [load(), load(), load()];
+        const restartLogged = () => lines(server).some((l) => l.msg === 'graceful restart complete');
+        server.child.kill('SIGHUP');
+        await waitFor('graceful restart complete', 2 * START_MS, () => restartLogged() || undefined);
+        const after = new Set(liveWorkers(server).keys());
+        // Keep the load on the new workers for a moment.
+        const countAtRestart = answered.length;
+        await waitFor('requests on the new workers', 10_000, () => answered.length >= countAtRestart + 20 || undefined);
+        loading = false;
+        await Promise.all(loops);
 
-      expect(failures).toEqual([]);
-      expect(after.size).toBe(2);
-      expect([...after].filter((w) => before.has(w))).toEqual([]);
-      const served = new Set(await workersOf(server, answered));
-      // Old and new workers both answered the load: it ran across the whole restart.
-      expect([...before].some((w) => served.has(w))).toBe(true);
-      expect([...after].every((w) => served.has(w))).toBe(true);
-    }, 3 * START_MS);
+        expect(failures).toEqual([]);
+        expect(after.size).toBe(2);
+        expect([...after].filter((w) => before.has(w))).toEqual([]);
+        const served = new Set(await workersOf(server, answered));
+        // Old and new workers both answered the load: it ran across the whole restart.
+        expect([...before].some((w) => served.has(w))).toBe(true);
+        expect([...after].every((w) => served.has(w))).toBe(true);
+      },
+      3 * START_MS,
+    );
   });
 }
