@@ -44,7 +44,9 @@ async function serveNode(config: Config, workerId?: number): Promise<void> {
   if (workerId !== undefined) node.metrics.exposition = shareClusterMetrics(node.metrics.registry);
   const address = await node.app.listen({ host: config.host, port: config.port });
   logger.info({ address, issuer: config.issuer, database: node.runtime.store.dialect }, `Mandate listening on ${address}`);
-  onStopSignal(logger, SHUTDOWN_GRACE_MS, () => node.shutdown());
+  const stop = onStopSignal(logger, SHUTDOWN_GRACE_MS, () => node.shutdown());
+  // Without its primary no connection reaches a worker any more: drain and go rather than linger.
+  cluster.worker?.on('disconnect', () => stop('primary gone'));
 }
 
 /**
@@ -77,8 +79,11 @@ async function supervise(config: Config, count: number): Promise<void> {
   logger.info({ workers: count, pids: supervisor.pids }, `Mandate serving with ${count} workers; SIGHUP restarts them one at a time`);
 }
 
-/** SIGTERM or SIGINT: run `stop` once, within `graceMs`, then exit 0 (1 if it failed or timed out). */
-function onStopSignal(logger: Logger, graceMs: number, stop: () => Promise<void>): void {
+/**
+ * SIGTERM or SIGINT: run `stop` once, within `graceMs`, then exit 0 (1 if it failed or timed out).
+ * Returns the same stop, for other reasons to stop.
+ */
+function onStopSignal(logger: Logger, graceMs: number, stop: () => Promise<void>): (signal: string) => void {
   let stopping = false;
   const onSignal = (signal: string) => {
     if (stopping) return;
@@ -102,4 +107,5 @@ function onStopSignal(logger: Logger, graceMs: number, stop: () => Promise<void>
   };
   process.on('SIGTERM', () => onSignal('SIGTERM'));
   process.on('SIGINT', () => onSignal('SIGINT'));
+  return onSignal;
 }

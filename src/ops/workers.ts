@@ -98,6 +98,8 @@ export class WorkerSupervisor {
     this.live.add(worker);
     this.startedAt.set(worker, Date.now());
     this.options.logger.info({ workerId: worker.id, pid: worker.process.pid }, 'worker started');
+    // A failed IPC send to a dying worker surfaces here; unhandled, it would end the primary.
+    worker.on('error', (error) => this.options.logger.warn({ workerId: worker.id, err: error }, 'worker channel error'));
     return new Promise((resolve, reject) => {
       const listening = () => {
         worker.off('exit', exit);
