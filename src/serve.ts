@@ -1,4 +1,5 @@
 import cluster from 'node:cluster';
+import type { Server } from 'node:http';
 import os from 'node:os';
 import type { Logger } from 'pino';
 import type { Config } from './config.js';
@@ -10,6 +11,9 @@ import { migrateToLatest } from './store/migrate.js';
 
 /** Graceful shutdown must finish within this long, or the process exits anyway. */
 const SHUTDOWN_GRACE_MS = 10_000;
+
+/** How long open keep-alive connections of a stopping node may still bring a request. */
+const IDLE_CONNECTION_GRACE_MS = 1_000;
 
 /** `workers` resolved: `auto` is one per core the process may use. */
 export function workerCount(workers: Config['workers']): number {
@@ -44,7 +48,10 @@ async function serveNode(config: Config, workerId?: number): Promise<void> {
   if (workerId !== undefined) node.metrics.exposition = shareClusterMetrics(node.metrics.registry);
   const address = await node.app.listen({ host: config.host, port: config.port });
   logger.info({ address, issuer: config.issuer, database: node.runtime.store.dialect }, `Mandate listening on ${address}`);
-  const stop = onStopSignal(logger, SHUTDOWN_GRACE_MS, () => node.shutdown());
+  const stop = onStopSignal(logger, SHUTDOWN_GRACE_MS, () => {
+    closeIdleConnectionsLater(node.app.server, IDLE_CONNECTION_GRACE_MS);
+    return node.shutdown();
+  });
   // Without its primary no connection reaches a worker any more: drain and go rather than linger.
   cluster.worker?.on('disconnect', () => stop('primary gone'));
 }
@@ -77,6 +84,18 @@ async function supervise(config: Config, count: number): Promise<void> {
     process.exit(1);
   }
   logger.info({ workers: count, pids: supervisor.pids }, `Mandate serving with ${count} workers; SIGHUP restarts them one at a time`);
+}
+
+/**
+ * Node's `server.close()` also cuts every idle keep-alive connection at once, and a client may be
+ * sending its next request on one at that very moment: it gets a reset instead of an answer.
+ * So for `ms` an open connection may still bring a request, answered with `Connection: close`
+ * (the closing app does that, app.ts); only those still idle then are cut.
+ */
+function closeIdleConnectionsLater(server: Server, ms: number): void {
+  const closeIdle = server.closeIdleConnections.bind(server);
+  server.closeIdleConnections = () => {};
+  setTimeout(closeIdle, ms).unref();
 }
 
 /**

@@ -2,7 +2,8 @@
  * `mandate serve --workers 2` as real processes, on SQLite (several processes over one WAL file)
  * and on PostgreSQL: the workers share the port, a kill switch reaches every worker within 1 s,
  * concurrent writes through all workers keep each organization's audit chain one linear chain, a
- * killed worker is replaced, and SIGHUP replaces the workers one at a time failing no request.
+ * killed worker is replaced, and SIGHUP replaces the workers one at a time failing no request,
+ * on fresh and on keep-alive connections.
  */
 import http from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -357,7 +358,26 @@ for (const dialect of dialects) {
             }
           }
         };
-        const loops = [load(), load(), load()];
+        // Keep-alive clients too: a stopping worker must not cut a connection a request is on its way on.
+        const keepAlive = async () => {
+          while (loading) {
+            sequence += 1;
+            const requestId = `wt-${process.pid}-${sequence}`;
+            try {
+              const res = await fetch(`http://127.0.0.1:${port}/oauth2/token`, {
+                method: 'POST',
+                headers: { authorization, 'content-type': 'application/x-www-form-urlencoded', 'x-request-id': requestId },
+                body: form({ grant_type: 'client_credentials', resource: RESOURCE }),
+              });
+              const text = await res.text();
+              if (res.status === 200) answered.push(requestId);
+              else failures.push(`${res.status} ${text}`);
+            } catch (error) {
+              failures.push(`keep-alive: ${String((error as { cause?: unknown }).cause ?? error)}`);
+            }
+          }
+        };
+        const loops = [load(), load(), keepAlive(), keepAlive()];
         const restartLogged = () => lines(server).some((l) => l.msg === 'graceful restart complete');
         server.child.kill('SIGHUP');
         await waitFor('graceful restart complete', 2 * START_MS, () => restartLogged() || undefined);
