@@ -10,12 +10,11 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import autocannon, { type Result } from 'autocannon';
-import { type BenchRequest, SCENARIOS, type Scenario, send } from './scenarios.js';
+import { type Measurement, runOn } from './measure.js';
+import { SCENARIOS, type Scenario } from './scenarios.js';
 import { startCeiling } from './targets/ceiling.js';
 import { startMandate } from './targets/mandate.js';
 import { startOidcProvider } from './targets/oidc-provider.js';
-import type { RunningTarget } from './targets/target.js';
 
 const root = path.resolve(import.meta.dirname, '..');
 const { values, positionals } = parseArgs({
@@ -28,59 +27,6 @@ const { values, positionals } = parseArgs({
 });
 const load = { connections: Number(values.connections), duration: Number(values.duration) };
 
-interface Measurement {
-  name: string;
-  /** 2xx responses per second: non-2xx answers are not counted as throughput. */
-  requests_per_sec: number;
-  latency_ms: { p50: number; p99: number; max: number };
-  requests_total: number;
-  errors: number;
-  timeouts: number;
-  non_2xx: number;
-  status_codes?: Record<string, number>;
-}
-
-function summarize(name: string, result: Result): Measurement {
-  const statusCodes = Object.fromEntries(Object.entries(result.statusCodeStats).map(([code, { count }]) => [code, count]));
-  return {
-    name,
-    requests_per_sec: result.requests.total > 0 ? Math.round((result.requests.average * result['2xx']) / result.requests.total) : 0,
-    latency_ms: { p50: result.latency.p50, p99: result.latency.p99, max: result.latency.max },
-    requests_total: result.requests.total,
-    errors: result.errors,
-    timeouts: result.timeouts,
-    non_2xx: result.non2xx,
-    ...(result.non2xx > 0 && { status_codes: statusCodes }),
-  };
-}
-
-/** One request outside the measurement: it must answer 200 and pass the scenario's check. */
-async function verify(scenario: Scenario, target: RunningTarget, request: BenchRequest): Promise<void> {
-  const res = await send(target, request);
-  const text = await res.text();
-  if (res.status !== 200) throw new Error(`${target.name}: ${scenario.name} answered ${res.status}: ${text}`);
-  scenario.check?.(JSON.parse(text) as Record<string, unknown>);
-}
-
-async function measure(target: RunningTarget, request: BenchRequest): Promise<Measurement> {
-  const { path: urlPath, ...rest } = request;
-  const options = { ...rest, url: `${target.base}${urlPath}`, ...load };
-  // Warm-up, so JIT and caches are steady before measuring.
-  await autocannon({ ...options, duration: 2 });
-  return summarize(target.name, await autocannon(options));
-}
-
-async function runOn(scenario: Scenario, start: () => Promise<RunningTarget>): Promise<Measurement> {
-  const target = await start();
-  try {
-    const request = await scenario.prepare(target);
-    await verify(scenario, target, request);
-    return await measure(target, request);
-  } finally {
-    await target.stop();
-  }
-}
-
 async function run(scenario: Scenario): Promise<Record<string, unknown>> {
   const common = {
     name: scenario.name,
@@ -92,16 +38,16 @@ async function run(scenario: Scenario): Promise<Record<string, unknown>> {
     duration_s: load.duration,
     database: values.database ? 'postgres' : 'sqlite',
   };
-  const mandate = await runOn(scenario, () => startMandate({ databaseUrl: values.database }));
+  const mandate = await runOn(scenario, () => startMandate({ databaseUrl: values.database }), load);
   if (!scenario.peer) {
     const { name: _name, ...figures } = mandate;
     return { ...common, target: 'mandate', ...figures };
   }
   const { note, ...peerOptions } = scenario.peer;
-  const peer = await runOn(scenario, () => startOidcProvider(peerOptions));
+  const peer = await runOn(scenario, () => startOidcProvider(peerOptions), load);
   const ratio = peer.requests_per_sec > 0 ? Math.round((mandate.requests_per_sec / peer.requests_per_sec) * 100) / 100 : null;
   if (!scenario.ceiling) return { ...common, mandate, peer, ratio, ...(note && { note }) };
-  const ceiling = await runOn(scenario, startCeiling);
+  const ceiling = await runOn(scenario, startCeiling, load);
   const ceilingRatio = Math.round((ceiling.requests_per_sec / peer.requests_per_sec) * 100) / 100;
   return { ...common, mandate, peer, ratio, ceiling, ceiling_ratio: ceilingRatio, ...(note && { note }) };
 }

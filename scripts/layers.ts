@@ -34,6 +34,7 @@ export const LAYERS: readonly (readonly string[])[] = [
   ['app'],
   ['cli'],
   ['node'],
+  ['serve'],
   ['main'],
 ];
 

@@ -51,7 +51,10 @@ async function createFastify(platform: Platform): Promise<App> {
     loggerInstance: logger,
     bodyLimit: config.bodyLimitBytes,
     genReqId: requestIdOf,
-    return503OnClosing: true,
+    // While closing, a request that arrives on an open keep-alive connection is still answered,
+    // with `Connection: close`, rather than failed with a 503: a graceful restart of workers
+    // (serve.ts) fails no request. The caches stay followed until the app has closed (close()).
+    return503OnClosing: false,
   }).withTypeProvider<TypeBoxTypeProvider>();
   app.setValidatorCompiler(createValidatorCompiler());
   installErrorHandler(app, metrics);
@@ -116,8 +119,8 @@ export async function buildApp(options: AppOptions): Promise<Mandate> {
     app,
     metrics,
     close: async () => {
-      await lifecycle.stop();
       await app.close();
+      await lifecycle.stop();
       await lifecycle.drain();
     },
   };

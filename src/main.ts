@@ -11,14 +11,12 @@ import { printTable } from './cli/table.js';
 import { ConfigError, loadConfig } from './config.js';
 import { Freshness } from './events/freshness.js';
 import { createModules, type Services } from './modules.js';
-import { openBus, openRuntime, type Runtime, startNode } from './node.js';
+import { openBus, openRuntime, type Runtime } from './node.js';
 import { createLogger } from './ops/logging.js';
 import { Metrics } from './ops/metrics.js';
 import { ENTERPRISE_EXAMPLE } from './seed/enterprise-example.js';
+import { serve } from './serve.js';
 import { migrateToLatest, pendingMigrations } from './store/migrate.js';
-
-/** Graceful shutdown must finish within this long, or the process exits anyway. */
-const SHUTDOWN_GRACE_MS = 10_000;
 
 function cliRuntime(): Runtime {
   const config = loadConfig();
@@ -64,35 +62,12 @@ const program = new Command()
 
 program
   .command('serve')
-  .description('Start the HTTP server (migrates the database and creates signing keys on first start).')
-  .action(async () => {
-    const config = loadConfig();
-    const node = await startNode(config, { processMetrics: true });
-    const address = await node.app.listen({ host: config.host, port: config.port });
-    node.runtime.logger.info({ address, issuer: config.issuer, database: node.runtime.store.dialect }, `Mandate listening on ${address}`);
-    let stopping = false;
-    const stop = (signal: string) => {
-      if (stopping) return;
-      stopping = true;
-      node.runtime.logger.info({ signal }, 'shutting down: finishing in-flight requests');
-      const force = setTimeout(() => {
-        node.runtime.logger.error('graceful shutdown timed out');
-        process.exit(1);
-      }, SHUTDOWN_GRACE_MS);
-      force.unref();
-      node.shutdown().then(
-        () => {
-          node.runtime.logger.info('shutdown complete');
-          process.exit(0);
-        },
-        (error: unknown) => {
-          node.runtime.logger.error({ err: error }, 'shutdown failed');
-          process.exit(1);
-        },
-      );
-    };
-    process.on('SIGTERM', () => stop('SIGTERM'));
-    process.on('SIGINT', () => stop('SIGINT'));
+  .description(
+    'Start the HTTP server (migrates the database and creates signing keys on first start). With --workers, a primary process runs that many workers on the one port: SIGHUP replaces them one at a time, SIGTERM drains them all.',
+  )
+  .option('--workers <n|auto>', 'worker processes: a number, or auto for one per core (default MANDATE_WORKERS, 1)')
+  .action(async (options: { workers?: string }) => {
+    await serve(loadConfig({ ...process.env, ...(options.workers !== undefined && { MANDATE_WORKERS: options.workers }) }));
   });
 
 program

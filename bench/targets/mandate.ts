@@ -16,6 +16,21 @@ const version = (JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'ut
 export interface MandateOptions {
   /** `postgres://…` (an empty database); unset: SQLite in the temp data dir. */
   databaseUrl?: string | undefined;
+  /** `MANDATE_WORKERS`: worker processes sharing the port (default 1). */
+  workers?: number;
+}
+
+/** Waits until `/metrics` counts `workers` serving processes: the first answers before the others listen. */
+async function allWorkersServing(base: string, workers: number): Promise<void> {
+  for (let i = 0; i < 300; i++) {
+    const text = await fetch(`${base}/metrics`).then(
+      (r) => r.text(),
+      () => '',
+    );
+    if (Number(/^mandate_workers (\d+)/m.exec(text)?.[1]) === workers) return;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error(`Mandate: ${workers} workers did not all start within 30 s`);
 }
 
 async function admin<T>(base: string, adminKey: string, urlPath: string, payload: object): Promise<T> {
@@ -86,6 +101,7 @@ export async function startMandate(options: MandateOptions = {}): Promise<Runnin
       MANDATE_PUBLIC_RATE_LIMIT: '10000000',
       MANDATE_SIGNING_ALG: 'ES256',
       MANDATE_BOOTSTRAP_ADMIN_KEY: adminKey,
+      MANDATE_WORKERS: String(options.workers ?? 1),
     },
     port,
     readyPath: '/healthz',
@@ -98,6 +114,7 @@ export async function startMandate(options: MandateOptions = {}): Promise<Runnin
     removeDataDir();
   };
   try {
+    await allWorkersServing(server.base, options.workers ?? 1);
     return {
       name: `mandate ${version}`,
       base: server.base,

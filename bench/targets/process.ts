@@ -34,7 +34,7 @@ async function exited(child: ChildProcess): Promise<void> {
   await new Promise((resolve) => child.once('exit', resolve));
 }
 
-/** Starts a server as its own `node` process on loopback and waits (up to 10 s) until it is ready. */
+/** Starts a server as its own `node` process on loopback and waits (up to 30 s: a busy machine starts slowly) until it is ready. */
 export async function startServer(options: ServerOptions): Promise<ServerProcess> {
   // BENCH_NODE_ARGS (e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`) profiles the servers under load.
   const nodeArgs = process.env.BENCH_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
@@ -48,7 +48,7 @@ export async function startServer(options: ServerOptions): Promise<ServerProcess
     child.kill('SIGTERM');
     await exited(child);
   };
-  for (let i = 0; i < 100 && child.exitCode === null; i++) {
+  for (let i = 0; i < 300 && child.exitCode === null; i++) {
     const ready = await fetch(`${base}${options.readyPath}`).then(
       (r) => r.ok,
       () => false,
@@ -57,5 +57,5 @@ export async function startServer(options: ServerOptions): Promise<ServerProcess
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
   await stop();
-  throw new Error(`${options.name} did not start within 10 s`);
+  throw new Error(`${options.name} did not start within 30 s`);
 }

@@ -50,7 +50,9 @@ export type { AuditContext } from '../context.js';
 /**
  * Appends events to per-organization hash chains. Callers pass their transaction, so the event
  * commits with the change it records (docs/architecture.md §4). The chain head row serializes appends:
- * PostgreSQL locks it with FOR UPDATE; SQLite already has a single writer.
+ * PostgreSQL locks it with FOR UPDATE; on SQLite the transaction's BEGIN IMMEDIATE holds the one
+ * write lock, across the processes of `serve --workers` too. The head is read inside the
+ * transaction and never cached, so no two writers ever chain from the same head (§8).
  */
 /** Column order of the compiled single-row insert: the order the event object's keys are written in. */
 const EVENT_COLUMNS = [...CORE_COLUMNS, ...EXTENSION_COLUMNS] as const;

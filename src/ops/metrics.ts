@@ -1,4 +1,4 @@
-import { Counter, collectDefaultMetrics, Histogram, Registry } from 'prom-client';
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 
 /** Prometheus metrics of one app instance; a registry per instance keeps tests' nodes apart. */
 export class Metrics {
@@ -40,7 +40,21 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  /** 1 in each process serving; summed across the workers of `mandate serve --workers` (ops/cluster-metrics.ts). */
+  readonly workers = new Gauge({
+    name: 'mandate_workers',
+    help: 'Worker processes serving.',
+    registers: [this.registry],
+  });
+
+  /**
+   * What `/metrics` serves: this registry, or in a worker of `mandate serve --workers` every
+   * worker's, merged by the primary (ops/cluster-metrics.ts).
+   */
+  exposition: () => Promise<string> = () => this.registry.metrics();
+
   constructor(options: { processMetrics?: boolean } = {}) {
+    this.workers.set(1);
     if (options.processMetrics) collectDefaultMetrics({ register: this.registry, prefix: 'mandate_' });
   }
 }

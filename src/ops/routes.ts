@@ -22,6 +22,6 @@ export async function opsRoutes(app: FastifyInstance, options: { store: Store; m
   });
 
   app.get('/metrics', { schema: { tags, summary: 'Prometheus metrics' } }, async (_request, reply) =>
-    reply.type(options.metrics.registry.contentType).send(await options.metrics.registry.metrics()),
+    reply.type(options.metrics.registry.contentType).send(await options.metrics.exposition()),
   );
 }

@@ -23,8 +23,9 @@ export interface ServerProcess {
   exited: Promise<number | null>;
 }
 
-export function startServer(env: Record<string, string>): ServerProcess {
-  const child = spawn(process.execPath, [...CLI, 'serve'], { env: cliEnv(env), cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+/** `mandate serve` with `args` (such as `--workers 2`) in its own process. */
+export function startServer(env: Record<string, string>, args: string[] = []): ServerProcess {
+  const child = spawn(process.execPath, [...CLI, 'serve', ...args], { env: cliEnv(env), cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   child.stdout?.on('data', (chunk) => {
     out += chunk;
