@@ -55,6 +55,14 @@ async function createFastify(platform: Platform): Promise<App> {
     // with `Connection: close`, rather than failed with a 503: a graceful restart of workers
     // (serve.ts) fails no request. The caches stay followed until the app has closed (close()).
     return503OnClosing: false,
+    // Slow clients (slowloris, a trickled body) are cut off rather than hold a connection
+    // (docs/architecture.md §11); node checks pending requests every connectionsCheckingInterval.
+    requestTimeout: config.httpRequestTimeoutMs,
+    http: {
+      requestTimeout: config.httpRequestTimeoutMs,
+      headersTimeout: Math.min(config.httpHeadersTimeoutMs, config.httpRequestTimeoutMs),
+      connectionsCheckingInterval: 1_000,
+    },
   }).withTypeProvider<TypeBoxTypeProvider>();
   app.setValidatorCompiler(createValidatorCompiler());
   installErrorHandler(app, metrics);
@@ -103,7 +111,7 @@ export async function buildApp(options: AppOptions): Promise<Mandate> {
 
   const app = await createFastify(platform);
   const rateLimit = rateLimitsOf(config).public;
-  await app.register(opsRoutes, { store, metrics });
+  await app.register(opsRoutes, { store, metrics, freshness });
   for (const register of modules.publicRoutes) await register(app);
   app.get('/v1/openapi.json', { schema: { hide: true }, config: { rateLimit } }, async () => app.swagger());
   await app.register(

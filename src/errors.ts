@@ -23,6 +23,9 @@ export const ERROR_CODES = [
   // A third party (a provider of the token vault) failed or is unreachable; nothing was changed.
   'provider_unavailable',
   'not_ready',
+  // The database does not answer (lost, timed out, pool exhausted): retry after Retry-After.
+  // RFC 6749 §4.1.2.1 names it for the authorization endpoint; Mandate answers it on every endpoint.
+  'temporarily_unavailable',
   // OAuth: RFC 6749 §5.2, RFC 8707 §2 (`invalid_target`), RFC 6750 §3.1 (`invalid_token`),
   // RFC 7591 §3.2.2, RFC 8693 §2.2.2, RFC 9396 §5.
   'invalid_client',

@@ -7,7 +7,10 @@
  *   last stopped before the credential was issued;
  * - every agent in the chain is active and was last stopped before the credential was issued;
  * - the grant (consent) it derives from stands, and the credential itself was not revoked;
- * - it was issued after the latest restore fence (consent/restore-fence.ts).
+ * - it was issued after the latest restore fence (consent/restore-fence.ts);
+ * - and this node knows all of the above to be current: a node cut off from its database or its
+ *   cluster events for longer than `MANDATE_FAIL_CLOSED_AFTER` cannot have learnt of a
+ *   revocation, so it holds nothing live (docs/architecture.md §11).
  * All from memory, kept current on every node by the bus; no database read.
  */
 
@@ -35,13 +38,16 @@ export interface LivenessSources {
   grants: { isRevoked(grantId: string): boolean };
   revokedTokens: { has(jti: string): boolean };
   fence: { admits(issuedAtSeconds: number): boolean };
+  /** Whether this node is cut off (events/freshness.ts): then every credential fails closed. */
+  freshness: { isStale(): boolean };
 }
 
 export class CredentialLiveness {
   constructor(private readonly sources: LivenessSources) {}
 
   check(chain: CredentialChain): Liveness {
-    const { stops, grants, revokedTokens, fence } = this.sources;
+    const { stops, grants, revokedTokens, fence, freshness } = this.sources;
+    if (freshness.isStale()) return { live: false, reason: 'this node cannot confirm revocations are current' };
     if (!fence.admits(chain.issuedAt)) return { live: false, reason: 'the credential was issued before the database was restored' };
     if (chain.jti && revokedTokens.has(chain.jti)) return { live: false, reason: 'the token was revoked' };
     if (chain.grantId && grants.isRevoked(chain.grantId)) return { live: false, reason: 'the grant it derives from was revoked' };

@@ -48,6 +48,7 @@ export function authzModule(platform: Platform, deps: AuthzModuleDeps): ModulePa
     grants: deps.grants,
     revokedTokens: deps.revokedAccessTokens,
     fence: deps.restoreFence,
+    freshness: platform.freshness,
   });
   const permissions = new Permissions({ roles, stops, limits: deps.registryLimits });
   return {

@@ -39,6 +39,10 @@ export class PgWakeups {
       connectionString: this.options.databaseUrl,
       application_name: this.options.applicationName,
       connectionTimeoutMillis: this.options.connectTimeoutMs,
+      // LISTEN itself is bounded too: a server that accepts the connection and then hangs (paused)
+      // must fail this attempt, not stall the reconnect loop (docs/architecture.md §11).
+      query_timeout: this.options.connectTimeoutMs,
+      keepAlive: true,
     });
     client.on('notification', (message) => {
       if (message.channel === WAKE_CHANNEL) this.options.onWake();

@@ -1,6 +1,7 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { type ErrorCode, MandateError } from '../errors.js';
 import type { Metrics } from '../ops/metrics.js';
+import { isDatabaseUnavailable } from '../store/errors.js';
 import { errorHeaders } from './error-headers.js';
 import { statusOf } from './status.js';
 
@@ -54,6 +55,23 @@ function sendOAuthError(reply: FastifyReply, status: number, code: ErrorCode, de
   return reply.code(status).header('cache-control', 'no-store').send({ error: code, error_description: description });
 }
 
+/** What `Retry-After` suggests while the database is unavailable: nodes reconnect within about a second. */
+const DATABASE_RETRY_AFTER_SECONDS = 1;
+
+/**
+ * The one place a database fault becomes an answer (docs/architecture.md §11): a connection lost,
+ * refused or timed out, a full pool, a cancelled statement or a busy SQLite file is 503
+ * `temporarily_unavailable` with `Retry-After`, not a 500: the request was fine, and the node
+ * recovers on its own once the database answers.
+ */
+function asTemporarilyUnavailable(error: unknown): MandateError | undefined {
+  if (error instanceof MandateError || !isDatabaseUnavailable(error)) return undefined;
+  return new MandateError('temporarily_unavailable', 'the database is not answering; retry shortly', {
+    retryAfterSeconds: DATABASE_RETRY_AFTER_SECONDS,
+    cause: error,
+  });
+}
+
 /**
  * One error handler for the whole app: a {@link MandateError} answers with its code, its status
  * (http/status.ts) and the headers it asks for, in the RFC 6749 §5.2 shape when it is an OAuth
@@ -62,11 +80,14 @@ function sendOAuthError(reply: FastifyReply, status: number, code: ErrorCode, de
  * so internal detail never reaches a client.
  */
 export function installErrorHandler(app: FastifyInstance, metrics: Metrics): void {
-  app.setErrorHandler((error: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
+  app.setErrorHandler((raised: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
+    const error = asTemporarilyUnavailable(raised) ?? raised;
     if (error instanceof MandateError) {
       const status = statusOf(error.code);
       for (const [name, value] of Object.entries(errorHeaders(error))) reply.header(name, value);
-      if (error.protocol === 'oauth') {
+      // An OAuth client parses only RFC 6749 §5.2, whatever made its endpoint fail.
+      const oauth = error.protocol === 'oauth' || (error.code === 'temporarily_unavailable' && request.routeOptions.config?.oauth);
+      if (oauth) {
         const code = OAUTH_CODES[error.code] ?? error.code;
         metrics.errors.inc({ code });
         if (error.detail) request.log.info({ oauth_error: code, detail: error.detail }, 'oauth request refused');

@@ -15,6 +15,7 @@ export const ERROR_STATUS: Readonly<Record<ErrorCode, number>> = {
   server_error: 500,
   provider_unavailable: 502,
   not_ready: 503,
+  temporarily_unavailable: 503,
   // RFC 6749 §5.2: 400, except 401 for a client that tried to authenticate; RFC 6750 §3.1: 401.
   invalid_client: 401,
   invalid_grant: 400,

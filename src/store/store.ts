@@ -22,6 +22,19 @@ export interface OpenStoreOptions {
   sqliteFile?: string;
   /** PostgreSQL pool size. */
   poolSize?: number;
+  /** PostgreSQL: how long a new connection, or a wait for a free one in a full pool, may take. */
+  connectTimeoutMs?: number;
+  /** PostgreSQL: how long a query may wait for its answer (client side: a hung server or network). */
+  queryTimeoutMs?: number;
+  /** PostgreSQL `statement_timeout`: the server cancels a statement running longer. */
+  statementTimeoutMs?: number;
+  /** Names the pool's connections in pg_stat_activity. */
+  applicationName?: string;
+  /**
+   * A PostgreSQL connection failed (the server restarted, the network dropped): the pool replaces
+   * it and the request that used it fails on its own; this only reports it.
+   */
+  onConnectionError?: (error: Error) => void;
 }
 
 /** Prepared statements kept per SQL text; Kysely would otherwise prepare every query anew. */
@@ -51,9 +64,21 @@ function withStatementCache(sqlite: SQLite.Database): SqliteDatabase {
 /** Opens SQLite (WAL, busy timeout, foreign keys) or a PostgreSQL pool behind one Kysely instance. */
 export function openStore(options: OpenStoreOptions): Store {
   if (options.databaseUrl) {
-    const pool = new pg.Pool({ connectionString: options.databaseUrl, max: options.poolSize ?? 10 });
-    // An idle client's network error must not crash the process; the pool replaces the client.
-    pool.on('error', () => {});
+    const pool = new pg.Pool({
+      connectionString: options.databaseUrl,
+      max: options.poolSize ?? 10,
+      connectionTimeoutMillis: options.connectTimeoutMs ?? 0,
+      query_timeout: options.queryTimeoutMs ?? 0,
+      statement_timeout: options.statementTimeoutMs ?? 0,
+      application_name: options.applicationName ?? 'mandate',
+      keepAlive: true,
+    });
+    // A connection's network error must not crash the process (docs/architecture.md §11): pg
+    // emits 'error' on the client, which the pool listens to only while the client is idle, so
+    // every client gets its own listener for the time it is checked out too.
+    const reportError = options.onConnectionError ?? (() => {});
+    pool.on('error', reportError);
+    pool.on('connect', (client) => client.on('error', reportError));
     const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
     return { db, dialect: 'postgres', databaseUrl: options.databaseUrl, close: () => db.destroy() };
   }
