@@ -1,8 +1,17 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import SQLite from 'better-sqlite3';
-import { Kysely, PostgresDialect, type SqliteDatabase, SqliteDialect, type SqliteStatement } from 'kysely';
+import {
+  Kysely,
+  PostgresDialect,
+  type PostgresPool,
+  type PostgresPoolClient,
+  type SqliteDatabase,
+  SqliteDialect,
+  type SqliteStatement,
+} from 'kysely';
 import pg from 'pg';
+import { isDatabaseUnavailable } from './errors.js';
 import type { Database } from './schema.js';
 
 export type Dialect = 'sqlite' | 'postgres';
@@ -61,6 +70,32 @@ function withStatementCache(sqlite: SQLite.Database): SqliteDatabase {
   };
 }
 
+/**
+ * pg's pool as Kysely uses it, except that a connection on which a query timed out or failed for
+ * want of the server goes back to the pool destroyed: pg gives up waiting on a query it has sent
+ * but the connection still carries it (a timed-out BEGIN, then a ROLLBACK never sent), so reusing
+ * it could run the next request inside a transaction nobody will commit (docs/architecture.md §11).
+ */
+function discardingBrokenConnections(pool: pg.Pool): PostgresPool {
+  return {
+    connect: async () => {
+      const client = await pool.connect();
+      let broken = false;
+      // Kysely passes SQL and parameters (cursors are not configured).
+      const query = (async (text: string, parameters: readonly unknown[]) => {
+        try {
+          return await client.query(text, parameters as unknown[]);
+        } catch (error) {
+          if (isDatabaseUnavailable(error)) broken = true;
+          throw error;
+        }
+      }) as unknown as PostgresPoolClient['query'];
+      return { query, release: () => client.release(broken) };
+    },
+    end: () => pool.end(),
+  };
+}
+
 /** Opens SQLite (WAL, busy timeout, foreign keys) or a PostgreSQL pool behind one Kysely instance. */
 export function openStore(options: OpenStoreOptions): Store {
   if (options.databaseUrl) {
@@ -79,7 +114,7 @@ export function openStore(options: OpenStoreOptions): Store {
     const reportError = options.onConnectionError ?? (() => {});
     pool.on('error', reportError);
     pool.on('connect', (client) => client.on('error', reportError));
-    const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+    const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool: discardingBrokenConnections(pool) }) });
     return { db, dialect: 'postgres', databaseUrl: options.databaseUrl, close: () => db.destroy() };
   }
   const file = options.sqliteFile;
