@@ -30,7 +30,8 @@ export interface CredentialChain {
   issuedAt: number;
 }
 
-export type Liveness = { live: true } | { live: false; reason: string };
+/** `stale`: refused only because this node is cut off, not because the credential is dead; retrying later may work. */
+export type Liveness = { live: true } | { live: false; reason: string; stale?: true };
 
 /** What liveness reads, all in memory: the kill switch with its epochs, revoked grants, revoked tokens, the restore fence. */
 export interface LivenessSources {
@@ -47,7 +48,7 @@ export class CredentialLiveness {
 
   check(chain: CredentialChain): Liveness {
     const { stops, grants, revokedTokens, fence, freshness } = this.sources;
-    if (freshness.isStale()) return { live: false, reason: 'this node cannot confirm revocations are current' };
+    if (freshness.isStale()) return { live: false, reason: 'this node cannot confirm revocations are current', stale: true };
     if (!fence.admits(chain.issuedAt)) return { live: false, reason: 'the credential was issued before the database was restored' };
     if (chain.jti && revokedTokens.has(chain.jti)) return { live: false, reason: 'the token was revoked' };
     if (chain.grantId && grants.isRevoked(chain.grantId)) return { live: false, reason: 'the grant it derives from was revoked' };

@@ -254,6 +254,8 @@ export class Sessions {
       agentIds: [],
       issuedAt: Date.parse(row.created_at) / 1000,
     });
+    // A node cut off from its database fails closed without ending anyone's session (docs/architecture.md §11).
+    if (!live.live && live.stale) throw new MandateError('temporarily_unavailable', live.reason, { retryAfterSeconds: 1 });
     if (!live.live) throw unauthorized(`the session no longer stands: ${live.reason}`);
     const member = await this.members.find(row.org_id, row.member_id);
     if (member?.status !== 'active') throw unauthorized('the member is no longer active');
