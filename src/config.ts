@@ -75,7 +75,7 @@ export interface Config {
   auditTrustJwks: string | undefined;
   /**
    * Seconds a node may go without confirming its database and events are current before it fails
-   * closed: introspection answers inactive and decisions deny (docs/architecture.md §8).
+   * closed: introspection answers inactive and decisions deny (docs/architecture.md §11).
    */
   failClosedAfterSeconds: number;
   /** Milliseconds between a node's catch-ups on the events outbox (a safety net under NOTIFY). */
@@ -417,7 +417,7 @@ export const OPTIONS: readonly OptionSpec[] = [
     key: 'failClosedAfterSeconds',
     default: '5',
     description:
-      'Seconds a node may go without reaching its database and catching up on cluster events before it fails closed: introspection answers `active: false`, decisions deny, and requests that need the database answer 503.',
+      'Seconds a node may go without reaching its database and catching up on cluster events before it fails closed: introspection answers `active: false`, decisions deny, and requests that need the database answer 503 (docs/architecture.md §11).',
     parse: (raw, env, variable) => parseInteger(1, 3600, 5)(raw, env, variable),
   },
   {

@@ -96,7 +96,11 @@ function databaseHeartbeat(runtime: Runtime, freshness: Freshness): DatabaseHear
     onAnswer: () => freshness.confirm(DATABASE_SOURCE),
     onChange: (answering, error) => {
       if (answering) logger.info('database answers again');
-      else logger.error({ message: error instanceof Error ? error.message : String(error) }, 'database not answering: failing closed past MANDATE_FAIL_CLOSED_AFTER');
+      else
+        logger.error(
+          { message: error instanceof Error ? error.message : String(error) },
+          'database not answering: failing closed past MANDATE_FAIL_CLOSED_AFTER',
+        );
     },
   });
   heartbeat.start();

@@ -73,7 +73,10 @@ describe.skipIf(!privatePgAvailable)('database faults on PostgreSQL (a private c
     node.app.inject({
       method: 'POST',
       url: '/oauth2/token',
-      headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: basic(fx.agentClient.client_id, fx.agentClient.client_secret) },
+      headers: {
+        'content-type': 'application/x-www-form-urlencoded',
+        authorization: basic(fx.agentClient.client_id, fx.agentClient.client_secret),
+      },
       payload: form({ grant_type: 'client_credentials', resource: MCP }),
     });
   const issue = async () => {
@@ -85,7 +88,10 @@ describe.skipIf(!privatePgAvailable)('database faults on PostgreSQL (a private c
     node.app.inject({
       method: 'POST',
       url: '/oauth2/introspect',
-      headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: basic(fx.agentClient.client_id, fx.agentClient.client_secret) },
+      headers: {
+        'content-type': 'application/x-www-form-urlencoded',
+        authorization: basic(fx.agentClient.client_id, fx.agentClient.client_secret),
+      },
       payload: form({ token }),
     });
   const createOrganization = (slug: string) =>
@@ -172,12 +178,22 @@ describe.skipIf(!privatePgAvailable)('database faults on PostgreSQL (a private c
       let release!: () => void;
       const held = small.runtime.store.db.connection().execute(() => new Promise<void>((resolve) => (release = resolve)));
       const started = Date.now();
-      const res = await small.app.inject({ method: 'POST', url: '/v1/organizations', headers: adminHeaders, payload: { slug: 'busy', name: 'b' } });
+      const res = await small.app.inject({
+        method: 'POST',
+        url: '/v1/organizations',
+        headers: adminHeaders,
+        payload: { slug: 'busy', name: 'b' },
+      });
       expectUnavailable(res, 'api');
       expect(Date.now() - started).toBeLessThan(3_000);
       release();
       await held;
-      const again = await small.app.inject({ method: 'POST', url: '/v1/organizations', headers: adminHeaders, payload: { slug: 'free', name: 'f' } });
+      const again = await small.app.inject({
+        method: 'POST',
+        url: '/v1/organizations',
+        headers: adminHeaders,
+        payload: { slug: 'free', name: 'f' },
+      });
       expect(again.statusCode, again.body).toBe(201);
     } finally {
       await small.shutdown();
@@ -203,14 +219,22 @@ describe('database faults on SQLite', () => {
     const other = new SQLite(path.join(db.dataDir, 'mandate.db'));
     try {
       other.exec('BEGIN IMMEDIATE');
-      const res = await node.app.inject({ method: 'POST', url: '/v1/organizations', headers: adminHeaders, payload: { slug: 'locked', name: 'l' } });
+      const res = await node.app.inject({
+        method: 'POST',
+        url: '/v1/organizations',
+        headers: adminHeaders,
+        payload: { slug: 'locked', name: 'l' },
+      });
       expectUnavailable(res, 'api');
       other.exec('ROLLBACK');
     } finally {
       other.close();
     }
     expect((await node.app.inject({ method: 'GET', url: '/v1/organizations/locked', headers: adminHeaders })).statusCode).toBe(404);
-    expect((await node.app.inject({ method: 'POST', url: '/v1/organizations', headers: adminHeaders, payload: { slug: 'locked', name: 'l' } })).statusCode).toBe(201);
+    expect(
+      (await node.app.inject({ method: 'POST', url: '/v1/organizations', headers: adminHeaders, payload: { slug: 'locked', name: 'l' } }))
+        .statusCode,
+    ).toBe(201);
   }, 30_000);
 
   it('the heartbeat keeps a node on its local file fresh', async () => {

@@ -188,7 +188,12 @@ describe.skipIf(!privatePgAvailable)('fault injection: two nodes over a private 
 
   /** An agent with a client_credentials client; with `role`, bound to it. */
   async function agentClient(name: string, owner: string, role?: string): Promise<Credential> {
-    const agent = await post(a(), '/v1/organizations/faultcorp/agents', { name, purpose: 'fault injection', owner_member_id: owner, environment: 'prod' });
+    const agent = await post(a(), '/v1/organizations/faultcorp/agents', {
+      name,
+      purpose: 'fault injection',
+      owner_member_id: owner,
+      environment: 'prod',
+    });
     if (role) await post(a(), `/v1/organizations/faultcorp/roles/${role}/bindings`, { agent_id: agent.id });
     const client = await post(a(), '/v1/organizations/faultcorp/clients', {
       client_name: name,
@@ -210,7 +215,13 @@ describe.skipIf(!privatePgAvailable)('fault injection: two nodes over a private 
     try {
       let res: Answer;
       if (kind === 'token') {
-        res = await formPost(node, '/oauth2/token', loadAgent.authorization, { grant_type: 'client_credentials', resource: RESOURCE }, requestId);
+        res = await formPost(
+          node,
+          '/oauth2/token',
+          loadAgent.authorization,
+          { grant_type: 'client_credentials', resource: RESOURCE },
+          requestId,
+        );
         if (res.status === 200) loadToken = res.body.access_token as string;
       } else if (kind === 'introspect') {
         res = await formPost(node, '/oauth2/introspect', loadAgent.authorization, { token: loadToken }, requestId);
@@ -286,7 +297,9 @@ describe.skipIf(!privatePgAvailable)('fault injection: two nodes over a private 
     await waitFor(`${scenario}: suspension on ${from.name}`, 3_000, async () => (await active(from, agent, second)) === false);
     const suspensionMs = Date.now() - suspendedAt;
 
-    console.info(`[fault-injection] ${scenario}: revocation seen on the other node after ${revocationMs} ms, suspension after ${suspensionMs} ms`);
+    console.info(
+      `[fault-injection] ${scenario}: revocation seen on the other node after ${revocationMs} ms, suspension after ${suspensionMs} ms`,
+    );
     expect(revocationMs).toBeLessThan(1_000);
     expect(suspensionMs).toBeLessThan(1_000);
   }
@@ -300,7 +313,8 @@ describe.skipIf(!privatePgAvailable)('fault injection: two nodes over a private 
   async function probeToken(scenario: string): Promise<void> {
     const agent = scenarioAgents.get(`${scenario}-probe`) as Credential;
     const token = await issue(a(), agent);
-    for (const node of nodes) await waitFor(`${scenario}: probe active on ${node.name}`, 10_000, async () => (await active(node, agent, token)) === true);
+    for (const node of nodes)
+      await waitFor(`${scenario}: probe active on ${node.name}`, 10_000, async () => (await active(node, agent, token)) === true);
     probeTokens.set(scenario, token);
   }
 
@@ -333,51 +347,62 @@ describe.skipIf(!privatePgAvailable)('fault injection: two nodes over a private 
     }
   }
 
+  beforeAll(
+    async () => {
+      cluster = await PrivatePostgres.create();
+      await cluster.sql('CREATE DATABASE mandate');
+      const masterKey = Buffer.alloc(32, 11).toString('base64');
+      const common = {
+        MANDATE_DATABASE_URL: cluster.url('mandate'),
+        MANDATE_MASTER_KEY: masterKey,
+        MANDATE_BOOTSTRAP_ADMIN_KEY: TEST_ADMIN_KEY,
+        MANDATE_HOST: '127.0.0.1',
+        // One issuer for both nodes, as behind a load balancer: a token of one is valid on the other.
+        MANDATE_ISSUER: 'http://localhost:4000',
+        MANDATE_PUBLIC_RATE_LIMIT: '10000000',
+        MANDATE_LOG_LEVEL: 'warn',
+        MANDATE_FAIL_CLOSED_AFTER: String(FAIL_CLOSED_AFTER_S),
+        MANDATE_DB_CONNECT_TIMEOUT_MS: '1000',
+        MANDATE_DB_QUERY_TIMEOUT_MS: '1000',
+        MANDATE_DB_STATEMENT_TIMEOUT_MS: '1000',
+        MANDATE_HTTP_REQUEST_TIMEOUT_MS: '10000',
+      };
+      for (const name of ['A', 'B']) {
+        const dir = fs.mkdtempSync(path.join(os.tmpdir(), `mandate-fault-${name}-`));
+        dirs.push(dir);
+        const port = await freePort();
+        nodes.push(startNode(name, port, { ...common, MANDATE_DATA_DIR: dir, MANDATE_PORT: String(port) }));
+        // One after the other: the first migrates the empty database.
+        await ready(nodes[nodes.length - 1] as Node, START_MS);
+      }
 
-  beforeAll(async () => {
-    cluster = await PrivatePostgres.create();
-    await cluster.sql('CREATE DATABASE mandate');
-    const masterKey = Buffer.alloc(32, 11).toString('base64');
-    const common = {
-      MANDATE_DATABASE_URL: cluster.url('mandate'),
-      MANDATE_MASTER_KEY: masterKey,
-      MANDATE_BOOTSTRAP_ADMIN_KEY: TEST_ADMIN_KEY,
-      MANDATE_HOST: '127.0.0.1',
-      // One issuer for both nodes, as behind a load balancer: a token of one is valid on the other.
-      MANDATE_ISSUER: 'http://localhost:4000',
-      MANDATE_PUBLIC_RATE_LIMIT: '10000000',
-      MANDATE_LOG_LEVEL: 'warn',
-      MANDATE_FAIL_CLOSED_AFTER: String(FAIL_CLOSED_AFTER_S),
-      MANDATE_DB_CONNECT_TIMEOUT_MS: '1000',
-      MANDATE_DB_QUERY_TIMEOUT_MS: '1000',
-      MANDATE_DB_STATEMENT_TIMEOUT_MS: '1000',
-      MANDATE_HTTP_REQUEST_TIMEOUT_MS: '10000',
-    };
-    for (const name of ['A', 'B']) {
-      const dir = fs.mkdtempSync(path.join(os.tmpdir(), `mandate-fault-${name}-`));
-      dirs.push(dir);
-      const port = await freePort();
-      nodes.push(startNode(name, port, { ...common, MANDATE_DATA_DIR: dir, MANDATE_PORT: String(port) }));
-      // One after the other: the first migrates the empty database.
-      await ready(nodes[nodes.length - 1] as Node, START_MS);
-    }
-
-    await post(a(), '/v1/resources', { identifier: RESOURCE, name: 'CRM', scopes: [{ name: 'crm.read', description: 'Read the CRM' }] });
-    await post(a(), '/v1/organizations', { slug: 'faultcorp', name: 'Fault Corp' });
-    const owner = (await post(a(), '/v1/organizations/faultcorp/members', { email: 'owner@faultcorp.test' })).id as string;
-    const role = (await post(a(), '/v1/organizations/faultcorp/roles', { name: 'CRM reader', permissions: [{ tool: 'crm', action: 'read' }] }))
-      .id as string;
-    loadAgent = await agentClient('load', owner, role);
-    for (const scenario of ['stop', 'pause', 'kill', 'bus']) {
-      scenarioAgents.set(scenario, await agentClient(scenario, owner));
-      scenarioAgents.set(`${scenario}-probe`, await agentClient(`${scenario}-probe`, owner));
-    }
-    decisionBody = JSON.stringify({ token: 'TOKEN', tool: 'crm', action: 'read', context: { environment: 'prod', classification: 'internal' } });
-    loadToken = await issue(a(), loadAgent);
-    const allowed = await call(b().port, 'POST', '/v1/authz/check', { headers: admin, body: decisionBody.replace('"TOKEN"', JSON.stringify(loadToken)) });
-    expect(allowed.body.decision, JSON.stringify(allowed.body)).toBe('allow');
-    load = startLoad();
-  }, START_MS * 2 + 30_000);
+      await post(a(), '/v1/resources', { identifier: RESOURCE, name: 'CRM', scopes: [{ name: 'crm.read', description: 'Read the CRM' }] });
+      await post(a(), '/v1/organizations', { slug: 'faultcorp', name: 'Fault Corp' });
+      const owner = (await post(a(), '/v1/organizations/faultcorp/members', { email: 'owner@faultcorp.test' })).id as string;
+      const role = (
+        await post(a(), '/v1/organizations/faultcorp/roles', { name: 'CRM reader', permissions: [{ tool: 'crm', action: 'read' }] })
+      ).id as string;
+      loadAgent = await agentClient('load', owner, role);
+      for (const scenario of ['stop', 'pause', 'kill', 'bus']) {
+        scenarioAgents.set(scenario, await agentClient(scenario, owner));
+        scenarioAgents.set(`${scenario}-probe`, await agentClient(`${scenario}-probe`, owner));
+      }
+      decisionBody = JSON.stringify({
+        token: 'TOKEN',
+        tool: 'crm',
+        action: 'read',
+        context: { environment: 'prod', classification: 'internal' },
+      });
+      loadToken = await issue(a(), loadAgent);
+      const allowed = await call(b().port, 'POST', '/v1/authz/check', {
+        headers: admin,
+        body: decisionBody.replace('"TOKEN"', JSON.stringify(loadToken)),
+      });
+      expect(allowed.body.decision, JSON.stringify(allowed.body)).toBe('allow');
+      load = startLoad();
+    },
+    START_MS * 2 + 30_000,
+  );
 
   afterAll(async () => {
     loadRunning = false;
@@ -433,21 +458,25 @@ describe.skipIf(!privatePgAvailable)('fault injection: two nodes over a private 
     await bothListening();
   }, 90_000);
 
-  it('(c) a node is killed (SIGKILL) and started again', async () => {
-    const victim = b();
-    await fault('kill', { database: false, killed: victim.name }, async () => {
-      victim.server.child.kill('SIGKILL');
-      await victim.server.exited;
-      // The survivor serves on, from the database and its own memory.
-      const survivor = a();
-      const token = await issue(survivor, scenarioAgents.get('kill-probe') as Credential);
-      expect(await active(survivor, scenarioAgents.get('kill-probe') as Credential, token)).toBe(true);
-      nodes[1] = startNode(victim.name, victim.port, victim.env);
-      await ready(nodes[1] as Node, START_MS);
-    });
-    expect(alive(a()), 'the survivor did not crash').toBe(true);
-    await revocationsWithin1s('kill');
-  }, START_MS + 30_000);
+  it(
+    '(c) a node is killed (SIGKILL) and started again',
+    async () => {
+      const victim = b();
+      await fault('kill', { database: false, killed: victim.name }, async () => {
+        victim.server.child.kill('SIGKILL');
+        await victim.server.exited;
+        // The survivor serves on, from the database and its own memory.
+        const survivor = a();
+        const token = await issue(survivor, scenarioAgents.get('kill-probe') as Credential);
+        expect(await active(survivor, scenarioAgents.get('kill-probe') as Credential, token)).toBe(true);
+        nodes[1] = startNode(victim.name, victim.port, victim.env);
+        await ready(nodes[1] as Node, START_MS);
+      });
+      expect(alive(a()), 'the survivor did not crash').toBe(true);
+      await revocationsWithin1s('kill');
+    },
+    START_MS + 30_000,
+  );
 
   it('(d) the bus (LISTEN) connections are terminated', async () => {
     const agent = scenarioAgents.get('bus') as Credential;
@@ -486,7 +515,9 @@ describe.skipIf(!privatePgAvailable)('fault injection: two nodes over a private 
     expect(samples.filter((s) => s.failed && !inKillWindow(s)).map((s) => `${s.requestId} on ${s.node}: ${s.failed}`)).toEqual([]);
     // Only 200 and 503 temporarily_unavailable: no 500, no other refusal.
     const answered = samples.filter((s) => !s.failed);
-    expect(answered.filter((s) => s.status !== 200 && !(s.status === 503 && s.error === 'temporarily_unavailable')).slice(0, 10)).toEqual([]);
+    expect(answered.filter((s) => s.status !== 200 && !(s.status === 503 && s.error === 'temporarily_unavailable')).slice(0, 10)).toEqual(
+      [],
+    );
 
     for (const f of faults.filter((x) => x.database)) {
       const inside = during(f);
@@ -494,7 +525,9 @@ describe.skipIf(!privatePgAvailable)('fault injection: two nodes over a private 
       // The load really met the fault, and each 503 came quickly.
       expect(unavailable.length, `503s during ${f.name}`).toBeGreaterThan(0);
       const slowest = Math.max(...unavailable.map((s) => s.end - s.start));
-      console.info(`[fault-injection] ${f.name}: ${inside.length} requests during the fault, ${unavailable.length} answered 503, slowest ${slowest} ms`);
+      console.info(
+        `[fault-injection] ${f.name}: ${inside.length} requests during the fault, ${unavailable.length} answered 503, slowest ${slowest} ms`,
+      );
       expect(slowest).toBeLessThan(FAST_503_MS);
       // Fail closed: once cut off longer than the bound (plus a poll and a heartbeat of slack), never active.
       const stale = inside.filter((s) => s.kind === 'introspect' && s.start > f.from + FAIL_CLOSED_AFTER_S * 1000 + 1_000);

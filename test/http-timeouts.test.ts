@@ -83,7 +83,9 @@ describe('HTTP request and header timeouts', () => {
     expect(answer).toMatch(/^HTTP\/1\.1 408 /);
     expect(closedAfterMs).toBeGreaterThanOrEqual(REQUEST_TIMEOUT_MS - 100);
     expect(closedAfterMs).toBeLessThan(REQUEST_TIMEOUT_MS + 3_000);
-    const res = await fetch(`http://127.0.0.1:${port}/v1/organizations/slowcorp`, { headers: { authorization: `Bearer ${TEST_ADMIN_KEY}` } });
+    const res = await fetch(`http://127.0.0.1:${port}/v1/organizations/slowcorp`, {
+      headers: { authorization: `Bearer ${TEST_ADMIN_KEY}` },
+    });
     expect(res.status).toBe(404);
   });
 

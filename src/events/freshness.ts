@@ -1,5 +1,5 @@
 /**
- * Whether this node may still trust what it holds in memory (docs/architecture.md §8). Each
+ * Whether this node may still trust what it holds in memory (docs/architecture.md §11). Each
  * source it depends on (the database, the events outbox) confirms itself whenever it proves
  * current; once any tracked source has gone unconfirmed for longer than the bound, the node is
  * stale and fails closed: introspection answers inactive, decisions deny. A revocation the node

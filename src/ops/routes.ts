@@ -23,31 +23,32 @@ function within<T>(work: Promise<T>, ms: number, what: string): Promise<T> {
 }
 
 /** Liveness, readiness and Prometheus metrics. */
-export async function opsRoutes(
-  app: FastifyInstance,
-  options: { store: Store; metrics: Metrics; freshness: Freshness },
-): Promise<void> {
+export async function opsRoutes(app: FastifyInstance, options: { store: Store; metrics: Metrics; freshness: Freshness }): Promise<void> {
   const tags = ['operations'];
   // Liveness only: never the database, so an orchestrator does not restart nodes for its outage.
   app.get('/healthz', { schema: { tags, summary: 'The process is up' } }, async () => ({ status: 'ok' }));
 
-  app.get('/readyz', { schema: { tags, summary: 'The database is reachable, migrations are current and the node is not failing closed' } }, async () => {
-    let pending: string[];
-    try {
-      pending = await within(
-        sql`select 1`.execute(options.store.db).then(() => pendingMigrations(options.store)),
-        READINESS_BOUND_MS,
-        'database',
-      );
-    } catch (error) {
-      throw new MandateError('not_ready', 'database unreachable', { cause: error });
-    }
-    if (pending.length > 0) throw new MandateError('not_ready', `migrations pending: ${pending.join(', ')}`);
-    // A node failing closed (docs/architecture.md §11) refuses what it cannot vouch for: out of rotation.
-    const stale = options.freshness.staleSources();
-    if (stale.length > 0) throw new MandateError('not_ready', `not current: ${stale.join(', ')}`);
-    return { status: 'ready' };
-  });
+  app.get(
+    '/readyz',
+    { schema: { tags, summary: 'The database is reachable, migrations are current and the node is not failing closed' } },
+    async () => {
+      let pending: string[];
+      try {
+        pending = await within(
+          sql`select 1`.execute(options.store.db).then(() => pendingMigrations(options.store)),
+          READINESS_BOUND_MS,
+          'database',
+        );
+      } catch (error) {
+        throw new MandateError('not_ready', 'database unreachable', { cause: error });
+      }
+      if (pending.length > 0) throw new MandateError('not_ready', `migrations pending: ${pending.join(', ')}`);
+      // A node failing closed (docs/architecture.md §11) refuses what it cannot vouch for: out of rotation.
+      const stale = options.freshness.staleSources();
+      if (stale.length > 0) throw new MandateError('not_ready', `not current: ${stale.join(', ')}`);
+      return { status: 'ready' };
+    },
+  );
 
   app.get('/metrics', { schema: { tags, summary: 'Prometheus metrics' } }, async (_request, reply) =>
     reply.type(options.metrics.registry.contentType).send(await options.metrics.exposition()),
