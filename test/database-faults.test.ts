@@ -216,16 +216,32 @@ describe('database faults on SQLite', () => {
   });
 
   it('a write blocked past busy_timeout by another writer answers 503 temporarily_unavailable and changes nothing', async () => {
+    await node.app.inject({ method: 'POST', url: '/v1/organizations', headers: adminHeaders, payload: { slug: 'scimcorp', name: 's' } });
+    const scimToken = (
+      await node.app.inject({
+        method: 'POST',
+        url: '/v1/organizations/scimcorp/scim-tokens',
+        headers: adminHeaders,
+        payload: { name: 'IdP' },
+      })
+    ).json().token as string;
     const other = new SQLite(path.join(db.dataDir, 'mandate.db'));
     try {
       other.exec('BEGIN IMMEDIATE');
-      const res = await node.app.inject({
-        method: 'POST',
-        url: '/v1/organizations',
-        headers: adminHeaders,
-        payload: { slug: 'locked', name: 'l' },
-      });
+      const [res, scim] = await Promise.all([
+        node.app.inject({ method: 'POST', url: '/v1/organizations', headers: adminHeaders, payload: { slug: 'locked', name: 'l' } }),
+        node.app.inject({
+          method: 'POST',
+          url: '/scim/v2/Users',
+          headers: { authorization: `Bearer ${scimToken}`, 'content-type': 'application/scim+json' },
+          payload: { schemas: ['urn:ietf:params:scim:schemas:core:2.0:User'], userName: 'locked@scimcorp.test' },
+        }),
+      ]);
       expectUnavailable(res, 'api');
+      // SCIM answers in its own error shape (RFC 7644 §3.12), with the same status and Retry-After.
+      expect(scim.statusCode, scim.body).toBe(503);
+      expect(scim.headers['retry-after']).toBe('1');
+      expect(scim.json()).toMatchObject({ status: '503' });
       other.exec('ROLLBACK');
     } finally {
       other.close();

@@ -64,7 +64,7 @@ const DATABASE_RETRY_AFTER_SECONDS = 1;
  * `temporarily_unavailable` with `Retry-After`, not a 500: the request was fine, and the node
  * recovers on its own once the database answers.
  */
-function asTemporarilyUnavailable(error: unknown): MandateError | undefined {
+export function asTemporarilyUnavailable(error: unknown): MandateError | undefined {
   if (error instanceof MandateError || !isDatabaseUnavailable(error)) return undefined;
   return new MandateError('temporarily_unavailable', 'the database is not answering; retry shortly', {
     retryAfterSeconds: DATABASE_RETRY_AFTER_SECONDS,

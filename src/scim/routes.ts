@@ -1,6 +1,7 @@
 import type { FastifyError, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import type { AuditContext } from '../audit/audit-log.js';
 import { MandateError } from '../errors.js';
+import { asTemporarilyUnavailable } from '../http/error-handler.js';
 import { errorHeaders } from '../http/error-headers.js';
 import type { RateLimit } from '../http/rate-limit.js';
 import { auditContextOf } from '../http/request-context.js';
@@ -41,8 +42,10 @@ interface ScimResources {
 }
 
 /** Errors of the SCIM surface in RFC 7644 §3.12 form: a documented exception to the /v1 error shape. */
-function toScimError(error: FastifyError, request: FastifyRequest): ScimError {
-  if (error instanceof ScimError) return error;
+function toScimError(raised: FastifyError, request: FastifyRequest): ScimError {
+  if (raised instanceof ScimError) return raised;
+  // A database fault is a 503 with Retry-After here too (docs/architecture.md §11): IdPs retry.
+  const error = asTemporarilyUnavailable(raised) ?? raised;
   if (error instanceof MandateError) return new ScimError(statusOf(error.code), error.description, undefined, errorHeaders(error));
   const status = error.statusCode ?? 500;
   if (status === 400) return new ScimError(400, 'the request body is not valid JSON', 'invalidSyntax');
