@@ -3,6 +3,7 @@ import type { AuditContext } from '../audit/audit-log.js';
 import { MandateError } from '../errors.js';
 import { errorHeaders } from '../http/error-headers.js';
 import type { RateLimit } from '../http/rate-limit.js';
+import { JsonTooDeepError } from '../http/json-body.js';
 import { auditContextOf } from '../http/request-context.js';
 import { statusOf } from '../http/status.js';
 import { ScimDiscovery } from './discovery.js';
@@ -10,7 +11,6 @@ import { ScimError } from './errors.js';
 import { notModified } from './etag.js';
 import type { ScimGroups } from './groups.js';
 import type { ListParameters } from './list-query.js';
-import { assertNesting } from './nesting.js';
 import { project, projectionOf } from './projection.js';
 import type { ResourceSchema, ScimDocument } from './schemas.js';
 import type { ScimCaller, ScimTokens } from './scim-tokens.js';
@@ -44,6 +44,7 @@ interface ScimResources {
 function toScimError(error: FastifyError, request: FastifyRequest): ScimError {
   if (error instanceof ScimError) return error;
   if (error instanceof MandateError) return new ScimError(statusOf(error.code), error.description, undefined, errorHeaders(error));
+  if (error instanceof JsonTooDeepError) return new ScimError(400, error.message, 'invalidSyntax');
   const status = error.statusCode ?? 500;
   if (status === 400) return new ScimError(400, 'the request body is not valid JSON', 'invalidSyntax');
   if (status > 400 && status < 500) return new ScimError(status, error.message);
@@ -70,7 +71,6 @@ function parametersOf(query: unknown): ListParameters {
 
 function bodyOf(request: FastifyRequest): unknown {
   if (request.body === undefined || request.body === null) throw new ScimError(400, 'a JSON body is required', 'invalidSyntax');
-  assertNesting(request.body);
   return request.body;
 }
 
@@ -94,7 +94,6 @@ export const scimRoutes: FastifyPluginAsync<{
   discovery: ScimDiscovery;
   rateLimit: RateLimit;
 }> = async (app, { tokens, users, groups, discovery, rateLimit }) => {
-  app.addContentTypeParser('application/scim+json', { parseAs: 'string' }, app.getDefaultJsonParser('error', 'error'));
   app.setErrorHandler((error: FastifyError, request, reply) => sendError(reply, toScimError(error, request)));
   app.setNotFoundHandler((request, reply) =>
     sendError(reply, new ScimError(404, `no SCIM endpoint ${request.method} ${request.url.split('?')[0]}`)),
