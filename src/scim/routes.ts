@@ -2,8 +2,8 @@ import type { FastifyError, FastifyPluginAsync, FastifyReply, FastifyRequest } f
 import type { AuditContext } from '../audit/audit-log.js';
 import { MandateError } from '../errors.js';
 import { errorHeaders } from '../http/error-headers.js';
-import type { RateLimit } from '../http/rate-limit.js';
 import { JsonTooDeepError } from '../http/json-body.js';
+import type { RateLimit } from '../http/rate-limit.js';
 import { auditContextOf } from '../http/request-context.js';
 import { statusOf } from '../http/status.js';
 import { ScimDiscovery } from './discovery.js';
