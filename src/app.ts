@@ -11,9 +11,11 @@ import type { EventBus } from './events/bus.js';
 import { Freshness } from './events/freshness.js';
 import { ErrorBody } from './http/common-schemas.js';
 import { installErrorHandler } from './http/error-handler.js';
+import { installJsonBody } from './http/json-body.js';
 import { installRateLimits } from './http/rate-limit.js';
 import { requestIdOf } from './http/request-id.js';
 import { installSecurityHeaders } from './http/security-headers.js';
+import { trustProxyOption } from './http/trust-proxy.js';
 import { createValidatorCompiler } from './http/validation.js';
 import { Lifecycle } from './lifecycle.js';
 import { createModules, type Services } from './modules.js';
@@ -51,6 +53,9 @@ async function createFastify(platform: Platform): Promise<App> {
     loggerInstance: logger,
     bodyLimit: config.bodyLimitBytes,
     genReqId: requestIdOf,
+    // request.ip is the client as the configured proxies report it (docs/architecture.md §13):
+    // rate limits, the audit client_ip and the anomaly rules all read it.
+    trustProxy: trustProxyOption(config.trustProxy),
     // While closing, a request that arrives on an open keep-alive connection is still answered,
     // with `Connection: close`, rather than failed with a 503: a graceful restart of workers
     // (serve.ts) fails no request. The caches stay followed until the app has closed (close()).
@@ -65,6 +70,7 @@ async function createFastify(platform: Platform): Promise<App> {
     },
   }).withTypeProvider<TypeBoxTypeProvider>();
   app.setValidatorCompiler(createValidatorCompiler());
+  installJsonBody(app, { maxDepth: config.jsonMaxDepth });
   installErrorHandler(app, metrics);
   installSecurityHeaders(app, { https: config.issuer.startsWith('https:') });
   app.addHook('onResponse', async (request, reply) => {

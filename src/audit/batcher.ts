@@ -1,6 +1,7 @@
 import type { Store } from '../store/store.js';
 import { inTransaction } from '../store/transaction.js';
 import type { AuditContext, AuditInput, AuditLog } from './audit-log.js';
+import { assertCanonicalDepth } from './canonical-json.js';
 
 interface Pending {
   input: AuditInput;
@@ -34,6 +35,13 @@ export class AuditBatcher {
   /** Resolves when the event is committed; rejects if its batch failed. */
   record(input: AuditInput, context: AuditContext = {}): Promise<void> {
     return new Promise((resolve, reject) => {
+      try {
+        assertCanonicalDepth(input.detail);
+        assertCanonicalDepth(input.act);
+      } catch (error) {
+        reject(error);
+        return;
+      }
       this.queue.push({ input, context, resolve, reject });
       this.schedule();
     });

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { canonicalJson } from './canonical-json.js';
+import { assertCanonicalDepth, CANONICAL_MAX_DEPTH, canonicalJson, NestingTooDeepError } from './canonical-json.js';
 
 /** Replaces -0 (which JSON cannot represent) by 0, at any depth. */
 function normalise(value: unknown): unknown {
@@ -104,5 +104,48 @@ describe('canonicalJson', () => {
         },
       ),
     );
+  });
+
+  /** `levels` arrays or objects inside each other, built without recursion. */
+  function nested(levels: number, kind: 'array' | 'object'): unknown {
+    let value: unknown = 1;
+    for (let i = 0; i < levels; i++) value = kind === 'array' ? [value] : { a: value };
+    return value;
+  }
+
+  it('refuses a value nested deeper than the bound with a 400-class error, not a RangeError, even 100,000 deep', () => {
+    for (const kind of ['array', 'object'] as const) {
+      const deep = nested(100_000, kind);
+      expect(() => canonicalJson(deep)).toThrow(NestingTooDeepError);
+      expect(() => assertCanonicalDepth(deep)).toThrow(NestingTooDeepError);
+      expect(() => canonicalJson(nested(CANONICAL_MAX_DEPTH + 1, kind))).toThrow(NestingTooDeepError);
+    }
+    const error = (() => {
+      try {
+        canonicalJson(nested(100_000, 'object'));
+      } catch (caught) {
+        return caught as NestingTooDeepError;
+      }
+    })();
+    expect(error?.code).toBe('invalid_request');
+  });
+
+  it('accepts a value exactly at the bound', () => {
+    for (const kind of ['array', 'object'] as const) {
+      const value = nested(CANONICAL_MAX_DEPTH, kind);
+      expect(() => assertCanonicalDepth(value)).not.toThrow();
+      expect(canonicalJson(value)).toBe(JSON.stringify(value));
+    }
+  });
+
+  it('writes a 100,000-deep value without recursion when the caller lifts the bound', () => {
+    const deep = nested(100_000, 'array');
+    expect(canonicalJson(deep, Number.POSITIVE_INFINITY)).toBe(`${'['.repeat(100_000)}1${']'.repeat(100_000)}`);
+  });
+
+  it('refuses a cycle instead of looping', () => {
+    const cycle: Record<string, unknown> = { b: 1 };
+    cycle.self = cycle;
+    expect(() => canonicalJson(cycle)).toThrow(NestingTooDeepError);
   });
 });

@@ -3,6 +3,7 @@ import type { AuditContext } from '../audit/audit-log.js';
 import { MandateError } from '../errors.js';
 import { asTemporarilyUnavailable } from '../http/error-handler.js';
 import { errorHeaders } from '../http/error-headers.js';
+import { JsonTooDeepError } from '../http/json-body.js';
 import type { RateLimit } from '../http/rate-limit.js';
 import { auditContextOf } from '../http/request-context.js';
 import { statusOf } from '../http/status.js';
@@ -11,7 +12,6 @@ import { ScimError } from './errors.js';
 import { notModified } from './etag.js';
 import type { ScimGroups } from './groups.js';
 import type { ListParameters } from './list-query.js';
-import { assertNesting } from './nesting.js';
 import { project, projectionOf } from './projection.js';
 import type { ResourceSchema, ScimDocument } from './schemas.js';
 import type { ScimCaller, ScimTokens } from './scim-tokens.js';
@@ -47,6 +47,7 @@ function toScimError(raised: FastifyError, request: FastifyRequest): ScimError {
   // A database fault is a 503 with Retry-After here too (docs/architecture.md §11): IdPs retry.
   const error = asTemporarilyUnavailable(raised) ?? raised;
   if (error instanceof MandateError) return new ScimError(statusOf(error.code), error.description, undefined, errorHeaders(error));
+  if (error instanceof JsonTooDeepError) return new ScimError(400, error.message, 'invalidSyntax');
   const status = error.statusCode ?? 500;
   if (status === 400) return new ScimError(400, 'the request body is not valid JSON', 'invalidSyntax');
   if (status > 400 && status < 500) return new ScimError(status, error.message);
@@ -73,7 +74,6 @@ function parametersOf(query: unknown): ListParameters {
 
 function bodyOf(request: FastifyRequest): unknown {
   if (request.body === undefined || request.body === null) throw new ScimError(400, 'a JSON body is required', 'invalidSyntax');
-  assertNesting(request.body);
   return request.body;
 }
 
@@ -97,7 +97,6 @@ export const scimRoutes: FastifyPluginAsync<{
   discovery: ScimDiscovery;
   rateLimit: RateLimit;
 }> = async (app, { tokens, users, groups, discovery, rateLimit }) => {
-  app.addContentTypeParser('application/scim+json', { parseAs: 'string' }, app.getDefaultJsonParser('error', 'error'));
   app.setErrorHandler((error: FastifyError, request, reply) => sendError(reply, toScimError(error, request)));
   app.setNotFoundHandler((request, reply) =>
     sendError(reply, new ScimError(404, `no SCIM endpoint ${request.method} ${request.url.split('?')[0]}`)),
