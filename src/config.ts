@@ -98,6 +98,8 @@ export interface Config {
   trustProxy: boolean | number | string[];
   /** `redis://…` counts cluster-wide limits in Redis; unset: PostgreSQL, or memory on SQLite. */
   redisUrl: string | undefined;
+  /** Prefix of every key Mandate writes in Redis, so several deployments can share one. */
+  redisKeyPrefix: string;
   /** Worker processes `mandate serve` runs: a number, or `auto` for one per core. */
   workers: number | 'auto';
 }
@@ -506,6 +508,18 @@ export const OPTIONS: readonly OptionSpec[] = [
       if (!raw) return undefined;
       if (!/^rediss?:\/\//.test(raw)) throw new ConfigError(variable, 'must start with redis:// or rediss://');
       return raw;
+    },
+  },
+  {
+    env: 'MANDATE_REDIS_KEY_PREFIX',
+    key: 'redisKeyPrefix',
+    default: 'mandate:',
+    description: 'Prefix of the keys Mandate writes in Redis (with `MANDATE_REDIS_URL`), so deployments can share one Redis.',
+    parse: (raw, _env, variable) => {
+      const prefix = raw ?? 'mandate:';
+      if (prefix.length > 64 || /[\s{}]/.test(prefix))
+        throw new ConfigError(variable, 'must be at most 64 characters, without spaces or braces');
+      return prefix;
     },
   },
   {
