@@ -5,6 +5,7 @@
  * configuration table is generated from {@link OPTIONS} by `npm run docs:config`, and a
  * test fails when the two drift apart.
  */
+import os from 'node:os';
 import path from 'node:path';
 
 /** Signing algorithms Mandate can mint with. */
@@ -530,6 +531,11 @@ export const OPTIONS: readonly OptionSpec[] = [
     parse: (raw, env, variable) => (raw === 'auto' ? 'auto' : parseInteger(1, 256, 1)(raw, env, variable)),
   },
 ];
+
+/** `workers` resolved: `auto` is one per core the process may use. */
+export function workerCount(workers: Config['workers']): number {
+  return workers === 'auto' ? os.availableParallelism() : workers;
+}
 
 /** Reads and validates the configuration; throws {@link ConfigError} naming the first bad variable. */
 export function loadConfig(env: Env = process.env, overrides: Partial<Config> = {}): Config {

@@ -1,6 +1,6 @@
 import cluster from 'node:cluster';
 import type { Logger } from 'pino';
-import type { Config } from '../config.js';
+import { type Config, workerCount } from '../config.js';
 import type { Store } from '../store/store.js';
 import type { Counter } from './counter.js';
 import { FallbackCounter } from './fallback-counter.js';
@@ -9,11 +9,9 @@ import { RedisCounter } from './redis-counter.js';
 import { SqlCounter } from './sql-counter.js';
 
 export interface OpenCounterOptions {
-  config: Pick<Config, 'redisUrl' | 'redisKeyPrefix'>;
+  config: Pick<Config, 'redisUrl' | 'redisKeyPrefix' | 'workers'>;
   store: Store;
   logger: Logger;
-  /** Whether other processes serve from the same SQLite file (`--workers`); default: this is a cluster worker. */
-  sharedSqlite?: boolean;
 }
 
 /**
@@ -27,7 +25,8 @@ export interface OpenCounterOptions {
  */
 export function openCounter(options: OpenCounterOptions): Counter {
   const { config, store, logger } = options;
-  const sharedSqlite = options.sharedSqlite ?? cluster.isWorker;
+  // Worker processes (serve.ts) share the SQLite file, and so must their counts.
+  const sharedSqlite = cluster.isWorker || workerCount(config.workers) > 1;
   let shared: Counter;
   if (config.redisUrl) {
     let lastError = 0;
