@@ -503,7 +503,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   {
     env: 'MANDATE_REDIS_URL',
     key: 'redisUrl',
-    default: '(unset: PostgreSQL counters, or memory on SQLite)',
+    default: "(unset: the database's counters table, or memory on a single SQLite process)",
     description: '`redis://host:6379` counts per-agent rate limits and anomaly windows across nodes in Redis instead of PostgreSQL.',
     parse: (raw, _env, variable) => {
       if (!raw) return undefined;
