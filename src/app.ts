@@ -101,7 +101,11 @@ export async function buildApp(options: AppOptions): Promise<Mandate> {
     reconcileIntervalSeconds: config.reconcileIntervalSeconds,
     onError: (error) => logger.error({ err: error }, 'cache reload failed'),
   });
-  await lifecycle.start();
+  // A Redis counter reconnects until closed: a node that fails to start must not be kept alive by it.
+  await lifecycle.start().catch(async (error: unknown) => {
+    await counter.close();
+    throw error;
+  });
 
   const app = await createFastify(platform);
   const rateLimit = rateLimitsOf(config).public;

@@ -17,19 +17,31 @@ export class RuleWindows {
   constructor(private readonly counter: Counter) {}
 
   async count(tallies: readonly Tally[]): Promise<Finding[]> {
-    const groups = new Map<string, Tally[]>();
+    // Per key, its tallies by bucket, in the order they came.
+    const keys = new Map<string, Map<number, Tally[]>>();
     for (const tally of tallies) {
-      const id = `${tally.key}|${bucketsOf(tally.t, ruleWindow(tally.windowSeconds)).current}`;
-      const group = groups.get(id);
+      const bucket = bucketsOf(tally.t, ruleWindow(tally.windowSeconds)).current;
+      let buckets = keys.get(tally.key);
+      if (!buckets) {
+        buckets = new Map();
+        keys.set(tally.key, buckets);
+      }
+      const group = buckets.get(bucket);
       if (group) group.push(tally);
-      else groups.set(id, [tally]);
+      else buckets.set(bucket, [tally]);
     }
-    const findings: Finding[] = [];
-    for (const group of groups.values()) {
-      const finding = await this.countGroup(group);
-      if (finding) findings.push(finding);
-    }
-    return findings;
+    // Keys are independent and counted side by side; a key's buckets one after the other.
+    const perKey = await Promise.all(
+      [...keys.values()].map(async (buckets) => {
+        const found: Finding[] = [];
+        for (const group of buckets.values()) {
+          const finding = await this.countGroup(group);
+          if (finding) found.push(finding);
+        }
+        return found;
+      }),
+    );
+    return perKey.flat();
   }
 
   private async countGroup(group: readonly Tally[]): Promise<Finding | undefined> {
