@@ -1,9 +1,11 @@
 import { randomBytes } from 'node:crypto';
+import http from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Config } from '../src/config.js';
 import type { MandateNode } from '../src/node.js';
+import { type ServerProcess, startServer, waitForOk } from './support/cli.js';
 import { pgAvailable } from './support/databases.js';
-import { adminHeaders, createTestDatabase, startListeningNode, type TestDatabase } from './support/nodes.js';
+import { adminHeaders, createTestDatabase, startListeningNode, TEST_ADMIN_KEY, type TestDatabase } from './support/nodes.js';
 import { basic } from './support/oauth-fixtures.js';
 import { freePort } from './support/ports.js';
 
@@ -226,5 +228,107 @@ describe.runIf(pgAvailable)('a node whose Redis is unreachable', () => {
     expect((await token(node, client)).status).toBe(429);
     expect(Date.now() - started).toBeLessThan(3000);
     expect((await fetch(`${node.issuer}/healthz`)).status).toBe(200);
+  });
+});
+
+/** One request on its own connection (no keep-alive), so the primary hands it to the next worker in turn. */
+function call(port: number, path: string, headers: Record<string, string>, body: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = http.request({ host: '127.0.0.1', port, method: 'POST', path, agent: false, headers }, (res) => {
+      res.resume();
+      res.on('end', () => resolve(res.statusCode ?? 0));
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+/** The worker that answered each request id, from the workers' request logs. */
+function workersOf(output: string, requestIds: string[]): (number | undefined)[] {
+  const byRequest = new Map<string, number>();
+  for (const line of output.split('\n')) {
+    if (!line.startsWith('{')) continue;
+    const entry = JSON.parse(line) as { msg?: string; reqId?: string; worker?: number };
+    if (entry.msg === 'request completed' && entry.reqId && entry.worker !== undefined) byRequest.set(entry.reqId, entry.worker);
+  }
+  return requestIds.map((id) => byRequest.get(id));
+}
+
+describe('mandate serve --workers 2 on SQLite', () => {
+  let db: TestDatabase;
+  let server: ServerProcess;
+  let port: number;
+  beforeAll(async () => {
+    db = await createTestDatabase('sqlite');
+    port = await freePort();
+    server = startServer(
+      {
+        MANDATE_DATA_DIR: db.dataDir,
+        MANDATE_MASTER_KEY: db.masterKey.toString('base64'),
+        MANDATE_PORT: String(port),
+        MANDATE_HOST: '127.0.0.1',
+        MANDATE_ISSUER: `http://localhost:${port}`,
+        MANDATE_BOOTSTRAP_ADMIN_KEY: TEST_ADMIN_KEY,
+      },
+      ['--workers', '2'],
+    );
+    await waitForOk(`http://127.0.0.1:${port}/readyz`, 60_000);
+    // Both workers listening before the burst, so that it is spread over both.
+    const started = Date.now();
+    while ((server.output().match(/Mandate listening/g) ?? []).length < 2) {
+      if (Date.now() - started > 60_000) throw new Error(`workers did not start: ${server.output().slice(-2000)}`);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  }, 70_000);
+  afterAll(async () => {
+    if (server && server.child.exitCode === null) {
+      server.child.kill('SIGTERM');
+      await server.exited;
+    }
+    await db?.dispose();
+  }, 30_000);
+
+  it('the worker processes count one per-agent limit together', async () => {
+    const json = { authorization: `Bearer ${TEST_ADMIN_KEY}`, 'content-type': 'application/json' };
+    const post = async (path: string, payload: object) => {
+      const res = await fetch(`http://127.0.0.1:${port}${path}`, { method: 'POST', headers: json, body: JSON.stringify(payload) });
+      if (res.status >= 300) throw new Error(`${path}: ${res.status} ${await res.text()}`);
+      return (await res.json()) as Record<string, string>;
+    };
+    await post('/v1/resources', { identifier: CRM, name: 'CRM', scopes: [{ name: 'crm.read', description: 'r' }] });
+    await post('/v1/organizations', { slug: 'workers', name: 'workers', settings: { agent_rate_limit_per_minute: 6 } });
+    const owner = await post('/v1/organizations/workers/members', { email: 'owner@workers.test' });
+    const agent = await post('/v1/organizations/workers/agents', {
+      name: 'A',
+      purpose: 'p',
+      owner_member_id: owner.id,
+      environment: 'prod',
+    });
+    const client = await post('/v1/organizations/workers/clients', {
+      client_name: 'k',
+      client_type: 'confidential',
+      grant_types: ['client_credentials'],
+      scope: 'crm.read',
+      resources: [CRM],
+      agent_id: agent.id,
+    });
+    const headers = {
+      authorization: basic(client.client_id as string, client.client_secret as string),
+      'content-type': 'application/x-www-form-urlencoded',
+    };
+    const body = new URLSearchParams({ grant_type: 'client_credentials', resource: CRM }).toString();
+    await awayFromMinuteEnd();
+    const statuses: number[] = [];
+    const ids: string[] = [];
+    for (let i = 0; i < 8; i += 1) {
+      ids.push(`limits-${process.pid}-${i}`);
+      statuses.push(await call(port, '/oauth2/token', { ...headers, 'x-request-id': ids.at(-1) as string }, body));
+    }
+    expect(statuses).toEqual([200, 200, 200, 200, 200, 200, 429, 429]);
+    // The six accepted were spread over both workers, so neither alone reached the limit.
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const answeredBy = workersOf(server.output(), ids.slice(0, 6));
+    expect(new Set(answeredBy).size).toBe(2);
+    expect(answeredBy.every((w) => w !== undefined)).toBe(true);
   });
 });
