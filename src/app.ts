@@ -93,7 +93,7 @@ export async function buildApp(options: AppOptions): Promise<Mandate> {
   const { config, store, clock, bus, envelope, logger } = options;
   const metrics = new Metrics({ processMetrics: options.processMetrics ?? false });
   const freshness = options.freshness ?? new Freshness(config.failClosedAfterSeconds * 1000);
-  const counter = openCounter({ config, store, logger });
+  const counter = openCounter({ config, store, logger, onLocal: (local) => metrics.counterLocal.set(local ? 1 : 0) });
   const platform: Platform = { config, store, clock, bus, freshness, envelope, logger, metrics, counter };
   const modules = createModules(platform);
   const lifecycle = new Lifecycle(modules.hooks, {

@@ -8,6 +8,7 @@ import { pgAvailable } from './support/databases.js';
 import { adminHeaders, createTestDatabase, startListeningNode, TEST_ADMIN_KEY, type TestDatabase } from './support/nodes.js';
 import { basic } from './support/oauth-fixtures.js';
 import { freePort } from './support/ports.js';
+import { startTcpProxy, type TcpProxy } from './support/tcp-proxy.js';
 
 /**
  * Per-agent rate limits and anomaly windows count across nodes (docs/architecture.md §12): two
@@ -229,6 +230,58 @@ describe.runIf(pgAvailable)('a node whose Redis is unreachable', () => {
     expect(Date.now() - started).toBeLessThan(3000);
     expect((await fetch(`${node.issuer}/healthz`)).status).toBe(200);
   });
+});
+
+async function counterLocal(at: Listening): Promise<number> {
+  const text = await (await fetch(`${at.issuer}/metrics`)).text();
+  return Number(/^mandate_counter_local (\d+)/m.exec(text)?.[1]);
+}
+
+describe.runIf(pgAvailable)('two nodes whose Redis goes away and comes back', () => {
+  let db: TestDatabase;
+  let proxy: TcpProxy;
+  let a: Listening;
+  let b: Listening;
+  beforeAll(async () => {
+    db = await createTestDatabase('postgres');
+    const target = new URL(REDIS_URL);
+    proxy = await startTcpProxy({ host: target.hostname, port: Number(target.port || 6379) });
+    const config = { redisUrl: proxy.url('redis'), redisKeyPrefix: `mandate-test-${randomBytes(4).toString('hex')}:` };
+    a = await startListeningNode(db, { config });
+    b = await startListeningNode(db, { config });
+    await createResource(a.node);
+  });
+  afterAll(async () => {
+    await Promise.all([a?.node.shutdown(), b?.node.shutdown()]);
+    await proxy?.close();
+    await db?.dispose();
+  });
+
+  it('each node limits on its own while Redis is cut, says so in /metrics, and counts together again once it is back', async () => {
+    const cut = await seedAgent(a.node, 'cut', { agent_rate_limit_per_minute: 4 });
+    await awayFromMinuteEnd();
+    await proxy.cut();
+    const started = Date.now();
+    // Per node: four each, then refused on each. Never an unlimited burst, never a failed request.
+    for (const node of [a, b]) {
+      for (let i = 0; i < 4; i += 1) expect((await token(node, cut.client)).status).toBe(200);
+      expect((await token(node, cut.client)).status).toBe(429);
+    }
+    expect(Date.now() - started).toBeLessThan(5000);
+    expect(await counterLocal(a)).toBe(1);
+    expect(await counterLocal(b)).toBe(1);
+
+    await proxy.restore();
+    // The client reconnects within its 2 s backoff, and the counter is retried a second after the last failure.
+    await new Promise((resolve) => setTimeout(resolve, 3500));
+    const back = await seedAgent(a.node, 'back', { agent_rate_limit_per_minute: 4 });
+    await awayFromMinuteEnd();
+    for (let i = 0; i < 4; i += 1) expect((await token(i % 2 ? b : a, back.client)).status).toBe(200);
+    expect((await token(a, back.client)).status).toBe(429);
+    expect((await token(b, back.client)).status).toBe(429);
+    expect(await counterLocal(a)).toBe(0);
+    expect(await counterLocal(b)).toBe(0);
+  }, 60_000);
 });
 
 /** One request on its own connection (no keep-alive), so the primary hands it to the next worker in turn. */

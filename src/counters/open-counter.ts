@@ -12,6 +12,8 @@ export interface OpenCounterOptions {
   config: Pick<Config, 'redisUrl' | 'redisKeyPrefix' | 'workers'>;
   store: Store;
   logger: Logger;
+  /** Counting went local (true) or shared again (false): for a metric operators alert on. */
+  onLocal?: (local: boolean) => void;
 }
 
 /**
@@ -48,6 +50,7 @@ export function openCounter(options: OpenCounterOptions): Counter {
   return new FallbackCounter({
     shared,
     onSwitch: ({ to, kind, error }) => {
+      options.onLocal?.(to === 'memory');
       if (to === 'memory')
         logger.error(
           { err: error, counter: kind },
