@@ -126,7 +126,7 @@ describe.each(dialects)('the SQL counter on %s', (dialect) => {
     const later = new SqlCounter({ store });
     await later.add('new', 1, T + 3 * 60_000, MINUTE);
     await later.close();
-    expect(await store.db.selectFrom('counters').select('key').execute()).toEqual([{ key: 'new|60000' }]);
+    expect(await store.db.selectFrom('counters').select('key').execute()).toEqual([{ key: 'new|60000|60000' }]);
     await close();
   });
 });
@@ -142,7 +142,7 @@ describe('the Redis counter', () => {
       await counter.add('agent-rate|agt_x', 2, Date.now(), MINUTE);
       const keys = await raw.keys(`${keyPrefix}*`);
       expect(keys).toHaveLength(1);
-      expect(keys[0]).toMatch(new RegExp(`^${keyPrefix}\\{agent-rate\\|agt_x\\|60000\\}:\\d+$`));
+      expect(keys[0]).toMatch(new RegExp(`^${keyPrefix}\\{agent-rate\\|agt_x\\|60000\\|60000\\}:\\d+$`));
       const ttl = await raw.pTTL(keys[0] as string);
       expect(ttl).toBeGreaterThan(0);
       expect(ttl).toBeLessThanOrEqual(61_000);

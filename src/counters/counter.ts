@@ -54,9 +54,9 @@ export function bucketsOf(at: number, window: CounterWindow): Buckets {
   return { bucketMs, current, oldest: current - (span - 1) * bucketMs, span, expiresAt: current + span * bucketMs };
 }
 
-/** A key names its bucket width too, so a window whose settings change never reads old buckets. */
+/** A key names its window and bucket width too, so a window whose settings change never reads old buckets. */
 export function storedKey(key: string, buckets: Buckets): string {
-  return `${key}|${buckets.bucketMs}`;
+  return `${key}|${buckets.span * buckets.bucketMs}|${buckets.bucketMs}`;
 }
 
 /** The shared store did not answer, or answered too late: the caller counts somewhere else. */
