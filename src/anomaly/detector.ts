@@ -150,7 +150,11 @@ export class AnomalyDetector {
         tallies.push(...observed.tallies);
       }
       // The whole batch's counts at once: a burst costs a round trip per agent and rule, not per event.
-      findings.push(...(await this.windows.count(tallies)));
+      try {
+        findings.push(...(await this.windows.count(tallies)));
+      } catch (error) {
+        this.deps.logger.error({ err: error, events: batch.length }, 'anomaly windows could not be counted');
+      }
       for (const finding of findings) {
         await this.respond(finding).catch((error: unknown) => {
           this.deps.logger.error({ err: error, rule: finding.rule, agent: finding.agentId }, 'anomaly response failed');
