@@ -15,7 +15,7 @@ export const LAYERS: readonly (readonly string[])[] = [
   ['store'],
   // Above store: cluster events are rows of the outbox, written in the caller's transaction.
   ['events'],
-  ['crypto', 'outbound', 'ui'],
+  ['crypto', 'outbound', 'ui', 'counters'],
   ['ops'],
   ['http'],
   ['platform'],

@@ -6,6 +6,7 @@ import type { Logger } from 'pino';
 import { adminAuthHook } from './admin-keys/auth-hook.js';
 import type { Clock } from './clock.js';
 import type { Config } from './config.js';
+import { openCounter } from './counters/open-counter.js';
 import type { Envelope } from './crypto/envelope.js';
 import type { EventBus } from './events/bus.js';
 import { Freshness } from './events/freshness.js';
@@ -106,14 +107,19 @@ export async function buildApp(options: AppOptions): Promise<Mandate> {
   const { config, store, clock, bus, envelope, logger } = options;
   const metrics = new Metrics({ processMetrics: options.processMetrics ?? false });
   const freshness = options.freshness ?? new Freshness(config.failClosedAfterSeconds * 1000);
-  const platform: Platform = { config, store, clock, bus, freshness, envelope, logger, metrics };
+  const counter = openCounter({ config, store, logger, onLocal: (local) => metrics.counterLocal.set(local ? 1 : 0) });
+  const platform: Platform = { config, store, clock, bus, freshness, envelope, logger, metrics, counter };
   const modules = createModules(platform);
   const lifecycle = new Lifecycle(modules.hooks, {
     bus,
     reconcileIntervalSeconds: config.reconcileIntervalSeconds,
     onError: (error) => logger.error({ err: error }, 'cache reload failed'),
   });
-  await lifecycle.start();
+  // A Redis counter reconnects until closed: a node that fails to start must not be kept alive by it.
+  await lifecycle.start().catch(async (error: unknown) => {
+    await counter.close();
+    throw error;
+  });
 
   const app = await createFastify(platform);
   const rateLimit = rateLimitsOf(config).public;
@@ -136,6 +142,7 @@ export async function buildApp(options: AppOptions): Promise<Mandate> {
       await app.close();
       await lifecycle.stop();
       await lifecycle.drain();
+      await counter.close();
     },
   };
 }

@@ -5,6 +5,7 @@
  * configuration table is generated from {@link OPTIONS} by `npm run docs:config`, and a
  * test fails when the two drift apart.
  */
+import os from 'node:os';
 import path from 'node:path';
 
 /** Signing algorithms Mandate can mint with. */
@@ -98,6 +99,8 @@ export interface Config {
   trustProxy: boolean | number | string[];
   /** `redis://…` counts cluster-wide limits in Redis; unset: PostgreSQL, or memory on SQLite. */
   redisUrl: string | undefined;
+  /** Prefix of every key Mandate writes in Redis, so several deployments can share one. */
+  redisKeyPrefix: string;
   /** Worker processes `mandate serve` runs: a number, or `auto` for one per core. */
   workers: number | 'auto';
 }
@@ -500,12 +503,24 @@ export const OPTIONS: readonly OptionSpec[] = [
   {
     env: 'MANDATE_REDIS_URL',
     key: 'redisUrl',
-    default: '(unset: PostgreSQL counters, or memory on SQLite)',
+    default: "(unset: the database's counters table, or memory on a single SQLite process)",
     description: '`redis://host:6379` counts per-agent rate limits and anomaly windows across nodes in Redis instead of PostgreSQL.',
     parse: (raw, _env, variable) => {
       if (!raw) return undefined;
       if (!/^rediss?:\/\//.test(raw)) throw new ConfigError(variable, 'must start with redis:// or rediss://');
       return raw;
+    },
+  },
+  {
+    env: 'MANDATE_REDIS_KEY_PREFIX',
+    key: 'redisKeyPrefix',
+    default: 'mandate:',
+    description: 'Prefix of the keys Mandate writes in Redis (with `MANDATE_REDIS_URL`), so deployments can share one Redis.',
+    parse: (raw, _env, variable) => {
+      const prefix = raw ?? 'mandate:';
+      if (prefix.length > 64 || /[\s{}]/.test(prefix))
+        throw new ConfigError(variable, 'must be at most 64 characters, without spaces or braces');
+      return prefix;
     },
   },
   {
@@ -516,6 +531,11 @@ export const OPTIONS: readonly OptionSpec[] = [
     parse: (raw, env, variable) => (raw === 'auto' ? 'auto' : parseInteger(1, 256, 1)(raw, env, variable)),
   },
 ];
+
+/** `workers` resolved: `auto` is one per core the process may use. */
+export function workerCount(workers: Config['workers']): number {
+  return workers === 'auto' ? os.availableParallelism() : workers;
+}
 
 /** Reads and validates the configuration; throws {@link ConfigError} naming the first bad variable. */
 export function loadConfig(env: Env = process.env, overrides: Partial<Config> = {}): Config {

@@ -9,6 +9,7 @@ import { loadJwks, verifyExportFile } from './audit/verify.js';
 import { queryAuditEvents } from './cli/audit-query.js';
 import { printTable } from './cli/table.js';
 import { ConfigError, loadConfig } from './config.js';
+import { MemoryCounter } from './counters/memory-counter.js';
 import { Freshness } from './events/freshness.js';
 import { createModules, type Services } from './modules.js';
 import { openBus, openRuntime, type Runtime } from './node.js';
@@ -41,6 +42,8 @@ async function withServices<T>(work: (services: Services, runtime: Runtime) => P
         bus,
         freshness: new Freshness(runtime.config.failClosedAfterSeconds * 1000),
         metrics: new Metrics({ processMetrics: false }),
+        // A command admits no token request and runs no detection: nothing to count together.
+        counter: new MemoryCounter(),
       }).services,
       runtime,
     );

@@ -4,6 +4,7 @@ import type { FastifyBaseLogger, FastifyInstance, RawServerDefault } from 'fasti
 import type { Logger } from 'pino';
 import type { Clock } from './clock.js';
 import type { Config } from './config.js';
+import type { Counter } from './counters/counter.js';
 import type { Envelope } from './crypto/envelope.js';
 import type { EventBus } from './events/bus.js';
 import type { Freshness } from './events/freshness.js';
@@ -26,6 +27,8 @@ export interface Platform {
   envelope: Envelope;
   logger: Logger;
   metrics: Metrics;
+  /** Where per-agent rate limits and anomaly windows count: across nodes when there are several (§12). */
+  counter: Counter;
 }
 
 /** How long a bus-invalidated cache may serve: the TTL only bounds staleness after a missed event. */

@@ -1,8 +1,7 @@
 import cluster from 'node:cluster';
 import type { Server } from 'node:http';
-import os from 'node:os';
 import type { Logger } from 'pino';
-import type { Config } from './config.js';
+import { type Config, workerCount } from './config.js';
 import { openRuntime, startNode } from './node.js';
 import { joinClusterMetrics, serveClusterMetrics, shareClusterMetrics } from './ops/cluster-metrics.js';
 import { createLogger } from './ops/logging.js';
@@ -14,11 +13,6 @@ const SHUTDOWN_GRACE_MS = 10_000;
 
 /** How long open keep-alive connections of a stopping node may still bring a request. */
 const IDLE_CONNECTION_GRACE_MS = 1_000;
-
-/** `workers` resolved: `auto` is one per core the process may use. */
-export function workerCount(workers: Config['workers']): number {
-  return workers === 'auto' ? os.availableParallelism() : workers;
-}
 
 /**
  * `mandate serve`: one process, or with `workers` above 1 a primary that prepares the database

@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import type { Agents } from '../agents/agents.js';
 import type { AuditLog } from '../audit/audit-log.js';
 import type { Clock } from '../clock.js';
+import type { Counter } from '../counters/counter.js';
 import { ConflictError } from '../errors.js';
 import { outboundRequest } from '../outbound/request.js';
 import type { AuditEventsTable } from '../store/schema.js';
@@ -10,7 +11,16 @@ import { inTransaction } from '../store/transaction.js';
 import type { PrincipalStops } from '../tenancy/principal-stops.js';
 import type { AnomalyResponse } from '../tenancy/schemas.js';
 import type { AgentRestriction, AgentRestrictions, OrganizationSettingsCache } from './restrictions.js';
-import { type AgentProfile, AnomalyRules, type Finding, OBSERVED_KINDS, type ObservedEvent, type RuleSettings } from './rules.js';
+import { RuleWindows } from './rule-windows.js';
+import {
+  type AgentProfile,
+  AnomalyRules,
+  type Finding,
+  OBSERVED_KINDS,
+  type ObservedEvent,
+  type RuleSettings,
+  type Tally,
+} from './rules.js';
 
 export interface AnomalyDetectorDeps {
   store: Store;
@@ -20,6 +30,8 @@ export interface AnomalyDetectorDeps {
   restrictions: AgentRestrictions;
   settings: OrganizationSettingsCache;
   clock: Clock;
+  /** Where the rules' windows count: across nodes when there are several (docs/architecture.md §12). */
+  counter: Counter;
   logger: Logger;
   /** Development only: webhook alerts may go to http:// and loopback receivers. */
   allowLoopback: boolean;
@@ -41,20 +53,22 @@ const RESTRICTION_OF: Partial<Record<AnomalyResponse, AgentRestriction>> = {
 /**
  * Watches the events this node appends, runs the rules, and for each finding records an
  * `anomaly.detected` event, alerts the organization's webhook and applies the response the
- * organization chose for the rule. Detection is per node: each node sees the events it wrote.
+ * organization chose for the rule. Each node sees the events it wrote; the windows count in the
+ * node's counter, so a burst spread over several nodes adds up (docs/architecture.md §12).
  */
 export class AnomalyDetector {
   private readonly rules: AnomalyRules;
+  private readonly windows: RuleWindows;
   private queue: AuditEventsTable[] = [];
   private dropped = 0;
   private running: Promise<void> | undefined;
   private readonly webhooks = new Set<Promise<void>>();
   private readonly profiles = new Map<string, { at: number; profile: AgentProfile }>();
   private unsubscribe: (() => void) | undefined;
-  private sweeper: NodeJS.Timeout | undefined;
 
   constructor(private readonly deps: AnomalyDetectorDeps) {
     this.rules = new AnomalyRules(deps.rules);
+    this.windows = new RuleWindows(deps.counter);
   }
 
   /** Seeds the first-tool-use baseline from the audit trail, then follows new events. */
@@ -79,8 +93,6 @@ export class AnomalyDetector {
       .execute();
     for (const row of seen) this.rules.seedNetworks(row.agent_id as string, [row.client_ip as string]);
     this.unsubscribe = this.deps.audit.onAppended((events) => this.enqueue(events));
-    this.sweeper = setInterval(() => this.rules.sweep(this.deps.clock.now()), 60_000);
-    this.sweeper.unref();
   }
 
   /** Resolves once every event queued so far has been evaluated and acted on (tests, shutdown). */
@@ -94,7 +106,6 @@ export class AnomalyDetector {
 
   async stop(): Promise<void> {
     this.unsubscribe?.();
-    clearInterval(this.sweeper);
     await this.settled();
   }
 
@@ -127,16 +138,27 @@ export class AnomalyDetector {
     while (this.queue.length > 0) {
       const batch = this.queue;
       this.queue = [];
+      const findings: Finding[] = [];
+      const tallies: Tally[] = [];
       for (const row of batch) {
         const agentId = row.agent_id as string;
         const cached = this.profiles.get(agentId);
         const fresh = cached && this.deps.clock.now() - cached.at < PROFILE_TTL_MS;
         const profile = fresh ? cached.profile : await this.loadProfile(agentId);
-        for (const finding of this.rules.observe(toObserved(row), profile)) {
-          await this.respond(finding).catch((error: unknown) => {
-            this.deps.logger.error({ err: error, rule: finding.rule, agent: finding.agentId }, 'anomaly response failed');
-          });
-        }
+        const observed = this.rules.observe(toObserved(row), profile);
+        findings.push(...observed.findings);
+        tallies.push(...observed.tallies);
+      }
+      // The whole batch's counts at once: a burst costs a round trip per agent and rule, not per event.
+      try {
+        findings.push(...(await this.windows.count(tallies)));
+      } catch (error) {
+        this.deps.logger.error({ err: error, events: batch.length }, 'anomaly windows could not be counted');
+      }
+      for (const finding of findings) {
+        await this.respond(finding).catch((error: unknown) => {
+          this.deps.logger.error({ err: error, rule: finding.rule, agent: finding.agentId }, 'anomaly response failed');
+        });
       }
     }
   }

@@ -3,6 +3,7 @@ import type { Agents } from '../agents/agents.js';
 import type { AuditLog } from '../audit/audit-log.js';
 import type { Clock } from '../clock.js';
 import type { Config } from '../config.js';
+import type { Counter } from '../counters/counter.js';
 import type { EventBus } from '../events/bus.js';
 import type { Store } from '../store/store.js';
 import type { PrincipalStops } from '../tenancy/principal-stops.js';
@@ -18,6 +19,8 @@ export interface AnomalyDeps {
   bus: EventBus;
   clock: Clock;
   logger: Logger;
+  /** Per-agent rate limits and anomaly windows count here (docs/architecture.md §12). */
+  counter: Counter;
   config: Pick<Config, 'devAllowLoopbackFetch'>;
   /** The restrictions the grants and Decisions consult; created (and loaded) here when not given. */
   restrictions?: AgentRestrictions;
@@ -36,13 +39,14 @@ export interface AnomalyDetection {
 
 /** The restrictions on their own, for callers that need no detection. */
 export function createAgentRestrictions(
-  deps: Pick<AnomalyDeps, 'store' | 'audit' | 'bus' | 'clock'> & { logger?: Logger },
+  deps: Pick<AnomalyDeps, 'store' | 'audit' | 'bus' | 'clock' | 'counter'> & { logger?: Logger },
 ): AgentRestrictions {
   return new AgentRestrictions({
     store: deps.store,
     bus: deps.bus,
     audit: deps.audit,
     clock: deps.clock,
+    counter: deps.counter,
     settings: new OrganizationSettingsCache({ db: deps.store.db, clock: deps.clock }),
     onError: (error) => deps.logger?.error({ err: error }, 'agent restrictions reload failed'),
   });
@@ -62,6 +66,7 @@ export function createAnomalyDetection(deps: AnomalyDeps): AnomalyDetection {
     restrictions,
     settings: new OrganizationSettingsCache({ db: deps.store.db, clock: deps.clock }),
     clock: deps.clock,
+    counter: deps.counter,
     logger: deps.logger,
     allowLoopback: deps.config.devAllowLoopbackFetch,
     rules: { ...DEFAULT_RULES, ...deps.rules },

@@ -23,8 +23,18 @@ export interface AnomalyServices {
 
 /** Per-agent anomaly rules and the restrictions they impose; token issuance and decisions consult them. */
 export function anomalyModule(platform: Platform, deps: AnomalyModuleDeps): ModuleParts<AnomalyServices> {
-  const { store, clock, bus, logger, config } = platform;
-  const anomaly = createAnomalyDetection({ store, audit: deps.audit, agents: deps.agents, stops: deps.stops, bus, clock, logger, config });
+  const { store, clock, bus, logger, config, counter } = platform;
+  const anomaly = createAnomalyDetection({
+    store,
+    audit: deps.audit,
+    agents: deps.agents,
+    stops: deps.stops,
+    bus,
+    clock,
+    logger,
+    counter,
+    config,
+  });
   const { restrictions } = anomaly;
   return {
     services: { agentRestrictions: restrictions, anomaly },

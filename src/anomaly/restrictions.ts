@@ -2,9 +2,9 @@ import type { Kysely } from 'kysely';
 import type { AuditContext, AuditLog } from '../audit/audit-log.js';
 import { scopePermission } from '../authz/delegation.js';
 import { type Clock, isoAt } from '../clock.js';
+import type { Counter } from '../counters/counter.js';
 import { NotFoundError } from '../errors.js';
 import type { EventBus } from '../events/bus.js';
-import { FixedWindowLimiter } from '../http/rate-limit.js';
 import type { Database } from '../store/schema.js';
 import type { Store } from '../store/store.js';
 import { type Executor, inTransaction } from '../store/transaction.js';
@@ -73,7 +73,6 @@ export class OrganizationSettingsCache {
  */
 export class AgentRestrictions implements AgentRestrictionsView {
   private restricted = new Map<string, AgentRestriction>();
-  private readonly limiter: FixedWindowLimiter;
   private readonly unsubscribe: (() => void)[];
 
   constructor(
@@ -83,10 +82,11 @@ export class AgentRestrictions implements AgentRestrictionsView {
       audit: AuditLog;
       clock: Clock;
       settings: OrganizationSettingsCache;
+      /** Where the per-agent limit counts: across nodes when there are several (docs/architecture.md §12). */
+      counter: Counter;
       onError?: (error: unknown) => void;
     },
   ) {
-    this.limiter = new FixedWindowLimiter(() => deps.clock.now());
     const onError = (error: unknown) => deps.onError?.(error);
     this.unsubscribe = [
       deps.bus.subscribe('roles.changed', ({ orgId }) => this.loadOrganization(orgId).catch(onError)),
@@ -102,8 +102,10 @@ export class AgentRestrictions implements AgentRestrictionsView {
     const settings = this.deps.settings.peek(orgId) ?? (await this.deps.settings.get(orgId));
     const max = settings.agent_rate_limit_per_minute;
     if (!max) return { allowed: true, retryAfterSeconds: 0 };
-    const { allowed, resetSeconds } = this.limiter.hit(`agent|${agentId}`, max, 60);
-    return { allowed, retryAfterSeconds: resetSeconds };
+    // A fixed minute, aligned to the clock so that every node counts in the same one: one round trip.
+    const now = this.deps.clock.now();
+    const { count, resetAt } = await this.deps.counter.add(`agent-rate|${agentId}`, 1, now, { ms: 60_000 });
+    return { allowed: count <= max, retryAfterSeconds: Math.max(1, Math.ceil((resetAt - now) / 1000)) };
   }
 
   async load(): Promise<void> {

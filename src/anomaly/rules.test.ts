@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { AnomalyRules, DEFAULT_RULES, networkOf, type ObservedEvent, type RuleName } from './rules.js';
+import { MemoryCounter } from '../counters/memory-counter.js';
+import { RuleWindows } from './rule-windows.js';
+import { type AgentProfile, AnomalyRules, DEFAULT_RULES, type Finding, networkOf, type ObservedEvent, type RuleName } from './rules.js';
 
 const T0 = Date.parse('2026-11-17T09:00:00.000Z');
 const AGENT = 'agt_a';
@@ -24,11 +26,25 @@ function event(overrides: Partial<ObservedEvent> & { seconds?: number } = {}): O
   };
 }
 
-/** Feeds events and returns the rules that fired, in order. */
-function run(events: ObservedEvent[], options: { rules?: AnomalyRules; baseline?: string[] } = {}): RuleName[] {
-  const rules = options.rules ?? new AnomalyRules();
-  rules.seedBaseline(AGENT, options.baseline ?? ['crm']);
-  return events.flatMap((e) => rules.observe(e, profile).map((f) => f.rule));
+/** The rules and their windows, counted in memory as on a single node. */
+function detector(rules = new AnomalyRules()): { rules: AnomalyRules; observe(e: ObservedEvent, p?: AgentProfile): Promise<Finding[]> } {
+  const windows = new RuleWindows(new MemoryCounter());
+  return {
+    rules,
+    observe: async (e, p = profile) => {
+      const { findings, tallies } = rules.observe(e, p);
+      return [...findings, ...(await windows.count(tallies))];
+    },
+  };
+}
+
+/** Feeds events one at a time and returns the rules that fired, in order. */
+async function run(events: ObservedEvent[], options: { on?: ReturnType<typeof detector>; baseline?: string[] } = {}): Promise<RuleName[]> {
+  const on = options.on ?? detector();
+  on.rules.seedBaseline(AGENT, options.baseline ?? ['crm']);
+  const fired: RuleName[] = [];
+  for (const e of events) for (const finding of await on.observe(e)) fired.push(finding.rule);
+  return fired;
 }
 
 const times = <T>(n: number, make: (i: number) => T): T[] => Array.from({ length: n }, (_, i) => make(i));
@@ -72,46 +88,55 @@ describe('anomaly rules', () => {
       times(3, (i) => event({ seconds: i, detail: { effect: 'allow', environment: 'dev' } })),
       ['outside_environment'],
     ],
-  ])('%s', (_name, events, fired) => {
-    expect(run(events)).toEqual(fired);
+  ])('%s', async (_name, events, fired) => {
+    expect(await run(events)).toEqual(fired);
   });
 
-  it('fires again once the window has passed, and keeps agents apart', () => {
+  it('counts a batch at once and still reports the event that crossed the threshold', async () => {
     const rules = new AnomalyRules();
-    rules.seedBaseline('agt_b', ['crm']);
+    const windows = new RuleWindows(new MemoryCounter());
+    const burst = times(25, (i) => denied(i));
+    const tallies = burst.flatMap((e) => rules.observe(e, profile).tallies);
+    const findings = await windows.count(tallies);
+    expect(findings.map((f) => [f.rule, f.count, f.eventId])).toEqual([['denied_burst', 20, burst[19]?.id]]);
+  });
+
+  it('fires again once the window has passed, and keeps agents apart', async () => {
+    const on = detector();
+    on.rules.seedBaseline('agt_b', ['crm']);
     const burst = (start: number, agent: string) => times(20, (i) => ({ ...denied(start + i), agent_id: agent }));
-    expect(run([...burst(0, AGENT), ...burst(30, AGENT)], { rules })).toEqual(['denied_burst']);
-    expect(run(burst(90, AGENT), { rules })).toEqual(['denied_burst']);
+    expect(await run([...burst(0, AGENT), ...burst(30, AGENT)], { on })).toEqual(['denied_burst']);
+    expect(await run(burst(90, AGENT), { on })).toEqual(['denied_burst']);
     expect(
-      run(
+      await run(
         times(19, (i) => ({ ...denied(i), agent_id: 'agt_b' })),
-        { rules },
+        { on },
       ),
     ).toEqual([]);
   });
 
-  it('a young agent builds its baseline without findings', () => {
-    const rules = new AnomalyRules();
+  it('a young agent builds its baseline without findings', async () => {
+    const on = detector();
     const young = { environment: 'prod', createdAt: new Date(T0 - 3600_000).toISOString() };
-    expect(rules.observe(event({ tool: 'payments' }), young)).toEqual([]);
-    expect(rules.observe(event({ tool: 'payments' }), profile)).toEqual([]);
-    expect(rules.observe(event({ tool: 'warehouse' }), profile).map((f) => f.rule)).toEqual(['first_tool_use']);
+    expect(await on.observe(event({ tool: 'payments' }), young)).toEqual([]);
+    expect(await on.observe(event({ tool: 'payments' }))).toEqual([]);
+    expect((await on.observe(event({ tool: 'warehouse' }))).map((f) => f.rule)).toEqual(['first_tool_use']);
   });
 
-  it('notices a token used from a network the agent was never seen on', () => {
-    const rules = new AnomalyRules();
-    rules.seedBaseline(AGENT, ['crm']);
-    rules.seedNetworks(AGENT, ['10.1.2.3']);
-    expect(rules.observe(event({ client_ip: '10.1.2.77' }), profile)).toEqual([]);
-    const [found] = rules.observe(event({ client_ip: '203.0.113.9' }), profile);
+  it('notices a token used from a network the agent was never seen on', async () => {
+    const on = detector();
+    on.rules.seedBaseline(AGENT, ['crm']);
+    on.rules.seedNetworks(AGENT, ['10.1.2.3']);
+    expect(await on.observe(event({ client_ip: '10.1.2.77' }))).toEqual([]);
+    const [found] = await on.observe(event({ client_ip: '203.0.113.9' }));
     expect(found).toMatchObject({ rule: 'new_network', detail: { network: '203.0.113.0/24', ip: '203.0.113.9' } });
     // Once seen, the network is part of the baseline.
-    expect(rules.observe(event({ client_ip: '203.0.113.10' }), profile)).toEqual([]);
-    expect(rules.observe(event({ client_ip: '2001:db8:1:2::5' }), profile).map((f) => f.rule)).toEqual(['new_network']);
-    expect(rules.observe(event({ client_ip: '2001:db8:1:ffff::9' }), profile)).toEqual([]);
+    expect(await on.observe(event({ client_ip: '203.0.113.10' }))).toEqual([]);
+    expect((await on.observe(event({ client_ip: '2001:db8:1:2::5' }))).map((f) => f.rule)).toEqual(['new_network']);
+    expect(await on.observe(event({ client_ip: '2001:db8:1:ffff::9' }))).toEqual([]);
     // A young agent is still learning where it runs.
     const young = { environment: 'prod', createdAt: new Date(T0 - 3600_000).toISOString() };
-    expect(rules.observe(event({ agent_id: 'agt_new', client_ip: '198.51.100.1' }), young)).toEqual([]);
+    expect(await on.observe(event({ agent_id: 'agt_new', client_ip: '198.51.100.1' }), young)).toEqual([]);
   });
 
   it.each([
@@ -123,10 +148,10 @@ describe('anomaly rules', () => {
     expect(networkOf(ip)).toBe(network);
   });
 
-  it('reports counts, window and evidence', () => {
-    const rules = new AnomalyRules({ ...DEFAULT_RULES, bulk_export: { threshold: 2, windowSeconds: 30 } });
-    rules.observe(event({ seconds: 0, action: 'export' }), profile);
-    const [finding] = rules.observe(event({ seconds: 5, action: 'export' }), profile);
+  it('reports counts, window and evidence', async () => {
+    const on = detector(new AnomalyRules({ ...DEFAULT_RULES, bulk_export: { threshold: 2, windowSeconds: 30 } }));
+    await on.observe(event({ seconds: 0, action: 'export' }));
+    const [finding] = await on.observe(event({ seconds: 5, action: 'export' }));
     expect(finding).toMatchObject({
       rule: 'bulk_export',
       orgId: 'org_a',
@@ -139,7 +164,7 @@ describe('anomaly rules', () => {
     });
   });
 
-  it('ignores events of no agent', () => {
-    expect(new AnomalyRules().observe(event({ agent_id: null, action: 'export' }), profile)).toEqual([]);
+  it('ignores events of no agent', async () => {
+    expect(await detector().observe(event({ agent_id: null, action: 'export' }))).toEqual([]);
   });
 });

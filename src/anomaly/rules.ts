@@ -1,7 +1,8 @@
 /**
- * Anomaly rules over the audit stream, as data, and a detector that keeps per-agent sliding
- * windows in memory. Pure: no clock but the events' own timestamps, no I/O; detector.ts feeds it
- * the events this node appends and acts on what it finds.
+ * Anomaly rules over the audit stream, as data. Pure: no clock but the events' own timestamps,
+ * no I/O. The windowed rules come out as tallies that rule-windows.ts counts (across nodes when
+ * there are several, docs/architecture.md §12); detector.ts feeds it the events this node
+ * appends and acts on what it finds.
  */
 
 export type RuleName = 'rate_spike' | 'denied_burst' | 'bulk_export' | 'first_tool_use' | 'outside_environment' | 'new_network';
@@ -118,36 +119,38 @@ export function isRefusal(event: ObservedEvent): boolean {
   return event.kind === 'tool.outcome' && event.error_code === 'insufficient_scope';
 }
 
-/** Timestamps in arrival order, oldest dropped as the window slides. */
-class Window {
-  private times: number[] = [];
-  private head = 0;
-  lastFired = Number.NEGATIVE_INFINITY;
-  latest = Number.NEGATIVE_INFINITY;
+/**
+ * One windowed rule's count for one event: the detector adds a batch's tallies to the node's
+ * counter (rule-windows.ts), which counts across nodes when there are several
+ * (docs/architecture.md §12), and a finding comes out when a count crosses its threshold.
+ */
+export interface Tally {
+  rule: RuleName;
+  /** The counter's key: rule, agent and what the rule counts apart. */
+  key: string;
+  /** The limit, or null for a rule that fires on its first event (once per window). */
+  threshold: number | null;
+  /** Whether the count so far, this event included, crosses the threshold. */
+  fires: (count: number) => boolean;
+  windowSeconds: number;
+  /** The event's time (epoch ms). */
+  t: number;
+  event: Pick<Finding, 'orgId' | 'agentId' | 'at' | 'eventId' | 'tool'>;
+  detail: Record<string, unknown>;
+}
 
-  /** Adds `t` and returns how many fall within `windowMs` of the latest time seen. */
-  add(t: number, windowMs: number): number {
-    this.latest = Math.max(this.latest, t);
-    this.times.push(t);
-    while (this.head < this.times.length && (this.times[this.head] as number) <= this.latest - windowMs) this.head += 1;
-    if (this.head > 1024) {
-      this.times = this.times.slice(this.head);
-      this.head = 0;
-    }
-    return this.times.length - this.head;
-  }
-
-  oldest(): number {
-    return this.times[this.head] as number;
-  }
+/** What one event leads to: findings at once (baselines), and counts for the windowed rules. */
+export interface Observation {
+  findings: Finding[];
+  tallies: Tally[];
 }
 
 /**
- * Evaluates the rules event by event. Each finding fires once per agent per rule per window
- * (first_tool_use: once per tool), so a burst raises one finding, not one per event.
+ * Evaluates the rules event by event. The baselines (first_tool_use, new_network) are this
+ * node's, in memory; the windowed rules return tallies, which fire once per agent per rule per
+ * window, so a burst raises one finding, not one per event.
  */
 export class AnomalyRules {
-  private readonly windows = new Map<string, Window>();
   /** Tools each agent has used: the baseline first_tool_use compares against. */
   private readonly tools = new Map<string, Set<string>>();
   /** Networks each agent was seen on: the baseline new_network compares against. */
@@ -169,28 +172,31 @@ export class AnomalyRules {
     this.networks.set(agentId, known);
   }
 
-  observe(event: ObservedEvent, profile: AgentProfile | undefined): Finding[] {
+  observe(event: ObservedEvent, profile: AgentProfile | undefined): Observation {
     const agentId = event.agent_id;
     const orgId = event.org_id;
-    if (!agentId || !orgId) return [];
-    const t = Date.parse(event.at);
     const findings: Finding[] = [];
+    const tallies: Tally[] = [];
+    if (!agentId || !orgId) return { findings, tallies };
+    const t = Date.parse(event.at);
     const base = { orgId, agentId, at: event.at, eventId: event.id };
-    const counted = (rule: RuleName, key: string, threshold: number, windowSeconds: number, fires: (n: number) => boolean) => {
-      const windowMs = windowSeconds * 1000;
-      const window = this.window(`${rule}|${agentId}|${key}`);
-      const count = window.add(t, windowMs);
-      if (!fires(count) || t - window.lastFired < windowMs) return;
-      window.lastFired = t;
-      findings.push({
-        ...base,
+    const counted = (
+      rule: RuleName,
+      key: string,
+      threshold: number | null,
+      windowSeconds: number,
+      fires: (n: number) => boolean,
+      detail: Record<string, unknown> = {},
+    ) => {
+      tallies.push({
         rule,
-        count,
+        key: `${rule}|${agentId}|${key}`,
         threshold,
+        fires,
         windowSeconds,
-        since: new Date(window.oldest()).toISOString(),
-        tool: event.tool,
-        detail: {},
+        t,
+        event: { ...base, tool: event.tool },
+        detail,
       });
     };
 
@@ -250,37 +256,9 @@ export class AnomalyRules {
     }
     const environment = event.detail.environment;
     if (event.kind === 'decision' && profile && typeof environment === 'string' && environment !== profile.environment) {
-      const windowMs = this.settings.outside_environment.windowSeconds * 1000;
-      const window = this.window(`outside_environment|${agentId}|`);
-      window.add(t, windowMs);
-      if (t - window.lastFired >= windowMs) {
-        window.lastFired = t;
-        findings.push({
-          ...base,
-          rule: 'outside_environment',
-          count: 1,
-          threshold: null,
-          windowSeconds: this.settings.outside_environment.windowSeconds,
-          since: event.at,
-          tool: event.tool,
-          detail: { environment, agent_environment: profile.environment },
-        });
-      }
+      const { windowSeconds } = this.settings.outside_environment;
+      counted('outside_environment', '', null, windowSeconds, () => true, { environment, agent_environment: profile.environment });
     }
-    return findings;
-  }
-
-  /** Forgets windows idle for longer than `idleSeconds` before `now`, so quiet agents cost nothing. */
-  sweep(now: number, idleSeconds = 3600): void {
-    for (const [key, window] of this.windows) if (window.latest < now - idleSeconds * 1000) this.windows.delete(key);
-  }
-
-  private window(key: string): Window {
-    let window = this.windows.get(key);
-    if (!window) {
-      window = new Window();
-      this.windows.set(key, window);
-    }
-    return window;
+    return { findings, tallies };
   }
 }

@@ -47,6 +47,13 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  /** 1 while the cluster-wide counter is out of reach and this process counts limits alone (docs/architecture.md §12). */
+  readonly counterLocal = new Gauge({
+    name: 'mandate_counter_local',
+    help: 'Whether per-agent rate limits and anomaly windows count in this process only, their shared store being unreachable.',
+    registers: [this.registry],
+  });
+
   /**
    * What `/metrics` serves: this registry, or in a worker of `mandate serve --workers` every
    * worker's, merged by the primary (ops/cluster-metrics.ts).

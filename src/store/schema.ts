@@ -53,6 +53,20 @@ export interface Database {
   principal_stops: PrincipalStopsTable;
   event_outbox: EventOutboxTable;
   restore_fences: RestoreFencesTable;
+  counters: CountersTable;
+}
+
+/**
+ * One bucket of a cluster-wide counter (counters/sql-counter.ts, docs/architecture.md §12).
+ * PostgreSQL returns bigint columns as strings.
+ */
+export interface CountersTable {
+  key: string;
+  /** Start of the bucket, epoch milliseconds. */
+  bucket: number | string;
+  count: number;
+  /** When the bucket has left every window it counts in (epoch milliseconds): pruned after. */
+  expires_at: number | string;
 }
 
 /** One cluster event (events/outbox.ts): written in the transaction of the change it announces. */

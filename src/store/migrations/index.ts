@@ -22,6 +22,7 @@ import * as breakGlassThrottles from './0020-break-glass-throttles.js';
 import * as elevationBounds from './0021-elevation-bounds.js';
 import * as resourceCredentials from './0022-resource-credentials.js';
 import * as eventOutbox from './0023-event-outbox.js';
+import * as counters from './0024-counters.js';
 
 /** Every migration, in order. One set for SQLite and PostgreSQL; names never change once released. */
 export const migrations: Record<string, Migration> = {
@@ -48,4 +49,5 @@ export const migrations: Record<string, Migration> = {
   '0021-elevation-bounds': elevationBounds,
   '0022-resource-credentials': resourceCredentials,
   '0023-event-outbox': eventOutbox,
+  '0024-counters': counters,
 };
