@@ -17,6 +17,7 @@ import { installSecurityHeaders } from './http/security-headers.js';
 import { createValidatorCompiler } from './http/validation.js';
 import { Lifecycle } from './lifecycle.js';
 import { createModules, type Services } from './modules.js';
+import { deferredChildLogger } from './ops/logging.js';
 import { Metrics } from './ops/metrics.js';
 import { opsRoutes } from './ops/routes.js';
 import { type App, type Platform, rateLimitsOf } from './platform.js';
@@ -51,6 +52,8 @@ async function createFastify(platform: Platform): Promise<App> {
     loggerInstance: logger,
     bodyLimit: config.bodyLimitBytes,
     genReqId: requestIdOf,
+    // Request loggers are created when a request logs something (ops/logging.ts).
+    childLoggerFactory: (parent, bindings, options) => deferredChildLogger(parent as Logger, bindings, options),
     // While closing, a request that arrives on an open keep-alive connection is still answered,
     // with `Connection: close`, rather than failed with a 503: a graceful restart of workers
     // (serve.ts) fails no request. The caches stay followed until the app has closed (close()).
