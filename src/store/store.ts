@@ -1,10 +1,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import SQLite from 'better-sqlite3';
-import { Kysely, PostgresDialect, type SqliteDatabase, SqliteDialect, SqliteDriver, type SqliteStatement } from 'kysely';
+import { Kysely, PostgresDialect, type SqliteDatabase, SqliteDialect, type SqliteStatement } from 'kysely';
 import pg from 'pg';
 import type { Database } from './schema.js';
-import { WalSync } from './wal-sync.js';
 
 export type Dialect = 'sqlite' | 'postgres';
 
@@ -33,7 +32,7 @@ const STATEMENT_CACHE_SIZE = 500;
  * every query, which costs more than running a small one. Query shapes are few and fixed, so
  * a bounded map keyed by SQL text keeps each prepared once.
  */
-function withStatementCache(sqlite: SQLite.Database, onWrite: () => void): SqliteDatabase {
+function withStatementCache(sqlite: SQLite.Database): SqliteDatabase {
   const cache = new Map<string, SQLite.Statement>();
   return {
     close: () => sqlite.close(),
@@ -44,51 +43,9 @@ function withStatementCache(sqlite: SQLite.Database, onWrite: () => void): Sqlit
         statement = sqlite.prepare(sql);
         cache.set(sql, statement);
       }
-      // Kysely's driver prepares every statement right before running it.
-      if (!statement.readonly) onWrite();
       return statement as unknown as SqliteStatement;
     },
   };
-}
-
-/**
- * Kysely's SQLite driver, except that releasing the connection after a write that committed
- * waits until the WAL is on disk (store/wal-sync.ts): a write, inside a transaction or alone,
- * returns to its caller only once it is durable. The connection is released first, so other
- * queries run while the fsync does.
- */
-class DurableSqliteDriver extends SqliteDriver {
-  constructor(
-    database: SqliteDatabase,
-    private readonly sqlite: SQLite.Database,
-    private readonly wal: WalSync,
-    private readonly written: { dirty: boolean },
-  ) {
-    super({ database });
-  }
-
-  override async releaseConnection(): Promise<void> {
-    const committed = this.written.dirty && !this.sqlite.inTransaction;
-    if (committed) this.written.dirty = false;
-    await super.releaseConnection();
-    if (committed) await this.wal.sync();
-  }
-
-  override async destroy(): Promise<void> {
-    await this.wal.close();
-    await super.destroy();
-  }
-}
-
-/** SQLite's dialect with {@link DurableSqliteDriver}. */
-class DurableSqliteDialect extends SqliteDialect {
-  constructor(private readonly driver: DurableSqliteDriver) {
-    super({ database: {} as SqliteDatabase });
-  }
-
-  override createDriver(): SqliteDriver {
-    return this.driver;
-  }
 }
 
 /** Opens SQLite (WAL, busy timeout, foreign keys) or a PostgreSQL pool behind one Kysely instance. */
@@ -107,14 +64,8 @@ export function openStore(options: OpenStoreOptions): Store {
   sqlite.pragma('journal_mode = WAL');
   sqlite.pragma('busy_timeout = 5000');
   sqlite.pragma('foreign_keys = ON');
-  // A committed audit event survives power loss, as docs/architecture.md §7 promises: NORMAL
-  // leaves the WAL's fsync to WalSync, which runs it off the event loop before the write returns.
-  sqlite.pragma('synchronous = NORMAL');
-  const written = { dirty: false };
-  const database = withStatementCache(sqlite, () => {
-    written.dirty = true;
-  });
-  const driver = new DurableSqliteDriver(database, sqlite, new WalSync(`${file}-wal`), written);
-  const db = new Kysely<Database>({ dialect: new DurableSqliteDialect(driver) });
+  // FULL: a committed audit event survives power loss, as docs/architecture.md §7 promises.
+  sqlite.pragma('synchronous = FULL');
+  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: withStatementCache(sqlite) }) });
   return { db, dialect: 'sqlite', databaseUrl: undefined, close: () => db.destroy() };
 }
