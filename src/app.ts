@@ -62,10 +62,10 @@ async function createFastify(platform: Platform): Promise<App> {
   app.setValidatorCompiler(createValidatorCompiler());
   installErrorHandler(app, metrics);
   installSecurityHeaders(app, { https: config.issuer.startsWith('https:') });
-  app.addHook('onResponse', async (request, reply) => {
-    const route = request.routeOptions.url ?? 'unmatched';
-    metrics.httpRequests.inc({ method: request.method, route, status: String(reply.statusCode) });
-    metrics.httpDuration.observe({ method: request.method, route }, reply.elapsedTime / 1000);
+  // Callback-style hooks on every request: an async hook costs a promise and a turn of the microtask queue.
+  app.addHook('onResponse', (request, reply, done) => {
+    metrics.recordHttp(request.method, request.routeOptions.url ?? 'unmatched', reply.statusCode, reply.elapsedTime / 1000);
+    done();
   });
   installRateLimits(app);
   app.addSchema(ErrorBody);
