@@ -13,7 +13,11 @@ import { startMandate } from './targets/mandate.js';
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
-  options: { rounds: { type: 'string', default: '3' }, duration: { type: 'string', default: '8' }, connections: { type: 'string', default: '50' } },
+  options: {
+    rounds: { type: 'string', default: '3' },
+    duration: { type: 'string', default: '8' },
+    connections: { type: 'string', default: '50' },
+  },
 });
 const [name, other] = positionals;
 const scenario = SCENARIOS.find((s) => s.name === name);
@@ -28,7 +32,9 @@ for (let i = 0; i < Number(values.rounds); i++) {
   const mine = await runOn(scenario, () => startMandate(), load);
   const theirs = await runOn(scenario, () => otherTargets.startMandate(), load);
   ratios.push(Math.round((mine.requests_per_sec / Math.max(1, theirs.requests_per_sec)) * 100) / 100);
-  process.stdout.write(`round ${i + 1}: this ${mine.requests_per_sec} req/s, other ${theirs.requests_per_sec} req/s, ratio ${ratios.at(-1)}\n`);
+  process.stdout.write(
+    `round ${i + 1}: this ${mine.requests_per_sec} req/s, other ${theirs.requests_per_sec} req/s, ratio ${ratios.at(-1)}\n`,
+  );
 }
 ratios.sort((a, b) => a - b);
 process.stdout.write(`median ratio this/other: ${ratios[Math.floor(ratios.length / 2)]}\n`);
