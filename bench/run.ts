@@ -102,6 +102,15 @@ async function run(scenario: Scenario): Promise<Record<string, unknown>> {
   const target = scenario.target && judge(scenario, summary(mandate).requests_per_sec, ratios);
   return {
     ...common,
+    legend: {
+      requests_per_sec: "a target's median round: 2xx answers per second (requests_per_sec_rounds: every round)",
+      ratios: 'x_to_y: x / y within each round (the same background load), and the median of those',
+      ...(peer && { peer: 'oidc-provider configured as closely as it allows (bench/peers/oidc-provider.ts)' }),
+      ...(ceiling && {
+        ceiling: 'bare Fastify doing only the core work of the endpoint: what this stack reaches at best (bench/peers/ceiling.ts)',
+      }),
+      ...(target && { target: 'issue #15 item 8, judged on the medians' }),
+    },
     mandate: summary(mandate),
     ...(peer && { peer: summary(peer) }),
     ...(ceiling && { ceiling: summary(ceiling) }),
