@@ -5,6 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { MandateNode } from '../src/node.js';
+import { runCli } from './support/cli.js';
 import { dialects } from './support/databases.js';
 import { createTestDatabase, startTestNode, type TestDatabase } from './support/nodes.js';
 
@@ -56,6 +57,19 @@ describe.each(dialects)('admin key revocation through warm caches on %s', (diale
     await Promise.all(inFlight);
     expect(await status(a, secret)).toBe(401);
   });
+
+  it('refuses a key revoked with `mandate admin-keys revoke` (another process) within 1 s on a running node', async () => {
+    const { key, secret } = await a.adminKeys.create('revoked from the CLI');
+    expect(await status(a, secret)).toBe(200);
+    expect(await status(a, secret)).toBe(200);
+    const cli = runCli(['admin-keys', 'revoke', key.id, '--json'], {
+      MANDATE_DATA_DIR: db.dataDir,
+      MANDATE_MASTER_KEY: db.masterKey.toString('base64'),
+      ...(db.databaseUrl && { MANDATE_DATABASE_URL: db.databaseUrl }),
+    });
+    expect(cli.status, cli.stderr).toBe(0);
+    expect(await within(1000, async () => (await status(a, secret)) === 401)).toBeLessThanOrEqual(1000);
+  }, 60_000);
 
   it('refuses an unknown key, and accepts a key created on another node at once', async () => {
     expect(await status(b, 'mnd_ak_not-a-real-key-not-a-real-key-000000')).toBe(401);
