@@ -20,6 +20,7 @@ import { trustProxyOption } from './http/trust-proxy.js';
 import { createValidatorCompiler } from './http/validation.js';
 import { Lifecycle } from './lifecycle.js';
 import { createModules, type Services } from './modules.js';
+import { deferredChildLogger } from './ops/logging.js';
 import { Metrics } from './ops/metrics.js';
 import { opsRoutes } from './ops/routes.js';
 import { type App, type Platform, rateLimitsOf } from './platform.js';
@@ -57,6 +58,8 @@ async function createFastify(platform: Platform): Promise<App> {
     // request.ip is the client as the configured proxies report it (docs/architecture.md §13):
     // rate limits, the audit client_ip and the anomaly rules all read it.
     trustProxy: trustProxyOption(config.trustProxy),
+    // Request loggers are created when a request logs something (ops/logging.ts).
+    childLoggerFactory: (parent, bindings, options) => deferredChildLogger(parent as Logger, bindings, options),
     // While closing, a request that arrives on an open keep-alive connection is still answered,
     // with `Connection: close`, rather than failed with a 503: a graceful restart of workers
     // (serve.ts) fails no request. The caches stay followed until the app has closed (close()).
@@ -74,10 +77,10 @@ async function createFastify(platform: Platform): Promise<App> {
   installJsonBody(app, { maxDepth: config.jsonMaxDepth });
   installErrorHandler(app, metrics);
   installSecurityHeaders(app, { https: config.issuer.startsWith('https:') });
-  app.addHook('onResponse', async (request, reply) => {
-    const route = request.routeOptions.url ?? 'unmatched';
-    metrics.httpRequests.inc({ method: request.method, route, status: String(reply.statusCode) });
-    metrics.httpDuration.observe({ method: request.method, route }, reply.elapsedTime / 1000);
+  // Callback-style hooks on every request: an async hook costs a promise and a turn of the microtask queue.
+  app.addHook('onResponse', (request, reply, done) => {
+    metrics.recordHttp(request.method, request.routeOptions.url ?? 'unmatched', reply.statusCode, reply.elapsedTime / 1000);
+    done();
   });
   installRateLimits(app);
   app.addSchema(ErrorBody);

@@ -17,9 +17,9 @@ export async function startCeiling(): Promise<RunningTarget> {
     readyPath: '/healthz',
   });
   return {
-    name: 'ceiling (bare Fastify + ES256 sign)',
+    name: 'ceiling (bare Fastify: ES256 sign / Map lookup)',
     base: server.base,
-    endpoints: { token: '/token', introspection: '' },
+    endpoints: { token: '/token', introspection: '/introspect' },
     client,
     stop: server.stop,
   };

@@ -3,6 +3,8 @@ import { type Clock, isoAt } from '../clock.js';
 import { newId } from '../crypto/ids.js';
 import { hashSecret, newSecret, secretMatches } from '../crypto/secret-token.js';
 import { NotFoundError } from '../errors.js';
+import type { EventBus } from '../events/bus.js';
+import { InvalidatingCache } from '../events/cache.js';
 import { isUniqueViolation } from '../store/errors.js';
 import type { AdminKeysTable } from '../store/schema.js';
 import type { Store } from '../store/store.js';
@@ -25,15 +27,28 @@ export interface AdminKeysDeps {
   store: Store;
   audit: AuditLog;
   clock: Clock;
+  bus: EventBus;
+  /** How long a key read stays cached if no `admin_keys.changed` event arrives (a safety net). */
+  cacheTtlMs: number;
 }
 
 /** Admin API keys (`mnd_ak_…`): created, listed and revoked by the CLI, checked on every /v1 call. */
 export class AdminKeys {
   private readonly keys: AdminKeyStore;
   private readonly lastTouched = new Map<string, number>();
+  /**
+   * Keys by the SHA-256 of their secret: every /v1 call authenticates, and a database read per
+   * call cost a sixth of a decision (README "Benchmarks"). A revocation records
+   * `admin_keys.changed` in its transaction, which empties this cache on every node as soon as
+   * the node reads it (docs/architecture.md §7, §10); a resync empties it too.
+   */
+  private readonly cache: InvalidatingCache<AdminKeysTable>;
 
   constructor(private readonly deps: AdminKeysDeps) {
     this.keys = new AdminKeyStore(deps.store.db);
+    this.cache = new InvalidatingCache(deps.clock, deps.cacheTtlMs);
+    deps.bus.subscribe('admin_keys.changed', () => this.cache.clear());
+    deps.bus.subscribe('bus.resynced', () => this.cache.clear());
   }
 
   /** Creates a key; the returned secret is shown once and only its hash is stored. */
@@ -64,6 +79,7 @@ export class AdminKeys {
     await inTransaction(this.deps.store, async (trx) => {
       if (!(await this.keys.revoke(trx, id, isoAt(this.deps.clock)))) throw new NotFoundError('active admin key');
       await this.deps.audit.append(trx, { kind: 'admin_key.revoked', detail: { id } }, context);
+      await this.deps.bus.record(trx, 'admin_keys.changed', { id });
     });
     return toView((await this.keys.findById(id)) as AdminKeysTable);
   }
@@ -71,7 +87,8 @@ export class AdminKeys {
   /** The key a presented secret belongs to, if it is an active admin key. */
   async authenticate(secret: string): Promise<AdminKeyView | undefined> {
     if (!secret.startsWith('mnd_ak_')) return undefined;
-    const row = await this.keys.findByHash(hashSecret(secret));
+    const hash = hashSecret(secret);
+    const row = await this.cache.get(hash, () => this.keys.findByHash(hash));
     // The lookup is by digest; the constant-time check guards against a non-exact index match.
     if (!row || row.revoked_at !== null || !secretMatches(secret, row.secret_hash)) return undefined;
     const now = this.deps.clock.now();

@@ -1,7 +1,18 @@
+import { createHash } from 'node:crypto';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { AuditEventsTable } from '../store/schema.js';
-import { ChainWalker, type CheckedCheckpoint, computeEventHash, GENESIS_HASH, type HashedFields, verifyChain } from './chain.js';
+import { canonicalJson } from './canonical-json.js';
+import {
+  ChainWalker,
+  type CheckedCheckpoint,
+  CORE_COLUMNS,
+  computeEventHash,
+  EXTENSION_COLUMNS,
+  GENESIS_HASH,
+  type HashedFields,
+  verifyChain,
+} from './chain.js';
 
 const CHAIN = 'org_01h0000000000000000000000';
 
@@ -76,6 +87,35 @@ describe('computeEventHash', () => {
   it('distinguishes null from the string "null"', () => {
     const fields = fieldsFor(2);
     expect(computeEventHash(GENESIS_HASH, { ...fields, agent_id: 'null' })).not.toBe(computeEventHash(GENESIS_HASH, fields));
+  });
+
+  // The hash is written directly rather than through canonicalJson; chains already in databases
+  // and exports must keep verifying, so it must be byte for byte the RFC 8785 form of the
+  // documented object: every core column, and the extension columns that are set.
+  it('hashes exactly SHA-256(prev_hash || canonicalJson of the core columns and the set extension columns)', () => {
+    const text = fc.oneof(fc.string(), fc.string({ unit: 'grapheme' }), fc.constant('"\\\u2028</script>'));
+    const value = fc.oneof(text, fc.integer(), fc.double({ noNaN: true, noDefaultInfinity: true }), fc.constant(null));
+    const columns = [...CORE_COLUMNS.filter((c) => c !== 'prev_hash' && c !== 'hash'), ...EXTENSION_COLUMNS];
+    const event = fc.record(Object.fromEntries(columns.map((c) => [c, value])), {
+      requiredKeys: [...CORE_COLUMNS.filter((c) => c !== 'prev_hash' && c !== 'hash')],
+    });
+    fc.assert(
+      fc.property(fc.string({ unit: fc.constantFrom(...'0123456789abcdef'), minLength: 64, maxLength: 64 }), event, (prev, fields) => {
+        const documented: Record<string, unknown> = {};
+        for (const column of columns) {
+          const v = (fields as Record<string, unknown>)[column];
+          if ((EXTENSION_COLUMNS as readonly string[]).includes(column) ? v !== null && v !== undefined : v !== undefined)
+            documented[column] = v;
+        }
+        const expected = createHash('sha256').update(prev).update(canonicalJson(documented)).digest('hex');
+        expect(computeEventHash(prev, fields as unknown as HashedFields)).toBe(expected);
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  it('refuses a number canonical JSON cannot hold', () => {
+    expect(() => computeEventHash(GENESIS_HASH, { ...fieldsFor(1), seq: Number.NaN })).toThrow(TypeError);
   });
 });
 

@@ -1,6 +1,5 @@
 import { createHash } from 'node:crypto';
 import type { AuditEventsTable } from '../store/schema.js';
-import { canonicalJson } from './canonical-json.js';
 
 /** The hash of the first event's predecessor. */
 export const GENESIS_HASH = '0'.repeat(64);
@@ -49,34 +48,29 @@ export const EXTENSION_COLUMNS = [
   'client_ip',
 ] as const satisfies readonly (keyof AuditEventsTable)[];
 
-/** `SHA-256(prev_hash || canonical JSON of the event)`, hex; canonical JSON per RFC 8785. */
+/** Every hashed column, sorted as RFC 8785 §3.2.3 sorts keys (UTF-16 code units), with its `"name":` prefix. */
+const HASHED_COLUMNS = [...CORE_COLUMNS.filter((c) => c !== 'prev_hash' && c !== 'hash'), ...EXTENSION_COLUMNS].sort().map((column) => ({
+  column,
+  prefix: `${JSON.stringify(column)}:`,
+  extension: (EXTENSION_COLUMNS as readonly string[]).includes(column),
+}));
+
+/**
+ * `SHA-256(prev_hash || canonical JSON of the event)`, hex; canonical JSON per RFC 8785 of the
+ * core columns and the extension columns that are set. Every column holds a string, a number or
+ * null (`detail` and `act` are canonical JSON text already), so the object is written directly in
+ * the sorted column order, which is what canonicalJson would produce: this runs for every
+ * event appended and verified.
+ */
 export function computeEventHash(prevHash: string, event: HashedFields): string {
-  const fields: HashedFields = {
-    chain_id: event.chain_id,
-    seq: event.seq,
-    id: event.id,
-    org_id: event.org_id,
-    at: event.at,
-    kind: event.kind,
-    correlation_id: event.correlation_id,
-    request_id: event.request_id,
-    actor_id: event.actor_id,
-    agent_id: event.agent_id,
-    subject_id: event.subject_id,
-    tool: event.tool,
-    action: event.action,
-    result: event.result,
-    classification: event.classification,
-    jti: event.jti,
-    scope: event.scope,
-    grant_id: event.grant_id,
-    detail: event.detail,
-  };
-  for (const column of EXTENSION_COLUMNS) {
+  let json = '{';
+  for (const { column, prefix, extension } of HASHED_COLUMNS) {
     const value = event[column];
-    if (value !== null && value !== undefined) (fields as unknown as Record<string, unknown>)[column] = value;
+    if (value === undefined || (extension && value === null)) continue;
+    if (typeof value === 'number' && !Number.isFinite(value)) throw new TypeError('canonical JSON cannot hold NaN or Infinity');
+    json += `${json.length > 1 ? ',' : ''}${prefix}${JSON.stringify(value)}`;
   }
-  return createHash('sha256').update(prevHash, 'utf8').update(canonicalJson(fields), 'utf8').digest('hex');
+  return createHash('sha256').update(prevHash, 'utf8').update(`${json}}`, 'utf8').digest('hex');
 }
 
 /**

@@ -52,18 +52,19 @@ export class CredentialLiveness {
     if (!fence.admits(chain.issuedAt)) return { live: false, reason: 'the credential was issued before the database was restored' };
     if (chain.jti && revokedTokens.has(chain.jti)) return { live: false, reason: 'the token was revoked' };
     if (chain.grantId && grants.isRevoked(chain.grantId)) return { live: false, reason: 'the grant it derives from was revoked' };
-    const principals: [string, string][] = [
-      ...(chain.memberId ? [['member', chain.memberId] as [string, string]] : []),
-      ...(chain.actingMemberIds ?? []).map((id): [string, string] => ['acting member', id]),
-      ...chain.agentIds.filter((id): id is string => Boolean(id)).map((id): [string, string] => ['agent', id]),
-    ];
-    for (const [role, id] of principals) {
-      if (stops.admits(id, chain.issuedAt)) continue;
-      return {
-        live: false,
-        reason: stops.isStopped(id) ? `the ${role} is not active` : `the credential was issued before the ${role} was last stopped`,
-      };
-    }
-    return { live: true };
+    // Runs on every introspection and decision: plain loops, no arrays built per call.
+    if (chain.memberId && !stops.admits(chain.memberId, chain.issuedAt)) return refused(stops, 'member', chain.memberId);
+    for (const id of chain.actingMemberIds ?? []) if (!stops.admits(id, chain.issuedAt)) return refused(stops, 'acting member', id);
+    for (const id of chain.agentIds) if (id && !stops.admits(id, chain.issuedAt)) return refused(stops, 'agent', id);
+    return LIVE;
   }
+}
+
+const LIVE: Liveness = { live: true };
+
+function refused(stops: LivenessSources['stops'], role: string, id: string): Liveness {
+  return {
+    live: false,
+    reason: stops.isStopped(id) ? `the ${role} is not active` : `the credential was issued before the ${role} was last stopped`,
+  };
 }

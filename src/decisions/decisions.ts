@@ -197,7 +197,7 @@ export class Decisions {
     if (!input.organization || (!input.member_id && !input.agent_id)) {
       throw new InvalidRequestError('give a token, or an organization with a member_id and/or an agent_id');
     }
-    const org = await this.deps.organizations.require(input.organization);
+    const org = await this.deps.organizations.resolve(input.organization);
     const principals = { orgId: org.id, memberId: input.member_id ?? null, agentId: input.agent_id ?? null, consentedScopes: null };
     // Named principals must be live right now, as a token's chain would be. No credential is
     // involved, so none can predate a stop: only a principal stopped now fails (authz/liveness.ts).

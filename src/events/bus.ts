@@ -11,6 +11,10 @@ export interface ClusterEvents {
   'resources.changed': { identifier: string };
   /** A client, or its secrets, changed: drop it from caches. */
   'clients.changed': { id: string };
+  /** An organization was created, renamed, changed or deleted: drop cached rows (tenancy/organizations.ts). */
+  'organizations.changed': { id: string };
+  /** An admin API key was revoked: drop cached keys (admin-keys/admin-keys.ts). */
+  'admin_keys.changed': { id: string };
   /** RFC 7009: an access token was revoked; refuse its jti until `exp` (seconds). */
   'access_token.revoked': { jti: string; exp: number };
   /** A grant (consent) was revoked: every token derived from it is dead. */

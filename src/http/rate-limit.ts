@@ -51,14 +51,16 @@ export class FixedWindowLimiter {
 
 /** Applies each route's `config.rateLimit` to the client IP; over the limit answers 429 `rate_limited`. */
 export function installRateLimits(app: FastifyInstance, limiter = new FixedWindowLimiter()): void {
-  app.addHook('onRequest', async (request, reply) => {
+  // Callback style: an async hook on every request costs a promise and a microtask turn.
+  app.addHook('onRequest', (request, reply, done) => {
     const limit = request.routeOptions.config?.rateLimit;
-    if (!limit) return;
+    if (!limit) return done();
     const { allowed, remaining, resetSeconds } = limiter.hit(`${request.routeOptions.url}|${request.ip}`, limit.max, limit.windowSeconds);
     // draft-ietf-httpapi-ratelimit-headers: what a well-behaved client needs to slow down.
     reply.header('ratelimit-limit', limit.max).header('ratelimit-remaining', remaining).header('ratelimit-reset', resetSeconds);
     if (!allowed) {
-      throw new MandateError('rate_limited', `too many requests; retry in ${resetSeconds} s`, { retryAfterSeconds: resetSeconds });
+      return done(new MandateError('rate_limited', `too many requests; retry in ${resetSeconds} s`, { retryAfterSeconds: resetSeconds }));
     }
+    done();
   });
 }

@@ -9,11 +9,11 @@ import { InvalidClient, InvalidRequest } from './errors.js';
  */
 export async function formEndpoints(app: FastifyInstance): Promise<void> {
   await app.register(formbody, { bodyLimit: 16_384 });
-  app.addHook('preValidation', async (request) => {
-    if (request.method !== 'POST') return;
-    if (!request.headers['content-type']?.toLowerCase().startsWith('application/x-www-form-urlencoded')) {
-      throw new InvalidRequest('the request body must be application/x-www-form-urlencoded');
+  app.addHook('preValidation', (request, _reply, done) => {
+    if (request.method === 'POST' && !request.headers['content-type']?.toLowerCase().startsWith('application/x-www-form-urlencoded')) {
+      return done(new InvalidRequest('the request body must be application/x-www-form-urlencoded'));
     }
+    done();
   });
 }
 

@@ -1,5 +1,6 @@
+import Fastify from 'fastify';
 import { describe, expect, it } from 'vitest';
-import { createLogger, redactSecrets, redactUrl } from './logging.js';
+import { createLogger, deferredChildLogger, redactSecrets, redactUrl } from './logging.js';
 
 const R = '[redacted]';
 
@@ -195,5 +196,36 @@ describe('redaction edge cases', () => {
 
   it('treats a PKCE code_verifier as a secret', () => {
     expect(redactSecrets({ code_verifier: 'v' })).toEqual({ code_verifier: '[redacted]' });
+  });
+});
+
+describe('deferredChildLogger (request loggers)', () => {
+  async function requestLogs(level: 'info' | 'warn'): Promise<Record<string, unknown>[]> {
+    const lines: string[] = [];
+    const logger = createLogger(level, { write: (line: string) => lines.push(line) });
+    const app = Fastify({ loggerInstance: logger, childLoggerFactory: deferredChildLogger as never, genReqId: () => 'req_fixed' });
+    app.get('/', async (request) => {
+      request.log.info('an info line');
+      request.log.warn({ client_secret: 'SECRET', note: 'kept' }, 'a warn line');
+      request.log.child({ step: 'inner' }).error('an error line');
+      return { ok: true };
+    });
+    expect((await app.inject({ method: 'GET', url: '/' })).statusCode).toBe(200);
+    await app.close();
+    return lines.map((line) => JSON.parse(line) as Record<string, unknown>);
+  }
+
+  it('writes the lines of enabled levels with the request id bound and secrets redacted, and nothing below the level', async () => {
+    const logs = await requestLogs('warn');
+    expect(logs.map((l) => l.msg)).toEqual(['a warn line', 'an error line']);
+    for (const line of logs) expect(line.reqId).toBe('req_fixed');
+    expect(logs[0]).toMatchObject({ client_secret: R, note: 'kept' });
+    expect(logs[1]).toMatchObject({ step: 'inner' });
+  });
+
+  it("keeps Fastify's request lines at info, with the request id", async () => {
+    const logs = await requestLogs('info');
+    expect(logs.map((l) => l.msg)).toEqual(['incoming request', 'an info line', 'a warn line', 'an error line', 'request completed']);
+    for (const line of logs) expect(line.reqId).toBe('req_fixed');
   });
 });

@@ -1,5 +1,5 @@
 import type { IncomingMessage } from 'node:http';
-import pino, { type DestinationStream, type Logger, type LoggerOptions } from 'pino';
+import pino, { type Bindings, type ChildLoggerOptions, type DestinationStream, type Logger, type LoggerOptions } from 'pino';
 
 /** Field names whose values never reach a log line: secrets, tokens, credentials, cookies. */
 const SENSITIVE_KEY =
@@ -81,4 +81,74 @@ export function loggerOptions(level: LoggerOptions['level']): LoggerOptions {
 
 export function createLogger(level: LoggerOptions['level'], destination?: DestinationStream): Logger {
   return pino(loggerOptions(level), destination);
+}
+
+type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace';
+
+/**
+ * A request's logger (Fastify's `childLoggerFactory`) that creates pino's child, with the request
+ * id bound, only when a line is written at an enabled level. Creating a child redacts and
+ * serializes its bindings, a measurable cost on every request (README "Benchmarks") that a
+ * request logging nothing at the configured level need not pay. Output is unchanged.
+ */
+class DeferredChildLogger {
+  private created: Logger | undefined;
+
+  constructor(
+    private readonly parent: Logger,
+    private readonly bindings: Bindings,
+    private readonly options: ChildLoggerOptions,
+  ) {}
+
+  get level(): string {
+    return this.created?.level ?? this.parent.level;
+  }
+
+  set level(level: string) {
+    this.real().level = level;
+  }
+
+  fatal(...args: unknown[]): void {
+    this.write('fatal', args);
+  }
+  error(...args: unknown[]): void {
+    this.write('error', args);
+  }
+  warn(...args: unknown[]): void {
+    this.write('warn', args);
+  }
+  info(...args: unknown[]): void {
+    this.write('info', args);
+  }
+  debug(...args: unknown[]): void {
+    this.write('debug', args);
+  }
+  trace(...args: unknown[]): void {
+    this.write('trace', args);
+  }
+  silent(): void {}
+
+  isLevelEnabled(level: string): boolean {
+    return (this.created ?? this.parent).isLevelEnabled(level);
+  }
+
+  child(bindings: Bindings, options?: ChildLoggerOptions): Logger {
+    return this.real().child(bindings, options);
+  }
+
+  private write(level: LogLevel, args: unknown[]): void {
+    if (!this.created && !this.parent.isLevelEnabled(level)) return;
+    (this.real()[level] as (...a: unknown[]) => void)(...args);
+  }
+
+  private real(): Logger {
+    this.created ??= this.parent.child(this.bindings, this.options);
+    return this.created;
+  }
+}
+
+/** Fastify's `childLoggerFactory`: a {@link DeferredChildLogger}, or pino's own child when the route sets its own level. */
+export function deferredChildLogger(parent: Logger, bindings: Bindings, options: ChildLoggerOptions): Logger {
+  if (options.level !== undefined) return parent.child(bindings, options);
+  return new DeferredChildLogger(parent, bindings, options) as unknown as Logger;
 }

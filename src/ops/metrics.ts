@@ -16,6 +16,21 @@ export class Metrics {
     buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
     registers: [this.registry],
   });
+  /** Labeled children by method, route and status: prom-client hashes a label object on every call otherwise. */
+  private readonly httpChildren = new Map<string, { requests: { inc(): void }; duration: { observe(value: number): void } }>();
+
+  /** Counts one HTTP request and its latency. Methods, route patterns and statuses are few, so the map stays small. */
+  recordHttp(method: string, route: string, status: number, seconds: number): void {
+    const key = `${method} ${status} ${route}`;
+    let child = this.httpChildren.get(key);
+    if (!child) {
+      child = { requests: this.httpRequests.labels(method, route, String(status)), duration: this.httpDuration.labels(method, route) };
+      this.httpChildren.set(key, child);
+    }
+    child.requests.inc();
+    child.duration.observe(seconds);
+  }
+
   readonly tokensIssued = new Counter({
     name: 'mandate_tokens_issued_total',
     help: 'Tokens issued by grant type.',

@@ -1,6 +1,6 @@
 import type { AuditLog } from '../audit/audit-log.js';
 import type { Grants } from '../consent/grants.js';
-import type { ModuleParts, Platform } from '../platform.js';
+import { cacheTtlMsOf, type ModuleParts, type Platform } from '../platform.js';
 import { LoginPolicy } from './login-policy.js';
 import { MemberAccess } from './member-access.js';
 import { Members } from './members.js';
@@ -21,11 +21,11 @@ export interface TenancyServices {
 
 /** Organizations, their members and settings, and the kill switch every liveness check reads. */
 export function tenancyModule(
-  { store, clock, bus }: Platform,
+  { store, clock, bus, config }: Platform,
   { audit, grants }: { audit: AuditLog; grants: Grants },
 ): ModuleParts<TenancyServices> {
   const loginPolicy = new LoginPolicy({ store, clock });
-  const organizations = new Organizations({ store, audit, clock, guard: loginPolicy });
+  const organizations = new Organizations({ store, audit, clock, bus, cacheTtlMs: cacheTtlMsOf(config), guard: loginPolicy });
   const stops = new PrincipalStops({ db: store.db, clock, bus });
   const memberAccess = new MemberAccess({ grants, stops, audit, bus, clock });
   const members = new Members({ store, organizations, audit, clock, stops, access: memberAccess, guard: loginPolicy });

@@ -2,6 +2,8 @@ import type { AuditContext, AuditLog } from '../audit/audit-log.js';
 import { type Clock, isoAt } from '../clock.js';
 import { newId } from '../crypto/ids.js';
 import { ConflictError, NotFoundError } from '../errors.js';
+import type { EventBus } from '../events/bus.js';
+import { InvalidatingCache } from '../events/cache.js';
 import { decodeCursor, type Page, toPage } from '../http/pagination.js';
 import { mapUniqueViolation } from '../store/errors.js';
 import type { OrganizationsTable } from '../store/schema.js';
@@ -21,6 +23,9 @@ export interface OrganizationsDeps {
   store: Store;
   audit: AuditLog;
   clock: Clock;
+  bus: EventBus;
+  /** How long {@link Organizations.resolve} keeps a row if no `organizations.changed` event arrives (a safety net). */
+  cacheTtlMs: number;
   /** Refuses settings that would lock every member out (tenancy/login-policy.ts). */
   guard?: LoginPolicyGuard;
 }
@@ -28,9 +33,25 @@ export interface OrganizationsDeps {
 /** B2B organizations (tenants): every change is recorded in that organization's audit chain. */
 export class Organizations {
   private readonly orgs: OrganizationStore;
+  /** Rows by id or slug for {@link Organizations.resolve}; emptied on every node by `organizations.changed`. */
+  private readonly cache: InvalidatingCache<OrganizationsTable>;
 
   constructor(private readonly deps: OrganizationsDeps) {
     this.orgs = new OrganizationStore(deps.store.db);
+    this.cache = new InvalidatingCache(deps.clock, deps.cacheTtlMs);
+    deps.bus.subscribe('organizations.changed', () => this.cache.clear());
+    deps.bus.subscribe('bus.resynced', () => this.cache.clear());
+  }
+
+  /**
+   * The organization an id or slug names, read through a cache: for the decision point, which
+   * names its organization on every call (docs/architecture.md §7). Changes go through
+   * {@link Organizations.require}, never this.
+   */
+  async resolve(ref: string): Promise<OrganizationsTable> {
+    const row = await this.cache.get(ref, () => this.orgs.find(ref));
+    if (!row) throw new NotFoundError('organization');
+    return row;
   }
 
   async create(input: CreateOrganization, context: AuditContext): Promise<Organization> {
@@ -52,6 +73,7 @@ export class Organizations {
         { kind: 'organization.created', orgId: row.id, detail: { slug: row.slug, name: row.name } },
         context,
       );
+      await this.deps.bus.record(trx, 'organizations.changed', { id: row.id });
     });
     return toOrganization(row);
   }
@@ -94,6 +116,7 @@ export class Organizations {
         },
         context,
       );
+      await this.deps.bus.record(trx, 'organizations.changed', { id: current.id });
       return current.id;
     });
     return this.get(id);
@@ -105,6 +128,7 @@ export class Organizations {
       const current = await this.require(ref, trx);
       await this.orgs.delete(trx, current.id);
       await this.deps.audit.append(trx, { kind: 'organization.deleted', orgId: current.id, detail: { slug: current.slug } }, context);
+      await this.deps.bus.record(trx, 'organizations.changed', { id: current.id });
     });
   }
 

@@ -40,13 +40,16 @@ function parseBasic(header: string | undefined): { clientId: string; secret: str
   const colon = decoded.indexOf(':');
   if (colon < 0) throw new InvalidClient('malformed Basic credentials', true);
   try {
-    return {
-      clientId: decodeURIComponent(decoded.slice(0, colon).replace(/\+/g, ' ')),
-      secret: decodeURIComponent(decoded.slice(colon + 1).replace(/\+/g, ' ')),
-    };
+    return { clientId: formDecode(decoded.slice(0, colon)), secret: formDecode(decoded.slice(colon + 1)) };
   } catch {
     throw new InvalidClient('malformed Basic credentials', true);
   }
+}
+
+/** application/x-www-form-urlencoded decoding; generated ids and secrets have nothing to decode, so they skip it. */
+function formDecode(value: string): string {
+  if (!value.includes('%') && !value.includes('+')) return value;
+  return decodeURIComponent(value.replace(/\+/g, ' '));
 }
 
 /** Which method the request used. RFC 6749 §2.3: a client MUST NOT use more than one. */

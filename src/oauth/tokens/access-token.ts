@@ -3,10 +3,16 @@ import type { KeyRing } from '../../crypto/key-ring.js';
 import { verifyOwnJwt } from '../../crypto/own-jwt.js';
 import { randomBytesFromPool } from '../../crypto/random-pool.js';
 import { signCompactJws } from '../../crypto/signing-key.js';
+import { VerifiedClaimsCache } from './verified-claims.js';
 
 /** When a credential for these principals may say it was issued (tenancy/principal-stops.ts). */
 export interface IssuanceEpochs {
   issuedAtFor(ids: readonly (string | null | undefined)[], nowMs: number): number;
+}
+
+/** The `kid` of a compact JWS whose header has already been verified. */
+function kidOf(token: string): string {
+  return (JSON.parse(Buffer.from(token.slice(0, token.indexOf('.')), 'base64url').toString('utf8')) as { kid: string }).kid;
 }
 
 function chainIds(act: AccessTokenClaims['act']): string[] {
@@ -37,10 +43,6 @@ export interface AccessTokenClaims {
 
 export type AccessTokenInput = Omit<AccessTokenClaims, 'iss' | 'jti' | 'iat' | 'exp'>;
 
-/** Mints RFC 9068 JWT access tokens (`typ: at+jwt`) with node:crypto, and verifies its own. */
-/** Verified tokens kept in memory; cleared wholesale when full, which only costs re-verification. */
-const VERIFIED_CACHE_SIZE = 10_000;
-
 export interface AccessTokensDeps {
   keyRing: KeyRing;
   issuer: string;
@@ -48,8 +50,9 @@ export interface AccessTokensDeps {
   epochs?: IssuanceEpochs;
 }
 
+/** Mints RFC 9068 JWT access tokens (`typ: at+jwt`) with node:crypto, and verifies its own. */
 export class AccessTokens {
-  private readonly verified = new Map<string, AccessTokenClaims>();
+  private readonly verified = new VerifiedClaimsCache<{ exp: number; kid: string; claims: AccessTokenClaims }>();
   constructor(private readonly deps: AccessTokensDeps) {}
 
   mint(input: AccessTokenInput, ttlSeconds: number): { token: string; claims: AccessTokenClaims } {
@@ -77,16 +80,12 @@ export class AccessTokens {
     const nowSeconds = Math.floor(this.deps.clock.now() / 1000);
     // Resource servers introspect the same token many times; an ES256 verification costs more
     // than the rest of the request, so a verified token's claims are kept until it expires.
-    const cached = this.verified.get(token);
-    if (cached) {
-      if (cached.exp > nowSeconds) return cached;
-      this.verified.delete(token);
-    }
+    // A cached entry also needs its signing key still published: a key taken out of the ring takes
+    // its tokens with it, cached or not.
+    const cached = this.verified.get(token, nowSeconds);
+    if (cached && this.deps.keyRing.verificationKey(cached.kid)) return cached.claims;
     const claims = verifyOwnJwt<AccessTokenClaims>(this.deps.keyRing, token, { typ: 'at+jwt', issuer: this.deps.issuer, nowSeconds });
-    if (claims) {
-      if (this.verified.size >= VERIFIED_CACHE_SIZE) this.verified.clear();
-      this.verified.set(token, claims);
-    }
+    if (claims) this.verified.set(token, { exp: claims.exp, kid: kidOf(token), claims });
     return claims;
   }
 }

@@ -99,8 +99,10 @@ export async function tokenRoutes(app: FastifyInstance, options: TokenRouteOptio
     // Revoked tokens and grants, and any stopped member or agent of the chain (authz/liveness.ts), read inactive.
     const claims = options.liveTokens.claims(params.token);
     if (!claims || !mayIntrospect(caller, claims)) return { active: false };
-    // A disabled or deleted client takes its tokens down with it.
-    const issuedTo = await clientAuth.lookup(claims.client_id);
+    // A disabled or deleted client takes its tokens down with it. A client introspecting its own
+    // token was just read through the same cache, and found active.
+    const issuedTo =
+      'client' in caller && caller.client.id === claims.client_id ? caller.client : await clientAuth.lookup(claims.client_id);
     if (!issuedTo?.active) return { active: false };
     return { active: true, token_type: 'Bearer', ...claims };
   });
