@@ -8,15 +8,7 @@ import type { MandateNode } from '../src/node.js';
 import { runCli } from './support/cli.js';
 import { dialects } from './support/databases.js';
 import { createTestDatabase, startTestNode, type TestDatabase } from './support/nodes.js';
-
-async function within(ms: number, check: () => Promise<boolean>): Promise<number> {
-  const started = Date.now();
-  while (!(await check())) {
-    if (Date.now() - started > ms) throw new Error(`not true within ${ms} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-  return Date.now() - started;
-}
+import { within } from './support/within.js';
 
 describe.each(dialects)('admin key revocation through warm caches on %s', (dialect) => {
   let db: TestDatabase;

@@ -5,16 +5,7 @@ import { startCustomerLoginApp } from './support/customer-login-app.js';
 import { pgAvailable } from './support/databases.js';
 import { adminHeaders, createTestDatabase, startTestNode, type TestDatabase } from './support/nodes.js';
 import { basic, createOAuthFixture, form, MCP, type OAuthFixture } from './support/oauth-fixtures.js';
-
-/** Polls `check` every 20 ms until it holds or `ms` passes; returns the elapsed milliseconds. */
-async function within(ms: number, check: () => Promise<boolean>): Promise<number> {
-  const started = Date.now();
-  while (!(await check())) {
-    if (Date.now() - started > ms) throw new Error(`not true within ${ms} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-  return Date.now() - started;
-}
+import { within } from './support/within.js';
 
 async function publishedKids(node: MandateNode): Promise<string[]> {
   const res = await node.app.inject({ method: 'GET', url: '/oauth2/jwks' });

@@ -8,15 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { MandateNode } from '../src/node.js';
 import { dialects } from './support/databases.js';
 import { adminHeaders, createTestDatabase, startTestNode, type TestDatabase } from './support/nodes.js';
-
-async function within(ms: number, check: () => Promise<boolean>): Promise<number> {
-  const started = Date.now();
-  while (!(await check())) {
-    if (Date.now() - started > ms) throw new Error(`not true within ${ms} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-  return Date.now() - started;
-}
+import { within } from './support/within.js';
 
 describe.each(dialects)('decisions through the organization cache on %s', (dialect) => {
   let db: TestDatabase;

@@ -13,6 +13,7 @@ import { type CustomerLoginApp, startCustomerLoginApp } from './support/customer
 import { dialects, PG_ADMIN_URL } from './support/databases.js';
 import { adminHeaders, createTestDatabase, startTestNode, type TestDatabase } from './support/nodes.js';
 import { basic, createOAuthFixture, form, MCP } from './support/oauth-fixtures.js';
+import { within } from './support/within.js';
 
 /**
  * Issue #15, "no lost revocation" (docs/architecture.md §10): a token revocation, a grant
@@ -21,16 +22,6 @@ import { basic, createOAuthFixture, form, MCP } from './support/oauth-fixtures.j
  * between concurrent transactions are not skipped; a restore from a backup revives nothing once
  * `mandate restore-fence` has run.
  */
-
-/** Polls `check` every 20 ms until it holds or `ms` passes; returns the elapsed milliseconds. */
-async function within(ms: number, check: () => Promise<boolean>): Promise<number> {
-  const started = Date.now();
-  while (!(await check())) {
-    if (Date.now() - started > ms) throw new Error(`not true within ${ms} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-  return Date.now() - started;
-}
 
 const formPost = (node: MandateNode, url: string, body: Record<string, string>, authorization?: string) =>
   node.app.inject({

@@ -5,16 +5,7 @@ import { type CustomerLoginApp, startCustomerLoginApp } from './support/customer
 import { pgAvailable } from './support/databases.js';
 import { adminHeaders, createTestDatabase, startTestNode, type TestDatabase } from './support/nodes.js';
 import { basic } from './support/oauth-fixtures.js';
-
-/** Polls `check` every 20 ms until it holds or `ms` passes; returns the elapsed milliseconds. */
-async function within(ms: number, check: () => Promise<boolean>): Promise<number> {
-  const started = Date.now();
-  while (!(await check())) {
-    if (Date.now() - started > ms) throw new Error(`not true within ${ms} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-  return Date.now() - started;
-}
+import { within } from './support/within.js';
 
 describe.runIf(pgAvailable)('SCIM deprovisioning across two nodes on one PostgreSQL', () => {
   let db: TestDatabase;
